@@ -1,0 +1,13 @@
+// Copies the pinned front-end packages into app/static/vendor (not committed).
+import { copyFileSync, mkdirSync } from "node:fs";
+
+const out = "app/static/vendor";
+mkdirSync(out, { recursive: true });
+for (const [from, to] of [
+  ["node_modules/htmx.org/dist/htmx.min.js", "htmx.min.js"],
+  ["node_modules/htmx-ext-sse/dist/sse.min.js", "sse.min.js"],
+  ["node_modules/@picocss/pico/css/pico.min.css", "pico.min.css"],
+]) {
+  copyFileSync(from, `${out}/${to}`);
+}
+console.log(`assets copied to ${out}`);
