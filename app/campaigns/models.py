@@ -1,0 +1,138 @@
+"""Campaigns and their recipients."""
+from datetime import datetime, timezone
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, func, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    EMAIL = "email"
+
+    @property
+    def label(self) -> str:
+        return {"sms": "SMS", "whatsapp": "WhatsApp", "email": "Email"}[self.value]
+
+    @property
+    def label_with_article(self) -> str:
+        return {"sms": "an SMS", "whatsapp": "a WhatsApp", "email": "an email"}[self.value]
+
+    @property
+    def uses_phone(self) -> bool:
+        return self is not Channel.EMAIL
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    SENDING = "sending"
+    COMPLETED = "completed"
+
+
+class RecipientStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+def _in(column: str, enum: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(m.value) for m in enum)})"
+
+
+class Campaign(db.Model):
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint(_in("channel", Channel), name="campaigns_channel_valid"),
+        CheckConstraint(_in("status", CampaignStatus), name="campaigns_status_valid"),
+        Index("campaigns_newest", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.DRAFT, server_default=CampaignStatus.DRAFT.value)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Kept in the same transactions that change recipient rows, so a page can
+    # show totals for 100,000 recipients without counting them.
+    recipient_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sending_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sent_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    @property
+    def channel_label(self) -> str:
+        return Channel(self.channel).label
+
+    @property
+    def done_count(self) -> int:
+        return self.sent_count + self.failed_count
+
+    @property
+    def queued_count(self) -> int:
+        return self.recipient_count - self.sending_count - self.done_count
+
+    def count_for(self, status: str | None) -> int:
+        return {
+            None: self.recipient_count,
+            RecipientStatus.QUEUED: self.queued_count,
+            RecipientStatus.SENDING: self.sending_count,
+            RecipientStatus.SENT: self.sent_count,
+            RecipientStatus.FAILED: self.failed_count,
+        }[status]
+
+    @property
+    def progress_percent(self) -> float:
+        if not self.recipient_count:
+            return 0.0
+        return 100.0 * self.done_count / self.recipient_count
+
+    def send_rate(self, now: datetime | None = None) -> float | None:
+        """Recipients finished per second since dispatch started."""
+        if self.started_at is None or not self.done_count:
+            return None
+        elapsed = ((now or utcnow()) - self.started_at).total_seconds()
+        return self.done_count / elapsed if elapsed > 0 else None
+
+    def seconds_left(self, now: datetime | None = None) -> float | None:
+        rate = self.send_rate(now)
+        if rate is None:
+            return None
+        return (self.recipient_count - self.done_count) / rate
+
+
+class Recipient(db.Model):
+    __tablename__ = "recipients"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "address_normalized", name="recipients_one_per_address"),
+        CheckConstraint(_in("status", RecipientStatus), name="recipients_status_valid"),
+        # Serves "recipients of campaign X with status Y, in order", the
+        # dispatcher's claim query and the filtered pages alike.
+        Index("recipients_campaign_status_id", "campaign_id", "status", "id"),
+        # Serves the unfiltered page in paste order.
+        Index("recipients_campaign_id", "campaign_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    line: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    address: Mapped[str] = mapped_column(String(320))
+    address_normalized: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16), default=RecipientStatus.QUEUED, server_default=RecipientStatus.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,56 @@
+"""Settings, read from the environment with safe development defaults."""
+import os
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def psycopg2_url(url: str) -> str:
+    """Pin the driver: SQLAlchemy 2.1 reads a bare ``postgresql://`` as psycopg 3,
+    and hosts hand out ``postgres://``; we ship psycopg2."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
+class Config:
+    """Read once per process; tests pass overrides to ``create_app``."""
+
+    def __init__(self) -> None:
+        self.SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+        self.SQLALCHEMY_DATABASE_URI = psycopg2_url(
+            os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/dispatcher")
+        )
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        # flask-sse reads SSE_REDIS_URL, so its own publish() reaches our stream too.
+        self.SSE_REDIS_URL = self.REDIS_URL
+
+        # A tab left open over lunch must not lose a 50,000-line paste to an
+        # expired token; the session still bounds the token's life.
+        self.WTF_CSRF_TIME_LIMIT = None
+        # Werkzeug refuses form fields over 500 kB by default: about 10,000 pasted lines.
+        self.MAX_FORM_MEMORY_SIZE = _env_int("MAX_FORM_MEMORY_SIZE", 16 * 1024 * 1024)
+        self.MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 20 * 1024 * 1024)
+
+        self.DEFAULT_REGION = os.environ.get("DEFAULT_REGION", "US").upper()
+        self.RECIPIENT_LINE_LIMIT = _env_int("RECIPIENT_LINE_LIMIT", 50_000)
+        self.RECIPIENTS_PER_PAGE = _env_int("RECIPIENTS_PER_PAGE", 100)
+        self.CAMPAIGNS_PER_PAGE = _env_int("CAMPAIGNS_PER_PAGE", 25)
+
+        self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "dispatch")
+        self.PROVIDER_LATENCY_MIN = _env_float("PROVIDER_LATENCY_MIN", 1.0)
+        self.PROVIDER_LATENCY_MAX = _env_float("PROVIDER_LATENCY_MAX", 3.0)
+        self.PROVIDER_FAILURE_RATE = _env_float("PROVIDER_FAILURE_RATE", 0.08)
+        # Sends in flight at once inside one dispatch job.
+        self.DISPATCH_CONCURRENCY = _env_int("DISPATCH_CONCURRENCY", 20)
+        # A dispatch job hands the rest of its campaign to a fresh job after this
+        # long, so campaigns started later get a worker too.
+        self.DISPATCH_SLICE_SECONDS = _env_float("DISPATCH_SLICE_SECONDS", 30.0)
+        self.SSE_KEEPALIVE_SECONDS = _env_float("SSE_KEEPALIVE_SECONDS", 15.0)

@@ -1,0 +1,31 @@
+"""Extension objects, created unbound; ``create_app`` binds them."""
+from flask import Flask
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+from redis import Redis
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RedisClient:
+    """One Redis client (and so one connection pool) per app, shared by every
+    publisher, queue and stream in the process."""
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["redis"] = Redis.from_url(app.config["REDIS_URL"])
+
+    @property
+    def client(self) -> Redis:
+        from flask import current_app
+
+        return current_app.extensions["redis"]
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+csrf = CSRFProtect()
+redis = RedisClient()

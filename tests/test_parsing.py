@@ -1,0 +1,104 @@
+import pytest
+
+from app.campaigns.models import Channel
+from app.campaigns.parsing import parse_recipients
+
+EMAIL, SMS, WHATSAPP = Channel.EMAIL, Channel.SMS, Channel.WHATSAPP
+
+
+def parse(text: str, channel: Channel = EMAIL, region: str = "KE", limit: int = 100):
+    return parse_recipients(text, channel, region, limit)
+
+
+@pytest.mark.parametrize(
+    ("text", "channel", "expected"),
+    [
+        ("Ann, ann@example.com", EMAIL, [(1, "Ann", "ann@example.com", "ann@example.com")]),
+        ("bob@example.com", EMAIL, [(1, "", "bob@example.com", "bob@example.com")]),
+        ("  Zoë Ünïcode ,  ZOE@Example.COM  ", EMAIL, [(1, "Zoë Ünïcode", "ZOE@Example.COM", "zoe@example.com")]),
+        ("Carl\tcarl@example.com", EMAIL, [(1, "Carl", "carl@example.com", "carl@example.com")]),
+        ('"Doe, Jane", jane@example.com', EMAIL, [(1, "Doe, Jane", "jane@example.com", "jane@example.com")]),
+        ("Ann, ann@example.com,,", EMAIL, [(1, "Ann", "ann@example.com", "ann@example.com")]),
+        ("\n\n  \nAnn, ann@example.com\n\t\n", EMAIL, [(4, "Ann", "ann@example.com", "ann@example.com")]),
+        ("Wanjiku, 0712 345678", SMS, [(1, "Wanjiku", "0712 345678", "+254712345678")]),
+        ("+1 (202) 555-0143", WHATSAPP, [(1, "", "+1 (202) 555-0143", "+12025550143")]),
+        ("Иван Петров, +254-712-345-678", SMS, [(1, "Иван Петров", "+254-712-345-678", "+254712345678")]),
+        ("李小龙, li@例え.jp", EMAIL, [(1, "李小龙", "li@例え.jp", "li@例え.jp")]),
+    ],
+)
+def test_valid_lines_are_understood(text, channel, expected):
+    result = parse(text, channel)
+    assert result.errors == []
+    assert [(r.line, r.name, r.address, r.address_normalized) for r in result.recipients] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "channel", "message"),
+    [
+        ("bob@", EMAIL, 'Line 1: "bob@" is not a valid email address'),
+        ("Bob, bob@@example.com", EMAIL, 'Line 1: "bob@@example.com" is not a valid email address'),
+        ("Bob, 12345", SMS, 'Line 1: "12345" is not a valid phone number'),
+        ("Bob, +254 7123", WHATSAPP, 'Line 1: "+254 7123" is not a valid phone number'),
+        ("Bob, bob@example.com", SMS, 'Line 1: "bob@example.com" is an email address, but this is an SMS campaign'),
+        ("Bob, bob@example.com", WHATSAPP, 'Line 1: "bob@example.com" is an email address, but this is a WhatsApp campaign'),
+        ("Bob, +254712345678", EMAIL, 'Line 1: "+254712345678" is a phone number, but this is an email campaign'),
+        ("Smith, John, john@example.com", EMAIL,
+         'Line 1: "Smith, John, john@example.com" has more than a name and one address; expected "Name, Email or Phone"'),
+        (",", EMAIL, 'Line 1: "," has no email or phone'),
+    ],
+)
+def test_invalid_lines_are_reported_with_their_line(text, channel, message):
+    result = parse(text, channel)
+    assert [str(e) for e in result.errors] == [message]
+    assert result.recipients == []
+
+
+def test_errors_name_the_right_line_and_valid_lines_are_kept():
+    text = "\n".join(
+        [
+            "Ann, ann@example.com",
+            "",
+            "Bob, bob@",
+            "Cy, cy@example.com",
+            "   ",
+            "Di, +254712345678",
+            "Ed, ed@example.com",
+        ]
+    )
+    result = parse(text)
+    assert [str(e) for e in result.errors] == [
+        'Line 3: "bob@" is not a valid email address',
+        'Line 6: "+254712345678" is a phone number, but this is an email campaign',
+    ]
+    assert [r.line for r in result.recipients] == [1, 4, 7]
+    assert not result.ok
+
+
+def test_duplicates_are_collapsed_by_normalized_address_and_reported():
+    text = "Ann, ann@example.com\nANN@EXAMPLE.COM\nBo, 0712345678\nBo again, +254 712 345 678\nAnn, ann@example.com"
+    emails = parse(text.replace("Bo, 0712345678\nBo again, +254 712 345 678\n", ""))
+    assert [r.line for r in emails.recipients] == [1]
+    assert emails.duplicate_lines == [2, 3]
+
+    phones = parse("Bo, 0712345678\nBo again, +254 712 345 678\n254712345678", SMS)
+    assert [(r.line, r.address_normalized) for r in phones.recipients] == [(1, "+254712345678")]
+    assert phones.duplicate_lines == [2, 3]
+
+
+def test_default_region_decides_local_numbers():
+    assert parse("0712 345678", SMS, region="KE").recipients[0].address_normalized == "+254712345678"
+    assert parse("(202) 555-0143", SMS, region="US").recipients[0].address_normalized == "+12025550143"
+    assert parse("(202) 555-0143", SMS, region="KE").errors
+
+
+def test_a_paste_over_the_limit_is_refused_whole():
+    lines = "\n".join(f"p{i}@example.com" for i in range(11))
+    result = parse(lines + "\n\n\n", limit=10)
+    assert result.over_limit == 11
+    assert result.recipients == [] and result.errors == []
+    assert parse(lines, limit=11).ok
+
+
+def test_blank_lines_do_not_count_toward_the_limit():
+    result = parse("a@example.com\n\n\n\nb@example.com\n", limit=2)
+    assert result.ok and len(result.recipients) == 2
