@@ -1,0 +1,46 @@
+"""Publishing to and streaming from a flask-sse channel.
+
+flask-sse's own blueprint opens a Redis pool per publish, sends nothing until
+the first event (the browser's EventSource then sits in "connecting") and keeps
+a departed client subscribed until the next publish. This layer keeps its
+Redis message format (``json({"data", "type"})`` on the channel's name), so
+either side can be swapped for flask-sse's, and fixes those three.
+"""
+import json
+from collections.abc import Iterator
+
+from flask_sse import Message
+from redis import Redis
+
+CONNECTED = ": connected\n\n"
+KEEPALIVE = ": keepalive\n\n"
+
+
+def publish(redis: Redis, channel: str, data: str, type: str | None = None) -> int:
+    """Publish one event; returns how many subscribers got it."""
+    return redis.publish(channel, json.dumps(Message(data, type=type).to_dict()))
+
+
+def stream(redis: Redis, channel: str, keepalive_seconds: float) -> Iterator[str]:
+    """Yield SSE text for ``channel``: a comment at once, then events, with a
+    keepalive comment whenever the channel is quiet for ``keepalive_seconds``.
+
+    The keepalive is also what finds a departed client: writing it fails, the
+    generator is closed and the subscription goes with it.
+    """
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(channel)
+    try:
+        yield CONNECTED
+        while True:
+            message = pubsub.get_message(timeout=keepalive_seconds)
+            if message is None:
+                yield KEEPALIVE
+            elif message["type"] == "message":
+                yield str(Message(**json.loads(message["data"])))
+    finally:
+        pubsub.close()
+
+
+def campaign_channel(campaign_id: int) -> str:
+    return f"campaign-{campaign_id}"
