@@ -1,0 +1,181 @@
+"""A campaign's life as guarded state transitions.
+
+Every function here changes rows with one guarded ``UPDATE … WHERE status …``
+so that two requests, two jobs or a request and a job racing each other can
+never both win, and updates the campaign's counters in the same transaction
+as the recipient rows they count. None of them commits: the caller does.
+"""
+from dataclasses import dataclass
+
+from flask import current_app
+from rq import Queue
+from sqlalchemy import Integer, String, Text, column, func, insert, select, text, update, values
+
+from app.campaigns.models import Campaign, CampaignStatus, Recipient, RecipientStatus, utcnow
+from app.campaigns.parsing import ParsedRecipient
+from app.extensions import db, redis
+
+
+def create_campaign(title: str, channel: str, message: str, recipients: list[ParsedRecipient]) -> Campaign:
+    campaign = Campaign(title=title, channel=channel, message=message, recipient_count=len(recipients))
+    db.session.add(campaign)
+    db.session.flush()
+    if recipients:
+        now = utcnow()
+        db.session.execute(
+            insert(Recipient.__table__),
+            [
+                {
+                    "campaign_id": campaign.id,
+                    "line": r.line,
+                    "name": r.name,
+                    "address": r.address,
+                    "address_normalized": r.address_normalized,
+                    "status": RecipientStatus.QUEUED.value,
+                    "attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for r in recipients
+            ],
+        )
+    return campaign
+
+
+def start(campaign_id: int) -> bool:
+    """Move a draft to ``sending``; False when it was not a draft (already started)."""
+    changed = db.session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.DRAFT)
+        .values(status=CampaignStatus.SENDING, started_at=func.now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return changed == 1
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    name: str
+    address: str
+
+
+def claim(campaign_id: int, limit: int) -> list[Claimed]:
+    """Mark up to ``limit`` queued recipients ``sending`` and return them.
+
+    ``SKIP LOCKED`` lets several jobs claim from one campaign at once without
+    waiting on, or taking, each other's rows.
+    """
+    rows = db.session.execute(
+        text(
+            """
+            UPDATE recipients SET status = 'sending', attempts = attempts + 1, updated_at = now()
+            WHERE id IN (
+                SELECT id FROM recipients
+                WHERE campaign_id = :campaign_id AND status = 'queued'
+                ORDER BY id LIMIT :limit
+                FOR UPDATE SKIP LOCKED
+            )
+            RETURNING id, name, address_normalized
+            """
+        ),
+        {"campaign_id": campaign_id, "limit": limit},
+    ).all()
+    if rows:
+        _bump_counters(campaign_id, sending=len(rows))
+    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    recipient_id: int
+    message_id: str | None = None
+    error: str | None = None
+
+    @property
+    def status(self) -> RecipientStatus:
+        return RecipientStatus.FAILED if self.error else RecipientStatus.SENT
+
+
+def record(campaign_id: int, outcomes: list[Outcome]) -> int:
+    """Store provider results for claimed recipients; returns how many were stored.
+
+    Only rows still ``sending`` change, so a result reported twice counts once.
+    """
+    if not outcomes:
+        return 0
+    table = Recipient.__table__
+    results = values(
+        column("rid", Integer), column("new_status", String), column("message_id", String), column("error", Text),
+        name="results",
+    ).data([(o.recipient_id, o.status.value, o.message_id, o.error) for o in outcomes])
+    stored = db.session.execute(
+        update(table)
+        .where(table.c.id == results.c.rid, table.c.status == RecipientStatus.SENDING.value)
+        .values(
+            status=results.c.new_status,
+            provider_message_id=results.c.message_id,
+            last_error=results.c.error,
+            updated_at=func.now(),
+            finished_at=func.now(),
+        )
+        .returning(table.c.status)
+    ).scalars().all()
+    sent = stored.count(RecipientStatus.SENT)
+    failed = stored.count(RecipientStatus.FAILED)
+    _bump_counters(campaign_id, sending=-(sent + failed), sent=sent, failed=failed)
+    return sent + failed
+
+
+def complete_if_done(campaign_id: int) -> bool:
+    """Mark the campaign completed once every recipient is sent or failed."""
+    changed = db.session.execute(
+        update(Campaign)
+        .where(
+            Campaign.id == campaign_id,
+            Campaign.status == CampaignStatus.SENDING,
+            Campaign.sent_count + Campaign.failed_count == Campaign.recipient_count,
+        )
+        .values(status=CampaignStatus.COMPLETED, finished_at=func.now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return changed == 1
+
+
+def has_queued(campaign_id: int) -> bool:
+    return db.session.execute(
+        select(
+            select(Recipient.id)
+            .where(Recipient.campaign_id == campaign_id, Recipient.status == RecipientStatus.QUEUED)
+            .exists()
+        )
+    ).scalar_one()
+
+
+def _bump_counters(campaign_id: int, sending: int = 0, sent: int = 0, failed: int = 0) -> None:
+    db.session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id)
+        .values(
+            sending_count=Campaign.sending_count + sending,
+            sent_count=Campaign.sent_count + sent,
+            failed_count=Campaign.failed_count + failed,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+SEND_JOB = "jobs.dispatch.send_campaign"
+
+
+def enqueue_send(campaign_id: int) -> None:
+    """Queue the job that sends a campaign. Call after the start is committed,
+    so the job never looks for a campaign that is not ``sending`` yet."""
+    config = current_app.config
+    Queue(config["RQ_QUEUE"], connection=redis.client).enqueue(
+        SEND_JOB,
+        campaign_id,
+        # A job works one slice and then hands on, so its run time is bounded.
+        job_timeout=int(config["DISPATCH_SLICE_SECONDS"] * 2 + config["PROVIDER_LATENCY_MAX"] + 60),
+        result_ttl=0,
+    )

@@ -1,0 +1,48 @@
+from flask import current_app
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from app.campaigns.models import Channel
+from app.campaigns.parsing import ParseResult, parse_recipients, plural
+
+
+class CampaignForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired(), Length(max=200)])
+    channel = SelectField("Channel", choices=[SelectChoice(c.value, c.label) for c in Channel], default=Channel.SMS.value)
+    message = TextAreaField("Message", validators=[DataRequired(), Length(max=4000)])
+    recipients = TextAreaField(
+        "Recipients",
+        description="One per line: Name, Email or Phone. A bare email or phone is fine too.",
+        validators=[DataRequired()],
+    )
+    skip_invalid = BooleanField("Create the campaign without the lines that have errors")
+    submit = SubmitField("Create campaign")
+
+    parsed: ParseResult | None = None
+
+    def validate_recipients(self, field: TextAreaField) -> None:
+        if self.channel.data not in {c.value for c in Channel}:
+            return
+        limit = current_app.config["RECIPIENT_LINE_LIMIT"]
+        self.parsed = parse_recipients(
+            field.data, Channel(self.channel.data), current_app.config["DEFAULT_REGION"], limit
+        )
+        if self.parsed.over_limit is not None:
+            raise ValidationError(
+                f"This paste has {self.parsed.over_limit:,} recipient lines; "
+                f"a campaign takes at most {limit:,}. Split it into several campaigns."
+            )
+        if not self.parsed.recipients:
+            raise ValidationError("None of the lines is a valid recipient; see the errors below.")
+        if self.parsed.errors and not self.skip_invalid.data:
+            raise ValidationError(
+                f"{plural(len(self.parsed.errors), 'line')} could not be understood; see below. "
+                "Fix them, or tick the box to create the campaign with the "
+                f"{plural(len(self.parsed.recipients), 'valid recipient')}."
+            )
+
+
+class StartForm(FlaskForm):
+    """Only carries the CSRF token for the Start dispatch button."""

@@ -1,0 +1,101 @@
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from app.campaigns import bp, dispatch
+from app.campaigns.forms import CampaignForm, StartForm
+from app.campaigns.models import Campaign, Recipient, RecipientStatus
+from app.campaigns.parsing import plural
+from app.extensions import db
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+@bp.get("/")
+def home() -> Response:
+    return redirect(url_for("campaigns.index"))
+
+
+@bp.get("/campaigns")
+def index() -> str:
+    page = db.paginate(
+        select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc()),
+        per_page=current_app.config["CAMPAIGNS_PER_PAGE"],
+        max_per_page=current_app.config["CAMPAIGNS_PER_PAGE"],
+    )
+    return render_template("campaigns/index.html", page=page)
+
+
+@bp.route("/campaigns/new", methods=["GET", "POST"])
+def new() -> str | Response:
+    form = CampaignForm()
+    if form.validate_on_submit():
+        parsed = form.parsed
+        campaign = dispatch.create_campaign(form.title.data, form.channel.data, form.message.data, parsed.recipients)
+        db.session.commit()
+        flash(creation_summary(len(parsed.recipients), len(parsed.duplicate_lines), len(parsed.errors)), "success")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    return render_template("campaigns/new.html", form=form, parsed=form.parsed)
+
+
+def creation_summary(created: int, duplicates: int, skipped: int) -> str:
+    parts = [f"Campaign created with {plural(created, 'recipient')}."]
+    if duplicates:
+        parts.append(f"{plural(duplicates, 'duplicate')} removed.")
+    if skipped:
+        parts.append(f"{plural(skipped, 'line')} with errors skipped.")
+    parts.append("Review the list, then press Start dispatch.")
+    return " ".join(parts)
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+def show(campaign_id: int) -> str:
+    campaign = db.get_or_404(Campaign, campaign_id)
+    status = request.args.get("status") or None
+    if status is not None and status not in {s.value for s in RecipientStatus}:
+        abort(400, description=f"Unknown status filter {status!r}.")
+    per_page = current_app.config["RECIPIENTS_PER_PAGE"]
+    page_number = max(request.args.get("page", 1, type=int), 1)
+    query = select(Recipient).where(Recipient.campaign_id == campaign.id)
+    if status:
+        query = query.where(Recipient.status == status)
+    recipients = db.session.scalars(query.order_by(Recipient.id).limit(per_page).offset((page_number - 1) * per_page)).all()
+    context = dict(
+        campaign=campaign,
+        recipients=recipients,
+        status=status,
+        page_number=page_number,
+        # From the counters, not COUNT(*): a page of a 100,000-recipient campaign stays cheap.
+        page_count=max(-(-campaign.count_for(status) // per_page), 1),
+        start_form=StartForm(),
+    )
+    if is_htmx() and request.headers.get("HX-Target") == "recipients":
+        return render_template("campaigns/_recipients.html", **context)
+    return render_template("campaigns/show.html", **context)
+
+
+@bp.post("/campaigns/<int:campaign_id>/start")
+def start(campaign_id: int) -> str | Response:
+    campaign = db.get_or_404(Campaign, campaign_id)
+    if not StartForm().validate_on_submit():
+        abort(400, description="The form expired; reload the page and press Start dispatch again.")
+    started = dispatch.start(campaign.id)
+    db.session.commit()
+    if started:
+        dispatch.enqueue_send(campaign.id)
+    db.session.refresh(campaign)
+    notice = start_notice(started, campaign.status)
+    if is_htmx():
+        return render_template("campaigns/_header.html", campaign=campaign, notice=notice, start_form=StartForm())
+    flash(notice, "success" if started else "warning")
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+def start_notice(started: bool, status: str) -> str:
+    if started:
+        return "Dispatch started."
+    if status == "sending":
+        return "This campaign is already dispatching."
+    return f"This campaign is {status}; it cannot be started again."

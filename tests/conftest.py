@@ -1,0 +1,108 @@
+"""Fixtures: real PostgreSQL and Redis (embedded unless TEST_DATABASE_URL /
+TEST_REDIS_URL are given), the app on them, and a real RQ worker."""
+import os
+from dataclasses import dataclass
+
+import flask_migrate
+import pytest
+from flask import has_app_context
+from redis import Redis
+from rq import Queue, SimpleWorker
+from sqlalchemy import text
+
+from app import create_app, embedded
+from app.config import psycopg2_url
+from app.extensions import db, redis
+
+
+@dataclass(frozen=True)
+class Services:
+    database_url: str
+    redis_url: str
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory):
+    database_url = os.environ.get("TEST_DATABASE_URL")
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    started = []
+    try:
+        if not database_url:
+            postgres = embedded.start_postgres(tmp_path_factory.mktemp("postgres"), fast=True)
+            started.append(postgres)
+            database_url = embedded.create_database(postgres, "dispatcher_test")
+        if not redis_url:
+            redis_server = embedded.start_redis(tmp_path_factory.mktemp("redis"), fast=True)
+            started.append(redis_server)
+            redis_url = redis_server.url
+        yield Services(database_url, redis_url)
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+def test_settings(services: Services) -> dict:
+    """What every test app (and every process a test starts) runs with."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        # Request tests post forms directly; test_start_without_csrf_token_is_refused
+        # and the browser test cover the token.
+        "WTF_CSRF_ENABLED": False,
+        "SQLALCHEMY_DATABASE_URI": psycopg2_url(services.database_url),
+        "REDIS_URL": services.redis_url,
+        "SSE_REDIS_URL": services.redis_url,
+        "RQ_QUEUE": "test-dispatch",
+        "DEFAULT_REGION": "KE",
+        "PROVIDER_LATENCY_MIN": 0.0,
+        "PROVIDER_LATENCY_MAX": 0.0,
+        "PROVIDER_FAILURE_RATE": 0.1,
+        "DISPATCH_CONCURRENCY": 8,
+        "SSE_KEEPALIVE_SECONDS": 15.0,
+    }
+
+
+@pytest.fixture(scope="session")
+def app(services):
+    app = create_app(test_settings(services))
+    with app.app_context():
+        # The committed migrations build the schema, so they are tested too.
+        flask_migrate.upgrade()
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request):
+    """Each test that uses the app starts from empty tables and an empty Redis."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    if has_app_context():
+        # pytest-flask's per-test context owns the session the test and its
+        # requests used; an open transaction there would block the TRUNCATE.
+        db.session.remove()
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '10s'"))
+            conn.execute(text("TRUNCATE campaigns, recipients RESTART IDENTITY CASCADE"))
+        redis.client.flushdb()
+
+
+@pytest.fixture
+def redis_client(app) -> Redis:
+    return app.extensions["redis"]
+
+
+@pytest.fixture
+def run_worker(app):
+    """Run queued jobs through a real RQ worker in burst mode, until the queue is empty."""
+
+    def run(max_jobs: int | None = None) -> None:
+        connection = app.extensions["redis"]
+        queue = Queue(app.config["RQ_QUEUE"], connection=connection)
+        with app.app_context():
+            SimpleWorker([queue], connection=connection).work(burst=True, max_jobs=max_jobs)
+
+    return run

@@ -1,0 +1,35 @@
+"""Building campaigns for tests through the same code the app uses."""
+from sqlalchemy import text
+
+from app.campaigns import dispatch
+from app.campaigns.models import Campaign, Channel
+from app.campaigns.parsing import ParsedRecipient
+from app.extensions import db
+
+
+def make_campaign(recipients: int = 5, channel: Channel = Channel.EMAIL, title: str = "Spring sale") -> Campaign:
+    parsed = [
+        ParsedRecipient(i, f"Person {i}", f"person{i}@example.com", f"person{i}@example.com")
+        for i in range(1, recipients + 1)
+    ]
+    campaign = dispatch.create_campaign(title, channel.value, "Hello from the test suite", parsed)
+    db.session.commit()
+    return campaign
+
+
+def make_large_campaign(recipients: int) -> Campaign:
+    """A campaign of many recipients, inserted by the database itself for speed."""
+    campaign = make_campaign(0, title=f"{recipients:,} recipients")
+    db.session.execute(
+        text(
+            """
+            INSERT INTO recipients (campaign_id, line, name, address, address_normalized)
+            SELECT :campaign_id, n, 'Person ' || n, 'person' || n || '@example.com', 'person' || n || '@example.com'
+            FROM generate_series(1, :count) AS n
+            """
+        ),
+        {"campaign_id": campaign.id, "count": recipients},
+    )
+    campaign.recipient_count = recipients
+    db.session.commit()
+    return campaign

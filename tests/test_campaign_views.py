@@ -1,0 +1,160 @@
+import html
+import re
+
+from sqlalchemy import select, text
+
+from app.campaigns.models import Campaign, Recipient
+from app.extensions import db
+from tests.factories import make_campaign, make_large_campaign
+
+
+def create(client, recipients: str, channel: str = "email", **extra):
+    data = {"title": "Spring sale", "channel": channel, "message": "Hello!", "recipients": recipients, **extra}
+    return client.post("/campaigns/new", data=data)
+
+
+def test_new_campaign_form_has_labelled_fields(client):
+    page = client.get("/campaigns/new").get_data(as_text=True)
+    for label in ("Title", "Channel", "Message", "Recipients"):
+        assert re.search(rf"<label[^>]*>{label}</label>", page)
+    assert 'value="Create campaign"' in page
+
+
+def test_valid_paste_creates_a_draft_and_reports_duplicates(client):
+    response = create(client, "Ann, ann@example.com\n\nBob, bob@example.com\nANN@example.com\n")
+    assert response.status_code == 302
+    campaign = db.session.scalars(select(Campaign)).one()
+    assert response.headers["Location"].endswith(f"/campaigns/{campaign.id}")
+    assert (campaign.status, campaign.recipient_count) == ("draft", 2)
+    rows = db.session.execute(select(Recipient.line, Recipient.name, Recipient.address_normalized).order_by(Recipient.id)).all()
+    assert rows == [(1, "Ann", "ann@example.com"), (3, "Bob", "bob@example.com")]
+
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Campaign created with 2 recipients. 1 duplicate removed." in page
+    assert "Sent 0 of 2" in page
+    assert "Start dispatch" in page
+
+
+def test_invalid_lines_are_listed_and_the_paste_is_kept_exactly(client):
+    paste = "Ann, ann@example.com\n  Bob ,  bob@  \n\t\nCy, +254712345678\nDi, di@example.com"
+    response = create(client, paste)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Line 2: &#34;bob@&#34; is not a valid email address" in page
+    assert "Line 4: &#34;+254712345678&#34; is a phone number, but this is an email campaign" in page
+    assert "2 valid recipients, 2 lines with errors" in page
+    textarea = re.search(r"<textarea[^>]*name=\"recipients\"[^>]*>(.*?)</textarea>", page, re.S).group(1)
+    # WTForms writes a newline after the opening tag, which browsers drop.
+    assert html.unescape(textarea) == "\r\n" + paste
+    assert db.session.scalar(select(Campaign.id)) is None
+
+
+def test_valid_lines_can_go_ahead_without_the_invalid_ones(client):
+    response = create(client, "Ann, ann@example.com\nBob, bob@\nDi, di@example.com", skip_invalid="y")
+    assert response.status_code == 302
+    campaign = db.session.scalars(select(Campaign)).one()
+    assert campaign.recipient_count == 2
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "1 line with errors skipped" in page
+
+
+def test_channel_decides_what_an_address_must_be(client):
+    response = create(client, "Ann, ann@example.com", channel="sms")
+    assert "is an email address, but this is an SMS campaign" in response.get_data(as_text=True)
+    response = create(client, "Ann, 0712 345678", channel="sms")
+    assert response.status_code == 302
+    assert db.session.scalar(select(Recipient.address_normalized)) == "+254712345678"
+
+
+def test_a_paste_over_the_line_limit_is_refused_with_the_limit(app, client):
+    app.config["RECIPIENT_LINE_LIMIT"] = 3
+    try:
+        response = create(client, "a@example.com\nb@example.com\nc@example.com\nd@example.com")
+    finally:
+        app.config["RECIPIENT_LINE_LIMIT"] = 50_000
+    page = response.get_data(as_text=True)
+    assert "This paste has 4 recipient lines; a campaign takes at most 3." in page
+    assert "d@example.com" in page
+
+
+def test_a_large_paste_fits_in_one_request(client):
+    paste = "\n".join(f"Person {i}, person{i}@example.com" for i in range(20_000))
+    response = create(client, paste)
+    assert response.status_code == 302
+    assert db.session.scalar(select(Campaign.recipient_count)) == 20_000
+    assert db.session.scalar(text("SELECT count(*) FROM recipients")) == 20_000
+
+
+def test_missing_fields_are_reported_per_field(client):
+    page = client.post("/campaigns/new", data={"channel": "email"}).get_data(as_text=True)
+    assert page.count("This field is required.") == 3
+
+
+def test_start_moves_a_draft_to_sending_and_enqueues_once(client, app, redis_client):
+    campaign = make_campaign(3)
+    response = client.post(f"/campaigns/{campaign.id}/start", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    fragment = response.get_data(as_text=True)
+    assert 'id="campaign-header"' in fragment and "Dispatch started." in fragment
+    assert "Start dispatch" not in fragment
+    db.session.refresh(campaign)
+    assert campaign.status == "sending" and campaign.started_at is not None
+    assert redis_client.llen(f"rq:queue:{app.config['RQ_QUEUE']}") == 1
+
+
+def test_second_start_click_does_not_enqueue_twice(client, app, redis_client):
+    campaign = make_campaign(3)
+    client.post(f"/campaigns/{campaign.id}/start", headers={"HX-Request": "true"})
+    again = client.post(f"/campaigns/{campaign.id}/start", headers={"HX-Request": "true"})
+    assert "This campaign is already dispatching." in again.get_data(as_text=True)
+    assert redis_client.llen(f"rq:queue:{app.config['RQ_QUEUE']}") == 1
+
+    plain = client.post(f"/campaigns/{campaign.id}/start")
+    assert plain.status_code == 302
+    assert "This campaign is already dispatching." in client.get(plain.headers["Location"]).get_data(as_text=True)
+
+
+def test_start_without_csrf_token_is_refused(app, client):
+    campaign = make_campaign(1)
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        response = client.post(f"/campaigns/{campaign.id}/start")
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    assert response.status_code == 400
+    db.session.refresh(campaign)
+    assert campaign.status == "draft"
+
+
+def test_campaign_list_is_newest_first_with_progress_and_an_empty_state(client):
+    assert "No campaigns yet" in client.get("/campaigns").get_data(as_text=True)
+    make_campaign(2, title="Older")
+    make_campaign(4, title="Newer")
+    page = client.get("/campaigns").get_data(as_text=True)
+    assert page.index("Newer") < page.index("Older")
+    assert "Sent 0 of 4" in page and "New campaign" in page
+
+
+def test_a_100k_recipient_campaign_opens_one_page_at_a_time(client):
+    campaign = make_large_campaign(100_000)
+    page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert page.count('class="badge badge-queued"') == 100
+    assert "Page 1 of 1,000" in page and "Sent 0 of 100,000" in page
+
+    last = client.get(f"/campaigns/{campaign.id}?page=1000").get_data(as_text=True)
+    assert "person100000@example.com" in last and "person99900@example.com" not in last
+
+
+def test_status_filter_and_htmx_page_fragment(client):
+    campaign = make_large_campaign(250)
+    db.session.execute(text("UPDATE recipients SET status = 'failed', last_error = 'Recipient unreachable' WHERE line % 50 = 0"))
+    db.session.execute(text("UPDATE campaigns SET failed_count = 5, status = 'sending'"))
+    db.session.commit()
+    response = client.get(
+        f"/campaigns/{campaign.id}?status=failed", headers={"HX-Request": "true", "HX-Target": "recipients"}
+    )
+    fragment = response.get_data(as_text=True)
+    assert fragment.startswith('<div id="recipients">')
+    assert fragment.count("badge-failed") == 5 and "Failed (5)" in fragment
+    assert 'title="Recipient unreachable"' in fragment
+    assert client.get(f"/campaigns/{campaign.id}?status=bogus").status_code == 400
