@@ -1,0 +1,1 @@
+"""RQ jobs and the simulated provider. Importing this package builds no app."""

@@ -1,0 +1,118 @@
+"""Dispatch through a real RQ worker on real Redis and PostgreSQL, zero latency."""
+import json
+import re
+
+from sqlalchemy import func, select
+
+from app.campaigns import dispatch
+from app.campaigns.models import Campaign, Recipient
+from app.extensions import db
+from app.live.channel import campaign_channel
+from tests.factories import make_campaign
+
+
+def start(campaign: Campaign) -> None:
+    assert dispatch.start(campaign.id)
+    db.session.commit()
+    dispatch.enqueue_send(campaign.id)
+
+
+def status_counts(campaign_id: int) -> dict[str, int]:
+    rows = db.session.execute(
+        select(Recipient.status, func.count()).where(Recipient.campaign_id == campaign_id).group_by(Recipient.status)
+    )
+    return dict(rows.all())
+
+
+def drain(pubsub) -> list[dict]:
+    messages = []
+    while (message := pubsub.get_message(timeout=0.5)) is not None:
+        if message["type"] == "message":
+            messages.append(json.loads(message["data"]))
+    return messages
+
+
+def test_every_recipient_ends_sent_or_failed_and_counters_match_rows(app, run_worker):
+    app.config["PROVIDER_FAILURE_RATE"] = 0.3
+    try:
+        campaign = make_campaign(120)
+        start(campaign)
+        run_worker()
+    finally:
+        app.config["PROVIDER_FAILURE_RATE"] = 0.1
+
+    db.session.refresh(campaign)
+    counts = status_counts(campaign.id)
+    assert set(counts) <= {"sent", "failed"}
+    assert counts.get("failed", 0) > 0, "with a 30% failure rate some sends fail"
+    assert (campaign.sent_count, campaign.failed_count) == (counts.get("sent", 0), counts.get("failed", 0))
+    assert campaign.sending_count == 0
+    assert campaign.status == "completed" and campaign.finished_at is not None
+
+    failed = db.session.scalars(select(Recipient).where(Recipient.status == "failed")).all()
+    assert all(r.last_error and r.provider_message_id is None and r.attempts == 1 for r in failed)
+    sent = db.session.scalars(select(Recipient).where(Recipient.status == "sent")).all()
+    assert all(r.provider_message_id.startswith("sim-email-") and r.last_error is None for r in sent)
+
+
+def test_live_updates_are_published_for_every_recipient_change(app, run_worker, redis_client):
+    campaign = make_campaign(30)
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe(campaign_channel(campaign.id))
+    start(campaign)
+    run_worker()
+    messages = drain(pubsub)
+    pubsub.close()
+
+    assert messages and all(m["type"] == "update" for m in messages)
+    html = "".join(m["data"] for m in messages)
+    ids = db.session.scalars(select(Recipient.id).where(Recipient.campaign_id == campaign.id)).all()
+    for rid in ids:
+        badges = re.findall(rf'<span id="recipient-{rid}-status" class="badge badge-(\w+)"[^>]*hx-swap-oob="true"', html)
+        assert badges[0] == "sending" and badges[-1] in {"sent", "failed"}, (rid, badges)
+    # Every message carries the header, out of band; the last one shows the finished campaign.
+    assert all('id="campaign-header" class="campaign-header" hx-swap-oob="true"' in m["data"] for m in messages)
+    db.session.refresh(campaign)
+    last = messages[-1]["data"]
+    assert 'data-testid="campaign-status">Completed<' in last
+    assert f"Sent {campaign.sent_count} of 30" in last
+
+
+def test_a_job_sends_one_slice_then_hands_the_rest_to_a_new_job(app, run_worker, redis_client):
+    app.config.update(DISPATCH_SLICE_SECONDS=0.0, DISPATCH_CONCURRENCY=3)
+    try:
+        campaign = make_campaign(20)
+        start(campaign)
+        run_worker(max_jobs=1)
+        db.session.refresh(campaign)
+        # A zero-length slice still claims once, so each job moves the campaign on.
+        assert (campaign.status, campaign.done_count) == ("sending", 3)
+        assert redis_client.llen(f"rq:queue:{app.config['RQ_QUEUE']}") == 1
+
+        run_worker()
+    finally:
+        app.config.update(DISPATCH_SLICE_SECONDS=30.0, DISPATCH_CONCURRENCY=8)
+    db.session.refresh(campaign)
+    assert campaign.status == "completed"
+    assert campaign.done_count == 20 == sum(status_counts(campaign.id).values())
+
+
+def test_a_job_for_a_campaign_that_is_not_sending_does_nothing(app, run_worker):
+    campaign = make_campaign(3)
+    dispatch.enqueue_send(campaign.id)
+    run_worker()
+    db.session.refresh(campaign)
+    assert campaign.status == "draft" and status_counts(campaign.id) == {"queued": 3}
+
+
+def test_recording_an_outcome_twice_counts_it_once(app):
+    campaign = make_campaign(2)
+    dispatch.start(campaign.id)
+    claimed = dispatch.claim(campaign.id, 10)
+    outcome = dispatch.Outcome(claimed[0].id, message_id="sim-1")
+    assert dispatch.record(campaign.id, [outcome]) == 1
+    assert dispatch.record(campaign.id, [outcome]) == 0
+    db.session.commit()
+    db.session.refresh(campaign)
+    assert (campaign.sent_count, campaign.sending_count, campaign.queued_count) == (1, 1, 0)
+    assert not dispatch.complete_if_done(campaign.id)
