@@ -76,6 +76,8 @@ def test_live_updates_are_published_for_every_recipient_change(app, run_worker, 
     last = messages[-1]["data"]
     assert 'data-testid="campaign-status">Completed<' in last
     assert f"Sent {campaign.sent_count} of 30" in last
+    assert f'<span id="count-failed" hx-swap-oob="true">{campaign.failed_count}</span>' in last
+    assert '<span id="count-queued" hx-swap-oob="true">0</span>' in last
 
 
 def test_a_job_sends_one_slice_then_hands_the_rest_to_a_new_job(app, run_worker, redis_client):
