@@ -81,7 +81,7 @@ class Server(abc.ABC):
         return f"<{type(self).__name__} {self.url} in {self.data_dir}>"
 
 
-def _pick_port(*preferred: int | None) -> int:
+def pick_port(*preferred: int | None) -> int:
     """The first of ``preferred`` that is free on ``HOST``, else any free port."""
     for port in [*filter(None, preferred), 0]:
         with socket.socket() as sock:
@@ -98,7 +98,7 @@ def _start_on_free_port(start: Callable[[int], None], data_dir: Path, wanted: in
     remembered = None
     with contextlib.suppress(FileNotFoundError, ValueError):
         remembered = int((data_dir / "port").read_text())
-    port = _pick_port(wanted, remembered)
+    port = pick_port(wanted, remembered)
     if wanted and port != wanted:
         log.warning("port %s is taken, using %s", wanted, port)
     for _ in range(3):
@@ -108,7 +108,7 @@ def _start_on_free_port(start: Callable[[int], None], data_dir: Path, wanted: in
             return port
         except PortInUse:  # another process bound it between our check and the server's bind
             log.warning("port %s was taken during startup, retrying on another one", port)
-            port = _pick_port()
+            port = pick_port()
     raise RuntimeError(f"could not find a free port for the server in {data_dir}")
 
 

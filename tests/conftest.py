@@ -41,7 +41,7 @@ def services(tmp_path_factory):
             server.stop()
 
 
-def test_settings(services: Services) -> dict:
+def settings_for(services: Services) -> dict:
     """What every test app (and every process a test starts) runs with."""
     return {
         "TESTING": True,
@@ -64,7 +64,7 @@ def test_settings(services: Services) -> dict:
 
 @pytest.fixture(scope="session")
 def app(services):
-    app = create_app(test_settings(services))
+    app = create_app(settings_for(services))
     with app.app_context():
         # The committed migrations build the schema, so they are tested too.
         flask_migrate.upgrade()

@@ -1,0 +1,98 @@
+"""``make run``: everything on one machine, from nothing.
+
+Starts embedded PostgreSQL and Redis under ``var/`` unless ``DATABASE_URL`` /
+``REDIS_URL`` are set (in the environment or by you in ``.env``), saves the
+addresses it chose in ``.env`` so ``.venv/bin/flask …`` in another terminal
+reaches the same servers, migrates, loads the demo campaign, then runs the
+Procfile with honcho and prints the URL. Ctrl-C stops everything it started.
+"""
+import os
+import signal
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from app import embedded
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_FILE = ROOT / ".env"
+BEGIN, END = "# >>> written by make run: embedded servers", "# <<< written by make run"
+
+
+def main() -> int:
+    # SystemExit unwinds through `finally`, which stops the servers we started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    user_env = {**_users_dotenv(), **os.environ}
+    servers: list[embedded.Server] = []
+    settings: dict[str, str] = {}
+    honcho: subprocess.Popen | None = None
+    try:
+        if not user_env.get("DATABASE_URL"):
+            postgres = embedded.start_postgres(ROOT / "var" / "pg", 5432, database="dispatcher")
+            servers.append(postgres)
+            settings["DATABASE_URL"] = postgres.url
+        if not user_env.get("REDIS_URL"):
+            redis_server = embedded.start_redis(ROOT / "var" / "redis", 6379)
+            servers.append(redis_server)
+            settings["REDIS_URL"] = redis_server.url
+        _write_managed_block(settings)
+
+        env = {**user_env, **settings, "FLASK_APP": "wsgi", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+        env.setdefault("FLASK_DEBUG", "0")
+        flask = [sys.executable, "-m", "flask"]
+        subprocess.run([*flask, "db", "upgrade"], env=env, cwd=ROOT, check=True)
+        subprocess.run([*flask, "demo", "load"], env=env, cwd=ROOT, check=True)
+
+        port = int(env.get("PORT") or embedded.pick_port(8000))
+        env.update(PORT=str(port), BIND="127.0.0.1")
+        print(f"\n  Campaign Dispatcher is starting at http://127.0.0.1:{port}/  (Ctrl-C stops it)\n", flush=True)
+        honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-p", str(port)], env=env, cwd=ROOT)
+        return _wait(honcho)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        # Web and worker go first, so they never see their database vanish.
+        if honcho is not None and honcho.poll() is None:
+            honcho.terminate()
+            _wait(honcho)
+        for server in reversed(servers):
+            server.stop()
+
+
+def _wait(process: subprocess.Popen) -> int:
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            # The terminal sent SIGINT to honcho too; it is stopping web and worker.
+            continue
+
+
+def _users_dotenv() -> dict[str, str]:
+    """``.env`` without the block we write, so our saved ports never count as the user's choice."""
+    values = dotenv_values(stream=StringIO("\n".join(_users_lines())))
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _users_lines() -> list[str]:
+    if not ENV_FILE.exists():
+        return []
+    kept, inside = [], False
+    for line in ENV_FILE.read_text().splitlines():
+        if line in (BEGIN, END):
+            inside = line == BEGIN
+        elif not inside:
+            kept.append(line)
+    return kept
+
+
+def _write_managed_block(settings: dict[str, str]) -> None:
+    block = [BEGIN, *(f"{key}={value}" for key, value in settings.items()), END] if settings else []
+    ENV_FILE.write_text("\n".join([*_users_lines(), *block]) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The whole staff loop in a real browser: gunicorn (gevent), a real RQ worker,
+real PostgreSQL and Redis, Debian's chromium."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from app import embedded
+from tests.conftest import settings_for
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (make test installs it when run as root)",
+)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"],
+    }
+
+
+@pytest.fixture
+def live_stack(app, services, tmp_path):
+    """Start the Procfile's web and worker commands against the test databases."""
+    settings = settings_for(services)
+    port = embedded.pick_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": services.database_url,
+        "REDIS_URL": services.redis_url,
+        "RQ_QUEUE": settings["RQ_QUEUE"],
+        "SECRET_KEY": "browser-test",
+        "DEFAULT_REGION": "KE",
+        # Slow enough to see badges move, with every send succeeding so Sent reaches the total.
+        "PROVIDER_LATENCY_MIN": "0.3",
+        "PROVIDER_LATENCY_MAX": "0.8",
+        "PROVIDER_FAILURE_RATE": "0",
+        "DISPATCH_CONCURRENCY": "3",
+        "PYTHONUNBUFFERED": "1",
+        "SSE_KEEPALIVE_SECONDS": "1",
+    }
+    bin_dir = Path(sys.executable).parent
+    logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("web", "worker")}
+    processes = [
+        subprocess.Popen(
+            [str(bin_dir / "gunicorn"), "--worker-class", "gevent", "--workers", "1",
+             "--graceful-timeout", "5", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+            cwd=ROOT, env=env, stdout=logs["web"], stderr=subprocess.STDOUT,
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "jobs.worker"], cwd=ROOT, env=env, stdout=logs["worker"], stderr=subprocess.STDOUT
+        ),
+    ]
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{base_url}/campaigns", timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline or processes[0].poll() is not None:
+                raise RuntimeError((tmp_path / "web.log").read_text())
+            time.sleep(0.2)
+    yield base_url
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    for log in logs.values():
+        log.close()
+
+
+def test_staff_pastes_creates_starts_and_watches_it_go_out_live(live_stack, page: Page, redis_client):
+    page.goto(f"{live_stack}/campaigns")
+    page.get_by_role("link", name="New campaign").first.click()
+
+    page.get_by_label("Title", exact=True).fill("Clinic reminder")
+    page.get_by_label("Channel").select_option("SMS")
+    page.get_by_label("Message", exact=True).fill("Your appointment is tomorrow at 10:00.")
+    numbers = "\n".join(f"Patient {i}, 0712 345 {i:03d}" for i in range(1, 10))
+    page.get_by_label("Recipients", exact=True).fill(numbers + "\nBad line, 12345\n")
+    page.get_by_role("button", name="Create campaign").click()
+
+    # The bad line is reported by number and the paste is still there.
+    expect(page.get_by_text('Line 10: "12345" is not a valid phone number')).to_be_visible()
+    expect(page.get_by_label("Recipients", exact=True)).to_have_value(numbers + "\nBad line, 12345\n")
+    page.get_by_label("Create the campaign without the lines that have errors").check()
+    page.get_by_role("button", name="Create campaign").click()
+
+    expect(page.get_by_text("Campaign created with 9 recipients.")).to_be_visible()
+    expect(page.get_by_test_id("sent-of")).to_have_text("Sent 0 of 9")
+    expect(page.locator(".recipients .badge-queued")).to_have_count(9)
+
+    # The page is subscribed before dispatch starts, and must never reload.
+    campaign_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    deadline = time.monotonic() + 10
+    while redis_client.pubsub_numsub(f"campaign-{campaign_id}")[0][1] < 1:
+        assert time.monotonic() < deadline, "the page never connected to its event stream"
+        time.sleep(0.05)
+    page.evaluate("window.__sameDocument = true")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Start dispatch").click()
+
+    expect(page.get_by_role("button", name="Start dispatch")).to_have_count(0)
+    expect(page.locator(".recipients .badge-sending").first).to_be_visible()
+    expect(page.get_by_test_id("sent-of")).to_have_text("Sent 9 of 9", timeout=30_000)
+    expect(page.locator(".recipients .badge-sent")).to_have_count(9)
+    expect(page.get_by_test_id("campaign-status")).to_have_text("Completed")
+    expect(page.locator("#count-sent")).to_have_text("9")
+    assert page.evaluate("window.__sameDocument") is True
