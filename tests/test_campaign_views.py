@@ -21,17 +21,17 @@ def test_new_campaign_form_has_labelled_fields(client):
 
 
 def test_valid_paste_creates_a_draft_and_reports_duplicates(client):
-    response = create(client, "Ann, ann@example.com\n\nBob, bob@example.com\nANN@example.com\n")
+    response = create(client, 'Ann, ann@example.com\n\n"Bob ""B"", Jr", bob@example.com\nANN@example.com\ncy@example.com\n')
     assert response.status_code == 302
     campaign = db.session.scalars(select(Campaign)).one()
     assert response.headers["Location"].endswith(f"/campaigns/{campaign.id}")
-    assert (campaign.status, campaign.recipient_count) == ("draft", 2)
+    assert (campaign.status, campaign.recipient_count) == ("draft", 3)
     rows = db.session.execute(select(Recipient.line, Recipient.name, Recipient.address_normalized).order_by(Recipient.id)).all()
-    assert rows == [(1, "Ann", "ann@example.com"), (3, "Bob", "bob@example.com")]
+    assert rows == [(1, "Ann", "ann@example.com"), (3, 'Bob "B", Jr', "bob@example.com"), (5, "", "cy@example.com")]
 
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Campaign created with 2 recipients. 1 duplicate removed." in page
-    assert "Sent 0 of 2" in page
+    assert "Campaign created with 3 recipients. 1 duplicate removed." in page
+    assert "Sent 0 of 3" in page
     assert "Start dispatch" in page
 
 

@@ -5,13 +5,15 @@ so that two requests, two jobs or a request and a job racing each other can
 never both win, and updates the campaign's counters in the same transaction
 as the recipient rows they count. None of them commits: the caller does.
 """
+import csv
+import io
 from dataclasses import dataclass
 
 from flask import current_app
 from rq import Queue
-from sqlalchemy import Integer, String, Text, column, func, insert, select, text, update, values
+from sqlalchemy import Integer, String, Text, column, func, select, text, update, values
 
-from app.campaigns.models import Campaign, CampaignStatus, Recipient, RecipientStatus, utcnow
+from app.campaigns.models import Campaign, CampaignStatus, Recipient, RecipientStatus
 from app.campaigns.parsing import ParsedRecipient
 from app.extensions import db, redis
 
@@ -21,25 +23,28 @@ def create_campaign(title: str, channel: str, message: str, recipients: list[Par
     db.session.add(campaign)
     db.session.flush()
     if recipients:
-        now = utcnow()
-        db.session.execute(
-            insert(Recipient.__table__),
-            [
-                {
-                    "campaign_id": campaign.id,
-                    "line": r.line,
-                    "name": r.name,
-                    "address": r.address,
-                    "address_normalized": r.address_normalized,
-                    "status": RecipientStatus.QUEUED.value,
-                    "attempts": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for r in recipients
-            ],
-        )
+        _copy_recipients(campaign.id, recipients)
     return campaign
+
+
+def _copy_recipients(campaign_id: int, recipients: list[ParsedRecipient]) -> None:
+    """Bulk-load with COPY: for 100,000 rows several times faster than batched INSERTs.
+
+    Runs on the session's own connection, so it commits or rolls back with it.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerows((campaign_id, r.line, r.name, r.address, r.address_normalized) for r in recipients)
+    buffer.seek(0)
+    cursor = db.session.connection().connection.dbapi_connection.cursor()
+    try:
+        cursor.copy_expert(
+            "COPY recipients (campaign_id, line, name, address, address_normalized)"
+            " FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (name))",
+            buffer,
+        )
+    finally:
+        cursor.close()
 
 
 def start(campaign_id: int) -> bool:
