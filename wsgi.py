@@ -8,6 +8,10 @@ if monkey.is_module_patched("socket"):
 
     patch_psycopg()
 
+from dotenv import load_dotenv  # noqa: E402
+
 from app import create_app  # noqa: E402
 
+# The environment wins; .env (written by make run) fills in what it lacks.
+load_dotenv()
 app = create_app()

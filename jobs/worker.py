@@ -5,6 +5,7 @@
 import argparse
 import os
 
+from dotenv import load_dotenv
 from rq import Queue, Worker
 
 from app import create_app
@@ -16,6 +17,8 @@ def main() -> None:
     parser.add_argument("--burst", action="store_true", help="quit when the queue is empty")
     args = parser.parse_args()
 
+    # The environment wins; .env (written by make run) fills in what it lacks.
+    load_dotenv()
     app = create_app()
     with app.app_context():
         engine = db.engine
