@@ -5,8 +5,6 @@ so that two requests, two jobs or a request and a job racing each other can
 never both win, and updates the campaign's counters in the same transaction
 as the recipient rows they count. None of them commits: the caller does.
 """
-import csv
-import io
 from dataclasses import dataclass
 
 from flask import current_app
@@ -18,33 +16,42 @@ from app.campaigns.parsing import ParsedRecipient
 from app.extensions import db, redis
 
 
+INSERT_CHUNK = 10_000
+
+
 def create_campaign(title: str, channel: str, message: str, recipients: list[ParsedRecipient]) -> Campaign:
     campaign = Campaign(title=title, channel=channel, message=message, recipient_count=len(recipients))
     db.session.add(campaign)
     db.session.flush()
     if recipients:
-        _copy_recipients(campaign.id, recipients)
+        _insert_recipients(campaign.id, recipients)
     return campaign
 
 
-def _copy_recipients(campaign_id: int, recipients: list[ParsedRecipient]) -> None:
-    """Bulk-load with COPY: for 100,000 rows several times faster than batched INSERTs.
+def _insert_recipients(campaign_id: int, recipients: list[ParsedRecipient]) -> None:
+    """Bulk insert, a chunk of rows per statement as arrays unnested by PostgreSQL.
 
-    Runs on the session's own connection, so it commits or rolls back with it.
+    Several times faster than one VALUES tuple per row, and unlike COPY it works
+    under gevent (psycopg2 refuses COPY with psycogreen's wait callback).
     """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerows((campaign_id, r.line, r.name, r.address, r.address_normalized) for r in recipients)
-    buffer.seek(0)
-    cursor = db.session.connection().connection.dbapi_connection.cursor()
-    try:
-        cursor.copy_expert(
-            "COPY recipients (campaign_id, line, name, address, address_normalized)"
-            " FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (name))",
-            buffer,
+    statement = text(
+        """
+        INSERT INTO recipients (campaign_id, line, name, address, address_normalized)
+        SELECT :campaign_id, * FROM unnest(
+            CAST(:lines AS integer[]), CAST(:names AS text[]),
+            CAST(:addresses AS text[]), CAST(:normalized AS text[])
         )
-    finally:
-        cursor.close()
+        """
+    )
+    for start in range(0, len(recipients), INSERT_CHUNK):
+        chunk = recipients[start:start + INSERT_CHUNK]
+        db.session.execute(statement, {
+            "campaign_id": campaign_id,
+            "lines": [r.line for r in chunk],
+            "names": [r.name for r in chunk],
+            "addresses": [r.address for r in chunk],
+            "normalized": [r.address_normalized for r in chunk],
+        })
 
 
 def start(campaign_id: int) -> bool:
