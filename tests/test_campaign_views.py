@@ -154,7 +154,10 @@ def test_status_filter_and_htmx_page_fragment(client):
         f"/campaigns/{campaign.id}?status=failed", headers={"HX-Request": "true", "HX-Target": "recipients"}
     )
     fragment = response.get_data(as_text=True)
-    assert fragment.lstrip().startswith('<div id="recipients">') and "<html" not in fragment
+    assert fragment.lstrip().startswith('<div id="recipients"') and "<html" not in fragment
     assert fragment.count("badge-failed") == 5 and 'Failed (<span id="count-failed">5</span>)' in fragment
     assert 'title="Recipient unreachable"' in fragment
+    # The same answer re-syncs a page whose event stream (re)opens: the header comes along.
+    assert 'hx-trigger="htmx:sseOpen from:#campaign-live"' in fragment
+    assert 'id="campaign-header" class="campaign-header" hx-swap-oob="true"' in fragment
     assert client.get(f"/campaigns/{campaign.id}?status=bogus").status_code == 400

@@ -72,7 +72,7 @@ def show(campaign_id: int) -> str:
         start_form=StartForm(),
     )
     if is_htmx() and request.headers.get("HX-Target") == "recipients":
-        return render_template("campaigns/_recipients.html", **context)
+        return render_template("campaigns/_refresh.html", **context)
     return render_template("campaigns/show.html", **context)
 
 
