@@ -24,7 +24,8 @@ BEGIN, END = "# >>> written by make run: embedded servers", "# <<< written by ma
 
 def main() -> int:
     # SystemExit unwinds through `finally`, which stops the servers we started.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: sys.exit(0))
     user_env = {**_users_dotenv(), **os.environ}
     servers: list[embedded.Server] = []
     settings: dict[str, str] = {}
@@ -52,7 +53,7 @@ def main() -> int:
         honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-p", str(port)], env=env, cwd=ROOT)
         return _wait(honcho)
     except KeyboardInterrupt:
-        return 130
+        return 0
     finally:
         # Web and worker go first, so they never see their database vanish.
         if honcho is not None and honcho.poll() is None:
@@ -63,12 +64,14 @@ def main() -> int:
 
 
 def _wait(process: subprocess.Popen) -> int:
+    """Wait for honcho; a Ctrl-C (which the terminal sent honcho too) is a normal stop."""
+    interrupted = False
     while True:
         try:
-            return process.wait()
+            code = process.wait()
+            return 0 if interrupted else code
         except KeyboardInterrupt:
-            # The terminal sent SIGINT to honcho too; it is stopping web and worker.
-            continue
+            interrupted = True
 
 
 def _users_dotenv() -> dict[str, str]:
