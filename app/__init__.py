@@ -25,8 +25,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(campaigns_bp)
     app.register_blueprint(live_bp)
 
-    from app import cli, templating
+    from app import cli, errors, templating
 
     templating.init_app(app)
+    errors.init_app(app)
     cli.init_app(app)
     return app

@@ -1,5 +1,6 @@
 import html
 import re
+import threading
 
 from sqlalchemy import select, text
 
@@ -114,16 +115,48 @@ def test_second_start_click_does_not_enqueue_twice(client, app, redis_client):
     assert "This campaign is already dispatching." in client.get(plain.headers["Location"]).get_data(as_text=True)
 
 
-def test_start_without_csrf_token_is_refused(app, client):
+def test_start_without_csrf_token_is_refused_with_a_message(app, client):
     campaign = make_campaign(1)
     app.config["WTF_CSRF_ENABLED"] = True
     try:
-        response = client.post(f"/campaigns/{campaign.id}/start")
+        page = client.post(f"/campaigns/{campaign.id}/start")
+        fragment = client.post(f"/campaigns/{campaign.id}/start", headers={"HX-Request": "true"})
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
-    assert response.status_code == 400
+    assert page.status_code == 400
+    assert "security token expired. Reload the page and try again." in page.get_data(as_text=True)
+    # htmx gets the same words as a notice for the page's notice area.
+    assert fragment.status_code == 400
+    assert fragment.headers["HX-Retarget"] == "#notices"
+    assert fragment.get_data(as_text=True).startswith('<p class="flash flash-warning" role="alert">')
     db.session.refresh(campaign)
     assert campaign.status == "draft"
+
+
+def test_twenty_concurrent_start_requests_dispatch_once(app, redis_client):
+    url = f"/campaigns/{make_campaign(3).id}/start"
+    barrier = threading.Barrier(20)
+    notices = []
+
+    def press_start() -> None:
+        client = app.test_client()
+        barrier.wait()
+        response = client.post(url, headers={"HX-Request": "true"})
+        notices.append(re.search(r'role="status">([^<]+)<', response.get_data(as_text=True)).group(1))
+
+    threads = [threading.Thread(target=press_start) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(notices) == ["Dispatch started."] + ["This campaign is already dispatching."] * 19
+    assert redis_client.llen(f"rq:queue:{app.config['RQ_QUEUE']}") == 1
+
+
+def test_unknown_campaign_is_a_readable_404(client):
+    response = client.get("/campaigns/999")
+    assert response.status_code == 404
+    assert "Back to campaigns" in response.get_data(as_text=True)
 
 
 def test_campaign_list_is_newest_first_with_progress_and_an_empty_state(client):

@@ -42,7 +42,3 @@ class CampaignForm(FlaskForm):
                 "Fix them, or tick the box to create the campaign with the "
                 f"{plural(len(self.parsed.recipients), 'valid recipient')}."
             )
-
-
-class StartForm(FlaskForm):
-    """Only carries the CSRF token for the Start dispatch button."""

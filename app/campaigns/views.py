@@ -3,7 +3,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from app.campaigns import bp, dispatch
-from app.campaigns.forms import CampaignForm, StartForm
+from app.campaigns.forms import CampaignForm
 from app.campaigns.models import Campaign, Recipient, RecipientStatus
 from app.campaigns.parsing import plural
 from app.extensions import db
@@ -69,7 +69,6 @@ def show(campaign_id: int) -> str:
         page_number=page_number,
         # From the counters, not COUNT(*): a page of a 100,000-recipient campaign stays cheap.
         page_count=max(-(-campaign.count_for(status) // per_page), 1),
-        start_form=StartForm(),
     )
     if is_htmx() and request.headers.get("HX-Target") == "recipients":
         return render_template("campaigns/_refresh.html", **context)
@@ -79,8 +78,6 @@ def show(campaign_id: int) -> str:
 @bp.post("/campaigns/<int:campaign_id>/start")
 def start(campaign_id: int) -> str | Response:
     campaign = db.get_or_404(Campaign, campaign_id)
-    if not StartForm().validate_on_submit():
-        abort(400, description="The form expired; reload the page and press Start dispatch again.")
     started = dispatch.start(campaign.id)
     db.session.commit()
     if started:
@@ -88,7 +85,7 @@ def start(campaign_id: int) -> str | Response:
     db.session.refresh(campaign)
     notice = start_notice(started, campaign.status)
     if is_htmx():
-        return render_template("campaigns/_header.html", campaign=campaign, notice=notice, start_form=StartForm())
+        return render_template("campaigns/_header.html", campaign=campaign, notice=notice)
     flash(notice, "success" if started else "warning")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
 

@@ -1,0 +1,25 @@
+"""Error responses people can read: a page, or for htmx a notice at the top of the page."""
+from flask import Flask, render_template, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from flask_wtf.csrf import CSRFError
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_error)
+
+
+def describe(error: HTTPException) -> str:
+    if isinstance(error, CSRFError):
+        return "This page was open too long and its security token expired. Reload the page and try again."
+    if isinstance(error, RequestEntityTooLarge):
+        return "That request is too large. Split the recipient list into several campaigns."
+    return error.description or error.name
+
+
+def handle_http_error(error: HTTPException):
+    message = describe(error)
+    if request.headers.get("HX-Request") == "true":
+        # htmx would drop an error response; the notice goes to the page's notice area instead.
+        headers = {"HX-Retarget": "#notices", "HX-Reswap": "innerHTML"}
+        return render_template("_notice.html", message=message, category="warning"), error.code, headers
+    return render_template("error.html", error=error, message=message), error.code
