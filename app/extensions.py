@@ -1,5 +1,5 @@
 """Extension objects, created unbound; ``create_app`` binds them."""
-from flask import Flask
+from flask import Flask, current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -20,8 +20,6 @@ class RedisClient:
 
     @property
     def client(self) -> Redis:
-        from flask import current_app
-
         return current_app.extensions["redis"]
 
 

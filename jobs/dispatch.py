@@ -35,16 +35,16 @@ def send_campaign(campaign_id: int) -> str:
     in_flight: dict[Future, dispatch.Claimed] = {}
     outcomes: list[dispatch.Outcome] = []
     finished = 0
-    first = True
+    claimed_once = False
 
     with ThreadPoolExecutor(concurrency, thread_name_prefix=f"campaign-{campaign_id}") as pool:
         while True:
             finished += dispatch.record(campaign_id, outcomes)
             free = concurrency - len(in_flight)
             # The first claim ignores the deadline, so every job makes progress.
-            may_claim = free and (first or time.monotonic() < deadline)
+            may_claim = free and (not claimed_once or time.monotonic() < deadline)
             claimed = dispatch.claim(campaign_id, free) if may_claim else []
-            first = False
+            claimed_once = True
             db.session.commit()
 
             changes = [BadgeChange(o.recipient_id, o.status, o.error) for o in outcomes]

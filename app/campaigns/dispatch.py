@@ -68,7 +68,6 @@ def start(campaign_id: int) -> bool:
 @dataclass(frozen=True)
 class Claimed:
     id: int
-    name: str
     address: str
 
 
@@ -88,7 +87,7 @@ def claim(campaign_id: int, limit: int) -> list[Claimed]:
                 ORDER BY id LIMIT :limit
                 FOR UPDATE SKIP LOCKED
             )
-            RETURNING id, name, address_normalized
+            RETURNING id, address_normalized
             """
         ),
         {"campaign_id": campaign_id, "limit": limit},
