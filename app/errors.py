@@ -1,7 +1,9 @@
 """Error responses people can read: a page, or for htmx a notice at the top of the page."""
-from flask import Flask, render_template, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from app.htmx import is_htmx
 
 
 def init_app(app: Flask) -> None:
@@ -18,7 +20,7 @@ def describe(error: HTTPException) -> str:
 
 def handle_http_error(error: HTTPException):
     message = describe(error)
-    if request.headers.get("HX-Request") == "true":
+    if is_htmx():
         # htmx would drop an error response; the notice goes to the page's notice area instead.
         headers = {"HX-Retarget": "#notices", "HX-Reswap": "innerHTML"}
         return render_template("_notice.html", message=message, category="warning"), error.code, headers

@@ -6,11 +6,8 @@ from app.campaigns import bp, dispatch
 from app.campaigns.forms import CampaignForm
 from app.campaigns.models import Campaign, Recipient, RecipientStatus
 from app.campaigns.parsing import plural
+from app import htmx
 from app.extensions import db
-
-
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 @bp.get("/")
@@ -70,7 +67,7 @@ def show(campaign_id: int) -> str:
         # From the counters, not COUNT(*): a page of a 100,000-recipient campaign stays cheap.
         page_count=max(-(-campaign.count_for(status) // per_page), 1),
     )
-    if is_htmx() and request.headers.get("HX-Target") == "recipients":
+    if htmx.targets("recipients"):
         return render_template("campaigns/_refresh.html", **context)
     return render_template("campaigns/show.html", **context)
 
@@ -84,7 +81,7 @@ def start(campaign_id: int) -> str | Response:
         dispatch.enqueue_send(campaign.id)
     db.session.refresh(campaign)
     notice = start_notice(started, campaign.status)
-    if is_htmx():
+    if htmx.is_htmx():
         return render_template("campaigns/_header.html", campaign=campaign, notice=notice)
     flash(notice, "success" if started else "warning")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
