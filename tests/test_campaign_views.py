@@ -86,6 +86,15 @@ def test_a_large_paste_fits_in_one_request(client):
     assert db.session.scalar(text("SELECT count(*) FROM recipients")) == 20_000
 
 
+def test_nul_characters_do_not_break_the_insert(client):
+    response = client.post("/campaigns/new", data={
+        "title": "Sale\x00", "channel": "email", "message": "Hi\x00", "recipients": "Ann\x00, ann@example.com",
+    })
+    assert response.status_code == 302
+    assert db.session.execute(select(Campaign.title, Campaign.message)).one() == ("Sale", "Hi")
+    assert db.session.scalar(select(Recipient.name)) == "Ann"
+
+
 def test_missing_fields_are_reported_per_field(client):
     page = client.post("/campaigns/new", data={"channel": "email"}).get_data(as_text=True)
     assert page.count("This field is required.") == 3

@@ -8,10 +8,15 @@ from app.campaigns.models import Channel
 from app.campaigns.parsing import ParseResult, parse_recipients, plural
 
 
+def no_nul(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL; a stray one from a copied document is dropped."""
+    return value.replace("\x00", "") if value else value
+
+
 class CampaignForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired(), Length(max=200)])
+    title = StringField("Title", filters=[no_nul], validators=[DataRequired(), Length(max=200)])
     channel = SelectField("Channel", choices=[SelectChoice(c.value, c.label) for c in Channel], default=Channel.SMS.value)
-    message = TextAreaField("Message", validators=[DataRequired(), Length(max=4000)])
+    message = TextAreaField("Message", filters=[no_nul], validators=[DataRequired(), Length(max=4000)])
     recipients = TextAreaField(
         "Recipients",
         description="One per line: Name, Email or Phone. A bare email or phone is fine too.",

@@ -2,10 +2,14 @@
 from datetime import datetime, timezone
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, func, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
+
+
+MAX_NAME = 200
+MAX_ADDRESS = 320
 
 
 def utcnow() -> datetime:
@@ -126,9 +130,9 @@ class Recipient(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     line: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
-    address: Mapped[str] = mapped_column(String(320))
-    address_normalized: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(MAX_NAME), default="", server_default="")
+    address: Mapped[str] = mapped_column(String(MAX_ADDRESS))
+    address_normalized: Mapped[str] = mapped_column(String(MAX_ADDRESS))
     status: Mapped[str] = mapped_column(String(16), default=RecipientStatus.QUEUED, server_default=RecipientStatus.QUEUED.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)

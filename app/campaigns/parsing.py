@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from app.campaigns.models import Channel
+from app.campaigns.models import MAX_ADDRESS, MAX_NAME, Channel
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,13 @@ def parse_recipients(text: str, channel: Channel, region: str, limit: int) -> Pa
 
     seen: dict[str, int] = {}
     for number, raw in enumerate(lines, start=1):
-        stripped = raw.strip()
+        # PostgreSQL text cannot hold NUL; it is never part of a name or address.
+        stripped = raw.replace("\x00", "").strip()
         if not stripped:
             continue
         try:
             name, address = split_line(stripped)
+            check_lengths(name, address)
             normalized = normalize_address(address, channel, region)
         except ValueError as error:
             result.errors.append(LineError(number, str(error)))
@@ -102,6 +104,14 @@ def split_line(line: str) -> tuple[str, str]:
     if len(fields) > 2 or re.search(r"[,\t]", fields[1]):
         raise ValueError(f'"{line}" has more than a name and one address; expected "Name, Email or Phone"')
     return fields[0], fields[1]
+
+
+def check_lengths(name: str, address: str) -> None:
+    """The columns' sizes, said in the user's terms before the database says it worse."""
+    if len(name) > MAX_NAME:
+        raise ValueError(f"the name is {len(name):,} characters long; at most {MAX_NAME} fit")
+    if len(address) > MAX_ADDRESS:
+        raise ValueError(f"the address is {len(address):,} characters long; at most {MAX_ADDRESS} fit")
 
 
 def normalize_address(address: str, channel: Channel, region: str) -> str:
