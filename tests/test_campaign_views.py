@@ -203,3 +203,17 @@ def test_status_filter_and_htmx_page_fragment(client):
     assert 'hx-trigger="htmx:sseOpen from:#campaign-live"' in fragment
     assert 'id="campaign-header" class="campaign-header" hx-swap-oob="true"' in fragment
     assert client.get(f"/campaigns/{campaign.id}?status=bogus").status_code == 400
+
+
+def test_a_sending_campaign_shows_its_rate_and_time_left(client):
+    campaign = make_large_campaign(1_000)
+    db.session.execute(text(
+        "UPDATE campaigns SET status = 'sending', started_at = now() - interval '100 seconds',"
+        " sent_count = 180, failed_count = 20"
+    ))
+    db.session.commit()
+    header = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    # 200 done in 100 s is 2.0 per second; 800 left at that rate is 400 s.
+    assert "Sent 180 of 1,000" in header and "20 failed" in header
+    assert "2.0 per second · about 6 min 40 s left" in header
+    assert "Start dispatch" not in header
