@@ -126,6 +126,8 @@ def test_staff_pastes_creates_starts_and_watches_it_go_out_live(live_stack, page
     page.get_by_role("button", name="Start dispatch").click()
 
     expect(page.get_by_role("button", name="Start dispatch")).to_have_count(0)
+    expect(page.get_by_text("Dispatch started.")).to_be_visible()
+    expect(page.get_by_text("Campaign created with 9 recipients.")).to_have_count(0)
     expect(page.locator(".recipients .badge-sending").first).to_be_visible()
     expect(page.get_by_test_id("sent-of")).to_have_text("Sent 9 of 9", timeout=30_000)
     expect(page.locator(".recipients .badge-sent")).to_have_count(5)

@@ -68,10 +68,13 @@ def test_live_updates_are_published_for_every_recipient_change(app, run_worker, 
     html = "".join(m["data"] for m in messages)
     ids = db.session.scalars(select(Recipient.id).where(Recipient.campaign_id == campaign.id)).all()
     for rid in ids:
-        badges = re.findall(rf'<span id="recipient-{rid}-status" class="badge badge-(\w+)"[^>]*hx-swap-oob="true"', html)
+        badges = re.findall(rf'<span id="recipient-{rid}-status" class="status" hx-swap-oob="true"><span class="badge badge-(\w+)"', html)
         assert badges[0] == "sending" and badges[-1] in {"sent", "failed"}, (rid, badges)
     # Every message carries the header, out of band; the last one shows the finished campaign.
     assert all('id="campaign-header" class="campaign-header" hx-swap-oob="true"' in m["data"] for m in messages)
+    failed = db.session.execute(select(Recipient.id, Recipient.last_error).where(Recipient.status == "failed")).all()
+    for rid, error in failed:
+        assert f'<span class="badge badge-failed">Failed</span> <small class="status-error">{error}</small>' in html
     db.session.refresh(campaign)
     last = messages[-1]["data"]
     assert 'data-testid="campaign-status">Completed<' in last

@@ -81,9 +81,10 @@ def start(campaign_id: int) -> str | Response:
         dispatch.enqueue_send(campaign.id)
     db.session.refresh(campaign)
     notice = start_notice(started, campaign.status)
+    category = "success" if started else "warning"
     if htmx.is_htmx():
-        return render_template("campaigns/_header.html", campaign=campaign, notice=notice)
-    flash(notice, "success" if started else "warning")
+        return render_template("campaigns/_started.html", campaign=campaign, notice=notice, category=category)
+    flash(notice, category)
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
 
 
