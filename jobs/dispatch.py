@@ -11,7 +11,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from flask import current_app
 
 from app.campaigns import dispatch
-from app.campaigns.live import BadgeChange, publish_update
+from app.campaigns.live import BadgeChange, fresh, publish_update, render_update
 from app.campaigns.models import Campaign, CampaignStatus, RecipientStatus
 from app.extensions import db
 from jobs.provider import ProviderError, SimulatedProvider
@@ -45,13 +45,12 @@ def send_campaign(campaign_id: int) -> str:
             may_claim = free and (not claimed_once or time.monotonic() < deadline)
             claimed = dispatch.claim(campaign_id, free) if may_claim else []
             claimed_once = True
-            db.session.commit()
-
             changes = [BadgeChange(o.recipient_id, o.status, o.error) for o in outcomes]
             changes += [BadgeChange(c.id, RecipientStatus.SENDING) for c in claimed]
-            if changes:
-                publish_update(campaign_id, changes)
-                db.session.commit()
+            update = render_update(fresh(campaign_id), changes) if changes else None
+            db.session.commit()
+            if update:
+                publish_update(campaign_id, update)
 
             for recipient in claimed:
                 in_flight[pool.submit(provider.send, channel, recipient.address, message)] = recipient
@@ -61,11 +60,12 @@ def send_campaign(campaign_id: int) -> str:
             outcomes = [_outcome(in_flight.pop(future), future) for future in done]
 
     completed = dispatch.complete_if_done(campaign_id)
-    more = not completed and dispatch.has_queued(campaign_id)
+    campaign = fresh(campaign_id)
+    more = campaign.queued_count > 0
+    update = render_update(campaign, []) if completed else None
     db.session.commit()
     if completed:
-        publish_update(campaign_id, [])
-        db.session.commit()
+        publish_update(campaign_id, update)
         return f"campaign {campaign_id}: completed, {finished} sent or failed by this job"
     if more:
         dispatch.enqueue_send(campaign_id)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from rq import Queue
-from sqlalchemy import Integer, String, Text, column, func, select, text, update, values
+from sqlalchemy import Integer, String, Text, column, func, text, update, values
 
 from app.campaigns.models import Campaign, CampaignStatus, Recipient, RecipientStatus
 from app.campaigns.parsing import ParsedRecipient
@@ -151,16 +151,6 @@ def complete_if_done(campaign_id: int) -> bool:
         .execution_options(synchronize_session=False)
     ).rowcount
     return changed == 1
-
-
-def has_queued(campaign_id: int) -> bool:
-    return db.session.execute(
-        select(
-            select(Recipient.id)
-            .where(Recipient.campaign_id == campaign_id, Recipient.status == RecipientStatus.QUEUED)
-            .exists()
-        )
-    ).scalar_one()
 
 
 def _bump_counters(campaign_id: int, sending: int = 0, sent: int = 0, failed: int = 0) -> None:

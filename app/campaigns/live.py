@@ -17,12 +17,21 @@ class BadgeChange:
     error: str | None = None
 
 
-def publish_update(campaign_id: int, changes: list[BadgeChange]) -> None:
-    """Push the current header and the changed badges to everyone watching.
+def render_update(campaign: Campaign, changes: list[BadgeChange]) -> str:
+    """The header and the changed badges, as out-of-band fragments.
 
-    Call after the changes are committed: the header is read fresh, so a page
-    never shows a state the database does not have.
+    Render inside the transaction that made the changes, from a campaign read
+    in it (``fresh``), and publish only after it commits: then a page never
+    shows a state the database does not have, and the read costs no extra
+    transaction.
     """
-    campaign = db.session.get(Campaign, campaign_id, populate_existing=True)
-    html = render_template("campaigns/_update.html", campaign=campaign, changes=changes)
+    return render_template("campaigns/_update.html", campaign=campaign, changes=changes)
+
+
+def publish_update(campaign_id: int, html: str) -> None:
     publish(redis.client, campaign_channel(campaign_id), html, type=UPDATE_EVENT)
+
+
+def fresh(campaign_id: int) -> Campaign:
+    """The campaign row as this transaction sees it now, counters included."""
+    return db.session.get(Campaign, campaign_id, populate_existing=True)
