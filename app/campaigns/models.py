@@ -1,19 +1,16 @@
 """Campaigns and their recipients."""
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.clock import utcnow
 from app.extensions import db
 
 
 MAX_NAME = 200
 MAX_ADDRESS = 320
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Channel(StrEnum):
