@@ -1,0 +1,112 @@
+"""Who did what, and when: a campaign's history and the record of staff changes.
+
+Rows are written in the same transaction as the change they describe, so the
+history never shows something that did not happen, or misses something that did.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, func, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.clock import utcnow
+from app.extensions import db
+
+if TYPE_CHECKING:
+    from app.auth.models import User
+
+
+class Action(StrEnum):
+    CAMPAIGN_CREATED = "campaign.created"
+    CAMPAIGN_STARTED = "campaign.started"
+    CAMPAIGN_COMPLETED = "campaign.completed"
+    USER_CREATED = "user.created"
+    USER_ROLE_CHANGED = "user.role_changed"
+    USER_DEACTIVATED = "user.deactivated"
+    USER_REACTIVATED = "user.reactivated"
+    USER_PASSWORD_SET = "user.password_set"
+
+    @property
+    def label(self) -> str:
+        return {
+            "campaign.created": "Created the campaign",
+            "campaign.started": "Started dispatch",
+            "campaign.completed": "Completed",
+            "user.created": "Created the account",
+            "user.role_changed": "Changed the role",
+            "user.deactivated": "Deactivated the account",
+            "user.reactivated": "Reactivated the account",
+            "user.password_set": "Set a new password",
+        }[self.value]
+
+
+class Via(StrEnum):
+    """Where a change came from when no signed-in person made it."""
+
+    WEB = "web"
+    COMMAND_LINE = "cli"
+    DISPATCHER = "dispatcher"
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("audit_events_campaign", "campaign_id", "id"),
+        Index("audit_events_subject_user", "subject_user_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    action: Mapped[str] = mapped_column(String(40))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    via: Mapped[str] = mapped_column(String(16), default=Via.WEB)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    subject_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    detail: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id], lazy="joined")
+    subject_user: Mapped[User | None] = relationship(foreign_keys=[subject_user_id], lazy="joined")
+
+    @property
+    def action_label(self) -> str:
+        return Action(self.action).label
+
+    @property
+    def actor_label(self) -> str:
+        if self.actor is not None:
+            return self.actor.email
+        return {"cli": "the command line", "dispatcher": "the dispatcher"}.get(self.via, "someone")
+
+
+def record(
+    action: Action,
+    *,
+    actor: User | None = None,
+    via: Via = Via.WEB,
+    campaign_id: int | None = None,
+    subject_user_id: int | None = None,
+    detail: str = "",
+) -> None:
+    db.session.add(AuditEvent(
+        action=action.value,
+        actor_id=actor.id if actor is not None else None,
+        via=via.value,
+        campaign_id=campaign_id,
+        subject_user_id=subject_user_id,
+        detail=detail,
+    ))
+
+
+def campaign_history(campaign_id: int) -> list[AuditEvent]:
+    return list(db.session.scalars(
+        select(AuditEvent).where(AuditEvent.campaign_id == campaign_id).order_by(AuditEvent.id)
+    ))
+
+
+def staff_changes(limit: int = 50) -> list[AuditEvent]:
+    return list(db.session.scalars(
+        select(AuditEvent).where(AuditEvent.subject_user_id.is_not(None)).order_by(AuditEvent.id.desc()).limit(limit)
+    ))
