@@ -1,12 +1,17 @@
-"""``flask demo …`` commands."""
+"""``flask demo …`` and ``flask users …`` commands."""
+import secrets
+
 import click
 from flask import Flask
 from sqlalchemy import select
 
+from app.audit import Via
+from app.auth.models import Role, User
 from app.campaigns import dispatch
 from app.campaigns.models import Campaign, Channel
 from app.campaigns.parsing import parse_recipients
 from app.extensions import db
+from app.users import staff
 
 DEMO_RECIPIENTS = """\
 Ada Lovelace, +1 202 555 0101
@@ -24,8 +29,14 @@ Ken Thompson, +1 202 555 0112
 """
 
 
+DEMO_ADMIN = "admin@example.com"
+
+
 def init_app(app: Flask) -> None:
+    from app.users.cli import users
+
     app.cli.add_command(demo)
+    app.cli.add_command(users)
 
 
 @click.group(help="Demo data.")
@@ -33,8 +44,30 @@ def demo() -> None:
     pass
 
 
-@demo.command("load", help="Create a small draft SMS campaign, once (skipped when any campaign exists).")
+@demo.command("load", help="Create a first admin and a small draft SMS campaign, each only when none exists.")
 def load() -> None:
+    _load_admin()
+    _load_campaign()
+
+
+def _load_admin() -> None:
+    """A first admin with a random password, printed this once; only its hash is kept."""
+    if db.session.scalar(select(User.id).limit(1)) is not None:
+        click.echo("Staff accounts exist already; no demo admin created. "
+                   "Forgot a password? .venv/bin/flask users set-password --email …")
+        return
+    password = secrets.token_urlsafe(12)
+    staff.add(DEMO_ADMIN, Role.ADMIN, password, actor=None, via=Via.COMMAND_LINE)
+    db.session.commit()
+    click.echo(
+        "\n  First admin created. Sign in with\n"
+        f"      email:    {DEMO_ADMIN}\n"
+        f"      password: {password}\n"
+        "  This password is shown only now. Add your own account on the Staff page.\n"
+    )
+
+
+def _load_campaign() -> None:
     if db.session.scalar(select(Campaign.id).limit(1)) is not None:
         click.echo("Campaigns exist already; no demo loaded.")
         return
@@ -44,6 +77,8 @@ def load() -> None:
         Channel.SMS.value,
         "Hi! This is a demo message from Campaign Dispatcher.",
         parsed.recipients,
+        created_by=None,
+        via=Via.COMMAND_LINE,
     )
     db.session.commit()
     click.echo(f"Demo campaign {campaign.id} created with {len(parsed.recipients)} recipients.")

@@ -1,5 +1,6 @@
 """Settings, read from the environment with safe development defaults."""
 import os
+from datetime import timedelta
 
 
 def _env_float(name: str, default: float) -> float:
@@ -8,6 +9,10 @@ def _env_float(name: str, default: float) -> float:
 
 def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
 
 
 def psycopg2_url(url: str) -> str:
@@ -23,7 +28,17 @@ class Config:
     """Read once per process; tests pass overrides to ``create_app``."""
 
     def __init__(self) -> None:
-        self.SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+        # No default: outside development the app refuses to start without one
+        # (see app.security.check_secret_key).
+        self.SECRET_KEY = os.environ.get("SECRET_KEY") or None
+        self.APP_ENV = os.environ.get("APP_ENV", "production")
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+        # Sliding: every request renews it, so a day of idleness signs a person out.
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=_env_float("SESSION_HOURS", 12))
+        self.RATELIMIT_STRATEGY = "moving-window"
+        self.SIGN_IN_FAILURE_LIMIT = os.environ.get("SIGN_IN_FAILURE_LIMIT", "5 per minute")
         self.SQLALCHEMY_DATABASE_URI = psycopg2_url(
             os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/dispatcher")
         )

@@ -19,6 +19,9 @@ def describe(error: HTTPException) -> str:
 
 
 def handle_http_error(error: HTTPException):
+    if error.response is not None:
+        # Built for this case already, e.g. the sign-in form saying how long to wait.
+        return error.response
     message = describe(error)
     if is_htmx():
         # htmx would drop an error response; the notice goes to the page's notice area instead.

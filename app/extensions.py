@@ -1,5 +1,8 @@
 """Extension objects, created unbound; ``create_app`` binds them."""
 from flask import Flask, current_app
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -27,3 +30,6 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 redis = RedisClient()
+login_manager = LoginManager()
+# No default limits: only the routes that name a limit are throttled.
+limiter = Limiter(key_func=get_remote_address)

@@ -1,4 +1,6 @@
 """Jinja filters and globals shared by pages and live fragments."""
+from datetime import datetime, timezone
+
 from flask import Flask
 
 from app.campaigns.parsing import plural
@@ -19,7 +21,13 @@ def duration(seconds: float | None) -> str:
     return f"{hours} h {minutes} min"
 
 
+def timestamp(moment: datetime) -> str:
+    """One zone for everyone reading a shared history: UTC, to the second."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(duration)
+    app.add_template_filter(timestamp)
     app.add_template_global(campaign_channel)
     app.add_template_global(plural)

@@ -10,6 +10,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from flask import current_app
 
+from app.audit import campaign_history
 from app.campaigns import dispatch
 from app.campaigns.live import BadgeChange, fresh, publish_update, render_update
 from app.campaigns.models import Campaign, CampaignStatus, RecipientStatus
@@ -62,7 +63,7 @@ def send_campaign(campaign_id: int) -> str:
     completed = dispatch.complete_if_done(campaign_id)
     campaign = fresh(campaign_id)
     more = campaign.queued_count > 0
-    update = render_update(campaign, []) if completed else None
+    update = render_update(campaign, [], history=campaign_history(campaign_id)) if completed else None
     db.session.commit()
     if completed:
         publish_update(campaign_id, update)

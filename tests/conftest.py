@@ -5,14 +5,17 @@ from dataclasses import dataclass
 
 import flask_migrate
 import pytest
-from flask import has_app_context
+from flask import g, has_app_context
+from flask.testing import FlaskClient
 from redis import Redis
 from rq import Queue, SimpleWorker
 from sqlalchemy import text
 
 from app import create_app, embedded
 from app.config import psycopg2_url
+from app.auth.models import Role, User
 from app.extensions import db, redis
+from tests.factories import make_user
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,25 @@ def settings_for(services: Services) -> dict:
     }
 
 
+class RequestScopedClient(FlaskClient):
+    """A test client whose requests each start with an empty ``flask.g``.
+
+    pytest-flask keeps a context pushed around each test, and Flask reuses an
+    active app context for the test client's requests, so ``g`` would carry
+    over from one request to the next: Flask-Login caches the signed-in user
+    there, Flask-Limiter its state. In production every request has its own.
+    """
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            g.__dict__.clear()
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def app(services):
     app = create_app(settings_for(services))
+    app.test_client_class = RequestScopedClient
     with app.app_context():
         # The committed migrations build the schema, so they are tested too.
         flask_migrate.upgrade()
@@ -86,8 +105,32 @@ def _clean_state(request):
         db.session.remove()
         with db.engine.begin() as conn:
             conn.execute(text("SET LOCAL lock_timeout = '10s'"))
-            conn.execute(text("TRUNCATE campaigns, recipients RESTART IDENTITY CASCADE"))
+            conn.execute(text("TRUNCATE audit_events, campaigns, recipients, users RESTART IDENTITY CASCADE"))
         redis.client.flushdb()
+
+
+def signed_in(app, user: User) -> FlaskClient:
+    """A test client carrying the session Flask-Login gives ``user`` at sign-in.
+
+    Signing in itself is tested through the form (test_auth.py); here it is
+    skipped so that every request test does not pay for a password hash.
+    """
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = user.get_id()
+        session["_fresh"] = True
+    return client
+
+
+@pytest.fixture
+def client(app) -> FlaskClient:
+    """Most tests act as an operator: someone who may create and start campaigns."""
+    return signed_in(app, make_user(Role.OPERATOR))
+
+
+@pytest.fixture
+def anonymous(app) -> FlaskClient:
+    return app.test_client()
 
 
 @pytest.fixture

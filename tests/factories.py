@@ -1,18 +1,24 @@
-"""Building campaigns for tests through the same code the app uses."""
-from sqlalchemy import text
+"""Building campaigns and accounts for tests through the same code the app uses."""
+from functools import cache
 
+from sqlalchemy import text
+from werkzeug.security import generate_password_hash
+
+from app.auth.models import Role, User
 from app.campaigns import dispatch
 from app.campaigns.models import Campaign, Channel
 from app.campaigns.parsing import ParsedRecipient
 from app.extensions import db
 
 
-def make_campaign(recipients: int = 5, channel: Channel = Channel.EMAIL, title: str = "Spring sale") -> Campaign:
+def make_campaign(
+    recipients: int = 5, channel: Channel = Channel.EMAIL, title: str = "Spring sale", created_by: User | None = None
+) -> Campaign:
     parsed = [
         ParsedRecipient(i, f"Person {i}", f"person{i}@example.com", f"person{i}@example.com")
         for i in range(1, recipients + 1)
     ]
-    campaign = dispatch.create_campaign(title, channel.value, "Hello from the test suite", parsed)
+    campaign = dispatch.create_campaign(title, channel.value, "Hello from the test suite", parsed, created_by=created_by)
     db.session.commit()
     return campaign
 
@@ -33,3 +39,20 @@ def make_large_campaign(recipients: int) -> Campaign:
     campaign.recipient_count = recipients
     db.session.commit()
     return campaign
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@cache
+def _password_hash(password: str) -> str:
+    # One scrypt hash per password for the whole run: hashing is slow on purpose.
+    return generate_password_hash(password)
+
+
+def make_user(role: Role = Role.OPERATOR, email: str | None = None, password: str = PASSWORD, active: bool = True) -> User:
+    user = User(email=email or f"{role.value}@example.com", role=role.value, active=active,
+                password_hash=_password_hash(password))
+    db.session.add(user)
+    db.session.commit()
+    return user

@@ -12,7 +12,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app import embedded
+from app.auth.models import Role
 from tests.conftest import settings_for
+from tests.factories import PASSWORD, make_user
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -71,7 +73,7 @@ def live_stack(app, services, tmp_path):
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(f"{base_url}/campaigns", timeout=2)
+            urllib.request.urlopen(f"{base_url}/healthz", timeout=2)
             break
         except OSError:
             if time.monotonic() > deadline or processes[0].poll() is not None:
@@ -93,7 +95,16 @@ def live_stack(app, services, tmp_path):
 def test_staff_pastes_creates_starts_and_watches_it_go_out_live(live_stack, page: Page, redis_client):
     console_errors = []
     page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
+    make_user(Role.OPERATOR, email="nurse@example.com")
+
+    # Signed out, the page asks to sign in first and comes back after.
     page.goto(f"{live_stack}/campaigns")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("Email").fill("nurse@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("signed-in-as")).to_have_text("nurse@example.com · operator")
+    assert page.url == f"{live_stack}/campaigns"
     page.get_by_role("link", name="New campaign").first.click()
 
     page.get_by_label("Title", exact=True).fill("Clinic reminder")
@@ -132,6 +143,10 @@ def test_staff_pastes_creates_starts_and_watches_it_go_out_live(live_stack, page
     expect(page.get_by_test_id("sent-of")).to_have_text("Sent 9 of 9", timeout=30_000)
     expect(page.locator(".recipients .badge-sent")).to_have_count(5)
     expect(page.get_by_test_id("campaign-status")).to_have_text("Completed")
+    # The history arrived live too: who started it, and that it completed.
+    expect(page.get_by_test_id("history-event")).to_have_count(3)
+    expect(page.get_by_test_id("history-event").nth(1)).to_contain_text("Started dispatch by nurse@example.com")
+    expect(page.get_by_test_id("history-event").nth(2)).to_contain_text("Completed by the dispatcher")
     expect(page.locator("#count-sent")).to_have_text("9")
     assert page.evaluate("window.__sameDocument") is True
     assert console_errors == []

@@ -6,7 +6,9 @@ from sqlalchemy import select, text
 
 from app.campaigns.models import Campaign, Recipient
 from app.extensions import db
-from tests.factories import make_campaign, make_large_campaign
+from app.auth.models import Role
+from tests.conftest import signed_in
+from tests.factories import make_campaign, make_large_campaign, make_user
 
 
 def create(client, recipients: str, channel: str = "email", **extra):
@@ -144,16 +146,17 @@ def test_start_without_csrf_token_is_refused_with_a_message(app, client):
 
 def test_twenty_concurrent_start_requests_dispatch_once(app, redis_client):
     url = f"/campaigns/{make_campaign(3).id}/start"
+    operator = make_user(Role.OPERATOR)
+    clients = [signed_in(app, operator) for _ in range(20)]
     barrier = threading.Barrier(20)
     notices = []
 
-    def press_start() -> None:
-        client = app.test_client()
+    def press_start(client) -> None:
         barrier.wait()
         response = client.post(url, headers={"HX-Request": "true"})
         notices.append(re.search(r'role="status">([^<]+)<', response.get_data(as_text=True)).group(1))
 
-    threads = [threading.Thread(target=press_start) for _ in range(20)]
+    threads = [threading.Thread(target=press_start, args=(client,)) for client in clients]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -12,7 +12,7 @@ from tests.factories import make_campaign
 
 
 def start(campaign: Campaign) -> None:
-    assert dispatch.start(campaign.id)
+    assert dispatch.start(campaign.id, None)
     db.session.commit()
     dispatch.enqueue_send(campaign.id)
 
@@ -112,7 +112,7 @@ def test_a_job_for_a_campaign_that_is_not_sending_does_nothing(app, run_worker):
 
 def test_recording_an_outcome_twice_counts_it_once(app):
     campaign = make_campaign(2)
-    dispatch.start(campaign.id)
+    dispatch.start(campaign.id, None)
     claimed = dispatch.claim(campaign.id, 10)
     outcome = dispatch.Outcome(claimed[0].id, message_id="sim-1")
     assert dispatch.record(campaign.id, [outcome]) == 1

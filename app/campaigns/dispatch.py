@@ -5,7 +5,10 @@ so that two requests, two jobs or a request and a job racing each other can
 never both win, and updates the campaign's counters in the same transaction
 as the recipient rows they count. None of them commits: the caller does.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import current_app
 from rq import Queue
@@ -13,18 +16,33 @@ from sqlalchemy import Integer, String, Text, column, func, text, update, values
 
 from app.campaigns.models import Campaign, CampaignStatus, Recipient, RecipientStatus
 from app.campaigns.parsing import ParsedRecipient
+from app import audit
+from app.audit import Action, Via
 from app.extensions import db, redis
+
+if TYPE_CHECKING:
+    from app.auth.models import User
 
 
 INSERT_CHUNK = 10_000
 
 
-def create_campaign(title: str, channel: str, message: str, recipients: list[ParsedRecipient]) -> Campaign:
+def create_campaign(
+    title: str,
+    channel: str,
+    message: str,
+    recipients: list[ParsedRecipient],
+    *,
+    created_by: User | None,
+    via: Via = Via.WEB,
+) -> Campaign:
     campaign = Campaign(title=title, channel=channel, message=message, recipient_count=len(recipients))
     db.session.add(campaign)
     db.session.flush()
     if recipients:
         _insert_recipients(campaign.id, recipients)
+    audit.record(Action.CAMPAIGN_CREATED, actor=created_by, via=via, campaign_id=campaign.id,
+                 detail=f"{len(recipients):,} recipients")
     return campaign
 
 
@@ -54,7 +72,7 @@ def _insert_recipients(campaign_id: int, recipients: list[ParsedRecipient]) -> N
         })
 
 
-def start(campaign_id: int) -> bool:
+def start(campaign_id: int, actor: User | None) -> bool:
     """Move a draft to ``sending``; False when it was not a draft (already started)."""
     changed = db.session.execute(
         update(Campaign)
@@ -62,6 +80,8 @@ def start(campaign_id: int) -> bool:
         .values(status=CampaignStatus.SENDING, started_at=func.now())
         .execution_options(synchronize_session=False)
     ).rowcount
+    if changed:
+        audit.record(Action.CAMPAIGN_STARTED, actor=actor, campaign_id=campaign_id)
     return changed == 1
 
 
@@ -150,6 +170,8 @@ def complete_if_done(campaign_id: int) -> bool:
         .values(status=CampaignStatus.COMPLETED, finished_at=func.now())
         .execution_options(synchronize_session=False)
     ).rowcount
+    if changed:
+        audit.record(Action.CAMPAIGN_COMPLETED, via=Via.DISPATCHER, campaign_id=campaign_id)
     return changed == 1
 
 

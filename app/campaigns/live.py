@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from flask import render_template
 
+from app.audit import AuditEvent
 from app.campaigns.models import Campaign
 from app.extensions import db, redis
 from app.live.channel import campaign_channel, publish
@@ -17,7 +18,7 @@ class BadgeChange:
     error: str | None = None
 
 
-def render_update(campaign: Campaign, changes: list[BadgeChange]) -> str:
+def render_update(campaign: Campaign, changes: list[BadgeChange], history: list[AuditEvent] | None = None) -> str:
     """The header and the changed badges, as out-of-band fragments.
 
     Render inside the transaction that made the changes, from a campaign read
@@ -25,7 +26,7 @@ def render_update(campaign: Campaign, changes: list[BadgeChange]) -> str:
     shows a state the database does not have, and the read costs no extra
     transaction.
     """
-    return render_template("campaigns/_update.html", campaign=campaign, changes=changes)
+    return render_template("campaigns/_update.html", campaign=campaign, changes=changes, history=history)
 
 
 def publish_update(campaign_id: int, html: str) -> None:

@@ -1,4 +1,5 @@
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -6,16 +7,20 @@ from app.campaigns import bp, dispatch
 from app.campaigns.forms import CampaignForm
 from app.campaigns.models import Campaign, Recipient, RecipientStatus
 from app.campaigns.parsing import plural
-from app import htmx
+from app import audit, htmx
+from app.auth.access import requires
+from app.auth.models import Role
 from app.extensions import db
 
 
 @bp.get("/")
+@requires(Role.VIEWER)
 def home() -> Response:
     return redirect(url_for("campaigns.index"))
 
 
 @bp.get("/campaigns")
+@requires(Role.VIEWER)
 def index() -> str:
     page = db.paginate(
         select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc()),
@@ -26,11 +31,14 @@ def index() -> str:
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
+@requires(Role.OPERATOR)
 def new() -> str | Response:
     form = CampaignForm()
     if form.validate_on_submit():
         parsed = form.parsed
-        campaign = dispatch.create_campaign(form.title.data, form.channel.data, form.message.data, parsed.recipients)
+        campaign = dispatch.create_campaign(
+            form.title.data, form.channel.data, form.message.data, parsed.recipients, created_by=current_user
+        )
         db.session.commit()
         flash(creation_summary(len(parsed.recipients), len(parsed.duplicate_lines), len(parsed.errors)), "success")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
@@ -48,6 +56,7 @@ def creation_summary(created: int, duplicates: int, skipped: int) -> str:
 
 
 @bp.get("/campaigns/<int:campaign_id>")
+@requires(Role.VIEWER)
 def show(campaign_id: int) -> str:
     campaign = db.get_or_404(Campaign, campaign_id)
     status = request.args.get("status") or None
@@ -67,15 +76,17 @@ def show(campaign_id: int) -> str:
         # From the counters, not COUNT(*): a page of a 100,000-recipient campaign stays cheap.
         page_count=max(-(-campaign.count_for(status) // per_page), 1),
     )
+    context["history"] = audit.campaign_history(campaign.id)
     if htmx.targets("recipients"):
         return render_template("campaigns/_refresh.html", **context)
     return render_template("campaigns/show.html", **context)
 
 
 @bp.post("/campaigns/<int:campaign_id>/start")
+@requires(Role.OPERATOR)
 def start(campaign_id: int) -> str | Response:
     campaign = db.get_or_404(Campaign, campaign_id)
-    started = dispatch.start(campaign.id)
+    started = dispatch.start(campaign.id, current_user)
     db.session.commit()
     if started:
         dispatch.enqueue_send(campaign.id)
@@ -83,7 +94,10 @@ def start(campaign_id: int) -> str | Response:
     notice = start_notice(started, campaign.status)
     category = "success" if started else "warning"
     if htmx.is_htmx():
-        return render_template("campaigns/_started.html", campaign=campaign, notice=notice, category=category)
+        return render_template(
+            "campaigns/_started.html", campaign=campaign, history=audit.campaign_history(campaign.id),
+            notice=notice, category=category,
+        )
     flash(notice, category)
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
 

@@ -1,8 +1,11 @@
 import re
 
-from flask import Response, abort, current_app, request
+from flask import Flask, Response, abort, current_app, request
+from flask_login import current_user
 
-from app.extensions import redis
+from app.auth.access import requires
+from app.auth.models import Role, find_by_session_token
+from app.extensions import db, redis
 from app.live import bp
 from app.live.channel import stream
 
@@ -11,14 +14,32 @@ CHANNEL_NAME = re.compile(r"campaign-[0-9]{1,18}")
 
 
 @bp.get("/stream")
+@requires(Role.VIEWER)
 def events() -> Response:
     channel = request.args.get("channel", "")
     if not CHANNEL_NAME.fullmatch(channel):
         abort(400, description="Unknown channel.")
-    # No database session is touched here, so none is held open while streaming.
-    body = stream(redis.client, channel, current_app.config["SSE_KEEPALIVE_SECONDS"])
+    session_token = current_user.get_id()
+    # The session used to load the user goes back to the pool now: none is
+    # held open for the hours a stream may last.
+    db.session.remove()
+    body = stream(
+        redis.client,
+        channel,
+        current_app.config["SSE_KEEPALIVE_SECONDS"],
+        still_allowed=lambda app=current_app._get_current_object(): _still_signed_in(app, session_token),
+    )
     return Response(
         body,
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _still_signed_in(app: Flask, session_token: str) -> bool:
+    """Deactivation and a new password replace the session token, ending this stream too."""
+    with app.app_context():
+        try:
+            return find_by_session_token(session_token) is not None
+        finally:
+            db.session.remove()

@@ -1,0 +1,99 @@
+"""Who may reach which endpoint.
+
+Every view declares the least role it needs (``@requires(Role.OPERATOR)``) or
+that it is ``@public``. One ``before_request`` hook enforces that for the whole
+app, so an endpoint that declares nothing is refused to everyone rather than
+left open, and a test walks the URL map to keep it that way.
+"""
+from collections.abc import Callable
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, abort, current_app, has_request_context, redirect, request, url_for
+from flask_login import current_user
+
+from app import htmx
+from app.auth.models import Role, find_by_session_token
+from app.extensions import login_manager
+
+PUBLIC = "public"
+# Flask registers this one itself, so it cannot carry a marker.
+PUBLIC_ENDPOINTS = {"static"}
+
+View = TypeVar("View", bound=Callable)
+
+
+def requires(role: Role) -> Callable[[View], View]:
+    def mark(view: View) -> View:
+        view.required_role = role
+        return view
+
+    return mark
+
+
+def public(view: View) -> View:
+    view.required_role = PUBLIC
+    return view
+
+
+def required_role(endpoint: str) -> Role | str | None:
+    if endpoint in PUBLIC_ENDPOINTS:
+        return PUBLIC
+    return getattr(current_app.view_functions.get(endpoint), "required_role", None)
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.user_loader(find_by_session_token)
+    app.before_request(enforce)
+    app.add_template_global(can)
+
+
+def enforce() -> Response | None:
+    if request.endpoint is None:
+        return None  # Flask answers 404 / 405 itself.
+    needed = required_role(request.endpoint)
+    if needed == PUBLIC:
+        return None
+    if not current_user.is_authenticated:
+        return sign_in_required()
+    if needed is None:
+        abort(403, description="This address has no access rule, so it is refused to everyone.")
+    if not current_user.role_enum.allows(needed):
+        abort(403, description=(
+            f"You are signed in as {current_user.role_enum.value}, and this needs the {needed.value} role. "
+            "Ask an admin if you need it."
+        ))
+    return None
+
+
+def sign_in_required() -> Response:
+    """Pages go to Sign in and come back after; htmx is told to go there; the rest get 401."""
+    if htmx.is_htmx():
+        target = url_for("auth.sign_in", next=safe_next(_path_of(request.headers.get("HX-Current-URL", ""))))
+        return Response("Sign in required.\n", 401, mimetype="text/plain", headers={"HX-Redirect": target})
+    accept = request.accept_mimetypes
+    if not accept or accept.accept_html:
+        back = safe_next(request.full_path.rstrip("?")) if request.method == "GET" else None
+        return redirect(url_for("auth.sign_in", next=back))
+    return Response("Sign in required.\n", 401, mimetype="text/plain")
+
+
+def _path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only a path on this site: ``next`` must never send someone elsewhere after signing in."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+def can(role: str) -> bool:
+    """For templates: may the signed-in person act with this role? False outside a request (in jobs)."""
+    return has_request_context() and current_user.is_authenticated and current_user.role_enum.allows(Role(role))

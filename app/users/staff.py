@@ -1,0 +1,76 @@
+"""Changing staff accounts, each change recorded in the audit trail.
+
+Shared by the admin pages and ``flask users …``. An admin cannot change their
+own role or deactivate themselves, so there is always at least one active
+admin: the one making the change.
+"""
+from email_validator import EmailNotValidError, validate_email
+
+from app import audit
+from app.audit import Action, Via
+from app.auth.models import MIN_PASSWORD, Role, User, create_user, find_by_email, normalize_email
+
+
+class StaffChangeRefused(ValueError):
+    """A change that would break a rule; the message says which, for the person who asked."""
+
+
+def check_email(email: str) -> str:
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise StaffChangeRefused(f"{email.strip() or 'That'} is not a valid email address: {error}") from None
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise StaffChangeRefused(f"A password needs at least {MIN_PASSWORD} characters.")
+
+
+def add(email: str, role: Role, password: str, *, actor: User | None, via: Via = Via.WEB) -> User:
+    email = check_email(email)
+    check_password(password)
+    if find_by_email(email) is not None:
+        raise StaffChangeRefused(f"{email} already has an account.")
+    user = create_user(email, role, password)
+    audit.record(Action.USER_CREATED, actor=actor, via=via, subject_user_id=user.id, detail=f"as {role.value}")
+    return user
+
+
+def change_role(user: User, role: Role, *, actor: User) -> None:
+    if user.id == actor.id:
+        raise StaffChangeRefused("You cannot change your own role; ask another admin.")
+    if user.role == role.value:
+        return
+    previous, user.role = user.role, role.value
+    audit.record(Action.USER_ROLE_CHANGED, actor=actor, subject_user_id=user.id, detail=f"{previous} → {role.value}")
+
+
+def deactivate(user: User, *, actor: User) -> None:
+    if user.id == actor.id:
+        raise StaffChangeRefused("You cannot deactivate your own account; ask another admin.")
+    if not user.active:
+        return
+    user.active = False
+    user.end_sessions()
+    audit.record(Action.USER_DEACTIVATED, actor=actor, subject_user_id=user.id)
+
+
+def reactivate(user: User, *, actor: User) -> None:
+    if user.active:
+        return
+    user.active = True
+    audit.record(Action.USER_REACTIVATED, actor=actor, subject_user_id=user.id)
+
+
+def set_password(user: User, password: str, *, actor: User | None, via: Via = Via.WEB) -> None:
+    check_password(password)
+    user.set_password(password)
+    audit.record(Action.USER_PASSWORD_SET, actor=actor, via=via, subject_user_id=user.id)
+
+
+def find(email: str) -> User:
+    user = find_by_email(normalize_email(email))
+    if user is None:
+        raise StaffChangeRefused(f"No account has the email {email}.")
+    return user

@@ -1,0 +1,76 @@
+from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from app import audit
+from app.auth.access import requires
+from app.auth.models import Role, User
+from app.extensions import db
+from app.users import bp, staff
+from app.users.forms import NewUserForm, RoleForm
+
+
+def _user_or_404(user_id: int) -> User:
+    return db.get_or_404(User, user_id, description="There is no staff account with that number.")
+
+
+@bp.get("/staff")
+@requires(Role.ADMIN)
+def index() -> str:
+    users = db.session.scalars(select(User).order_by(User.active.desc(), User.email)).all()
+    return render_template("users/index.html", users=users, changes=audit.staff_changes(), roles=list(Role))
+
+
+@bp.route("/staff/new", methods=["GET", "POST"])
+@requires(Role.ADMIN)
+def new() -> str | Response:
+    form = NewUserForm()
+    if form.validate_on_submit():
+        try:
+            user = staff.add(form.email.data, Role(form.role.data), form.password.data, actor=current_user)
+        except staff.StaffChangeRefused as refused:
+            form.email.errors.append(str(refused))
+        else:
+            db.session.commit()
+            flash(f"{user.email} can now sign in as {user.role}.", "success")
+            return redirect(url_for("users.index"))
+    return render_template("users/new.html", form=form)
+
+
+@bp.post("/staff/<int:user_id>/role")
+@requires(Role.ADMIN)
+def change_role(user_id: int) -> Response:
+    user = _user_or_404(user_id)
+    form = RoleForm()
+    if not form.validate_on_submit():
+        abort(400, description="Choose one of the roles viewer, operator or admin.")
+    return _apply(lambda: staff.change_role(user, Role(form.role.data), actor=current_user),
+                  f"{user.email} is now {form.role.data}.")
+
+
+@bp.post("/staff/<int:user_id>/deactivate")
+@requires(Role.ADMIN)
+def deactivate(user_id: int) -> Response:
+    user = _user_or_404(user_id)
+    return _apply(lambda: staff.deactivate(user, actor=current_user),
+                  f"{user.email} is deactivated and signed out everywhere.")
+
+
+@bp.post("/staff/<int:user_id>/reactivate")
+@requires(Role.ADMIN)
+def reactivate(user_id: int) -> Response:
+    user = _user_or_404(user_id)
+    return _apply(lambda: staff.reactivate(user, actor=current_user), f"{user.email} can sign in again.")
+
+
+def _apply(change, success: str) -> Response:
+    try:
+        change()
+    except staff.StaffChangeRefused as refused:
+        db.session.rollback()
+        flash(str(refused), "warning")
+    else:
+        db.session.commit()
+        flash(success, "success")
+    return redirect(url_for("users.index"))

@@ -1,0 +1,149 @@
+"""Every endpoint refuses the signed-out, and each role may do exactly what it should."""
+import pytest
+from flask import url_for
+
+from app.auth.access import PUBLIC, required_role
+from app.auth.models import Role
+from tests.conftest import signed_in
+from tests.factories import make_campaign, make_user
+
+# The only endpoints anyone may reach without signing in.
+PUBLIC_ENDPOINTS = {"static", "auth.sign_in", "health"}
+
+# The least role each endpoint needs. A route added without an entry here fails
+# test_every_endpoint_is_in_the_role_matrix, so its access is always decided.
+ROLE_MATRIX = {
+    "auth.sign_out": Role.VIEWER,
+    "campaigns.home": Role.VIEWER,
+    "campaigns.index": Role.VIEWER,
+    "campaigns.show": Role.VIEWER,
+    "live.events": Role.VIEWER,
+    "campaigns.new": Role.OPERATOR,
+    "campaigns.start": Role.OPERATOR,
+    "users.index": Role.ADMIN,
+    "users.new": Role.ADMIN,
+    "users.change_role": Role.ADMIN,
+    "users.deactivate": Role.ADMIN,
+    "users.reactivate": Role.ADMIN,
+}
+
+
+def endpoints(app):
+    """(endpoint, method, url) for every route, with ids that exist."""
+    with app.test_request_context():
+        for rule in app.url_map.iter_rules():
+            if rule.endpoint == "static":
+                continue
+            values = {name: 1 for name in rule.arguments}
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                yield rule.endpoint, method, url_for(rule.endpoint, **values)
+
+
+def test_every_endpoint_is_in_the_role_matrix(app):
+    found = {endpoint for endpoint, _, _ in endpoints(app)}
+    assert found - PUBLIC_ENDPOINTS == set(ROLE_MATRIX)
+    with app.app_context():
+        for endpoint, role in ROLE_MATRIX.items():
+            assert required_role(endpoint) == role, endpoint
+        for endpoint in PUBLIC_ENDPOINTS:
+            assert required_role(endpoint) == PUBLIC
+
+
+def test_every_endpoint_but_sign_in_static_and_health_refuses_an_anonymous_request(app, anonymous):
+    checked = 0
+    for endpoint, method, url in endpoints(app):
+        if endpoint in PUBLIC_ENDPOINTS:
+            continue
+        page = anonymous.open(url, method=method, headers={"Accept": "text/html"})
+        assert page.status_code == 302, (method, url)
+        assert page.headers["Location"].startswith("/sign-in"), (method, url)
+        fragment = anonymous.open(url, method=method, headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/campaigns/1"})
+        assert fragment.status_code == 401, (method, url)
+        assert fragment.headers["HX-Redirect"] == "/sign-in?next=/campaigns/1", (method, url)
+        other = anonymous.open(url, method=method, headers={"Accept": "application/json"})
+        assert other.status_code == 401, (method, url)
+        checked += 1
+    assert checked >= len(ROLE_MATRIX)
+
+
+def test_public_endpoints_answer_without_signing_in(anonymous):
+    assert anonymous.get("/sign-in").status_code == 200
+    assert anonymous.get("/healthz").get_data(as_text=True) == "ok\n"
+    assert anonymous.get("/static/app.css").status_code == 200
+
+
+def test_the_event_stream_answers_401_to_the_signed_out(anonymous):
+    response = anonymous.get("/stream?channel=campaign-1", headers={"Accept": "text/event-stream"})
+    assert response.status_code == 401
+    assert response.mimetype == "text/plain"
+
+
+def test_an_endpoint_without_an_access_rule_is_refused_to_everyone(app, monkeypatch):
+    """Default deny: a view that declares no role is 403 even for an admin."""
+    admin = signed_in(app, make_user(Role.ADMIN, email="root@example.com"))
+    monkeypatch.delattr(app.view_functions["campaigns.index"], "required_role")
+    response = admin.get("/campaigns")
+    assert response.status_code == 403
+    assert "no access rule" in response.get_data(as_text=True)
+
+
+def action_allowed(endpoint: str, response) -> bool:
+    if response.status_code == 403:
+        return False
+    # Signing out is the one action whose success leads to Sign in.
+    if endpoint != "auth.sign_out":
+        assert response.status_code != 401 and "/sign-in" not in response.headers.get("Location", ""), response
+    return True
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_role_matrix(app, role):
+    """Each role × each action: allowed exactly when the role is at least the one needed."""
+    campaign = make_campaign(2)
+    target = make_user(Role.VIEWER, email="target@example.com")
+    user = make_user(role, email=f"acting-{role.value}@example.com")
+    client = signed_in(app, user)
+    actions = {
+        "campaigns.home": ("GET", "/"),
+        "campaigns.index": ("GET", "/campaigns"),
+        "campaigns.show": ("GET", f"/campaigns/{campaign.id}"),
+        "live.events": ("GET", f"/stream?channel=campaign-{campaign.id}"),
+        "campaigns.new": ("POST", "/campaigns/new"),
+        "campaigns.start": ("POST", f"/campaigns/{campaign.id}/start"),
+        "users.index": ("GET", "/staff"),
+        "users.new": ("POST", "/staff/new"),
+        "users.change_role": ("POST", f"/staff/{target.id}/role"),
+        "users.deactivate": ("POST", f"/staff/{target.id}/deactivate"),
+        "users.reactivate": ("POST", f"/staff/{target.id}/reactivate"),
+        # Last: it ends the session.
+        "auth.sign_out": ("POST", "/sign-out"),
+    }
+    assert set(actions) == set(ROLE_MATRIX)
+    for endpoint, (method, url) in actions.items():
+        data = {"role": "operator"} if endpoint == "users.change_role" else {}
+        response = client.open(url, method=method, data=data, buffered=False)
+        allowed = action_allowed(endpoint, response)
+        response.close()
+        assert allowed == role.allows(ROLE_MATRIX[endpoint]), (role, endpoint, response.status_code)
+
+
+def test_a_role_failure_is_a_clear_403_page_and_an_htmx_notice(app):
+    viewer = signed_in(app, make_user(Role.VIEWER, email="vera@example.com"))
+    campaign = make_campaign(1)
+    page = viewer.post(f"/campaigns/{campaign.id}/start")
+    assert page.status_code == 403
+    assert "You are signed in as viewer, and this needs the operator role." in page.get_data(as_text=True)
+    fragment = viewer.post(f"/campaigns/{campaign.id}/start", headers={"HX-Request": "true"})
+    assert fragment.status_code == 403
+    assert fragment.headers["HX-Retarget"] == "#notices"
+    assert "this needs the operator role" in fragment.get_data(as_text=True)
+
+
+def test_viewers_are_not_offered_actions_they_cannot_take(app):
+    viewer = signed_in(app, make_user(Role.VIEWER, email="vera@example.com"))
+    campaign = make_campaign(1)
+    page = viewer.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "Start dispatch" not in page
+    assert "waits for an operator" in page
+    listing = viewer.get("/campaigns").get_data(as_text=True)
+    assert "New campaign" not in listing and "Staff" not in listing

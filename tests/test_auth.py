@@ -1,0 +1,144 @@
+"""Signing in and out, throttling, sessions and the secret key."""
+import pytest
+from sqlalchemy import select
+
+from app import create_app
+from app.auth.models import Role, User
+from app.extensions import db
+from app.security import MissingSecretKey
+from tests.conftest import settings_for, signed_in
+from tests.factories import PASSWORD, make_user
+
+WRONG = "That email and password do not match an active account."
+
+
+def sign_in(client, email: str, password: str = PASSWORD, next: str | None = None, **headers):
+    url = "/sign-in" + (f"?next={next}" if next else "")
+    return client.post(url, data={"email": email, "password": password}, headers=headers)
+
+
+def test_a_page_sends_a_signed_out_person_to_sign_in_and_back_after(anonymous):
+    make_user(Role.VIEWER, email="vera@example.com")
+    response = anonymous.get("/campaigns?page=2")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/sign-in?next=/campaigns?page%3D2"
+
+    signed = sign_in(anonymous, "Vera@Example.com ", next="/campaigns?page%3D2")
+    assert signed.status_code == 302
+    assert signed.headers["Location"] == "/campaigns?page=2"
+    assert "vera@example.com · viewer" in anonymous.get("/campaigns").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"])
+def test_next_never_leads_off_the_site(anonymous, target):
+    make_user(Role.VIEWER, email="vera@example.com")
+    response = anonymous.post("/sign-in", query_string={"next": target},
+                              data={"email": "vera@example.com", "password": PASSWORD})
+    assert response.headers["Location"] == "/campaigns"
+
+
+def test_wrong_password_and_unknown_email_get_the_same_message(anonymous):
+    make_user(Role.VIEWER, email="vera@example.com")
+    wrong_password = sign_in(anonymous, "vera@example.com", "not the password").get_data(as_text=True)
+    unknown_email = sign_in(anonymous, "nobody@example.com", "not the password").get_data(as_text=True)
+    assert WRONG in wrong_password and WRONG in unknown_email
+    # The typed email stays in the form.
+    assert 'value="nobody@example.com"' in unknown_email
+    assert anonymous.get("/campaigns").status_code == 302
+
+
+def test_sign_in_records_last_login_and_starts_a_new_session(anonymous):
+    user = make_user(Role.VIEWER, email="vera@example.com")
+    with anonymous.session_transaction() as session:
+        session["planted"] = "by someone else"
+    sign_in(anonymous, "vera@example.com")
+    with anonymous.session_transaction() as session:
+        assert "planted" not in session
+        assert session["_user_id"] == user.session_token
+        assert session.permanent
+    db.session.refresh(user)
+    assert user.last_login_at is not None
+
+
+def test_session_cookie_is_httponly_and_samesite_lax(anonymous):
+    make_user(Role.VIEWER, email="vera@example.com")
+    cookie = sign_in(anonymous, "vera@example.com").headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Secure" not in cookie
+
+
+def test_session_cookie_is_secure_when_configured_for_https(services):
+    app = create_app({**settings_for(services), "SESSION_COOKIE_SECURE": True})
+    with app.app_context():
+        make_user(Role.VIEWER, email="vera@example.com")
+    response = app.test_client().post("/sign-in", data={"email": "vera@example.com", "password": PASSWORD},
+                                      base_url="https://localhost")
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+def test_sign_out_ends_the_session(client):
+    response = client.post("/sign-out")
+    assert response.headers["Location"] == "/sign-in"
+    assert "You are signed out." in client.get("/sign-in").get_data(as_text=True)
+    assert client.get("/campaigns").status_code == 302
+
+
+def test_five_failures_in_a_minute_make_the_form_say_wait(anonymous):
+    make_user(Role.VIEWER, email="vera@example.com")
+    for _ in range(5):
+        assert WRONG in sign_in(anonymous, "vera@example.com", "guess").get_data(as_text=True)
+    # Now even the right password waits: the allowance is spent.
+    throttled = sign_in(anonymous, "vera@example.com")
+    assert throttled.status_code == 429
+    page = throttled.get_data(as_text=True)
+    assert "Too many failed sign-ins for this account from your address. Wait" in page
+    assert 'value="vera@example.com"' in page
+    # Another account from the same address is not held up.
+    make_user(Role.VIEWER, email="olga@example.com")
+    assert sign_in(anonymous, "olga@example.com").status_code == 302
+
+
+def test_successful_sign_ins_use_no_allowance(app):
+    make_user(Role.VIEWER, email="vera@example.com")
+    for _ in range(8):
+        client = app.test_client()
+        assert sign_in(client, "vera@example.com").status_code == 302
+
+
+def test_a_deactivated_persons_open_session_stops_working(app):
+    user = make_user(Role.OPERATOR, email="otto@example.com")
+    client = signed_in(app, user)
+    assert client.get("/campaigns").status_code == 200
+    user.active = False
+    user.end_sessions()
+    db.session.commit()
+    assert client.get("/campaigns").status_code == 302
+    # And they cannot sign in again, with the same message as a wrong password.
+    assert WRONG in sign_in(app.test_client(), "otto@example.com").get_data(as_text=True)
+
+
+def test_a_new_password_ends_open_sessions(app):
+    user = make_user(Role.OPERATOR, email="otto@example.com")
+    client = signed_in(app, user)
+    user.set_password("a brand new password")
+    db.session.commit()
+    assert client.get("/campaigns").status_code == 302
+
+
+def test_passwords_are_stored_as_slow_hashes(anonymous, app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["users", "create", "--email", "Ada@Example.com", "--role", "admin"],
+                           input="a long enough password\na long enough password\n")
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(select(User).where(User.email == "ada@example.com"))
+    assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))
+    assert "a long enough password" not in user.password_hash
+
+
+def test_production_refuses_to_start_without_a_secret_key(services):
+    settings = {**settings_for(services), "TESTING": False, "SECRET_KEY": None, "APP_ENV": "production"}
+    with pytest.raises(MissingSecretKey, match="SECRET_KEY is not set"):
+        create_app(settings)
+    development = create_app({**settings, "APP_ENV": "development"})
+    assert len(development.config["SECRET_KEY"]) >= 32
