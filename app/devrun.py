@@ -2,11 +2,13 @@
 
 Starts embedded PostgreSQL and Redis under ``var/`` unless ``DATABASE_URL`` /
 ``REDIS_URL`` are set (in the environment or by you in ``.env``), saves the
-addresses it chose in ``.env`` so ``.venv/bin/flask …`` in another terminal
-reaches the same servers, migrates, loads the demo campaign, then runs the
+addresses it chose, and a generated ``SECRET_KEY`` unless you set one, in
+``.env`` so ``.venv/bin/flask …`` in another terminal reaches the same
+servers, migrates, loads the first admin and the demo campaign, then runs the
 Procfile with honcho and prints the URL. Ctrl-C stops everything it started.
 """
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -39,6 +41,9 @@ def main() -> int:
             redis_server = embedded.start_redis(ROOT / "var" / "redis", 6379)
             servers.append(redis_server)
             settings["REDIS_URL"] = redis_server.url
+        if not user_env.get("SECRET_KEY"):
+            # Made here once and kept, so signing in survives a restart; never a shared default.
+            settings["SECRET_KEY"] = _managed_values().get("SECRET_KEY") or secrets.token_urlsafe(32)
         _write_managed_block(settings)
 
         env = {**user_env, **settings, "FLASK_APP": "wsgi", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
@@ -76,25 +81,34 @@ def _wait(process: subprocess.Popen) -> int:
 
 def _users_dotenv() -> dict[str, str]:
     """``.env`` without the block we write, so our saved ports never count as the user's choice."""
-    values = dotenv_values(stream=StringIO("\n".join(_users_lines())))
+    return _parse(_env_file_lines()[0])
+
+
+def _managed_values() -> dict[str, str]:
+    """What the block we wrote last time holds."""
+    return _parse(_env_file_lines()[1])
+
+
+def _parse(lines: list[str]) -> dict[str, str]:
+    values = dotenv_values(stream=StringIO("\n".join(lines)))
     return {key: value for key, value in values.items() if value is not None}
 
 
-def _users_lines() -> list[str]:
-    if not ENV_FILE.exists():
-        return []
-    kept, inside = [], False
-    for line in ENV_FILE.read_text().splitlines():
-        if line in (BEGIN, END):
-            inside = line == BEGIN
-        elif not inside:
-            kept.append(line)
-    return kept
+def _env_file_lines() -> tuple[list[str], list[str]]:
+    """``.env``'s lines split into the user's own and those inside our block."""
+    users, ours, inside = [], [], False
+    if ENV_FILE.exists():
+        for line in ENV_FILE.read_text().splitlines():
+            if line in (BEGIN, END):
+                inside = line == BEGIN
+            else:
+                (ours if inside else users).append(line)
+    return users, ours
 
 
 def _write_managed_block(settings: dict[str, str]) -> None:
     block = [BEGIN, *(f"{key}={value}" for key, value in settings.items()), END] if settings else []
-    ENV_FILE.write_text("\n".join([*_users_lines(), *block]) + "\n")
+    ENV_FILE.write_text("\n".join([*_env_file_lines()[0], *block]) + "\n")
 
 
 if __name__ == "__main__":
