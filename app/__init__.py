@@ -3,6 +3,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import Config
 from app.extensions import csrf, db, limiter, migrate, redis
@@ -18,6 +19,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from app.auth import access
 
     security.init_app(app)
+    if hops := app.config["TRUSTED_PROXIES"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     # Before CSRF: someone signed out is sent to Sign in, not told their token expired.

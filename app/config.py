@@ -38,6 +38,12 @@ class Config:
         # Sliding: every request renews it, so a day of idleness signs a person out.
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=_env_float("SESSION_HOURS", 12))
         self.RATELIMIT_STRATEGY = "moving-window"
+        # If Redis is unreachable, count failures in each process's memory rather
+        # than fail every sign-in.
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        # How many reverse proxies in front set X-Forwarded-For / -Proto; 0 trusts
+        # none. Sign-in throttling counts per client address, so behind a proxy set it.
+        self.TRUSTED_PROXIES = _env_int("TRUSTED_PROXIES", 0)
         self.SIGN_IN_FAILURE_LIMIT = os.environ.get("SIGN_IN_FAILURE_LIMIT", "5 per minute")
         self.SQLALCHEMY_DATABASE_URI = psycopg2_url(
             os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/dispatcher")

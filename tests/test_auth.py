@@ -68,11 +68,11 @@ def test_session_cookie_is_httponly_and_samesite_lax(anonymous):
     assert "Secure" not in cookie
 
 
-def test_session_cookie_is_secure_when_configured_for_https(services):
-    app = create_app({**settings_for(services), "SESSION_COOKIE_SECURE": True})
-    with app.app_context():
+def test_session_cookie_is_secure_when_configured_for_https(app, services):
+    https = create_app({**settings_for(services), "SESSION_COOKIE_SECURE": True})
+    with https.app_context():
         make_user(Role.VIEWER, email="vera@example.com")
-    response = app.test_client().post("/sign-in", data={"email": "vera@example.com", "password": PASSWORD},
+    response = https.test_client().post("/sign-in", data={"email": "vera@example.com", "password": PASSWORD},
                                       base_url="https://localhost")
     assert "Secure" in response.headers["Set-Cookie"]
 
@@ -97,6 +97,18 @@ def test_five_failures_in_a_minute_make_the_form_say_wait(anonymous):
     # Another account from the same address is not held up.
     make_user(Role.VIEWER, email="olga@example.com")
     assert sign_in(anonymous, "olga@example.com").status_code == 302
+
+
+def test_behind_a_trusted_proxy_failures_count_per_forwarded_address(app, services):
+    # ``app`` is asked for so that the tables are emptied afterwards.
+    proxied = create_app({**settings_for(services), "TRUSTED_PROXIES": 1})
+    with proxied.app_context():
+        make_user(Role.VIEWER, email="vera@example.com")
+    client = proxied.test_client()
+    for _ in range(5):
+        sign_in(client, "vera@example.com", "guess", **{"X-Forwarded-For": "203.0.113.7"})
+    assert sign_in(client, "vera@example.com", **{"X-Forwarded-For": "203.0.113.7"}).status_code == 429
+    assert sign_in(client, "vera@example.com", **{"X-Forwarded-For": "198.51.100.2"}).status_code == 302
 
 
 def test_successful_sign_ins_use_no_allowance(app):
@@ -136,7 +148,7 @@ def test_passwords_are_stored_as_slow_hashes(anonymous, app):
     assert "a long enough password" not in user.password_hash
 
 
-def test_production_refuses_to_start_without_a_secret_key(services):
+def test_production_refuses_to_start_without_a_secret_key(app, services):
     settings = {**settings_for(services), "TESTING": False, "SECRET_KEY": None, "APP_ENV": "production"}
     with pytest.raises(MissingSecretKey, match="SECRET_KEY is not set"):
         create_app(settings)
