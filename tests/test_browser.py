@@ -153,3 +153,14 @@ def test_staff_pastes_creates_starts_and_watches_it_go_out_live(live_stack, page
 
     page.get_by_role("link", name="Next →").click()
     expect(page.locator(".recipients .badge-sent")).to_have_count(4)
+
+    # Signed out behind the page's back, its next htmx request leads to Sign in and back.
+    campaign_url = page.url
+    page.context.clear_cookies()
+    page.get_by_role("link", name="← Previous").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("Email").fill("nurse@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("sent-of")).to_have_text("Sent 9 of 9")
+    assert page.url.split("?")[0] == campaign_url.split("?")[0]
