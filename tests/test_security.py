@@ -29,12 +29,15 @@ def test_every_response_carries_the_security_headers(client, url):
     assert "script-src 'self'" in CONTENT_SECURITY_POLICY and "unsafe-inline" not in CONTENT_SECURITY_POLICY
 
 
-def test_pages_have_no_inline_script_or_style(app):
+def test_pages_have_no_inline_script_or_style(app, anonymous):
     admin = signed_in(app, make_user(Role.ADMIN, email="root@example.com"))
     make_user(Role.VIEWER, email="vera@example.com")
     campaign = make_campaign(2)
-    for url in ["/sign-in", "/campaigns", "/campaigns/new", f"/campaigns/{campaign.id}", "/staff", "/staff/new"]:
-        response = admin.get(url)
+    pages = [(anonymous, "/sign-in")] + [
+        (admin, url) for url in ["/campaigns", "/campaigns/new", f"/campaigns/{campaign.id}", "/staff", "/staff/new"]
+    ]
+    for client, url in pages:
+        response = client.get(url)
         assert response.status_code == 200, url
         page = response.get_data(as_text=True)
         assert page.count("<script") == page.count("<script src="), url
