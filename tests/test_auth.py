@@ -77,11 +77,14 @@ def test_session_cookie_is_secure_when_configured_for_https(app, services):
     assert "Secure" in response.headers["Set-Cookie"]
 
 
-def test_sign_out_ends_the_session(client):
-    response = client.post("/sign-out")
+def test_sign_out_ends_the_session_and_every_copy_of_its_cookie(app):
+    user = make_user(Role.VIEWER, email="vera@example.com")
+    laptop, phone = signed_in(app, user), signed_in(app, user)
+    response = laptop.post("/sign-out")
     assert response.headers["Location"] == "/sign-in"
-    assert "You are signed out." in client.get("/sign-in").get_data(as_text=True)
-    assert client.get("/campaigns").status_code == 302
+    assert "You are signed out on every device." in laptop.get("/sign-in").get_data(as_text=True)
+    assert laptop.get("/campaigns").status_code == 302
+    assert phone.get("/campaigns").status_code == 302
 
 
 def test_five_failures_in_a_minute_make_the_form_say_wait(anonymous):

@@ -64,7 +64,11 @@ def sign_in() -> str | Response:
 @bp.post("/sign-out")
 @requires(Role.VIEWER)
 def sign_out() -> Response:
+    # A signed cookie stays valid until it expires, so a copy taken before
+    # signing out (another device, a shared machine) is ended here too.
+    current_user.end_sessions()
+    db.session.commit()
     logout_user()
     session.clear()
-    flash("You are signed out.", "success")
+    flash("You are signed out on every device.", "success")
     return redirect(url_for("auth.sign_in"))

@@ -14,10 +14,10 @@ from flask import current_app
 from rq import Queue
 from sqlalchemy import Integer, String, Text, column, func, text, update, values
 
-from app.campaigns.models import Campaign, CampaignStatus, Recipient, RecipientStatus
-from app.campaigns.parsing import ParsedRecipient
 from app import audit
 from app.audit import Action, Via
+from app.campaigns.models import Campaign, CampaignStatus, Recipient, RecipientStatus
+from app.campaigns.parsing import ParsedRecipient
 from app.extensions import db, redis
 
 if TYPE_CHECKING:
