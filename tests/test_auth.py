@@ -77,6 +77,12 @@ def test_session_cookie_is_secure_when_configured_for_https(app, services):
     assert "Secure" in response.headers["Set-Cookie"]
 
 
+def test_static_files_and_health_never_set_the_session_cookie(client):
+    assert "Set-Cookie" in client.get("/campaigns").headers  # renewed on every page
+    for url in ("/static/app.css", "/static/favicon.svg", "/healthz"):
+        assert "Set-Cookie" not in client.get(url).headers, url
+
+
 def test_sign_out_ends_the_session_and_every_copy_of_its_cookie(app):
     user = make_user(Role.VIEWER, email="vera@example.com")
     laptop, phone = signed_in(app, user), signed_in(app, user)

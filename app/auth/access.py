@@ -14,6 +14,7 @@ from flask_login import current_user
 
 from app import htmx
 from app.auth.models import Role, find_by_session_token
+from app.auth.sessions import SessionInterface
 from app.extensions import login_manager
 
 PUBLIC = "public"
@@ -43,6 +44,7 @@ def required_role(endpoint: str) -> Role | str | None:
 
 
 def init_app(app: Flask) -> None:
+    app.session_interface = SessionInterface()
     login_manager.init_app(app)
     login_manager.user_loader(find_by_session_token)
     app.before_request(enforce)

@@ -1,0 +1,21 @@
+"""Flask's signed-cookie sessions, minus the cookie on static files."""
+from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
+
+# Answers that never read the session, so renewing it there only adds a Set-Cookie.
+NO_SESSION_ENDPOINTS = {"static", "health"}
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Sessions are permanent and renewed on every request; not on static files.
+
+    A Set-Cookie on a stylesheet or the favicon keeps shared caches from
+    storing it, and the browser fetches those on its own schedule (the favicon
+    on every history push), so such a response could put back a session
+    cookie just removed by signing out in another tab.
+    """
+
+    def should_set_cookie(self, app: Flask, session: SessionMixin) -> bool:
+        if request.endpoint in NO_SESSION_ENDPOINTS:
+            return False
+        return super().should_set_cookie(app, session)
