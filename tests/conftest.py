@@ -119,6 +119,7 @@ def signed_in(app, user: User) -> FlaskClient:
     with client.session_transaction() as session:
         session["_user_id"] = user.get_id()
         session["_fresh"] = True
+        session.permanent = True  # as the sign-in view makes it
     return client
 
 
