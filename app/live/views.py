@@ -1,4 +1,5 @@
 import re
+from functools import partial
 
 from flask import Flask, Response, abort, current_app, request
 from flask_login import current_user
@@ -27,7 +28,7 @@ def events() -> Response:
         redis.client,
         channel,
         current_app.config["SSE_KEEPALIVE_SECONDS"],
-        still_allowed=lambda app=current_app._get_current_object(): _still_signed_in(app, session_token),
+        still_allowed=partial(_still_signed_in, current_app._get_current_object(), session_token),
     )
     return Response(
         body,

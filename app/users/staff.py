@@ -8,7 +8,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from app import audit
 from app.audit import Action, Via
-from app.auth.models import MIN_PASSWORD, Role, User, create_user, find_by_email, normalize_email
+from app.auth.models import MIN_PASSWORD, Role, User, create_user, find_by_email
 
 
 class StaffChangeRefused(ValueError):
@@ -70,7 +70,7 @@ def set_password(user: User, password: str, *, actor: User | None, via: Via = Vi
 
 
 def find(email: str) -> User:
-    user = find_by_email(normalize_email(email))
+    user = find_by_email(email)
     if user is None:
         raise StaffChangeRefused(f"No account has the email {email}.")
     return user
