@@ -147,6 +147,28 @@ def test_a_new_password_ends_open_sessions(app):
     assert client.get("/campaigns").status_code == 302
 
 
+def test_staff_change_their_own_password_and_their_other_sessions_end(app, anonymous):
+    user = make_user(Role.VIEWER, email="vera@example.com")
+    here, elsewhere = signed_in(app, user), signed_in(app, user)
+    wrong = here.post("/account/password", data={
+        "current_password": "not it", "new_password": "a new long password", "confirm": "a new long password",
+    }).get_data(as_text=True)
+    assert "That is not your current password." in wrong
+    mismatch = here.post("/account/password", data={
+        "current_password": PASSWORD, "new_password": "a new long password", "confirm": "another one entirely",
+    }).get_data(as_text=True)
+    assert "The two new passwords are not the same." in mismatch
+
+    changed = here.post("/account/password", data={
+        "current_password": PASSWORD, "new_password": "a new long password", "confirm": "a new long password",
+    })
+    assert changed.headers["Location"] == "/campaigns"
+    assert "Password changed. Your other sessions have ended." in here.get("/campaigns").get_data(as_text=True)
+    assert elsewhere.get("/campaigns").status_code == 302
+    assert WRONG in sign_in(anonymous, "vera@example.com").get_data(as_text=True)
+    assert sign_in(anonymous, "vera@example.com", "a new long password").status_code == 302
+
+
 def test_passwords_are_stored_as_slow_hashes(anonymous, app):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["users", "create", "--email", "Ada@Example.com", "--role", "admin"],

@@ -34,7 +34,7 @@ def test_pages_have_no_inline_script_or_style(app, anonymous):
     make_user(Role.VIEWER, email="vera@example.com")
     campaign = make_campaign(2)
     pages = [(anonymous, "/sign-in")] + [
-        (admin, url) for url in ["/campaigns", "/campaigns/new", f"/campaigns/{campaign.id}", "/staff", "/staff/new"]
+        (admin, url) for url in ["/campaigns", "/campaigns/new", f"/campaigns/{campaign.id}", "/staff", "/staff/new", "/account/password"]
     ]
     for client, url in pages:
         response = client.get(url)

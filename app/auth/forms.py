@@ -1,9 +1,28 @@
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SubmitField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from app.auth.models import MIN_PASSWORD
 
 
 class SignInForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(message="Enter your email address."), Length(max=320)])
     password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
     submit = SubmitField("Sign in")
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired(message="Enter your current password.")])
+    new_password = PasswordField(
+        "New password",
+        validators=[
+            DataRequired(message="Choose a new password."),
+            Length(min=MIN_PASSWORD, message=f"A password needs at least {MIN_PASSWORD} characters."),
+        ],
+        description=f"At least {MIN_PASSWORD} characters.",
+    )
+    confirm = PasswordField(
+        "New password again",
+        validators=[EqualTo("new_password", message="The two new passwords are not the same.")],
+    )
+    submit = SubmitField("Change password")

@@ -8,10 +8,12 @@ from werkzeug.wrappers import Response
 
 from app.auth import bp
 from app.auth.access import public, requires, safe_next
-from app.auth.forms import SignInForm
+from app.auth.forms import ChangePasswordForm, SignInForm
 from app.auth.models import Role, authenticate, normalize_email
 from app.clock import utcnow
+from app.audit import Via
 from app.extensions import db, limiter
+from app.users import staff
 
 WRONG_CREDENTIALS = "That email and password do not match an active account."
 
@@ -72,3 +74,21 @@ def sign_out() -> Response:
     session.clear()
     flash("You are signed out on every device.", "success")
     return redirect(url_for("auth.sign_in"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@requires(Role.VIEWER)
+def change_password() -> str | Response:
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        if not current_user.check_password(form.current_password.data):
+            form.current_password.errors.append("That is not your current password.")
+        else:
+            user = current_user._get_current_object()
+            staff.set_password(user, form.new_password.data, actor=user, via=Via.WEB)
+            db.session.commit()
+            # The new password ended every session, this one too; carry on signed in here.
+            login_user(user)
+            flash("Password changed. Your other sessions have ended.", "success")
+            return redirect(url_for("campaigns.index"))
+    return render_template("auth/change_password.html", form=form)
