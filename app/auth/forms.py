@@ -5,6 +5,18 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from app.auth.models import MIN_PASSWORD
 
 
+def new_password_field(label: str, missing: str, description: str = "") -> PasswordField:
+    """A password being chosen: required, and as long as the rule in app.auth.models says."""
+    return PasswordField(
+        label,
+        validators=[
+            DataRequired(message=missing),
+            Length(min=MIN_PASSWORD, message=f"A password needs at least {MIN_PASSWORD} characters."),
+        ],
+        description=f"At least {MIN_PASSWORD} characters.{' ' + description if description else ''}",
+    )
+
+
 class SignInForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(message="Enter your email address."), Length(max=320)])
     password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
@@ -13,14 +25,7 @@ class SignInForm(FlaskForm):
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField("Current password", validators=[DataRequired(message="Enter your current password.")])
-    new_password = PasswordField(
-        "New password",
-        validators=[
-            DataRequired(message="Choose a new password."),
-            Length(min=MIN_PASSWORD, message=f"A password needs at least {MIN_PASSWORD} characters."),
-        ],
-        description=f"At least {MIN_PASSWORD} characters.",
-    )
+    new_password = new_password_field("New password", "Choose a new password.")
     confirm = PasswordField(
         "New password again",
         validators=[EqualTo("new_password", message="The two new passwords are not the same.")],

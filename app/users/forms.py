@@ -1,9 +1,10 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, SubmitField
+from wtforms import EmailField, SelectField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from app.auth.models import MIN_PASSWORD, Role
+from app.auth.forms import new_password_field
+from app.auth.models import Role
 
 ROLE_CHOICES = [SelectChoice(role.value, f"{role.value.title()}: {role.description}") for role in Role]
 
@@ -11,13 +12,8 @@ ROLE_CHOICES = [SelectChoice(role.value, f"{role.value.title()}: {role.descripti
 class NewUserForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(message="Enter their email address."), Length(max=320)])
     role = SelectField("Role", choices=ROLE_CHOICES, default=Role.VIEWER.value)
-    password = PasswordField(
-        "First password",
-        validators=[
-            DataRequired(message="Choose a first password for them."),
-            Length(min=MIN_PASSWORD, message=f"A password needs at least {MIN_PASSWORD} characters."),
-        ],
-        description=f"At least {MIN_PASSWORD} characters. Hand it over in person or by another channel.",
+    password = new_password_field(
+        "First password", "Choose a first password for them.", "Hand it over in person or by another channel."
     )
     submit = SubmitField("Create account")
 
