@@ -69,9 +69,22 @@ class Config:
         self.PROVIDER_LATENCY_MIN = _env_float("PROVIDER_LATENCY_MIN", 1.0)
         self.PROVIDER_LATENCY_MAX = _env_float("PROVIDER_LATENCY_MAX", 3.0)
         self.PROVIDER_FAILURE_RATE = _env_float("PROVIDER_FAILURE_RATE", 0.08)
-        # Sends in flight at once inside one dispatch job.
-        self.DISPATCH_CONCURRENCY = _env_int("DISPATCH_CONCURRENCY", 20)
+        # Sends in flight at once in one worker process (its dispatch job's thread pool).
+        self.DISPATCH_CONCURRENCY = _env_int("DISPATCH_CONCURRENCY", 100)
+        # Start fans a campaign out to one job per this many recipients, up to
+        # DISPATCH_MAX_JOBS, so that many worker processes can share it.
+        self.DISPATCH_JOB_RECIPIENTS = _env_int("DISPATCH_JOB_RECIPIENTS", 500)
+        self.DISPATCH_MAX_JOBS = _env_int("DISPATCH_MAX_JOBS", 16)
         # A dispatch job hands the rest of its campaign to a fresh job after this
         # long, so campaigns started later get a worker too.
         self.DISPATCH_SLICE_SECONDS = _env_float("DISPATCH_SLICE_SECONDS", 30.0)
+        # Messages per second each channel's provider allows, across every
+        # worker process on every machine; 0 is no limit.
+        self.RATE_LIMITS = {
+            channel: _env_float(f"{channel.upper()}_RATE_LIMIT", 0.0) for channel in ("sms", "whatsapp", "email")
+        }
+        # Live updates per campaign are coalesced to at most this many a second.
+        self.LIVE_UPDATES_PER_SECOND = _env_float("LIVE_UPDATES_PER_SECOND", 5.0)
+        # Worker processes `python -m jobs.worker` runs (the Procfile's default setup).
+        self.WORKER_PROCESSES = _env_int("WORKER_PROCESSES", os.cpu_count() or 1)
         self.SSE_KEEPALIVE_SECONDS = _env_float("SSE_KEEPALIVE_SECONDS", 15.0)

@@ -1,9 +1,14 @@
 """Sending a campaign: many sends in flight, state written in batches.
 
-One loop turn records every outcome that has arrived and claims as many new
-recipients as there are free slots, in one transaction, then publishes one
-live update for the lot. Provider calls run on a thread pool; only this
-thread touches the database.
+Start fans a campaign out to several jobs (``dispatch.enqueue_send``); each
+claims batches of recipients from the whole campaign with ``SKIP LOCKED``, so
+as many worker processes as there are jobs share it, on any machine.
+
+One loop turn of a job records every outcome that has arrived and claims as
+many new recipients as it has free slots and the channel's rate allows, in one
+transaction. Provider calls run on a thread pool; only the job's own thread
+touches the database. Badge changes go to the coalesced live updates
+(``app.campaigns.live``), never one message per change.
 """
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -11,11 +16,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from flask import current_app
 
 from app.audit import campaign_history
-from app.campaigns import dispatch
-from app.campaigns.live import BadgeChange, fresh, publish_update, render_update
+from app.campaigns import dispatch, live
+from app.campaigns.live import BadgeChange
 from app.campaigns.models import Campaign, CampaignStatus, RecipientStatus
-from app.extensions import db
+from app.extensions import db, redis
 from jobs.provider import ProviderError, SimulatedProvider
+from jobs.ratelimit import SendRate
 
 
 def send_campaign(campaign_id: int) -> str:
@@ -31,47 +37,66 @@ def send_campaign(campaign_id: int) -> str:
     db.session.commit()
 
     provider = SimulatedProvider.from_config(config)
+    rate = SendRate(redis.client, channel, config["RATE_LIMITS"].get(channel, 0.0))
     concurrency = config["DISPATCH_CONCURRENCY"]
+    tick = 1 / config["LIVE_UPDATES_PER_SECOND"]
     deadline = time.monotonic() + config["DISPATCH_SLICE_SECONDS"]
     in_flight: dict[Future, dispatch.Claimed] = {}
     outcomes: list[dispatch.Outcome] = []
     finished = 0
+    claiming = True
     claimed_once = False
 
     with ThreadPoolExecutor(concurrency, thread_name_prefix=f"campaign-{campaign_id}") as pool:
         while True:
             finished += dispatch.record(campaign_id, outcomes)
-            free = concurrency - len(in_flight)
-            # The first claim ignores the deadline, so every job makes progress.
-            may_claim = free and (not claimed_once or time.monotonic() < deadline)
-            claimed = dispatch.claim(campaign_id, free) if may_claim else []
-            claimed_once = True
-            changes = [BadgeChange(o.recipient_id, o.status, o.error) for o in outcomes]
-            changes += [BadgeChange(c.id, RecipientStatus.SENDING) for c in claimed]
-            update = render_update(fresh(campaign_id), changes) if changes else None
+            grant = rate.take(concurrency - len(in_flight) if claiming else 0)
+            claimed = dispatch.claim(campaign_id, grant.granted) if grant.granted else []
             db.session.commit()
-            if update:
-                publish_update(campaign_id, update)
+            live.note(campaign_id, [BadgeChange(o.recipient_id, o.status, o.error) for o in outcomes]
+                      + [BadgeChange(c.id, RecipientStatus.SENDING) for c in claimed])
+            flush_in = live.flush(campaign_id)
 
             for recipient in claimed:
                 in_flight[pool.submit(provider.send, channel, recipient.address, message)] = recipient
-            if not in_flight:
+            if grant.granted:
+                # Fewer rows than asked for means none are left queued; the
+                # first claim ignores the deadline, so every job makes progress.
+                claimed_once = True
+                claiming = len(claimed) == grant.granted
+            if claimed_once and time.monotonic() >= deadline:
+                claiming = False
+            if not in_flight and not claiming:
                 break
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+
+            # Wake for the next outcome, the next token, or a pending live update.
+            timeout = min(t for t in (tick, grant.retry_in or None, flush_in) if t)
+            if in_flight:
+                done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+            else:
+                time.sleep(timeout)
+                done = set()
             outcomes = [_outcome(in_flight.pop(future), future) for future in done]
 
+    _flush_the_rest(campaign_id)
     completed = dispatch.complete_if_done(campaign_id)
-    campaign = fresh(campaign_id)
+    campaign = live.fresh(campaign_id)
     more = campaign.queued_count > 0
-    update = render_update(campaign, [], history=campaign_history(campaign_id)) if completed else None
+    update = live.render_update(campaign, [], history=campaign_history(campaign_id)) if completed else None
     db.session.commit()
     if completed:
-        publish_update(campaign_id, update)
+        live.publish_update(campaign_id, update)
         return f"campaign {campaign_id}: completed, {finished} sent or failed by this job"
     if more:
         dispatch.enqueue_send(campaign_id)
         return f"campaign {campaign_id}: {finished} done, the rest handed to a new job"
     return f"campaign {campaign_id}: {finished} done, other jobs still sending"
+
+
+def _flush_the_rest(campaign_id: int) -> None:
+    """Wait out the live-update interval if need be, so this job's last changes are shown."""
+    while (flush_in := live.flush(campaign_id)) is not None:
+        time.sleep(flush_in)
 
 
 def _outcome(recipient: dispatch.Claimed, future: Future) -> dispatch.Outcome:

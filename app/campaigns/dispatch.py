@@ -191,14 +191,25 @@ def _bump_counters(campaign_id: int, sending: int = 0, sent: int = 0, failed: in
 SEND_JOB = "jobs.dispatch.send_campaign"
 
 
-def enqueue_send(campaign_id: int) -> None:
-    """Queue the job that sends a campaign. Call after the start is committed,
-    so the job never looks for a campaign that is not ``sending`` yet."""
+def enqueue_send(campaign_id: int, recipients: int = 1) -> int:
+    """Queue the jobs that send a campaign; returns how many.
+
+    One job per DISPATCH_JOB_RECIPIENTS of the ``recipients`` still to send, at
+    least one and at most DISPATCH_MAX_JOBS: that many worker processes can
+    then share the campaign. Call after the start is committed, so no job looks
+    for a campaign that is not ``sending`` yet.
+    """
     config = current_app.config
-    Queue(config["RQ_QUEUE"], connection=redis.client).enqueue(
-        SEND_JOB,
-        campaign_id,
-        # A job works one slice and then hands on, so its run time is bounded.
-        job_timeout=int(config["DISPATCH_SLICE_SECONDS"] * 2 + config["PROVIDER_LATENCY_MAX"] + 60),
-        result_ttl=0,
-    )
+    jobs = min(max(-(-recipients // config["DISPATCH_JOB_RECIPIENTS"]), 1), config["DISPATCH_MAX_JOBS"])
+    queue = Queue(config["RQ_QUEUE"], connection=redis.client)
+    queue.enqueue_many([
+        Queue.prepare_data(
+            SEND_JOB,
+            (campaign_id,),
+            # A job works one slice and then hands on, so its run time is bounded.
+            timeout=int(config["DISPATCH_SLICE_SECONDS"] * 2 + config["PROVIDER_LATENCY_MAX"] + 60),
+            result_ttl=0,
+        )
+        for _ in range(jobs)
+    ])
+    return jobs

@@ -1,7 +1,15 @@
-"""Live updates of a campaign page, rendered from the page's own partials."""
+"""Live updates of a campaign page, rendered from the page's own partials.
+
+Senders do not publish each change. They ``note`` committed badge changes in a
+Redis hash per campaign (a later change of a recipient replaces its earlier
+one), and ``flush`` turns what is noted into one update at most every
+1 / LIVE_UPDATES_PER_SECOND seconds per campaign, whichever worker process on
+whichever machine gets there first. So a browser gets a few messages a second
+carrying only what changed, however fast the campaign goes.
+"""
 from dataclasses import dataclass
 
-from flask import render_template
+from flask import current_app, render_template
 
 from app.audit import AuditEvent
 from app.campaigns.models import Campaign
@@ -27,6 +35,63 @@ def render_update(campaign: Campaign, changes: list[BadgeChange], history: list[
     transaction.
     """
     return render_template("campaigns/_update.html", campaign=campaign, changes=changes, history=history)
+
+
+# KEYS[1] the noted changes, KEYS[2] the flush interval's marker; ARGV[1] the interval in ms.
+# Returns {"empty"}, {"held", ms until the interval ends} or {"taken", field, value, ...}.
+TAKE_NOTED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'empty'} end
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then
+  return {'held', redis.call('PTTL', KEYS[2])}
+end
+local noted = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+table.insert(noted, 1, 'taken')
+return noted
+"""
+NOTED_TTL_SECONDS = 24 * 3600
+
+
+def _keys(campaign_id: int) -> list[str]:
+    return [f"live:campaign-{campaign_id}:noted", f"live:campaign-{campaign_id}:interval"]
+
+
+def note(campaign_id: int, changes: list[BadgeChange]) -> None:
+    """Remember badge changes, already committed, for the next ``flush``."""
+    if not changes:
+        return
+    noted, _ = _keys(campaign_id)
+    pipe = redis.client.pipeline(transaction=False)
+    pipe.hset(noted, mapping={c.id: f"{c.status}|{c.error or ''}" for c in changes})
+    pipe.expire(noted, NOTED_TTL_SECONDS)
+    pipe.execute()
+
+
+def flush(campaign_id: int) -> float | None:
+    """Publish the noted changes with the header, unless an update for this
+    campaign went out less than an interval ago.
+
+    Returns None when nothing is left noted (published now, or nothing to
+    publish), else the seconds until a flush can succeed. Reads the campaign in
+    a short transaction of its own: call it with nothing uncommitted.
+    """
+    interval_ms = max(1, round(1000 / current_app.config["LIVE_UPDATES_PER_SECOND"]))
+    script = redis.client.register_script(TAKE_NOTED)
+    reply = script(keys=_keys(campaign_id), args=[interval_ms])
+    kind = reply[0].decode()
+    if kind == "empty":
+        return None
+    if kind == "held":
+        return max(int(reply[1]), 1) / 1000
+    noted = dict(zip(reply[1::2], reply[2::2]))
+    changes = []
+    for rid, value in sorted(noted.items(), key=lambda item: int(item[0])):
+        status, _, error = value.decode().partition("|")
+        changes.append(BadgeChange(int(rid), status, error or None))
+    html = render_update(fresh(campaign_id), changes)
+    db.session.commit()
+    publish_update(campaign_id, html)
+    return None
 
 
 def publish_update(campaign_id: int, html: str) -> None:

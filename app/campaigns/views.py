@@ -89,7 +89,7 @@ def start(campaign_id: int) -> str | Response:
     started = dispatch.start(campaign.id, current_user)
     db.session.commit()
     if started:
-        dispatch.enqueue_send(campaign.id)
+        dispatch.enqueue_send(campaign.id, campaign.recipient_count)
     db.session.refresh(campaign)
     notice = start_notice(started, campaign.status)
     category = "success" if started else "warning"

@@ -1,0 +1,260 @@
+"""The dispatch engine's parts at zero latency: fan-out, batched claims,
+counters, the shared rate limit and coalesced live updates."""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.audit import Action, AuditEvent
+from app.campaigns import dispatch, live
+from app.campaigns.live import BadgeChange
+from app.campaigns.models import Campaign, Recipient
+from app.extensions import db
+from app.live.channel import campaign_channel
+from jobs.ratelimit import SendRate
+from tests.conftest import settings_for
+from tests.factories import make_campaign, make_large_campaign
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def queued_jobs(app, redis_client) -> int:
+    return redis_client.llen(f"rq:queue:{app.config['RQ_QUEUE']}")
+
+
+def status_counts(campaign_id: int) -> dict[str, int]:
+    rows = db.session.execute(
+        select(Recipient.status, func.count()).where(Recipient.campaign_id == campaign_id).group_by(Recipient.status)
+    )
+    return dict(rows.all())
+
+
+def assert_finished_once(campaign: Campaign) -> None:
+    db.session.refresh(campaign)
+    counts = status_counts(campaign.id)
+    assert set(counts) <= {"sent", "failed"}
+    assert (campaign.sent_count, campaign.failed_count, campaign.sending_count) == (
+        counts.get("sent", 0), counts.get("failed", 0), 0)
+    assert campaign.status == "completed"
+    completions = db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.campaign_id == campaign.id, AuditEvent.action == Action.CAMPAIGN_COMPLETED.value))
+    assert completions == 1
+
+
+# Fan-out
+
+def test_start_fans_a_campaign_out_to_one_job_per_batch_up_to_the_cap(client, app, redis_client):
+    app.config.update(DISPATCH_JOB_RECIPIENTS=50, DISPATCH_MAX_JOBS=4)
+    try:
+        small, medium, large = make_campaign(1), make_campaign(120), make_large_campaign(1_000)
+        counts = []
+        for campaign in (small, medium, large):
+            before = queued_jobs(app, redis_client)
+            client.post(f"/campaigns/{campaign.id}/start", headers={"HX-Request": "true"})
+            counts.append(queued_jobs(app, redis_client) - before)
+    finally:
+        app.config.update(DISPATCH_JOB_RECIPIENTS=500, DISPATCH_MAX_JOBS=16)
+    assert counts == [1, 3, 4]
+
+
+def test_fanned_out_jobs_send_every_recipient_once_and_complete_once(app, run_worker, redis_client):
+    app.config.update(DISPATCH_JOB_RECIPIENTS=40, DISPATCH_CONCURRENCY=16)
+    try:
+        campaign = make_campaign(200)
+        assert dispatch.start(campaign.id, None)
+        db.session.commit()
+        assert dispatch.enqueue_send(campaign.id, 200) == 5
+        run_worker()
+    finally:
+        app.config.update(DISPATCH_JOB_RECIPIENTS=500, DISPATCH_CONCURRENCY=8)
+    assert_finished_once(campaign)
+    assert sum(status_counts(campaign.id).values()) == 200
+    assert db.session.scalar(select(func.max(Recipient.attempts)).where(Recipient.campaign_id == campaign.id)) == 1
+
+
+def test_two_worker_processes_share_a_campaign(app, services, tmp_path):
+    """`python -m jobs.worker --processes 2`, the Procfile's command, as real processes."""
+    app.config.update(DISPATCH_JOB_RECIPIENTS=100)
+    try:
+        campaign = make_campaign(600)
+        assert dispatch.start(campaign.id, None)
+        db.session.commit()
+        assert dispatch.enqueue_send(campaign.id, 600) == 6
+    finally:
+        app.config.update(DISPATCH_JOB_RECIPIENTS=500)
+    env = {**os.environ, "DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url,
+           "RQ_QUEUE": settings_for(services)["RQ_QUEUE"], "SECRET_KEY": "worker-test",
+           "PROVIDER_LATENCY_MIN": "0", "PROVIDER_LATENCY_MAX": "0", "DISPATCH_CONCURRENCY": "10"}
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        finished = subprocess.run([sys.executable, "-m", "jobs.worker", "--processes", "2", "--burst"],
+                                  cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=120)
+    output = log.read_text()
+    assert finished.returncode == 0, output
+    assert_finished_once(campaign)
+    assert sum(status_counts(campaign.id).values()) == 600
+
+
+# Batched claims and counters
+
+def test_concurrent_claims_never_take_the_same_recipient(app):
+    campaign = make_campaign(30)
+    assert dispatch.start(campaign.id, None)
+    db.session.commit()
+    with Session(db.engine) as other:
+        first = dispatch.claim(campaign.id, 20)  # rows stay locked: this transaction is open
+        other_rows = other.execute(
+            select(Recipient.id).where(Recipient.campaign_id == campaign.id, Recipient.status == "queued")
+            .order_by(Recipient.id).with_for_update(skip_locked=True)
+        ).scalars().all()
+        db.session.commit()
+    assert len(first) == 20 and len(other_rows) == 10
+    assert not {c.id for c in first} & set(other_rows)
+
+
+def test_a_claim_is_one_batch_and_counters_follow_it(app):
+    campaign = make_campaign(10)
+    dispatch.start(campaign.id, None)
+    claimed = dispatch.claim(campaign.id, 4)
+    db.session.commit()
+    assert [c.id for c in claimed] == sorted(c.id for c in claimed) and len(claimed) == 4
+    db.session.refresh(campaign)
+    assert (campaign.sending_count, campaign.queued_count) == (4, 6)
+    stored = dispatch.record(campaign.id, [
+        dispatch.Outcome(claimed[0].id, message_id="sim-1"),
+        dispatch.Outcome(claimed[1].id, error="Recipient unreachable"),
+    ])
+    db.session.commit()
+    db.session.refresh(campaign)
+    assert stored == 2
+    assert (campaign.sent_count, campaign.failed_count, campaign.sending_count, campaign.queued_count) == (1, 1, 2, 6)
+
+
+# The shared rate limit
+
+def test_no_rate_limit_grants_everything(redis_client):
+    assert SendRate(redis_client, "sms", 0).take(500).granted == 500
+
+
+def test_the_rate_limit_is_one_bucket_for_every_process(app, services, redis_client):
+    here = SendRate(redis_client, "sms", 50)
+    elsewhere = SendRate(Redis.from_url(services.redis_url), "sms", 50)  # another worker's own connection
+    first = here.take(100)
+    assert first.granted == 5  # a tenth of a second's worth
+    second = elsewhere.take(100)
+    assert second.granted == 0 and 0 < second.retry_in <= 0.02
+    assert SendRate(redis_client, "email", 50).take(100).granted == 5  # each channel has its own
+
+
+def test_the_rate_limit_never_grants_more_than_the_rate_allows(redis_client):
+    rate = SendRate(redis_client, "whatsapp", 200)
+    started = time.monotonic()
+    granted = 0
+    while time.monotonic() - started < 0.5:
+        grant = rate.take(7)
+        granted += grant.granted
+        time.sleep(grant.retry_in or 0.001)
+    elapsed = time.monotonic() - started
+    assert granted <= rate.capacity + 200 * elapsed
+    assert granted >= 200 * 0.25  # it does let sends through
+
+
+def test_a_rate_limited_campaign_is_spread_out_in_time(app, run_worker):
+    app.config["RATE_LIMITS"] = {**app.config["RATE_LIMITS"], "email": 40.0}
+    try:
+        campaign = make_campaign(30)
+        dispatch.start(campaign.id, None)
+        db.session.commit()
+        dispatch.enqueue_send(campaign.id)
+        run_worker()
+    finally:
+        app.config["RATE_LIMITS"] = {**app.config["RATE_LIMITS"], "email": 0.0}
+    assert_finished_once(campaign)
+    first, last = db.session.execute(
+        select(func.min(Recipient.finished_at), func.max(Recipient.finished_at)).where(Recipient.campaign_id == campaign.id)
+    ).one()
+    # 30 sends at 40/s with a burst of 4: the last can start no sooner than 26/40 s after the first batch.
+    assert (last - first).total_seconds() >= (30 - 2 * 4) / 40
+
+
+# Coalesced live updates
+
+@pytest.fixture
+def subscribed(redis_client):
+    def subscribe(campaign_id):
+        pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(campaign_channel(campaign_id))
+        pubsub.get_message(timeout=0.1)
+        return pubsub
+    return subscribe
+
+
+def received(pubsub) -> list[str]:
+    messages = []
+    while (message := pubsub.get_message(timeout=0.2)) is not None:
+        messages.append(json.loads(message["data"])["data"])
+    return messages
+
+
+def test_noted_changes_go_out_as_one_update_with_each_recipient_once(app, subscribed):
+    campaign = make_campaign(3)
+    pubsub = subscribed(campaign.id)
+    live.note(campaign.id, [BadgeChange(1, "sending"), BadgeChange(2, "sending")])
+    live.note(campaign.id, [BadgeChange(1, "sent"), BadgeChange(2, "failed", "Recipient unreachable")])
+    assert live.flush(campaign.id) is None
+    [update] = received(pubsub)
+    assert update.count('id="recipient-1-status"') == 1 and 'badge-sent' in update
+    assert update.count('id="recipient-2-status"') == 1 and "Recipient unreachable" in update
+    assert "badge-sending" not in update and 'id="recipient-3-status"' not in update
+    assert 'id="campaign-header"' in update
+
+
+def test_a_second_flush_within_the_interval_waits_and_loses_nothing(app, subscribed):
+    campaign = make_campaign(3)
+    pubsub = subscribed(campaign.id)
+    live.note(campaign.id, [BadgeChange(1, "sent")])
+    assert live.flush(campaign.id) is None
+    live.note(campaign.id, [BadgeChange(2, "sent")])
+    wait = live.flush(campaign.id)
+    assert wait is not None and 0 < wait <= 1 / app.config["LIVE_UPDATES_PER_SECOND"]
+    assert len(received(pubsub)) == 1
+    time.sleep(wait)
+    assert live.flush(campaign.id) is None
+    [later] = received(pubsub)
+    assert 'id="recipient-2-status"' in later and 'id="recipient-1-status"' not in later
+
+
+def test_nothing_noted_publishes_nothing(app, subscribed):
+    campaign = make_campaign(1)
+    pubsub = subscribed(campaign.id)
+    assert live.flush(campaign.id) is None
+    assert received(pubsub) == []
+
+
+def test_a_campaign_sends_a_few_coalesced_updates_not_one_per_change(app, run_worker, subscribed):
+    campaign = make_campaign(300)
+    pubsub = subscribed(campaign.id)
+    dispatch.start(campaign.id, None)
+    db.session.commit()
+    dispatch.enqueue_send(campaign.id)
+    started = time.monotonic()
+    run_worker()
+    elapsed = time.monotonic() - started
+    messages = received(pubsub)
+    pubsub.close()
+    assert_finished_once(campaign)
+    # One flush per interval at most, plus the completion; 300 recipients
+    # at concurrency 8 are at least 38 claims, each one update before this engine.
+    assert len(messages) <= elapsed * app.config["LIVE_UPDATES_PER_SECOND"] + 2
+    statuses = dict(db.session.execute(select(Recipient.id, Recipient.status).where(Recipient.campaign_id == campaign.id)).all())
+    html = "".join(messages)
+    for rid, status in statuses.items():
+        last = html.rindex(f'id="recipient-{rid}-status"')
+        assert html[last:last + 200].count(f"badge-{status}") == 1, rid
