@@ -10,8 +10,9 @@ transaction. Provider calls run on a thread pool; only the job's own thread
 touches the database. Badge changes go to the coalesced live updates
 (``app.campaigns.live``), never one message per change.
 """
+import queue
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from flask import current_app
 
@@ -22,6 +23,11 @@ from app.campaigns.models import Campaign, CampaignStatus, RecipientStatus
 from app.extensions import db, redis
 from jobs.provider import ProviderError, SimulatedProvider
 from jobs.ratelimit import SendRate
+
+# After the first outcome arrives, gather more for this long before writing
+# them: at zero latency that makes batches of many outcomes per transaction, and
+# against a 1-3 s provider it delays a free slot by well under 1 %.
+GATHER_SECONDS = 0.01
 
 
 def send_campaign(campaign_id: int) -> str:
@@ -42,6 +48,7 @@ def send_campaign(campaign_id: int) -> str:
     tick = 1 / config["LIVE_UPDATES_PER_SECOND"]
     deadline = time.monotonic() + config["DISPATCH_SLICE_SECONDS"]
     in_flight: dict[Future, dispatch.Claimed] = {}
+    done: queue.SimpleQueue[Future] = queue.SimpleQueue()
     outcomes: list[dispatch.Outcome] = []
     finished = 0
     claiming = True
@@ -49,16 +56,18 @@ def send_campaign(campaign_id: int) -> str:
 
     with ThreadPoolExecutor(concurrency, thread_name_prefix=f"campaign-{campaign_id}") as pool:
         while True:
-            finished += dispatch.record(campaign_id, outcomes)
             grant = rate.take(concurrency - len(in_flight) if claiming else 0)
-            claimed = dispatch.claim(campaign_id, grant.granted) if grant.granted else []
+            stored, claimed = dispatch.advance(campaign_id, outcomes, grant.granted)
+            finished += stored
             db.session.commit()
             live.note(campaign_id, [BadgeChange(o.recipient_id, o.status, o.error) for o in outcomes]
                       + [BadgeChange(c.id, RecipientStatus.SENDING) for c in claimed])
             flush_in = live.flush(campaign_id)
 
             for recipient in claimed:
-                in_flight[pool.submit(provider.send, channel, recipient.address, message)] = recipient
+                future = pool.submit(provider.send, channel, recipient.address, message)
+                in_flight[future] = recipient
+                future.add_done_callback(done.put)
             if grant.granted:
                 # Fewer rows than asked for means none are left queued; the
                 # first claim ignores the deadline, so every job makes progress.
@@ -69,14 +78,9 @@ def send_campaign(campaign_id: int) -> str:
             if not in_flight and not claiming:
                 break
 
-            # Wake for the next outcome, the next token, or a pending live update.
+            # Wake for outcomes, the next token, or a pending live update.
             timeout = min(t for t in (tick, grant.retry_in or None, flush_in) if t)
-            if in_flight:
-                done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
-            else:
-                time.sleep(timeout)
-                done = set()
-            outcomes = [_outcome(in_flight.pop(future), future) for future in done]
+            outcomes = [_outcome(in_flight.pop(future), future) for future in _gather(done, len(in_flight), timeout)]
 
     _flush_the_rest(campaign_id)
     completed = dispatch.complete_if_done(campaign_id)
@@ -97,6 +101,24 @@ def _flush_the_rest(campaign_id: int) -> None:
     """Wait out the live-update interval if need be, so this job's last changes are shown."""
     while (flush_in := live.flush(campaign_id)) is not None:
         time.sleep(flush_in)
+
+
+def _gather(done: queue.SimpleQueue, in_flight: int, timeout: float) -> list[Future]:
+    """Wait up to ``timeout`` for a finished send, then briefly for more."""
+    if not in_flight:
+        time.sleep(timeout)
+        return []
+    try:
+        futures = [done.get(timeout=timeout)]
+    except queue.Empty:
+        return []
+    until = time.monotonic() + GATHER_SECONDS
+    while len(futures) < in_flight and (left := until - time.monotonic()) > 0:
+        try:
+            futures.append(done.get(timeout=left))
+        except queue.Empty:
+            break
+    return futures
 
 
 def _outcome(recipient: dispatch.Claimed, future: Future) -> dispatch.Outcome:

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 from flask import current_app
 from rq import Queue
-from sqlalchemy import Integer, String, Text, column, func, text, update, values
+from sqlalchemy import func, text, update
 
 from app import audit
 from app.audit import Action, Via
-from app.campaigns.models import Campaign, CampaignStatus, Recipient, RecipientStatus
+from app.campaigns.models import Campaign, CampaignStatus, RecipientStatus
 from app.campaigns.parsing import ParsedRecipient
 from app.extensions import db, redis
 
@@ -97,24 +97,9 @@ def claim(campaign_id: int, limit: int) -> list[Claimed]:
     ``SKIP LOCKED`` lets several jobs claim from one campaign at once without
     waiting on, or taking, each other's rows.
     """
-    rows = db.session.execute(
-        text(
-            """
-            UPDATE recipients SET status = 'sending', attempts = attempts + 1, updated_at = now()
-            WHERE id IN (
-                SELECT id FROM recipients
-                WHERE campaign_id = :campaign_id AND status = 'queued'
-                ORDER BY id LIMIT :limit
-                FOR UPDATE SKIP LOCKED
-            )
-            RETURNING id, address_normalized
-            """
-        ),
-        {"campaign_id": campaign_id, "limit": limit},
-    ).all()
-    if rows:
-        _bump_counters(campaign_id, sending=len(rows))
-    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+    claimed = _claim(campaign_id, limit)
+    _bump_counters(campaign_id, sending=len(claimed))
+    return claimed
 
 
 @dataclass(frozen=True)
@@ -133,29 +118,71 @@ def record(campaign_id: int, outcomes: list[Outcome]) -> int:
 
     Only rows still ``sending`` change, so a result reported twice counts once.
     """
-    if not outcomes:
-        return 0
-    table = Recipient.__table__
-    results = values(
-        column("rid", Integer), column("new_status", String), column("message_id", String), column("error", Text),
-        name="results",
-    ).data([(o.recipient_id, o.status.value, o.message_id, o.error) for o in outcomes])
-    stored = db.session.execute(
-        update(table)
-        .where(table.c.id == results.c.rid, table.c.status == RecipientStatus.SENDING.value)
-        .values(
-            status=results.c.new_status,
-            provider_message_id=results.c.message_id,
-            last_error=results.c.error,
-            updated_at=func.now(),
-            finished_at=func.now(),
-        )
-        .returning(table.c.status)
-    ).scalars().all()
-    sent = stored.count(RecipientStatus.SENT)
-    failed = stored.count(RecipientStatus.FAILED)
+    sent, failed = _store(outcomes)
     _bump_counters(campaign_id, sending=-(sent + failed), sent=sent, failed=failed)
     return sent + failed
+
+
+def advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> tuple[int, list[Claimed]]:
+    """``record`` the outcomes and ``claim`` up to ``limit`` more, in one go.
+
+    The campaign's counters change once, last, so the campaign row, which every
+    job sending this campaign updates, stays locked only until the caller's
+    commit that follows.
+    """
+    sent, failed = _store(outcomes)
+    claimed = _claim(campaign_id, limit)
+    _bump_counters(campaign_id, sending=len(claimed) - sent - failed, sent=sent, failed=failed)
+    return sent + failed, claimed
+
+
+def _claim(campaign_id: int, limit: int) -> list[Claimed]:
+    if limit <= 0:
+        return []
+    rows = db.session.execute(
+        text(
+            """
+            UPDATE recipients SET status = 'sending', attempts = attempts + 1, updated_at = now()
+            WHERE id IN (
+                SELECT id FROM recipients
+                WHERE campaign_id = :campaign_id AND status = 'queued'
+                ORDER BY id LIMIT :limit
+                FOR UPDATE SKIP LOCKED
+            )
+            RETURNING id, address_normalized
+            """
+        ),
+        {"campaign_id": campaign_id, "limit": limit},
+    ).all()
+    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+
+
+def _store(outcomes: list[Outcome]) -> tuple[int, int]:
+    """Write outcomes, a batch per statement as arrays; returns (sent, failed) stored."""
+    if not outcomes:
+        return 0, 0
+    stored = db.session.execute(
+        text(
+            """
+            UPDATE recipients AS r
+            SET status = o.status, provider_message_id = o.message_id, last_error = o.error,
+                updated_at = now(), finished_at = now()
+            FROM unnest(
+                CAST(:ids AS integer[]), CAST(:statuses AS text[]),
+                CAST(:message_ids AS text[]), CAST(:errors AS text[])
+            ) AS o(id, status, message_id, error)
+            WHERE r.id = o.id AND r.status = 'sending'
+            RETURNING r.status
+            """
+        ),
+        {
+            "ids": [o.recipient_id for o in outcomes],
+            "statuses": [o.status.value for o in outcomes],
+            "message_ids": [o.message_id for o in outcomes],
+            "errors": [o.error for o in outcomes],
+        },
+    ).scalars().all()
+    return stored.count(RecipientStatus.SENT), stored.count(RecipientStatus.FAILED)
 
 
 def complete_if_done(campaign_id: int) -> bool:
@@ -176,6 +203,8 @@ def complete_if_done(campaign_id: int) -> bool:
 
 
 def _bump_counters(campaign_id: int, sending: int = 0, sent: int = 0, failed: int = 0) -> None:
+    if not (sending or sent or failed):
+        return
     db.session.execute(
         update(Campaign)
         .where(Campaign.id == campaign_id)
