@@ -1,0 +1,198 @@
+"""The real parts the benchmark drives: servers, the Procfile's processes, a
+signed-in HTTP session and an SSE client on the real stream."""
+import http.cookiejar
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from redis import Redis
+from rq import Worker
+
+from app import embedded
+
+ROOT = Path(__file__).resolve().parent.parent
+BADGE = re.compile(r'id="recipient-(\d+)-status" class="status" hx-swap-oob="true"><span class="badge badge-(\w+)"')
+TERMINAL = {"sent", "failed"}
+
+
+def servers(stack: ExitStack) -> tuple[str, str]:
+    """PostgreSQL and Redis: BENCH_DATABASE_URL / BENCH_REDIS_URL, else embedded ones."""
+    database_url = os.environ.get("BENCH_DATABASE_URL")
+    redis_url = os.environ.get("BENCH_REDIS_URL")
+    workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dispatcher-bench-")))
+    if not database_url:
+        postgres = embedded.start_postgres(workdir / "pg", database="bench")
+        stack.callback(postgres.stop)
+        database_url = postgres.url
+    if not redis_url:
+        redis_server = embedded.start_redis(workdir / "redis")
+        stack.callback(redis_server.stop)
+        redis_url = redis_server.url
+    return database_url, redis_url
+
+
+def start_web(stack: ExitStack, env: dict) -> str:
+    """The Procfile's web command (gunicorn, gevent workers); returns its base URL."""
+    port = embedded.pick_port()
+    web = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "--worker-class", "gevent", "--workers", "2",
+         "--worker-connections", "1000", "--graceful-timeout", "5", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    stack.callback(_stop, web)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{base_url}/healthz", timeout=2)
+            return base_url
+        except OSError:
+            if time.monotonic() > deadline or web.poll() is not None:
+                raise RuntimeError("gunicorn did not start")
+            time.sleep(0.2)
+
+
+class Workers:
+    """``python -m jobs.worker`` (RQ's WorkerPool), started and stopped around one measurement."""
+
+    def __init__(self, env: dict, redis_url: str, queue: str, processes: int | None = None, **settings: str) -> None:
+        self.env = {**env, **settings}
+        self.processes = processes
+        self.redis = Redis.from_url(redis_url)
+        self.queue = queue
+        self.peak_rss_mb = 0.0
+
+    def __enter__(self) -> "Workers":
+        command = [sys.executable, "-m", "jobs.worker"]
+        if self.processes is not None:
+            command += ["--processes", str(self.processes)]
+        self.pool = subprocess.Popen(command, cwd=ROOT, env=self.env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        expected = self.processes or os.cpu_count()
+        deadline = time.monotonic() + 30
+        while Worker.count(connection=self.redis) < expected:
+            if time.monotonic() > deadline or self.pool.poll() is not None:
+                raise RuntimeError("the workers did not start")
+            time.sleep(0.1)
+        self._sampling = True
+        self._sampler = threading.Thread(target=self._sample_rss, daemon=True)
+        self._sampler.start()
+        return self
+
+    def _sample_rss(self) -> None:
+        """Peak resident memory of the busiest worker process with its work horse."""
+        pool = psutil.Process(self.pool.pid)
+        while self._sampling:
+            try:
+                for worker in pool.children():
+                    tree = [worker, *worker.children(recursive=True)]
+                    rss = sum(p.memory_info().rss for p in tree) / 2**20
+                    self.peak_rss_mb = max(self.peak_rss_mb, rss)
+            except psutil.NoSuchProcess:
+                pass
+            time.sleep(0.1)
+
+    def __exit__(self, *exc) -> None:
+        self._sampling = False
+        self._sampler.join()
+        _stop(self.pool)
+        deadline = time.monotonic() + 10
+        while Worker.count(connection=self.redis) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class Browser:
+    """A signed-in HTTP session against the real web server, as a browser has."""
+
+    def __init__(self, base_url: str, email: str, password: str) -> None:
+        self.base_url = base_url
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        page = self.get("/sign-in")
+        self.post("/sign-in", {"email": email, "password": password, "csrf_token": _csrf_token(page)})
+        self.csrf_token = _csrf_token(self.get("/campaigns"))
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.base_url + path, timeout=30) as response:
+            return response.read().decode()
+
+    def post(self, path: str, form: dict | None = None, headers: dict | None = None) -> str:
+        request = urllib.request.Request(
+            self.base_url + path, data=urllib.parse.urlencode(form or {}).encode(), headers=headers or {}
+        )
+        with self.opener.open(request, timeout=30) as response:
+            return response.read().decode()
+
+    def start(self, campaign_id: int) -> None:
+        self.post(f"/campaigns/{campaign_id}/start", headers={"X-CSRFToken": self.csrf_token, "HX-Request": "true"})
+
+    def timed_get(self, path: str) -> float:
+        started = time.perf_counter()
+        self.get(path)
+        return time.perf_counter() - started
+
+
+def _csrf_token(page: str) -> str:
+    return re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', page).group(1)
+
+
+@dataclass
+class StreamListener:
+    """Reads the campaign's live stream as the browser's EventSource does, on a
+    thread, and notes when each recipient's final badge first arrived."""
+
+    browser: Browser
+    campaign_id: int
+    terminal_at: dict[int, float] = field(default_factory=dict)
+    message_times: list[float] = field(default_factory=list)
+    connected: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> "StreamListener":
+        self.response = self.browser.opener.open(
+            f"{self.browser.base_url}/stream?channel=campaign-{self.campaign_id}", timeout=60)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        self.connected.wait(10)
+        return self
+
+    def _read(self) -> None:
+        data: list[str] = []
+        try:
+            for raw in self.response:
+                line = raw.decode().rstrip("\n")
+                if line.startswith(":"):
+                    self.connected.set()
+                elif line.startswith("data:"):
+                    data.append(line[5:].removeprefix(" "))
+                elif not line and data:
+                    received = time.time()
+                    self.message_times.append(received)
+                    for rid, status in BADGE.findall("\n".join(data)):
+                        if status in TERMINAL:
+                            self.terminal_at.setdefault(int(rid), received)
+                    data = []
+        except (OSError, ValueError, AttributeError):
+            pass  # __exit__ closed the response under a blocked read; http.client may say so with any of these
+
+    def __exit__(self, *exc) -> None:
+        self.response.close()
