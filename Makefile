@@ -12,7 +12,7 @@ run: $(VENV)/.runtime assets
 test: $(VENV)/.dev assets chromium
 	$(PY) -m pytest -p no:cacheprovider tests $(PYTEST_ARGS)
 
-bench: $(VENV)/.runtime assets
+bench: $(VENV)/.dev assets chromium
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 $(VENV)/bin/python:

@@ -32,6 +32,7 @@ from app.campaigns.parsing import ParsedRecipient
 from app.config import psycopg2_url
 from app.extensions import db
 from app.users import staff
+from bench import browser
 from bench.stack import Browser, StreamListener, Workers, servers, start_web
 
 BENCH_USER = "bench@example.com"
@@ -41,7 +42,7 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 LATENCY = {"PROVIDER_LATENCY_MIN": "1", "PROVIDER_LATENCY_MAX": "3", "PROVIDER_FAILURE_RATE": "0.08"}
 NO_LATENCY = {"PROVIDER_LATENCY_MIN": "0", "PROVIDER_LATENCY_MAX": "0", "PROVIDER_FAILURE_RATE": "0.08"}
 MEAN_LATENCY = 2.0
-FIGURES = ("latency_bound", "zero_latency", "scaling", "imports", "pages", "rate_limit", "sequential")
+FIGURES = ("latency_bound", "zero_latency", "scaling", "imports", "pages", "rate_limit", "sequential", "browser")
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,8 @@ class Run:
 
 
 class Bench:
-    def __init__(self, app, env: dict, redis_url: str, browser: Browser, quick: bool) -> None:
-        self.app, self.env, self.redis_url, self.browser, self.quick = app, env, redis_url, browser, quick
+    def __init__(self, app, env: dict, redis_url: str, http: Browser, quick: bool) -> None:
+        self.app, self.env, self.redis_url, self.http, self.quick = app, env, redis_url, http, quick
         self.results: dict = {"cores": os.cpu_count()}
         self.rows: list[tuple[str, str, str]] = []
 
@@ -76,7 +77,7 @@ class Bench:
 
     def dispatch(self, campaign_id: int) -> Run:
         """Press Start over HTTP, wait for the campaign to complete, time it from the database."""
-        self.browser.start(campaign_id)
+        self.http.start(campaign_id)
         with self.app.app_context():
             while db.session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)) != "completed":
                 db.session.commit()
@@ -108,7 +109,7 @@ class Bench:
     def zero_latency(self) -> None:
         recipients = 5_000 if self.quick else 20_000
         campaign_id = self.campaign(recipients, "zero latency")
-        with self.workers(**NO_LATENCY), StreamListener(self.browser, campaign_id) as stream:
+        with self.workers(**NO_LATENCY), StreamListener(self.http, campaign_id) as stream:
             run = self.dispatch(campaign_id)
             time.sleep(1.0)  # the last coalesced update is at most an interval behind
         with self.app.app_context():
@@ -184,8 +185,8 @@ class Bench:
         paths = [f"/campaigns/{campaign_id}", f"/campaigns/{campaign_id}?status=failed",
                  f"/campaigns/{campaign_id}?status=sent&page=50", f"/campaigns/{campaign_id}?page=200"]
         for path in paths:
-            self.browser.timed_get(path)  # warm up
-        times = sorted(self.browser.timed_get(path) * 1000 for _ in range(10 if self.quick else 50) for path in paths)
+            self.http.timed_get(path)  # warm up
+        times = sorted(self.http.timed_get(path) * 1000 for _ in range(10 if self.quick else 50) for path in paths)
         p95 = _percentile(times, 95)
         self.results["page_p95_ms"] = round(p95, 1)
         self.row(f"campaign page + status-filtered pages, {size:,} recipients: p95",
@@ -207,6 +208,39 @@ class Bench:
         self.results["rate_limit_error_pct"] = round(error, 2)
         self.row(f"rate limit 50 /s, {recipients} recipients, {os.cpu_count()} processes: measured rate",
                  f"{measured:.1f} /s ({error:+.1f} %)", "within ± 5 %")
+
+    def watched_in_browser(self) -> None:
+        if not browser.available():
+            self.row("a browser on a 100,000-recipient campaign", "not measured: no chromium or Playwright", "")
+            return
+        recipients = 20_000 if self.quick else 100_000
+        campaign_id = self.large_campaign(recipients, "watched in a browser")
+        with self.workers(**NO_LATENCY), browser.campaign_page(
+                self.http.base_url, BENCH_USER, BENCH_PASSWORD, campaign_id) as measured:
+            run = self.dispatch(campaign_id)
+            time.sleep(1.0)
+            page = measured()
+        busy = page.busy_ms / 1000 / run.seconds * 100
+        self.results.update(browser_update_p50_ms=round(page.median_update_ms, 1),
+                            browser_slowest_update_ms=round(page.slowest_update_ms, 1),
+                            browser_longest_task_ms=round(page.longest_task_ms), browser_long_task_pct=round(busy, 1))
+        self.row(f"a browser on a {recipients:,}-recipient campaign sending at {run.per_second:,.0f} /s: "
+                 "time to apply an update, median / slowest; time in tasks over 50 ms",
+                 f"{page.median_update_ms:.0f} / {page.slowest_update_ms:.0f} ms ({page.updates} updates); {busy:.0f} %",
+                 "responsive")
+
+    def large_campaign(self, recipients: int, title: str) -> int:
+        """A campaign inserted by the database itself: its paste is not what is measured."""
+        campaign_id = self.campaign(0, title)
+        with self.app.app_context():
+            db.session.execute(text(
+                "INSERT INTO recipients (campaign_id, line, name, address, address_normalized) "
+                "SELECT :id, n, 'P' || n, 'p' || n || '@example.com', 'p' || n || '@example.com' "
+                "FROM generate_series(1, :count) AS n"), {"id": campaign_id, "count": recipients})
+            db.session.execute(text("UPDATE campaigns SET recipient_count = :count WHERE id = :id"),
+                               {"id": campaign_id, "count": recipients})
+            db.session.commit()
+        return campaign_id
 
     def sequential(self, ours: Run) -> None:
         recipients = 5 if self.quick else 10
@@ -261,6 +295,8 @@ def main() -> int:
             bench.rate_limit()
         if "sequential" in only:
             bench.sequential(ours)
+        if "browser" in only:
+            bench.watched_in_browser()
 
     results = bench.results
     results["measured_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
