@@ -100,6 +100,8 @@ def test_two_worker_processes_share_a_campaign(app, services, tmp_path):
     assert finished.returncode == 0, output
     assert_finished_once(campaign)
     assert sum(status_counts(campaign.id).values()) == 600
+    workers = {line.rsplit(" on worker ", 1)[1] for line in output.splitlines() if "Successfully completed" in line}
+    assert len(workers) == 2, output  # both processes of the pool took jobs
 
 
 # Batched claims and counters

@@ -1,12 +1,13 @@
 """Live updates of a campaign page, rendered from the page's own partials.
 
 Senders do not publish each change. They ``note`` committed badge changes in a
-Redis hash per campaign (a later change of a recipient replaces its earlier
-one), and ``flush`` turns what is noted into one update at most every
+Redis list per campaign, a batch per entry, and ``flush`` turns what is noted
+(the latest change of each recipient) into one update at most every
 1 / LIVE_UPDATES_PER_SECOND seconds per campaign, whichever worker process on
 whichever machine gets there first. So a browser gets a few messages a second
 carrying only what changed, however fast the campaign goes.
 """
+import json
 from dataclasses import dataclass
 
 from flask import current_app, render_template
@@ -29,22 +30,21 @@ class BadgeChange:
 def render_update(campaign: Campaign, changes: list[BadgeChange], history: list[AuditEvent] | None = None) -> str:
     """The header and the changed badges, as out-of-band fragments.
 
-    Render inside the transaction that made the changes, from a campaign read
-    in it (``fresh``), and publish only after it commits: then a page never
-    shows a state the database does not have, and the read costs no extra
-    transaction.
+    Render from a campaign read (``fresh``) after the changes were committed, or
+    in the transaction that makes them and publish after it commits: either way
+    a page never shows a state the database does not have.
     """
     return render_template("campaigns/_update.html", campaign=campaign, changes=changes, history=history)
 
 
 # KEYS[1] the noted changes, KEYS[2] the flush interval's marker; ARGV[1] the interval in ms.
-# Returns {"empty"}, {"held", ms until the interval ends} or {"taken", field, value, ...}.
+# Returns {"empty"}, {"held", ms until the interval ends} or {"taken", batch, batch, ...}.
 TAKE_NOTED = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'empty'} end
 if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then
   return {'held', redis.call('PTTL', KEYS[2])}
 end
-local noted = redis.call('HGETALL', KEYS[1])
+local noted = redis.call('LRANGE', KEYS[1], 0, -1)
 redis.call('DEL', KEYS[1])
 table.insert(noted, 1, 'taken')
 return noted
@@ -57,12 +57,16 @@ def _keys(campaign_id: int) -> list[str]:
 
 
 def note(campaign_id: int, changes: list[BadgeChange]) -> None:
-    """Remember badge changes, already committed, for the next ``flush``."""
+    """Remember badge changes, already committed, for the next ``flush``.
+
+    One list entry per batch: a hash field per recipient cost more to send than
+    the database writes it reports.
+    """
     if not changes:
         return
     noted, _ = _keys(campaign_id)
     pipe = redis.client.pipeline(transaction=False)
-    pipe.hset(noted, mapping={c.id: f"{c.status}|{c.error or ''}" for c in changes})
+    pipe.rpush(noted, json.dumps([[c.id, c.status, c.error] for c in changes]))
     pipe.expire(noted, NOTED_TTL_SECONDS)
     pipe.execute()
 
@@ -83,11 +87,10 @@ def flush(campaign_id: int) -> float | None:
         return None
     if kind == "held":
         return max(int(reply[1]), 1) / 1000
-    noted = dict(zip(reply[1::2], reply[2::2]))
-    changes = []
-    for rid, value in sorted(noted.items(), key=lambda item: int(item[0])):
-        status, _, error = value.decode().partition("|")
-        changes.append(BadgeChange(int(rid), status, error or None))
+    # A recipient changes in one job at a time, which notes its changes in
+    # order, so the last one noted is the latest.
+    latest = {rid: (status, error) for batch in reply[1:] for rid, status, error in json.loads(batch)}
+    changes = [BadgeChange(rid, status, error) for rid, (status, error) in sorted(latest.items())]
     html = render_update(fresh(campaign_id), changes)
     db.session.commit()
     publish_update(campaign_id, html)
