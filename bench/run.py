@@ -224,9 +224,9 @@ class Bench:
         self.results.update(browser_update_p50_ms=round(page.median_update_ms, 1),
                             browser_slowest_update_ms=round(page.slowest_update_ms, 1),
                             browser_longest_task_ms=round(page.longest_task_ms), browser_long_task_pct=round(busy, 1))
-        self.row(f"a browser on a {recipients:,}-recipient campaign sending at {run.per_second:,.0f} /s: "
-                 "time to apply an update, median / slowest; time in tasks over 50 ms",
-                 f"{page.median_update_ms:.0f} / {page.slowest_update_ms:.0f} ms ({page.updates} updates); {busy:.0f} %",
+        self.row(f"browser on a {recipients:,}-recipient campaign sending {run.per_second:,.0f} /s: "
+                 "apply an update, p50 / max; long tasks",
+                 f"{page.median_update_ms:.0f} / {page.slowest_update_ms:.0f} ms ({page.updates} updates); {busy:.0f} % of the time",
                  "responsive")
 
     def large_campaign(self, recipients: int, title: str) -> int:
@@ -284,13 +284,14 @@ def main() -> int:
         bench = Bench(app, env, redis_url, Browser(base_url, BENCH_USER, BENCH_PASSWORD), args.quick)
         print(f"Measuring on {os.cpu_count()} cores{' (quick)' if args.quick else ''}…", flush=True)
 
+        # The pastes first, on a database not yet busy vacuuming the sends' updates.
+        if only & {"imports", "pages"}:
+            bench.pages(bench.imports())
         ours = bench.latency_bound() if only & {"latency_bound", "sequential"} else None
         if "zero_latency" in only:
             bench.zero_latency()
         if "scaling" in only:
             bench.scaling()
-        if only & {"imports", "pages"}:
-            bench.pages(bench.imports())
         if "rate_limit" in only:
             bench.rate_limit()
         if "sequential" in only:

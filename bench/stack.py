@@ -77,11 +77,11 @@ class Workers:
         command = [sys.executable, "-m", "jobs.worker"]
         if self.processes is not None:
             command += ["--processes", str(self.processes)]
-        self.pool = subprocess.Popen(command, cwd=ROOT, env=self.env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.log = open(os.environ.get("BENCH_WORKER_LOG", os.devnull), "a")
+        self.pool = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         expected = self.processes or os.cpu_count()
         deadline = time.monotonic() + 30
-        while Worker.count(connection=self.redis) < expected:
+        while self._ready() < expected:
             if time.monotonic() > deadline or self.pool.poll() is not None:
                 raise RuntimeError("the workers did not start")
             time.sleep(0.1)
@@ -89,6 +89,14 @@ class Workers:
         self._sampler = threading.Thread(target=self._sample_rss, daemon=True)
         self._sampler.start()
         return self
+
+    def _ready(self) -> int:
+        """This pool's workers that have registered with RQ (a previous pool's may linger)."""
+        try:
+            ours = {child.pid for child in psutil.Process(self.pool.pid).children()}
+        except psutil.NoSuchProcess:
+            return 0
+        return sum(worker.pid in ours for worker in Worker.all(connection=self.redis))
 
     def _sample_rss(self) -> None:
         """Peak resident memory of the busiest worker process with its work horse."""
@@ -107,6 +115,7 @@ class Workers:
         self._sampling = False
         self._sampler.join()
         _stop(self.pool)
+        self.log.close()
         deadline = time.monotonic() + 10
         while Worker.count(connection=self.redis) and time.monotonic() < deadline:
             time.sleep(0.1)
