@@ -113,10 +113,10 @@ def test_a_job_for_a_campaign_that_is_not_sending_does_nothing(app, run_worker):
 def test_recording_an_outcome_twice_counts_it_once(app):
     campaign = make_campaign(2)
     dispatch.start(campaign.id, None)
-    claimed = dispatch.claim(campaign.id, 10)
+    _, claimed = dispatch.advance(campaign.id, [], 10)
     outcome = dispatch.Outcome(claimed[0].id, message_id="sim-1")
-    assert dispatch.record(campaign.id, [outcome]) == 1
-    assert dispatch.record(campaign.id, [outcome]) == 0
+    assert dispatch.advance(campaign.id, [outcome], 0) == (1, [])
+    assert dispatch.advance(campaign.id, [outcome], 0) == (0, [])
     db.session.commit()
     db.session.refresh(campaign)
     assert (campaign.sent_count, campaign.sending_count, campaign.queued_count) == (1, 1, 0)

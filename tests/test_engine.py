@@ -111,7 +111,7 @@ def test_concurrent_claims_never_take_the_same_recipient(app):
     assert dispatch.start(campaign.id, None)
     db.session.commit()
     with Session(db.engine) as other:
-        first = dispatch.claim(campaign.id, 20)  # rows stay locked: this transaction is open
+        _, first = dispatch.advance(campaign.id, [], 20)  # rows stay locked: this transaction is open
         other_rows = other.execute(
             select(Recipient.id).where(Recipient.campaign_id == campaign.id, Recipient.status == "queued")
             .order_by(Recipient.id).with_for_update(skip_locked=True)
@@ -121,22 +121,23 @@ def test_concurrent_claims_never_take_the_same_recipient(app):
     assert not {c.id for c in first} & set(other_rows)
 
 
-def test_a_claim_is_one_batch_and_counters_follow_it(app):
+def test_a_loop_turn_records_and_claims_in_one_batch_and_counters_follow(app):
     campaign = make_campaign(10)
     dispatch.start(campaign.id, None)
-    claimed = dispatch.claim(campaign.id, 4)
+    _, claimed = dispatch.advance(campaign.id, [], 4)
     db.session.commit()
     assert [c.id for c in claimed] == sorted(c.id for c in claimed) and len(claimed) == 4
     db.session.refresh(campaign)
     assert (campaign.sending_count, campaign.queued_count) == (4, 6)
-    stored = dispatch.record(campaign.id, [
+    stored, more = dispatch.advance(campaign.id, [
         dispatch.Outcome(claimed[0].id, message_id="sim-1"),
         dispatch.Outcome(claimed[1].id, error="Recipient unreachable"),
-    ])
+    ], 1)
     db.session.commit()
     db.session.refresh(campaign)
-    assert stored == 2
-    assert (campaign.sent_count, campaign.failed_count, campaign.sending_count, campaign.queued_count) == (1, 1, 2, 6)
+    assert stored == 2 and len(more) == 1
+    # Recording two and claiming one in the same turn: 4 - 2 + 1 sending.
+    assert (campaign.sent_count, campaign.failed_count, campaign.sending_count, campaign.queued_count) == (1, 1, 3, 5)
 
 
 # The shared rate limit

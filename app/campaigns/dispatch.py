@@ -91,17 +91,6 @@ class Claimed:
     address: str
 
 
-def claim(campaign_id: int, limit: int) -> list[Claimed]:
-    """Mark up to ``limit`` queued recipients ``sending`` and return them.
-
-    ``SKIP LOCKED`` lets several jobs claim from one campaign at once without
-    waiting on, or taking, each other's rows.
-    """
-    claimed = _claim(campaign_id, limit)
-    _bump_counters(campaign_id, sending=len(claimed))
-    return claimed
-
-
 @dataclass(frozen=True)
 class Outcome:
     recipient_id: int
@@ -113,22 +102,16 @@ class Outcome:
         return RecipientStatus.FAILED if self.error else RecipientStatus.SENT
 
 
-def record(campaign_id: int, outcomes: list[Outcome]) -> int:
-    """Store provider results for claimed recipients; returns how many were stored.
-
-    Only rows still ``sending`` change, so a result reported twice counts once.
-    """
-    sent, failed = _store(campaign_id, outcomes)
-    _bump_counters(campaign_id, sending=-(sent + failed), sent=sent, failed=failed)
-    return sent + failed
-
-
 def advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> tuple[int, list[Claimed]]:
-    """``record`` the outcomes and ``claim`` up to ``limit`` more, in one go.
+    """Store provider outcomes for claimed recipients, then claim up to ``limit``
+    queued ones (marked ``sending``); returns how many outcomes were stored and
+    the claimed recipients.
 
-    The campaign's counters change once, last, so the campaign row, which every
-    job sending this campaign updates, stays locked only until the caller's
-    commit that follows.
+    Only rows still ``sending`` take an outcome, so one reported twice counts
+    once. ``SKIP LOCKED`` lets several jobs claim from one campaign at once
+    without waiting on, or taking, each other's rows. The counters change once,
+    last, so the campaign row, which every job sending this campaign updates,
+    stays locked only until the caller's commit that follows.
     """
     sent, failed = _store(campaign_id, outcomes)
     claimed = _claim(campaign_id, limit)
