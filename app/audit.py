@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 class Action(StrEnum):
     CAMPAIGN_CREATED = "campaign.created"
     CAMPAIGN_STARTED = "campaign.started"
+    CAMPAIGN_PAUSED = "campaign.paused"
+    CAMPAIGN_RESUMED = "campaign.resumed"
+    CAMPAIGN_CANCELLED = "campaign.cancelled"
+    CAMPAIGN_RETRIED = "campaign.retried"
+    CAMPAIGN_RECOVERED = "campaign.recovered"
     CAMPAIGN_COMPLETED = "campaign.completed"
     USER_CREATED = "user.created"
     USER_ROLE_CHANGED = "user.role_changed"
@@ -34,6 +39,11 @@ class Action(StrEnum):
         return {
             "campaign.created": "Created the campaign",
             "campaign.started": "Started dispatch",
+            "campaign.paused": "Paused",
+            "campaign.resumed": "Resumed",
+            "campaign.cancelled": "Cancelled",
+            "campaign.retried": "Queued failed recipients again",
+            "campaign.recovered": "Recovered",
             "campaign.completed": "Completed",
             "user.created": "Created the account",
             "user.role_changed": "Changed the role",

@@ -24,6 +24,15 @@ def psycopg2_url(url: str) -> str:
     return url
 
 
+def _env_rates(name: str) -> dict[str, float]:
+    """``"timeout=0.02, opted_out=0.01"`` → ``{"timeout": 0.02, "opted_out": 0.01}``."""
+    rates = {}
+    for part in filter(None, (p.strip() for p in os.environ.get(name, "").split(","))):
+        code, _, rate = part.partition("=")
+        rates[code.strip()] = float(rate)
+    return rates
+
+
 class Config:
     """Read once per process; tests pass overrides to ``create_app``."""
 
@@ -68,7 +77,35 @@ class Config:
         self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "dispatch")
         self.PROVIDER_LATENCY_MIN = _env_float("PROVIDER_LATENCY_MIN", 1.0)
         self.PROVIDER_LATENCY_MAX = _env_float("PROVIDER_LATENCY_MAX", 3.0)
+        # The share of sends that fail, spread evenly over the provider's six
+        # kinds of error; PROVIDER_ERROR_RATES ("timeout=0.02,opted_out=0.01")
+        # sets each kind's rate instead (see jobs.provider.ERRORS).
         self.PROVIDER_FAILURE_RATE = _env_float("PROVIDER_FAILURE_RATE", 0.08)
+        self.PROVIDER_ERROR_RATES = _env_rates("PROVIDER_ERROR_RATES")
+        # The simulated provider's ledger of idempotency keys. A real provider
+        # keeps its own; point this at another Redis to model that. Unset, it
+        # is REDIS_URL.
+        self.PROVIDER_LEDGER_URL = os.environ.get("PROVIDER_LEDGER_URL") or None
+        # Transient failures are retried after a random delay of up to
+        # min(cap, base × 2^(attempt − 1)) seconds ("full jitter"), up to
+        # RETRY_MAX_ATTEMPTS attempts in all.
+        self.RETRY_BASE_SECONDS = _env_float("RETRY_BASE_SECONDS", 2.0)
+        self.RETRY_CAP_SECONDS = _env_float("RETRY_CAP_SECONDS", 60.0)
+        self.RETRY_MAX_ATTEMPTS = _env_int("RETRY_MAX_ATTEMPTS", 3)
+        # A claimed recipient belongs to its worker this long; if the worker
+        # dies, the reconciler puts it back in the queue after that. Longer
+        # than any send takes.
+        self.LEASE_SECONDS = _env_float("LEASE_SECONDS", 60.0)
+        # How often the reconciler in each `python -m jobs.worker` looks for
+        # expired leases, due retries and campaigns whose jobs were lost.
+        self.RECONCILE_SECONDS = _env_float("RECONCILE_SECONDS", 2.0)
+        # A campaign pauses itself when at least this share of its last
+        # AUTO_PAUSE_WINDOW attempts failed; 0 turns it off.
+        self.AUTO_PAUSE_FAILURE_RATE = _env_float("AUTO_PAUSE_FAILURE_RATE", 0.5)
+        self.AUTO_PAUSE_WINDOW = _env_int("AUTO_PAUSE_WINDOW", 50)
+        # A dispatch job waits this long for PostgreSQL or Redis to come back
+        # before it gives up (and leaves its campaign to the reconciler).
+        self.OUTAGE_PATIENCE_SECONDS = _env_float("OUTAGE_PATIENCE_SECONDS", 300.0)
         # Sends in flight at once in one worker process (its dispatch job's thread pool).
         self.DISPATCH_CONCURRENCY = _env_int("DISPATCH_CONCURRENCY", 100)
         # Start fans a campaign out to one job per this many recipients, up to

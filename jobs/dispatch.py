@@ -6,28 +6,45 @@ as many worker processes as there are jobs share it, on any machine.
 
 One loop turn of a job records every outcome that has arrived and claims as
 many new recipients as it has free slots and the channel's rate allows, in one
-transaction. Provider calls run on a thread pool; only the job's own thread
-touches the database. Badge changes go to the coalesced live updates
-(``app.campaigns.live``), never one message per change.
+transaction (``delivery.advance``). Provider calls run on a thread pool; only
+the job's own thread touches the database. Badge changes go to the coalesced
+live updates (``app.campaigns.live``), never one message per change.
+
+A job outlives short outages: if PostgreSQL or Redis goes away it keeps what
+it has in memory, waits and carries on. If it dies instead, its claimed
+recipients' leases expire and the reconciler (``jobs.reconciler``) picks up.
 """
+import logging
 import queue
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cache
+from typing import TypeVar
 
 from flask import current_app
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
 
 from app.audit import campaign_history
-from app.campaigns import dispatch, live
+from app.campaigns import delivery, dispatch, live
+from app.campaigns.delivery import Claimed, Outcome, RetryPolicy
 from app.campaigns.live import BadgeChange
 from app.campaigns.models import Campaign, CampaignStatus, RecipientStatus
 from app.extensions import db, redis
 from jobs.provider import ProviderError, SimulatedProvider
 from jobs.ratelimit import SendRate
 
+log = logging.getLogger(__name__)
+
 # After the first outcome arrives, gather more for this long before writing
 # them: at zero latency that makes batches of many outcomes per transaction, and
 # against a 1-3 s provider it delays a free slot by well under 1 %.
 GATHER_SECONDS = 0.01
+T = TypeVar("T")
 
 
 def send_campaign(campaign_id: int) -> str:
@@ -36,43 +53,53 @@ def send_campaign(campaign_id: int) -> str:
     Runs inside the worker's app context. Returns a one-line summary for RQ's log.
     """
     config = current_app.config
-    campaign = db.session.get(Campaign, campaign_id)
+    patience = config["OUTAGE_PATIENCE_SECONDS"]
+    heartbeat = Heartbeat(redis.client, campaign_id, ttl=max(5.0, 3 * config["RECONCILE_SECONDS"]))
+    campaign = through_outages(lambda: db.session.get(Campaign, campaign_id), patience, heartbeat)
     if campaign is None or campaign.status != CampaignStatus.SENDING:
+        db.session.rollback()
         return f"campaign {campaign_id}: nothing to send"
     channel, message = campaign.channel, campaign.message
     db.session.commit()
 
-    provider = SimulatedProvider.from_config(config)
+    provider = SimulatedProvider.from_config(config, ledger_connection(config.get("PROVIDER_LEDGER_URL") or config["REDIS_URL"]))
+    policy = RetryPolicy.from_config(config)
     rate = SendRate(redis.client, channel, config["RATE_LIMITS"].get(channel, 0.0))
     concurrency = config["DISPATCH_CONCURRENCY"]
     tick = 1 / config["LIVE_UPDATES_PER_SECOND"]
     deadline = time.monotonic() + config["DISPATCH_SLICE_SECONDS"]
-    in_flight: dict[Future, dispatch.Claimed] = {}
+    in_flight: dict[Future, Claimed] = {}
     done: queue.SimpleQueue[Future] = queue.SimpleQueue()
-    outcomes: list[dispatch.Outcome] = []
+    outcomes: list[Outcome] = []
     finished = 0
     claiming = True
     claimed_once = False
 
     with ThreadPoolExecutor(concurrency, thread_name_prefix=f"campaign-{campaign_id}") as pool:
         while True:
-            grant = rate.take(concurrency - len(in_flight) if claiming else 0)
-            stored, claimed = dispatch.advance(campaign_id, outcomes, grant.granted)
-            finished += stored
-            db.session.commit()
-            live.note(campaign_id, [BadgeChange(o.recipient_id, o.status, o.error) for o in outcomes]
-                      + [BadgeChange(c.id, RecipientStatus.SENDING) for c in claimed])
-            flush_in = live.flush(campaign_id)
+            heartbeat.beat()
+            wanted = concurrency - len(in_flight) if claiming else 0
+            grant = through_outages(lambda: rate.take(wanted), patience, heartbeat)
+            turn = through_outages(lambda: _advance(campaign_id, outcomes, grant.granted), patience, heartbeat)
+            finished += sum(1 for s in turn.settled if s.status != RecipientStatus.RETRYING)
+            flush_in = _show(campaign_id, [BadgeChange(s.id, s.status, s.error, s.retry_at) for s in turn.settled]
+                             + [BadgeChange(c.id, RecipientStatus.SENDING) for c in turn.claimed])
+            if turn.auto_paused:
+                show_status_change(campaign_id)
 
-            for recipient in claimed:
-                future = pool.submit(provider.send, channel, recipient.address, message)
+            for recipient in turn.claimed:
+                future = pool.submit(provider.send, channel, recipient.address, message, recipient.idempotency_key)
                 in_flight[future] = recipient
                 future.add_done_callback(done.put)
-            if grant.granted:
-                # Fewer rows than asked for means none are left queued; the
-                # first claim ignores the deadline, so every job makes progress.
+            if turn.halted:
+                # Paused or cancelled: sends in flight finish, nothing new starts.
+                claiming = False
+            elif grant.granted:
+                # Fewer rows than asked for means none are claimable now;
+                # retries that fall due later go to a new job. The first
+                # claim ignores the deadline, so every job makes progress.
                 claimed_once = True
-                claiming = len(claimed) == grant.granted
+                claiming = len(turn.claimed) == grant.granted
             if claimed_once and time.monotonic() >= deadline:
                 claiming = False
             if not in_flight and not claiming:
@@ -80,26 +107,63 @@ def send_campaign(campaign_id: int) -> str:
 
             # Wake for outcomes, the next token, or a pending live update.
             timeout = min(t for t in (tick, grant.retry_in or None, flush_in) if t)
-            outcomes = [_outcome(in_flight.pop(future), future) for future in _gather(done, len(in_flight), timeout)]
+            outcomes = [_settle(policy, in_flight.pop(f), f) for f in _gather(done, len(in_flight), timeout)]
 
     _flush_the_rest(campaign_id)
-    completed = dispatch.complete_if_done(campaign_id)
-    campaign = live.fresh(campaign_id)
-    more = campaign.queued_count > 0
-    update = live.render_update(campaign, [], history=campaign_history(campaign_id)) if completed else None
-    db.session.commit()
+    completed, more = through_outages(lambda: _finish(campaign_id), patience, heartbeat)
     if completed:
-        live.publish_update(campaign_id, update)
+        show_status_change(campaign_id)
         return f"campaign {campaign_id}: completed, {finished} sent or failed by this job"
     if more:
         dispatch.enqueue_send(campaign_id)
         return f"campaign {campaign_id}: {finished} done, the rest handed to a new job"
-    return f"campaign {campaign_id}: {finished} done, other jobs still sending"
+    return f"campaign {campaign_id}: {finished} done; other jobs, a resume or a due retry carry on"
+
+
+def _advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> delivery.Turn:
+    turn = delivery.advance(campaign_id, outcomes, limit)
+    db.session.commit()
+    return turn
+
+
+def _finish(campaign_id: int) -> tuple[bool, bool]:
+    """Complete the campaign if nothing is left; else whether a new job should
+    carry on now (something is queued or due), leaving later retries to the reconciler."""
+    completed = dispatch.complete_if_done(campaign_id)
+    campaign = live.fresh(campaign_id)
+    more = campaign.status == CampaignStatus.SENDING and (campaign.queued_count > 0 or delivery.retry_due(campaign_id))
+    db.session.commit()
+    return completed, more
+
+
+def _show(campaign_id: int, changes: list[BadgeChange]) -> float | None:
+    """Note committed changes for the live update; a failure here only delays what pages show."""
+    try:
+        live.note(campaign_id, changes)
+        return live.flush(campaign_id)
+    except (RedisError, DBAPIError) as error:
+        db.session.rollback()
+        log.warning("campaign %s: live update skipped: %s", campaign_id, error)
+        return None
+
+
+def show_status_change(campaign_id: int) -> None:
+    """Publish the header and history after the campaign's status changed, and
+    ask pages to reload the parts only a request renders (the controls)."""
+    try:
+        campaign = live.fresh(campaign_id)
+        update = live.render_update(campaign, [], history=campaign_history(campaign_id))
+        db.session.commit()
+        live.publish_update(campaign_id, update)
+        live.publish_refresh(campaign_id)
+    except (RedisError, DBAPIError) as error:
+        db.session.rollback()
+        log.warning("campaign %s: status update skipped: %s", campaign_id, error)
 
 
 def _flush_the_rest(campaign_id: int) -> None:
     """Wait out the live-update interval if need be, so this job's last changes are shown."""
-    while (flush_in := live.flush(campaign_id)) is not None:
+    while (flush_in := _show(campaign_id, [])) is not None:
         time.sleep(flush_in)
 
 
@@ -121,8 +185,71 @@ def _gather(done: queue.SimpleQueue, in_flight: int, timeout: float) -> list[Fut
     return futures
 
 
-def _outcome(recipient: dispatch.Claimed, future: Future) -> dispatch.Outcome:
+def _settle(policy: RetryPolicy, recipient: Claimed, future: Future) -> Outcome:
     try:
-        return dispatch.Outcome(recipient.id, message_id=future.result())
+        return policy.settle(recipient, message_id=future.result())
     except ProviderError as error:
-        return dispatch.Outcome(recipient.id, error=str(error))
+        return policy.settle(recipient, error_code=error.code, error=error.message, kind=error.kind)
+
+
+def is_outage(error: Exception) -> bool:
+    """A lost connection to PostgreSQL or Redis, as opposed to a bug."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or type(error.orig).__name__ in {"OperationalError", "InterfaceError"}
+    return isinstance(error, (RedisConnectionError, RedisTimeoutError))
+
+
+def through_outages(work: Callable[[], T], patience: float, heartbeat: "Heartbeat | None" = None) -> T:
+    """Run ``work``; while PostgreSQL or Redis is unreachable, roll back, wait and
+    run it again, for up to ``patience`` seconds.
+
+    ``work`` must be safe to repeat: a loop turn is, because an outcome is
+    stored only once and a claim rolled back claimed nothing.
+    """
+    give_up = time.monotonic() + patience
+    wait = 0.2
+    while True:
+        try:
+            return work()
+        except (DBAPIError, RedisError) as error:
+            if not is_outage(error) or time.monotonic() >= give_up:
+                raise
+            log.warning("waiting %.1f s for the database or Redis: %s", wait, str(error).splitlines()[0])
+        try:
+            db.session.rollback()
+        except DBAPIError:
+            pass  # the connection is gone; the session starts a new one next time
+        if heartbeat is not None:
+            heartbeat.beat()
+        time.sleep(wait)
+        wait = min(wait * 2, 5.0)
+
+
+class Heartbeat:
+    """Tells the reconciler that a job is working on the campaign, at most once a second."""
+
+    def __init__(self, connection: Redis, campaign_id: int, ttl: float) -> None:
+        self.connection = connection
+        self.key = alive_key(campaign_id)
+        self.ttl_ms = int(ttl * 1000)
+        self.last = 0.0
+
+    def beat(self) -> None:
+        now = time.monotonic()
+        if now - self.last < 1.0:
+            return
+        try:
+            self.connection.set(self.key, "1", px=self.ttl_ms)
+            self.last = now
+        except RedisError as error:
+            # Without it the reconciler may start another job: harmless, as jobs share campaigns.
+            log.warning("campaign heartbeat skipped: %s", error)
+
+
+def alive_key(campaign_id: int) -> str:
+    return f"dispatch:campaign-{campaign_id}:alive"
+
+
+@cache
+def ledger_connection(url: str) -> Redis:
+    return Redis.from_url(url)

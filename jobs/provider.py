@@ -1,39 +1,138 @@
-"""The simulated messaging provider: the one designed fake in the system."""
+"""The simulated messaging provider: the one designed fake in the system.
+
+It behaves like a real SMS, WhatsApp or email API in the ways that matter to a
+dispatcher: each call takes a while, some fail for reasons worth retrying and
+some for reasons that never will, and every call carries an idempotency key.
+The provider keeps a ledger of the keys it accepted; a repeated key is answered
+with the earlier message id and nothing is delivered again.
+
+It accepts a message as soon as the call arrives and answers after its latency,
+so a worker killed mid-call leaves a message the provider has and the database
+does not know about: exactly what idempotency keys are for.
+"""
 import random
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis import Redis
+from redis.exceptions import RedisError
+
+TRANSIENT = "transient"
+PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class ErrorType:
+    code: str
+    kind: str
+    message: str
+
+
+ERRORS = {
+    error.code: error
+    for error in (
+        ErrorType("timeout", TRANSIENT, "The provider did not answer in time"),
+        ErrorType("throttled", TRANSIENT, "429 Too Many Requests: the provider is throttling us"),
+        ErrorType("provider_error", TRANSIENT, "503 Service Unavailable from the provider"),
+        ErrorType("invalid_address", PERMANENT, "The provider says this number or address does not exist"),
+        ErrorType("opted_out", PERMANENT, "The recipient has blocked or opted out of these messages"),
+        ErrorType("rejected_content", PERMANENT, "The provider rejected the message content"),
+    )
+}
+
 
 class ProviderError(Exception):
     """The provider refused or failed to deliver one message."""
 
+    def __init__(self, error: ErrorType) -> None:
+        super().__init__(error.message)
+        self.code = error.code
+        self.kind = error.kind
+        self.message = error.message
 
-FAILURES = (
-    "Carrier rejected the message",
-    "Recipient unreachable",
-    "Provider timed out",
-    "Number is blocked by the carrier",
-)
+
+def error_rates(config: Any) -> dict[str, float]:
+    """PROVIDER_ERROR_RATES (``code=rate,…``) if set, else PROVIDER_FAILURE_RATE
+    spread evenly over every kind of error."""
+    rates = config.get("PROVIDER_ERROR_RATES")
+    if rates:
+        unknown = set(rates) - set(ERRORS)
+        if unknown:
+            raise ValueError(f"PROVIDER_ERROR_RATES names unknown errors: {', '.join(sorted(unknown))}")
+        return dict(rates)
+    share = config["PROVIDER_FAILURE_RATE"] / len(ERRORS)
+    return {code: share for code in ERRORS}
+
+
+# KEYS[1] the key's ledger entry; ARGV[1] a new message id, ARGV[2] the entry's TTL in seconds.
+# Returns the message id the key is (now) known by.
+ACCEPT = """
+redis.call('HINCRBY', KEYS[1], 'requests', 1)
+local known = redis.call('HGET', KEYS[1], 'message_id')
+if known then return known end
+redis.call('HSET', KEYS[1], 'message_id', ARGV[1], 'deliveries', 1)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return ARGV[1]
+"""
+LEDGER_PREFIX = "provider:ledger:"
+LEDGER_TTL_SECONDS = 7 * 24 * 3600
+
+
+class Ledger:
+    """The provider's record of accepted idempotency keys, in its own Redis
+    (PROVIDER_LEDGER_URL): one script call accepts a key atomically, so two
+    workers sending the same key at once still deliver once."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._accept = redis.register_script(ACCEPT)
+
+    def accept(self, key: str, message_id: str) -> str:
+        return self._accept(keys=[LEDGER_PREFIX + key], args=[message_id, LEDGER_TTL_SECONDS]).decode()
+
+    def entries(self) -> dict[str, dict[str, str]]:
+        """Every key the provider holds, with its message id, deliveries and requests."""
+        found = {}
+        for name in self.redis.scan_iter(match=LEDGER_PREFIX + "*", count=1000):
+            entry = {k.decode(): v.decode() for k, v in self.redis.hgetall(name).items()}
+            found[name.decode()[len(LEDGER_PREFIX):]] = entry
+        return found
 
 
 @dataclass
 class SimulatedProvider:
+    ledger: Ledger
     latency_min: float = 1.0
     latency_max: float = 3.0
-    failure_rate: float = 0.08
+    rates: dict[str, float] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
-    def from_config(cls, config: Any) -> "SimulatedProvider":
-        return cls(config["PROVIDER_LATENCY_MIN"], config["PROVIDER_LATENCY_MAX"], config["PROVIDER_FAILURE_RATE"])
+    def from_config(cls, config: Any, ledger_redis: Redis) -> "SimulatedProvider":
+        return cls(Ledger(ledger_redis), config["PROVIDER_LATENCY_MIN"], config["PROVIDER_LATENCY_MAX"],
+                   error_rates(config))
 
-    def send(self, channel: str, address: str, message: str) -> str:
+    def send(self, channel: str, address: str, message: str, idempotency_key: str) -> str:
         """Deliver one message; returns the provider's message id or raises ProviderError."""
         latency = self.rng.uniform(self.latency_min, self.latency_max)
+        error = self._pick_error()
+        if error is None:
+            try:
+                message_id = self.ledger.accept(idempotency_key, f"sim-{channel}-{uuid.uuid4().hex}")
+            except RedisError:
+                error = ERRORS["provider_error"]
         if latency > 0:
             time.sleep(latency)
-        if self.rng.random() < self.failure_rate:
-            raise ProviderError(self.rng.choice(FAILURES))
-        return f"sim-{channel}-{uuid.uuid4().hex}"
+        if error is not None:
+            raise ProviderError(error)
+        return message_id
+
+    def _pick_error(self) -> ErrorType | None:
+        roll = self.rng.random()
+        for code, rate in self.rates.items():
+            if roll < rate:
+                return ERRORS[code]
+            roll -= rate
+        return None

@@ -61,8 +61,25 @@ def settings_for(services: Services) -> dict:
         "PROVIDER_LATENCY_MAX": 0.0,
         "PROVIDER_FAILURE_RATE": 0.1,
         "DISPATCH_CONCURRENCY": 8,
+        # Transient failures are retried at once; tests of backoff set their own.
+        "RETRY_BASE_SECONDS": 0.0,
+        "RETRY_CAP_SECONDS": 0.0,
         "SSE_KEEPALIVE_SECONDS": 15.0,
     }
+
+
+def worker_env(services: Services, **settings) -> dict[str, str]:
+    """The environment for a worker or reconciler process a test starts: the
+    test's services and settings, with ``settings`` on top."""
+    base = settings_for(services)
+    values = {
+        "DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url, "SECRET_KEY": "worker-test",
+        **{name: base[name] for name in (
+            "RQ_QUEUE", "PROVIDER_LATENCY_MIN", "PROVIDER_LATENCY_MAX", "PROVIDER_FAILURE_RATE",
+            "DISPATCH_CONCURRENCY", "RETRY_BASE_SECONDS", "RETRY_CAP_SECONDS")},
+        **settings,
+    }
+    return {**os.environ, **{name: str(value) for name, value in values.items()}}
 
 
 class RequestScopedClient(FlaskClient):

@@ -4,8 +4,8 @@ import re
 
 from sqlalchemy import func, select
 
-from app.campaigns import dispatch
-from app.campaigns.models import Campaign, Recipient
+from app.campaigns import delivery, dispatch
+from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
 from app.extensions import db
 from app.live.channel import campaign_channel
 from tests.factories import make_campaign
@@ -50,7 +50,17 @@ def test_every_recipient_ends_sent_or_failed_and_counters_match_rows(app, run_wo
     assert campaign.status == "completed" and campaign.finished_at is not None
 
     failed = db.session.scalars(select(Recipient).where(Recipient.status == "failed")).all()
-    assert all(r.last_error and r.provider_message_id is None and r.attempts == 1 for r in failed)
+    assert all(r.last_error and r.error_code and r.provider_message_id is None for r in failed)
+    # Every attempt is logged; a permanent failure ends at once, a transient one
+    # is retried until the 3rd attempt.
+    for recipient in db.session.scalars(select(Recipient).where(Recipient.campaign_id == campaign.id)):
+        outcomes = db.session.scalars(select(DeliveryAttempt.outcome).where(DeliveryAttempt.recipient_id == recipient.id)
+                                      .order_by(DeliveryAttempt.id)).all()
+        assert len(outcomes) == recipient.attempts
+        assert all(o == "transient" for o in outcomes[:-1])
+        assert outcomes[-1] == recipient.error_kind or (outcomes[-1] == "sent" and recipient.status == "sent")
+        if recipient.status == "failed" and recipient.error_kind == "transient":
+            assert recipient.attempts == 3
     sent = db.session.scalars(select(Recipient).where(Recipient.status == "sent")).all()
     assert all(r.provider_message_id.startswith("sim-email-") and r.last_error is None for r in sent)
 
@@ -61,10 +71,13 @@ def test_live_updates_end_with_every_recipient_in_its_final_status(app, run_work
     pubsub.subscribe(campaign_channel(campaign.id))
     start(campaign)
     run_worker()
-    messages = drain(pubsub)
+    events = drain(pubsub)
     pubsub.close()
 
-    assert messages and all(m["type"] == "update" for m in messages)
+    # Completion also asks open pages to reload what only a request renders (the controls).
+    assert [m["type"] for m in events[-1:]] == ["refresh"]
+    messages = [m for m in events if m["type"] == "update"]
+    assert messages and len(messages) == len(events) - 1
     html = "".join(m["data"] for m in messages)
     statuses = dict(db.session.execute(select(Recipient.id, Recipient.status).where(Recipient.campaign_id == campaign.id)).all())
     for rid in statuses:
@@ -113,10 +126,10 @@ def test_a_job_for_a_campaign_that_is_not_sending_does_nothing(app, run_worker):
 def test_recording_an_outcome_twice_counts_it_once(app):
     campaign = make_campaign(2)
     dispatch.start(campaign.id, None)
-    _, claimed = dispatch.advance(campaign.id, [], 10)
-    outcome = dispatch.Outcome(claimed[0].id, message_id="sim-1")
-    assert dispatch.advance(campaign.id, [outcome], 0) == (1, [])
-    assert dispatch.advance(campaign.id, [outcome], 0) == (0, [])
+    claimed = delivery.advance(campaign.id, [], 10).claimed
+    outcome = delivery.Outcome(claimed[0].id, 1, RecipientStatus.SENT, message_id="sim-1")
+    assert len(delivery.advance(campaign.id, [outcome], 0).settled) == 1
+    assert delivery.advance(campaign.id, [outcome], 0).settled == []
     db.session.commit()
     db.session.refresh(campaign)
     assert (campaign.sent_count, campaign.sending_count, campaign.queued_count) == (1, 1, 0)

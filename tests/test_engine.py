@@ -1,7 +1,6 @@
 """The dispatch engine's parts at zero latency: fan-out, batched claims,
 counters, the shared rate limit and coalesced live updates."""
 import json
-import os
 import subprocess
 import sys
 import time
@@ -13,13 +12,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit import Action, AuditEvent
-from app.campaigns import dispatch, live
+from app.campaigns import delivery, dispatch, live
 from app.campaigns.live import BadgeChange
-from app.campaigns.models import Campaign, Recipient
+from app.campaigns.models import Campaign, Recipient, RecipientStatus
 from app.extensions import db
 from app.live.channel import campaign_channel
 from jobs.ratelimit import SendRate
-from tests.conftest import settings_for
+from tests.checks import assert_nothing_lost_or_sent_twice, status_counts
+from tests.conftest import worker_env
 from tests.factories import make_campaign, make_large_campaign
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,13 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def queued_jobs(app, redis_client) -> int:
     return redis_client.llen(f"rq:queue:{app.config['RQ_QUEUE']}")
-
-
-def status_counts(campaign_id: int) -> dict[str, int]:
-    rows = db.session.execute(
-        select(Recipient.status, func.count()).where(Recipient.campaign_id == campaign_id).group_by(Recipient.status)
-    )
-    return dict(rows.all())
 
 
 def assert_finished_once(campaign: Campaign) -> None:
@@ -76,7 +69,7 @@ def test_fanned_out_jobs_send_every_recipient_once_and_complete_once(app, run_wo
         app.config.update(DISPATCH_JOB_RECIPIENTS=500, DISPATCH_CONCURRENCY=8)
     assert_finished_once(campaign)
     assert sum(status_counts(campaign.id).values()) == 200
-    assert db.session.scalar(select(func.max(Recipient.attempts)).where(Recipient.campaign_id == campaign.id)) == 1
+    assert_nothing_lost_or_sent_twice(campaign, redis_client)
 
 
 def test_two_worker_processes_share_a_campaign(app, services, tmp_path):
@@ -89,9 +82,7 @@ def test_two_worker_processes_share_a_campaign(app, services, tmp_path):
         assert dispatch.enqueue_send(campaign.id, 600) == 6
     finally:
         app.config.update(DISPATCH_JOB_RECIPIENTS=500)
-    env = {**os.environ, "DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url,
-           "RQ_QUEUE": settings_for(services)["RQ_QUEUE"], "SECRET_KEY": "worker-test",
-           "PROVIDER_LATENCY_MIN": "0", "PROVIDER_LATENCY_MAX": "0", "DISPATCH_CONCURRENCY": "10"}
+    env = worker_env(services, DISPATCH_CONCURRENCY=10)
     log = tmp_path / "worker.log"
     with open(log, "w") as out:
         finished = subprocess.run([sys.executable, "-m", "jobs.worker", "--processes", "2", "--burst"],
@@ -111,7 +102,7 @@ def test_concurrent_claims_never_take_the_same_recipient(app):
     assert dispatch.start(campaign.id, None)
     db.session.commit()
     with Session(db.engine) as other:
-        _, first = dispatch.advance(campaign.id, [], 20)  # rows stay locked: this transaction is open
+        first = delivery.advance(campaign.id, [], 20).claimed  # rows stay locked: this transaction is open
         other_rows = other.execute(
             select(Recipient.id).where(Recipient.campaign_id == campaign.id, Recipient.status == "queued")
             .order_by(Recipient.id).with_for_update(skip_locked=True)
@@ -124,18 +115,19 @@ def test_concurrent_claims_never_take_the_same_recipient(app):
 def test_a_loop_turn_records_and_claims_in_one_batch_and_counters_follow(app):
     campaign = make_campaign(10)
     dispatch.start(campaign.id, None)
-    _, claimed = dispatch.advance(campaign.id, [], 4)
+    claimed = delivery.advance(campaign.id, [], 4).claimed
     db.session.commit()
     assert [c.id for c in claimed] == sorted(c.id for c in claimed) and len(claimed) == 4
     db.session.refresh(campaign)
     assert (campaign.sending_count, campaign.queued_count) == (4, 6)
-    stored, more = dispatch.advance(campaign.id, [
-        dispatch.Outcome(claimed[0].id, message_id="sim-1"),
-        dispatch.Outcome(claimed[1].id, error="Recipient unreachable"),
+    turn = delivery.advance(campaign.id, [
+        delivery.Outcome(claimed[0].id, 1, RecipientStatus.SENT, message_id="sim-1"),
+        delivery.Outcome(claimed[1].id, 1, RecipientStatus.FAILED, error_code="opted_out", error="Opted out",
+                         kind="permanent"),
     ], 1)
     db.session.commit()
     db.session.refresh(campaign)
-    assert stored == 2 and len(more) == 1
+    assert len(turn.settled) == 2 and len(turn.claimed) == 1
     # Recording two and claiming one in the same turn: 4 - 2 + 1 sending.
     assert (campaign.sent_count, campaign.failed_count, campaign.sending_count, campaign.queued_count) == (1, 1, 3, 5)
 
@@ -200,9 +192,12 @@ def subscribed(redis_client):
 
 
 def received(pubsub) -> list[str]:
+    """The updates published; refresh events (which carry nothing) are left out."""
     messages = []
     while (message := pubsub.get_message(timeout=0.2)) is not None:
-        messages.append(json.loads(message["data"])["data"])
+        event = json.loads(message["data"])
+        if event.get("type") == live.UPDATE_EVENT:
+            messages.append(event["data"])
     return messages
 
 

@@ -7,7 +7,7 @@ as the recipient rows they count. None of them commits: the caller does.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
 from typing import TYPE_CHECKING
 
 from flask import current_app
@@ -16,7 +16,7 @@ from sqlalchemy import func, text, update
 
 from app import audit
 from app.audit import Action, Via
-from app.campaigns.models import Campaign, CampaignStatus, RecipientStatus
+from app.campaigns.models import Campaign, CampaignStatus
 from app.campaigns.parsing import ParsedRecipient
 from app.extensions import db, redis
 
@@ -85,105 +85,17 @@ def start(campaign_id: int, actor: User | None) -> bool:
     return changed == 1
 
 
-@dataclass(frozen=True)
-class Claimed:
-    id: int
-    address: str
-
-
-@dataclass(frozen=True)
-class Outcome:
-    recipient_id: int
-    message_id: str | None = None
-    error: str | None = None
-
-    @property
-    def status(self) -> RecipientStatus:
-        return RecipientStatus.FAILED if self.error else RecipientStatus.SENT
-
-
-def advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> tuple[int, list[Claimed]]:
-    """Store provider outcomes for claimed recipients, then claim up to ``limit``
-    queued ones (marked ``sending``); returns how many outcomes were stored and
-    the claimed recipients.
-
-    Only rows still ``sending`` take an outcome, so one reported twice counts
-    once. ``SKIP LOCKED`` lets several jobs claim from one campaign at once
-    without waiting on, or taking, each other's rows. The counters change once,
-    last, so the campaign row, which every job sending this campaign updates,
-    stays locked only until the caller's commit that follows.
-    """
-    sent, failed = _store(campaign_id, outcomes)
-    claimed = _claim(campaign_id, limit)
-    _bump_counters(campaign_id, sending=len(claimed) - sent - failed, sent=sent, failed=failed)
-    return sent + failed, claimed
-
-
-def _claim(campaign_id: int, limit: int) -> list[Claimed]:
-    if limit <= 0:
-        return []
-    rows = db.session.execute(
-        text(
-            """
-            UPDATE recipients SET status = 'sending', attempts = attempts + 1, updated_at = now()
-            WHERE id IN (
-                SELECT id FROM recipients
-                WHERE campaign_id = :campaign_id AND status = 'queued'
-                ORDER BY id LIMIT :limit
-                FOR UPDATE SKIP LOCKED
-            )
-            RETURNING id, address_normalized
-            """
-        ),
-        {"campaign_id": campaign_id, "limit": limit},
-    ).all()
-    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
-
-
-def _store(campaign_id: int, outcomes: list[Outcome]) -> tuple[int, int]:
-    """Write outcomes, a batch per statement as arrays; returns (sent, failed) stored.
-
-    Naming the campaign as well as the ids lets PostgreSQL find the rows through
-    the ``(campaign_id, status, id)`` index, among the few now ``sending``, rather
-    than scan the table when its statistics say ``sending`` rows are rare.
-    """
-    if not outcomes:
-        return 0, 0
-    stored = db.session.execute(
-        text(
-            """
-            UPDATE recipients AS r
-            SET status = o.status, provider_message_id = o.message_id, last_error = o.error,
-                updated_at = now(), finished_at = now()
-            FROM unnest(
-                CAST(:ids AS integer[]), CAST(:statuses AS text[]),
-                CAST(:message_ids AS text[]), CAST(:errors AS text[])
-            ) AS o(id, status, message_id, error)
-            WHERE r.id = o.id AND r.campaign_id = :campaign_id AND r.status = 'sending'
-            RETURNING r.status
-            """
-        ),
-        {
-            "campaign_id": campaign_id,
-            "ids": [o.recipient_id for o in outcomes],
-            "statuses": [o.status.value for o in outcomes],
-            "message_ids": [o.message_id for o in outcomes],
-            "errors": [o.error for o in outcomes],
-        },
-    ).scalars().all()
-    return stored.count(RecipientStatus.SENT), stored.count(RecipientStatus.FAILED)
-
-
 def complete_if_done(campaign_id: int) -> bool:
-    """Mark the campaign completed once every recipient is sent or failed."""
+    """Mark the campaign completed once every recipient is sent, failed or
+    cancelled: none queued, sending or waiting for a retry."""
     changed = db.session.execute(
         update(Campaign)
         .where(
             Campaign.id == campaign_id,
-            Campaign.status == CampaignStatus.SENDING,
-            Campaign.sent_count + Campaign.failed_count == Campaign.recipient_count,
+            Campaign.status.in_([CampaignStatus.SENDING, CampaignStatus.PAUSED]),
+            Campaign.sent_count + Campaign.failed_count + Campaign.cancelled_count == Campaign.recipient_count,
         )
-        .values(status=CampaignStatus.COMPLETED, finished_at=func.now())
+        .values(status=CampaignStatus.COMPLETED, finished_at=func.now(), pause_reason=None)
         .execution_options(synchronize_session=False)
     ).rowcount
     if changed:
@@ -191,22 +103,23 @@ def complete_if_done(campaign_id: int) -> bool:
     return changed == 1
 
 
-def _bump_counters(campaign_id: int, sending: int = 0, sent: int = 0, failed: int = 0) -> None:
-    if not (sending or sent or failed):
+def bump_counters(campaign_id: int, **deltas: int) -> None:
+    """Add to the campaign's counters (``sending=``, ``retrying=``, ``sent=``,
+    ``failed=``, ``cancelled=``), in the transaction that changes the rows they count."""
+    deltas = {name: delta for name, delta in deltas.items() if delta}
+    if not deltas:
         return
+    columns = {name: getattr(Campaign, f"{name}_count") for name in deltas}
     db.session.execute(
         update(Campaign)
         .where(Campaign.id == campaign_id)
-        .values(
-            sending_count=Campaign.sending_count + sending,
-            sent_count=Campaign.sent_count + sent,
-            failed_count=Campaign.failed_count + failed,
-        )
+        .values({f"{name}_count": columns[name] + delta for name, delta in deltas.items()})
         .execution_options(synchronize_session=False)
     )
 
 
 SEND_JOB = "jobs.dispatch.send_campaign"
+SEND_JOB_PREFIX = "send-campaign-"
 
 
 def enqueue_send(campaign_id: int, recipients: int = 1) -> int:
@@ -224,6 +137,9 @@ def enqueue_send(campaign_id: int, recipients: int = 1) -> int:
         Queue.prepare_data(
             SEND_JOB,
             (campaign_id,),
+            # The reconciler reads the campaign back from the id when it looks
+            # for campaigns that have no job left.
+            job_id=f"{SEND_JOB_PREFIX}{campaign_id}-{uuid.uuid4().hex}",
             # A job works one slice and then hands on, so its run time is bounded.
             timeout=int(config["DISPATCH_SLICE_SECONDS"] * 2 + config["PROVIDER_LATENCY_MAX"] + 60),
             result_ttl=0,

@@ -18,6 +18,7 @@ from app.extensions import db, redis
 from app.live.channel import campaign_channel, publish
 
 UPDATE_EVENT = "update"
+REFRESH_EVENT = "refresh"
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class BadgeChange:
     id: int
     status: str
     error: str | None = None
+    # While retrying: when the next attempt is due, in epoch seconds.
+    retry_at: float | None = None
 
 
 def render_update(campaign: Campaign, changes: list[BadgeChange], history: list[AuditEvent] | None = None) -> str:
@@ -66,7 +69,7 @@ def note(campaign_id: int, changes: list[BadgeChange]) -> None:
         return
     noted, _ = _keys(campaign_id)
     pipe = redis.client.pipeline(transaction=False)
-    pipe.rpush(noted, json.dumps([[c.id, c.status, c.error] for c in changes]))
+    pipe.rpush(noted, json.dumps([[c.id, c.status, c.error, c.retry_at] for c in changes]))
     pipe.expire(noted, NOTED_TTL_SECONDS)
     pipe.execute()
 
@@ -89,8 +92,8 @@ def flush(campaign_id: int) -> float | None:
         return max(int(reply[1]), 1) / 1000
     # A recipient changes in one job at a time, which notes its changes in
     # order, so the last one noted is the latest.
-    latest = {rid: (status, error) for batch in reply[1:] for rid, status, error in json.loads(batch)}
-    changes = [BadgeChange(rid, status, error) for rid, (status, error) in sorted(latest.items())]
+    latest = {change[0]: change for batch in reply[1:] for change in json.loads(batch)}
+    changes = [BadgeChange(*change) for _, change in sorted(latest.items())]
     html = render_update(fresh(campaign_id), changes)
     db.session.commit()
     publish_update(campaign_id, html)
@@ -99,6 +102,12 @@ def flush(campaign_id: int) -> float | None:
 
 def publish_update(campaign_id: int, html: str) -> None:
     publish(redis.client, campaign_channel(campaign_id), html, type=UPDATE_EVENT)
+
+
+def publish_refresh(campaign_id: int) -> None:
+    """Ask open pages to reload their recipients, header and history: after a
+    change to too many recipients to list (cancel, retry failed)."""
+    publish(redis.client, campaign_channel(campaign_id), "", type=REFRESH_EVENT)
 
 
 def fresh(campaign_id: int) -> Campaign:

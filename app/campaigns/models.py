@@ -2,7 +2,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
@@ -34,14 +34,35 @@ class Channel(StrEnum):
 class CampaignStatus(StrEnum):
     DRAFT = "draft"
     SENDING = "sending"
+    PAUSED = "paused"
     COMPLETED = "completed"
+    CANCELLED = "cancelled"
 
 
 class RecipientStatus(StrEnum):
     QUEUED = "queued"
     SENDING = "sending"
+    # A transient failure, waiting for its next attempt at ``next_attempt_at``.
+    RETRYING = "retrying"
     SENT = "sent"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class ErrorKind(StrEnum):
+    """Whether sending again could help."""
+
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+
+
+class AttemptOutcome(StrEnum):
+    SENT = "sent"
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+    # The worker stopped before the provider answered; the recipient went back
+    # to the queue and is sent again under the same idempotency key.
+    LEASE_EXPIRED = "lease_expired"
 
 
 def _in(column: str, enum: type[StrEnum]) -> str:
@@ -70,6 +91,14 @@ class Campaign(db.Model):
     sending_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sent_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    retrying_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cancelled_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Why the campaign is paused, when it is: who paused it, or the failure
+    # rate that paused it by itself.
+    pause_reason: Mapped[str | None] = mapped_column(Text)
+    # Auto-pause looks only at attempts after this one, so a resumed campaign
+    # is judged on what happens after the resume.
+    failure_window_after: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     @property
     def channel_label(self) -> str:
@@ -77,20 +106,32 @@ class Campaign(db.Model):
 
     @property
     def done_count(self) -> int:
-        return self.sent_count + self.failed_count
+        return self.sent_count + self.failed_count + self.cancelled_count
 
     @property
     def queued_count(self) -> int:
-        return self.recipient_count - self.sending_count - self.done_count
+        return self.recipient_count - self.sending_count - self.retrying_count - self.done_count
+
+    @property
+    def owed_count(self) -> int:
+        """Recipients a dispatch job still has to send: queued or waiting for a retry."""
+        return self.queued_count + self.retrying_count
 
     def count_for(self, status: str | None) -> int:
         return {
             None: self.recipient_count,
             RecipientStatus.QUEUED: self.queued_count,
             RecipientStatus.SENDING: self.sending_count,
+            RecipientStatus.RETRYING: self.retrying_count,
             RecipientStatus.SENT: self.sent_count,
             RecipientStatus.FAILED: self.failed_count,
+            RecipientStatus.CANCELLED: self.cancelled_count,
         }[status]
+
+    @property
+    def is_active(self) -> bool:
+        """Started and not yet finished: live updates may still come."""
+        return self.status in (CampaignStatus.SENDING, CampaignStatus.PAUSED)
 
     @property
     def progress_percent(self) -> float:
@@ -122,6 +163,9 @@ class Recipient(db.Model):
         Index("recipients_campaign_status_id", "campaign_id", "status", "id"),
         # Serves the unfiltered page in paste order.
         Index("recipients_campaign_id", "campaign_id", "id"),
+        # The reconciler's two questions: whose lease ran out, and which retries are due.
+        Index("recipients_leases", "lease_expires_at", postgresql_where=text("status = 'sending'")),
+        Index("recipients_retries_due", "next_attempt_at", postgresql_where=text("status = 'retrying'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -133,7 +177,50 @@ class Recipient(db.Model):
     status: Mapped[str] = mapped_column(String(16), default=RecipientStatus.QUEUED, server_default=RecipientStatus.QUEUED.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_kind: Mapped[str | None] = mapped_column(String(16))
+    # While ``sending``: when the claim runs out. A worker that dies leaves it
+    # to expire, and the reconciler puts the recipient back in the queue.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempt_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # While ``retrying``: when the next attempt is due.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Attempts allowed before a transient failure is final; None is
+    # RETRY_MAX_ATTEMPTS. Retry failed raises it by that much again.
+    attempt_limit: Mapped[int | None] = mapped_column(Integer)
     provider_message_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def idempotency_key(self) -> str:
+        return idempotency_key(self.id)
+
+
+def idempotency_key(recipient_id: int) -> str:
+    """The key every send to this recipient carries, whichever attempt: a
+    provider that accepted it once answers a repeat with the same message."""
+    return f"recipient-{recipient_id}"
+
+
+class DeliveryAttempt(db.Model):
+    """One provider call for a recipient, or one that a dying worker left unanswered."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (
+        CheckConstraint(_in("outcome", AttemptOutcome), name="delivery_attempts_outcome_valid"),
+        Index("delivery_attempts_recipient", "recipient_id", "id"),
+        Index("delivery_attempts_campaign", "campaign_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    outcome: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None] = mapped_column(String(64))
