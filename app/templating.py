@@ -1,4 +1,5 @@
 """Jinja filters and globals shared by pages and live fragments."""
+import time
 from datetime import datetime, timezone
 
 from flask import Flask
@@ -26,8 +27,20 @@ def timestamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def epoch(moment: datetime | float) -> int:
+    return int(moment.timestamp() if isinstance(moment, datetime) else moment)
+
+
+def retry_label(moment: datetime | float) -> str:
+    """``Retrying in 8 s`` at render time; live.js keeps counting down."""
+    seconds = epoch(moment) - int(time.time())
+    return f"Retrying in {seconds} s" if seconds > 0 else "Retrying now"
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(duration)
     app.add_template_filter(timestamp)
     app.add_template_global(campaign_channel)
     app.add_template_global(plural)
+    app.add_template_global(epoch)
+    app.add_template_global(retry_label)

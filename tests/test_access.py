@@ -1,9 +1,12 @@
 """Every endpoint refuses the signed-out, and each role may do exactly what it should."""
 import pytest
 from flask import url_for
+from sqlalchemy import select
 
 from app.auth.access import PUBLIC, required_role
 from app.auth.models import Role
+from app.campaigns.models import Recipient
+from app.extensions import db
 from tests.conftest import signed_in
 from tests.factories import make_campaign, make_user
 
@@ -17,10 +20,15 @@ ROLE_MATRIX = {
     "campaigns.home": Role.VIEWER,
     "campaigns.index": Role.VIEWER,
     "campaigns.show": Role.VIEWER,
+    "campaigns.recipient": Role.VIEWER,
     "live.events": Role.VIEWER,
     "auth.change_password": Role.VIEWER,
     "campaigns.new": Role.OPERATOR,
     "campaigns.start": Role.OPERATOR,
+    "campaigns.pause": Role.OPERATOR,
+    "campaigns.resume": Role.OPERATOR,
+    "campaigns.cancel": Role.OPERATOR,
+    "campaigns.retry_failed": Role.OPERATOR,
     "users.index": Role.ADMIN,
     "users.new": Role.ADMIN,
     "users.change_role": Role.ADMIN,
@@ -104,6 +112,7 @@ def test_role_matrix(app, role):
     target = make_user(Role.VIEWER, email="target@example.com")
     user = make_user(role, email=f"acting-{role.value}@example.com")
     client = signed_in(app, user)
+    first_recipient = db.session.scalars(select(Recipient.id).where(Recipient.campaign_id == campaign.id)).first()
     actions = {
         "campaigns.home": ("GET", "/"),
         "campaigns.index": ("GET", "/campaigns"),
@@ -111,7 +120,12 @@ def test_role_matrix(app, role):
         "live.events": ("GET", f"/stream?channel=campaign-{campaign.id}"),
         "auth.change_password": ("GET", "/account/password"),
         "campaigns.new": ("POST", "/campaigns/new"),
+        "campaigns.recipient": ("GET", f"/campaigns/{campaign.id}/recipients/{first_recipient}"),
         "campaigns.start": ("POST", f"/campaigns/{campaign.id}/start"),
+        "campaigns.pause": ("POST", f"/campaigns/{campaign.id}/pause"),
+        "campaigns.resume": ("POST", f"/campaigns/{campaign.id}/resume"),
+        "campaigns.retry_failed": ("POST", f"/campaigns/{campaign.id}/retry-failed"),
+        "campaigns.cancel": ("POST", f"/campaigns/{campaign.id}/cancel"),
         "users.index": ("GET", "/staff"),
         "users.new": ("POST", "/staff/new"),
         "users.change_role": ("POST", f"/staff/{target.id}/role"),

@@ -203,7 +203,7 @@ def test_status_filter_and_htmx_page_fragment(client):
     assert fragment.count("badge-failed") == 5 and 'Failed (<span id="count-failed">5</span>)' in fragment
     assert fragment.count('<small class="status-error">Recipient unreachable</small>') == 5
     # The same answer re-syncs a page whose event stream (re)opens: the header comes along.
-    assert 'hx-trigger="htmx:sseOpen from:#campaign-live"' in fragment
+    assert 'hx-trigger="htmx:sseOpen from:#campaign-live, htmx:sseMessage from:#campaign-refresh"' in fragment
     assert 'id="campaign-header" class="campaign-header" hx-swap-oob="true"' in fragment
     assert client.get(f"/campaigns/{campaign.id}?status=bogus").status_code == 400
 

@@ -1,17 +1,22 @@
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+import logging
+from collections.abc import Callable
+
+from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from app.campaigns import bp, dispatch
+from app.campaigns import bp, controls, dispatch, live
 from app.campaigns.forms import CampaignForm
-from app.campaigns.models import Campaign, Recipient, RecipientStatus
+from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import plural
 from app import audit, htmx
 from app.auth.access import requires
 from app.auth.models import Role
 from app.extensions import db
 
+log = logging.getLogger(__name__)
 
 @bp.get("/")
 @requires(Role.VIEWER)
@@ -108,3 +113,65 @@ def start_notice(started: bool, status: str) -> str:
     if status == "sending":
         return "This campaign is already dispatching."
     return f"This campaign is {status}; it cannot be started again."
+
+
+@bp.get("/campaigns/<int:campaign_id>/recipients/<int:recipient_id>")
+@requires(Role.VIEWER)
+def recipient(campaign_id: int, recipient_id: int) -> str:
+    """One recipient and every attempt to send to them."""
+    found = db.session.get(Recipient, recipient_id)
+    if found is None or found.campaign_id != campaign_id:
+        abort(404)
+    attempts = db.session.scalars(
+        select(DeliveryAttempt).where(DeliveryAttempt.recipient_id == found.id).order_by(DeliveryAttempt.id)
+    ).all()
+    return render_template("campaigns/recipient.html", campaign=db.session.get(Campaign, campaign_id),
+                           recipient=found, attempts=attempts)
+
+
+@bp.post("/campaigns/<int:campaign_id>/pause")
+@requires(Role.OPERATOR)
+def pause(campaign_id: int) -> Response:
+    return _control(campaign_id, controls.pause)
+
+
+@bp.post("/campaigns/<int:campaign_id>/resume")
+@requires(Role.OPERATOR)
+def resume(campaign_id: int) -> Response:
+    return _control(campaign_id, controls.resume)
+
+
+@bp.post("/campaigns/<int:campaign_id>/cancel")
+@requires(Role.OPERATOR)
+def cancel(campaign_id: int) -> Response:
+    return _control(campaign_id, controls.cancel)
+
+
+@bp.post("/campaigns/<int:campaign_id>/retry-failed")
+@requires(Role.OPERATOR)
+def retry_failed(campaign_id: int) -> Response:
+    include_permanent = request.form.get("which") == "all"
+    return _control(campaign_id, lambda cid, actor: controls.retry_failed(cid, actor, include_permanent))
+
+
+def _control(campaign_id: int, change: Callable[..., controls.Result]) -> Response:
+    """Make one operator change, then reload the page (htmx follows HX-Redirect)
+    so it shows, and streams, the campaign as it now is."""
+    campaign = db.get_or_404(Campaign, campaign_id)
+    result = change(campaign.id, current_user)
+    db.session.commit()
+    try:
+        if result.to_send:
+            dispatch.enqueue_send(campaign.id, result.to_send)
+        if result.changed:
+            live.publish_refresh(campaign.id)
+    except RedisError as error:
+        # Committed all the same: the reconciler enqueues what the database says is owed.
+        log.warning("campaign %s: after %s, Redis was unreachable: %s", campaign.id, request.endpoint, error)
+    flash(result.notice, "success" if result.changed else "warning")
+    target = url_for("campaigns.show", campaign_id=campaign.id)
+    if htmx.is_htmx():
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)

@@ -16,3 +16,14 @@
     },
   });
 })();
+
+// A recipient waiting for a retry shows "Retrying in 8 s"; count it down.
+(function () {
+  setInterval(function () {
+    var now = Date.now() / 1000;
+    document.querySelectorAll("[data-retry-at]").forEach(function (badge) {
+      var left = Math.round(Number(badge.dataset.retryAt) - now);
+      badge.textContent = left > 0 ? "Retrying in " + left + " s" : "Retrying now";
+    });
+  }, 1000);
+})();
