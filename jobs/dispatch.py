@@ -54,7 +54,7 @@ def send_campaign(campaign_id: int) -> str:
     """
     config = current_app.config
     patience = config["OUTAGE_PATIENCE_SECONDS"]
-    heartbeat = Heartbeat(redis.client, campaign_id, ttl=max(5.0, 3 * config["RECONCILE_SECONDS"]))
+    heartbeat = Heartbeat(redis.client, campaign_id, ttl=dispatch.heartbeat_seconds())
     campaign = through_outages(lambda: db.session.get(Campaign, campaign_id), patience, heartbeat)
     if campaign is None or campaign.status != CampaignStatus.SENDING:
         db.session.rollback()
@@ -230,7 +230,7 @@ class Heartbeat:
 
     def __init__(self, connection: Redis, campaign_id: int, ttl: float) -> None:
         self.connection = connection
-        self.key = alive_key(campaign_id)
+        self.key = dispatch.alive_key(campaign_id)
         self.ttl_ms = int(ttl * 1000)
         self.last = 0.0
 
@@ -244,10 +244,6 @@ class Heartbeat:
         except RedisError as error:
             # Without it the reconciler may start another job: harmless, as jobs share campaigns.
             log.warning("campaign heartbeat skipped: %s", error)
-
-
-def alive_key(campaign_id: int) -> str:
-    return f"dispatch:campaign-{campaign_id}:alive"
 
 
 @cache

@@ -66,13 +66,17 @@ def error_rates(config: Any) -> dict[str, float]:
     return {code: share for code in ERRORS}
 
 
-# KEYS[1] the key's ledger entry; ARGV[1] a new message id, ARGV[2] the entry's TTL in seconds.
-# Returns the message id the key is (now) known by.
+# KEYS[1] the key's ledger entry; ARGV[1] a new message id, or '' to accept nothing;
+# ARGV[2] the entry's TTL in seconds. Returns the message id the key is (now)
+# known by, or nil.
 ACCEPT = """
-redis.call('HINCRBY', KEYS[1], 'requests', 1)
 local known = redis.call('HGET', KEYS[1], 'message_id')
-if known then return known end
-redis.call('HSET', KEYS[1], 'message_id', ARGV[1], 'deliveries', 1)
+if known then
+  redis.call('HINCRBY', KEYS[1], 'requests', 1)
+  return known
+end
+if ARGV[1] == '' then return nil end
+redis.call('HSET', KEYS[1], 'message_id', ARGV[1], 'deliveries', 1, 'requests', 1)
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return ARGV[1]
 """
@@ -89,8 +93,11 @@ class Ledger:
         self.redis = redis
         self._accept = redis.register_script(ACCEPT)
 
-    def accept(self, key: str, message_id: str) -> str:
-        return self._accept(keys=[LEDGER_PREFIX + key], args=[message_id, LEDGER_TTL_SECONDS]).decode()
+    def accept(self, key: str, message_id: str | None) -> str | None:
+        """The message id ``key`` was accepted under before, else ``message_id``,
+        now accepted; None if neither (``message_id`` None: a failing call)."""
+        known = self._accept(keys=[LEDGER_PREFIX + key], args=[message_id or "", LEDGER_TTL_SECONDS])
+        return known.decode() if known is not None else None
 
     def entries(self) -> dict[str, dict[str, str]]:
         """Every key the provider holds, with its message id, deliveries and requests."""
@@ -118,14 +125,15 @@ class SimulatedProvider:
         """Deliver one message; returns the provider's message id or raises ProviderError."""
         latency = self.rng.uniform(self.latency_min, self.latency_max)
         error = self._pick_error()
-        if error is None:
-            try:
-                message_id = self.ledger.accept(idempotency_key, f"sim-{channel}-{uuid.uuid4().hex}")
-            except RedisError:
-                error = ERRORS["provider_error"]
+        try:
+            # A key accepted before gets its first answer again, whatever this call would have done.
+            message_id = self.ledger.accept(
+                idempotency_key, None if error else f"sim-{channel}-{uuid.uuid4().hex}")
+        except RedisError:
+            message_id, error = None, ERRORS["provider_error"]
         if latency > 0:
             time.sleep(latency)
-        if error is not None:
+        if message_id is None:
             raise ProviderError(error)
         return message_id
 

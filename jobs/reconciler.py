@@ -27,7 +27,7 @@ from app.campaigns import delivery, dispatch
 from app.campaigns.models import Campaign, CampaignStatus
 from app.campaigns.parsing import plural
 from app.extensions import db, redis
-from jobs.dispatch import show_status_change, alive_key
+from jobs.dispatch import show_status_change
 
 log = logging.getLogger("jobs.reconciler")
 
@@ -81,7 +81,7 @@ def _campaigns_with_jobs(queue_name: str) -> set[int]:
     sending = db.session.scalars(select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING)).all()
     db.session.commit()
     if sending:
-        alive = redis.client.mget([alive_key(cid) for cid in sending])
+        alive = redis.client.mget([dispatch.alive_key(cid) for cid in sending])
         ids |= {cid for cid, beat in zip(sending, alive) if beat is not None}
     return ids
 

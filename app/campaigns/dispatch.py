@@ -118,6 +118,17 @@ def bump_counters(campaign_id: int, **deltas: int) -> None:
     )
 
 
+def alive_key(campaign_id: int) -> str:
+    """Set by every running dispatch job of the campaign, with a short TTL."""
+    return f"dispatch:campaign-{campaign_id}:alive"
+
+
+def heartbeat_seconds() -> float:
+    """How long a job's heartbeat lasts: a few reconciler passes, and over a second
+    (jobs beat at most once a second)."""
+    return max(3.0, 3 * current_app.config["RECONCILE_SECONDS"])
+
+
 SEND_JOB = "jobs.dispatch.send_campaign"
 SEND_JOB_PREFIX = "send-campaign-"
 
@@ -133,6 +144,9 @@ def enqueue_send(campaign_id: int, recipients: int = 1) -> int:
     config = current_app.config
     jobs = min(max(-(-recipients // config["DISPATCH_JOB_RECIPIENTS"]), 1), config["DISPATCH_MAX_JOBS"])
     queue = Queue(config["RQ_QUEUE"], connection=redis.client)
+    # Counts as a running job from now, so the reconciler does not add one in
+    # the moment between a worker taking a job off the queue and its first beat.
+    redis.client.set(alive_key(campaign_id), "1", px=int(heartbeat_seconds() * 1000))
     queue.enqueue_many([
         Queue.prepare_data(
             SEND_JOB,

@@ -1,0 +1,203 @@
+"""Fault injection with real processes: workers killed with SIGKILL, Redis
+restarted and flushed, PostgreSQL restarted, all mid-campaign. Each test runs
+the Procfile's worker pool and reconciler as processes against real servers,
+and ends by checking that every recipient is terminal, the counters equal the
+rows, and the provider's ledger holds exactly one message per sent recipient."""
+import contextlib
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+import flask_migrate
+import psutil
+import pytest
+from redis import Redis
+from sqlalchemy import func, select
+
+from app import create_app, embedded
+from app.audit import Action, AuditEvent
+from app.campaigns import dispatch
+from app.campaigns.models import Campaign, DeliveryAttempt
+from app.extensions import db
+from tests.checks import assert_nothing_lost_or_sent_twice
+from tests.conftest import Services, settings_for, worker_env
+from tests.factories import make_campaign
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Slow enough that sends are in flight whenever a fault lands; the provider
+# accepts a message when the call arrives, so a killed worker leaves accepted
+# messages the database does not know about.
+FAULT_SETTINGS = {
+    "PROVIDER_LATENCY_MIN": 0.2,
+    "PROVIDER_LATENCY_MAX": 0.4,
+    "PROVIDER_FAILURE_RATE": 0.1,
+    "DISPATCH_CONCURRENCY": 10,
+    "LEASE_SECONDS": 1.5,
+    "RECONCILE_SECONDS": 0.3,
+    "AUTO_PAUSE_FAILURE_RATE": 0,
+    "OUTAGE_PATIENCE_SECONDS": 60,
+}
+
+
+class Processes:
+    """The worker pool and the reconciler as the Procfile runs them, each in its
+    own process group so a test can kill a whole pool, work horses included."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.running: dict[str, subprocess.Popen] = {}
+        self.starts = 0
+
+    def start(self, name: str, *args: str) -> None:
+        self.starts += 1
+        log = open(self.logs / f"{name}-{self.starts}.log", "w")
+        self.running[name] = subprocess.Popen(
+            [sys.executable, "-m", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the process and every process under it: RQ puts each work
+        horse in a session of its own, out of reach of a group kill."""
+        process = self.running.pop(name)
+        tree = psutil.Process(process.pid)
+        for each in [tree, *tree.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                each.kill()
+        process.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.running):
+            process = self.running[name]
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+                self.running.pop(name)
+            except subprocess.TimeoutExpired:
+                self.kill(name)
+
+    def output(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.logs.glob("*.log")))
+
+
+@contextmanager
+def running(env: dict[str, str], logs: Path):
+    processes = Processes(env, logs)
+    processes.start("reconciler", "jobs.reconciler")
+    processes.start("worker", "jobs.worker", "--processes", "1")
+    try:
+        yield processes
+    finally:
+        processes.stop_all()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, processes: Processes) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout:.0f} s for {what}\n{processes.output()}")
+        time.sleep(0.1)
+
+
+def done_count(campaign: Campaign) -> int:
+    db.session.commit()  # a fresh snapshot for each look
+    db.session.refresh(campaign)
+    return campaign.done_count
+
+
+def completed(campaign: Campaign) -> bool:
+    db.session.commit()
+    db.session.refresh(campaign)
+    return campaign.status == "completed"
+
+
+def started(campaign_recipients: int) -> Campaign:
+    campaign = make_campaign(campaign_recipients)
+    assert dispatch.start(campaign.id, None)
+    db.session.commit()
+    dispatch.enqueue_send(campaign.id, campaign_recipients)
+    return campaign
+
+
+def test_a_worker_killed_three_times_loses_nothing_and_sends_nothing_twice(app, services, redis_client, tmp_path):
+    campaign = started(300)
+    with running(worker_env(services, **FAULT_SETTINGS), tmp_path) as processes:
+        for kill in range(3):
+            floor = done_count(campaign) + 30
+            wait_for(lambda: done_count(campaign) >= floor, 60, f"progress before kill {kill + 1}", processes)
+            processes.kill("worker")
+            processes.start("worker", "jobs.worker", "--processes", "1")
+        wait_for(lambda: completed(campaign), 90, "the campaign to complete", processes)
+
+    ledger = assert_nothing_lost_or_sent_twice(campaign, redis_client)
+    reaped = db.session.scalar(select(func.count()).select_from(DeliveryAttempt).where(
+        DeliveryAttempt.campaign_id == campaign.id, DeliveryAttempt.outcome == "lease_expired"))
+    assert reaped > 0, "the kills landed while sends were in flight, and their leases were reaped"
+    # The provider had accepted some of those before the worker died: they were
+    # asked again under the same key and answered with the same message.
+    assert any(int(entry["requests"]) > 1 for entry in ledger.values())
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    server = embedded.start_redis(tmp_path / "redis", fast=True)
+    yield server
+    server.stop()
+
+
+@contextmanager
+def app_on(services: Services, **settings):
+    """An app of this test's own on other servers, its context pushed."""
+    other = create_app({**settings_for(services), **settings})
+    with other.app_context():
+        yield other
+        db.session.remove()
+
+
+def test_redis_restarted_and_flushed_mid_campaign_loses_nothing(app, services, redis_client, own_redis, tmp_path):
+    # The app's Redis restarts and loses everything; the provider's ledger is the
+    # provider's own, elsewhere, as a real provider's would be.
+    ours = Services(services.database_url, own_redis.url)
+    env = worker_env(ours, PROVIDER_LEDGER_URL=services.redis_url, **FAULT_SETTINGS)
+    with app_on(ours, PROVIDER_LEDGER_URL=services.redis_url):
+        campaign = started(300)
+        with running(env, tmp_path) as processes:
+            wait_for(lambda: done_count(campaign) >= 60, 60, "progress before the restart", processes)
+            port, data_dir = own_redis.port, own_redis.data_dir
+            own_redis.stop()
+            time.sleep(1.0)
+            restarted = embedded.start_redis(data_dir, port, fast=True)
+            floor = done_count(campaign) + 30
+            wait_for(lambda: done_count(campaign) >= floor, 60, "progress after the restart", processes)
+            Redis.from_url(restarted.url).flushall()
+            wait_for(lambda: completed(campaign), 90, "the campaign to complete", processes)
+        restarted.stop()
+        assert_nothing_lost_or_sent_twice(campaign, redis_client)
+        recovered = db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.campaign_id == campaign.id, AuditEvent.action == Action.CAMPAIGN_RECOVERED.value))
+        assert recovered >= 1, "the reconciler re-enqueued what the flush lost"
+
+
+def test_postgres_restarted_mid_campaign_loses_nothing(app, services, redis_client, tmp_path):
+    postgres = embedded.start_postgres(tmp_path / "postgres", fast=True, database="faults")
+    try:
+        ours = Services(postgres.url, services.redis_url)
+        with app_on(ours):
+            flask_migrate.upgrade()
+            campaign = started(300)
+            with running(worker_env(ours, **FAULT_SETTINGS), tmp_path) as processes:
+                wait_for(lambda: done_count(campaign) >= 60, 60, "progress before the restart", processes)
+                db.session.commit()  # our connection goes back to the pool, to be pinged before reuse
+                postgres = embedded.start_postgres(tmp_path / "postgres", postgres.port, fast=True, database="faults")
+                floor = done_count(campaign) + 30
+                wait_for(lambda: done_count(campaign) >= floor, 60, "progress after the restart", processes)
+                wait_for(lambda: completed(campaign), 90, "the campaign to complete", processes)
+            assert_nothing_lost_or_sent_twice(campaign, redis_client)
+    finally:
+        postgres.stop()
