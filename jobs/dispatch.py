@@ -111,6 +111,7 @@ def send_campaign(campaign_id: int) -> str:
 
     _flush_the_rest(campaign_id)
     completed, more = through_outages(lambda: _finish(campaign_id), patience, heartbeat)
+    heartbeat.stop()
     if completed:
         show_status_change(campaign_id)
         return f"campaign {campaign_id}: completed, {finished} sent or failed by this job"
@@ -244,6 +245,14 @@ class Heartbeat:
         except RedisError as error:
             # Without it the reconciler may start another job: harmless, as jobs share campaigns.
             log.warning("campaign heartbeat skipped: %s", error)
+
+    def stop(self) -> None:
+        """At the job's end, so a retry falling due is not left waiting for the beat to
+        expire; if other jobs still run, their next beat sets it again."""
+        try:
+            self.connection.delete(self.key)
+        except RedisError as error:
+            log.warning("campaign heartbeat not cleared: %s", error)
 
 
 @cache

@@ -58,3 +58,10 @@ def assert_nothing_lost_or_sent_twice(campaign: Campaign, ledger_redis: Redis, a
         elif r.status == RecipientStatus.FAILED:
             assert entry is None, f"recipient {r.id} is marked failed but the provider delivered it"
     return ledger
+
+
+def reread(campaign: Campaign) -> Campaign:
+    """The campaign as the database has it now, in a fresh snapshot."""
+    db.session.commit()
+    db.session.refresh(campaign)
+    return campaign

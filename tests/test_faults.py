@@ -3,17 +3,10 @@ restarted and flushed, PostgreSQL restarted, all mid-campaign. Each test runs
 the Procfile's worker pool and reconciler as processes against real servers,
 and ends by checking that every recipient is terminal, the counters equal the
 rows, and the provider's ledger holds exactly one message per sent recipient."""
-import contextlib
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
-from pathlib import Path
 
 import flask_migrate
-import psutil
 import pytest
 from redis import Redis
 from sqlalchemy import func, select
@@ -23,11 +16,10 @@ from app.audit import Action, AuditEvent
 from app.campaigns import dispatch
 from app.campaigns.models import Campaign, DeliveryAttempt
 from app.extensions import db
-from tests.checks import assert_nothing_lost_or_sent_twice
+from tests.checks import assert_nothing_lost_or_sent_twice, reread
 from tests.conftest import Services, settings_for, worker_env
 from tests.factories import make_campaign
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import running, wait_for
 
 # Slow enough that sends are in flight whenever a fault lands; the provider
 # accepts a message when the call arrives, so a killed worker leaves accepted
@@ -44,77 +36,12 @@ FAULT_SETTINGS = {
 }
 
 
-class Processes:
-    """The worker pool and the reconciler as the Procfile runs them, each in its
-    own process group so a test can kill a whole pool, work horses included."""
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env = env
-        self.logs = logs
-        self.running: dict[str, subprocess.Popen] = {}
-        self.starts = 0
-
-    def start(self, name: str, *args: str) -> None:
-        self.starts += 1
-        log = open(self.logs / f"{name}-{self.starts}.log", "w")
-        self.running[name] = subprocess.Popen(
-            [sys.executable, "-m", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill(self, name: str) -> None:
-        """SIGKILL the process and every process under it: RQ puts each work
-        horse in a session of its own, out of reach of a group kill."""
-        process = self.running.pop(name)
-        tree = psutil.Process(process.pid)
-        for each in [tree, *tree.children(recursive=True)]:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                each.kill()
-        process.wait()
-
-    def stop_all(self) -> None:
-        for name in list(self.running):
-            process = self.running[name]
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-                self.running.pop(name)
-            except subprocess.TimeoutExpired:
-                self.kill(name)
-
-    def output(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.logs.glob("*.log")))
-
-
-@contextmanager
-def running(env: dict[str, str], logs: Path):
-    processes = Processes(env, logs)
-    processes.start("reconciler", "jobs.reconciler")
-    processes.start("worker", "jobs.worker", "--processes", "1")
-    try:
-        yield processes
-    finally:
-        processes.stop_all()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str, processes: Processes) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout:.0f} s for {what}\n{processes.output()}")
-        time.sleep(0.1)
-
-
 def done_count(campaign: Campaign) -> int:
-    db.session.commit()  # a fresh snapshot for each look
-    db.session.refresh(campaign)
-    return campaign.done_count
+    return reread(campaign).done_count
 
 
 def completed(campaign: Campaign) -> bool:
-    db.session.commit()
-    db.session.refresh(campaign)
-    return campaign.status == "completed"
+    return reread(campaign).status == "completed"
 
 
 def started(campaign_recipients: int) -> Campaign:

@@ -1,0 +1,76 @@
+"""The worker pool and reconciler as real processes, for tests that need them
+running while the test acts: fault injection and operator-control races."""
+import contextlib
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Processes:
+    """The worker pool and the reconciler as the Procfile runs them, each in its
+    own process group so a test can kill a whole pool, work horses included."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.running: dict[str, subprocess.Popen] = {}
+        self.starts = 0
+
+    def start(self, name: str, *args: str) -> None:
+        self.starts += 1
+        log = open(self.logs / f"{name}-{self.starts}.log", "w")
+        self.running[name] = subprocess.Popen(
+            [sys.executable, "-m", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the process and every process under it: RQ puts each work
+        horse in a session of its own, out of reach of a group kill."""
+        process = self.running.pop(name)
+        tree = psutil.Process(process.pid)
+        for each in [tree, *tree.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                each.kill()
+        process.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.running):
+            process = self.running[name]
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+                self.running.pop(name)
+            except subprocess.TimeoutExpired:
+                self.kill(name)
+
+    def output(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.logs.glob("*.log")))
+
+
+@contextmanager
+def running(env: dict[str, str], logs: Path):
+    processes = Processes(env, logs)
+    processes.start("reconciler", "jobs.reconciler")
+    processes.start("worker", "jobs.worker", "--processes", "1")
+    try:
+        yield processes
+    finally:
+        processes.stop_all()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, processes: Processes) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout:.0f} s for {what}\n{processes.output()}")
+        time.sleep(0.1)
