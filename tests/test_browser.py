@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from app import embedded
 from app.auth.models import Role
 from tests.conftest import settings_for
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, make_campaign, make_user
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -164,3 +164,54 @@ def test_staff_pastes_creates_starts_and_watches_it_go_out_live(live_stack, page
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_test_id("sent-of")).to_have_text("Sent 9 of 9")
     assert page.url.split("?")[0] == campaign_url.split("?")[0]
+
+
+def sign_in(page: Page, base_url: str, email: str) -> None:
+    page.goto(f"{base_url}/sign-in")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("signed-in-as")).to_contain_text(email)
+
+
+def test_an_operator_pauses_resumes_and_cancels_from_the_page_by_keyboard(live_stack, page: Page):
+    console_errors = []
+    page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
+    make_user(Role.OPERATOR, email="nurse@example.com")
+    campaign = make_campaign(30, title="Flu shots")
+    sign_in(page, live_stack, "nurse@example.com")
+    page.goto(f"{live_stack}/campaigns/{campaign.id}")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Start dispatch").click()
+    expect(page.get_by_test_id("campaign-status")).to_have_text("Sending")
+
+    # Pause is reversible: no confirmation. Enter on the focused button presses it.
+    page.get_by_role("button", name="Pause").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Paused. Sends already in flight finish")).to_be_visible()
+    expect(page.get_by_test_id("campaign-status")).to_have_text("Paused")
+    expect(page.get_by_test_id("pause-reason")).to_have_text("Paused by nurse@example.com.")
+    expect(page.locator("#count-sending")).to_have_text("0", timeout=10_000)
+    paused_at = page.get_by_test_id("sent-of").text_content()
+    time.sleep(1.5)
+    page.reload()
+    assert page.get_by_test_id("sent-of").text_content() == paused_at, "nothing was sent while paused"
+
+    page.get_by_role("button", name="Resume").click()
+    expect(page.get_by_test_id("campaign-status")).to_have_text("Sending")
+    expect(page.get_by_role("button", name="Pause")).to_be_visible()
+
+    # Cancel cannot be undone: it asks first, and saying no changes nothing.
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Cancel campaign").click()
+    expect(page.get_by_test_id("campaign-status")).to_have_text("Sending")
+    assert "This cannot be undone." in asked[0]
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel campaign").click()
+    expect(page.get_by_test_id("campaign-status")).to_have_text("Cancelled")
+    expect(page.get_by_test_id("cancelled-count")).to_be_visible()
+    expect(page.get_by_role("button", name="Pause")).to_have_count(0)
+    expect(page.get_by_test_id("history-event").last).to_contain_text("Cancelled by nurse@example.com")
+    assert console_errors == []
