@@ -1,6 +1,7 @@
-"""A campaign's life as guarded state transitions.
+"""A campaign's creation, start, completion and counters, and enqueueing its jobs.
 
-Every function here changes rows with one guarded ``UPDATE … WHERE status …``
+Each recipient's way through dispatch is in ``delivery``; the operator's
+controls are in ``controls``. Every function here changes rows with one guarded ``UPDATE … WHERE status …``
 so that two requests, two jobs or a request and a job racing each other can
 never both win, and updates the campaign's counters in the same transaction
 as the recipient rows they count. None of them commits: the caller does.

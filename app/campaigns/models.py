@@ -129,11 +129,6 @@ class Campaign(db.Model):
         }[status]
 
     @property
-    def is_active(self) -> bool:
-        """Started and not yet finished: live updates may still come."""
-        return self.status in (CampaignStatus.SENDING, CampaignStatus.PAUSED)
-
-    @property
     def progress_percent(self) -> float:
         if not self.recipient_count:
             return 0.0
