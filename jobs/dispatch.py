@@ -19,7 +19,6 @@ import queue
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import cache
 from typing import TypeVar
 
 from flask import current_app
@@ -62,7 +61,7 @@ def send_campaign(campaign_id: int) -> str:
     channel, message = campaign.channel, campaign.message
     db.session.commit()
 
-    provider = SimulatedProvider.from_config(config, ledger_connection(config.get("PROVIDER_LEDGER_URL") or config["REDIS_URL"]))
+    provider = SimulatedProvider.from_config(config)
     policy = RetryPolicy.from_config(config)
     rate = SendRate(redis.client, channel, config["RATE_LIMITS"].get(channel, 0.0))
     concurrency = config["DISPATCH_CONCURRENCY"]
@@ -253,8 +252,3 @@ class Heartbeat:
             self.connection.delete(self.key)
         except RedisError as error:
             log.warning("campaign heartbeat not cleared: %s", error)
-
-
-@cache
-def ledger_connection(url: str) -> Redis:
-    return Redis.from_url(url)

@@ -10,10 +10,14 @@ It accepts a message as soon as the call arrives and answers after its latency,
 so a worker killed mid-call leaves a message the provider has and the database
 does not know about: exactly what idempotency keys are for.
 """
+import queue
 import random
+import threading
 import time
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from redis import Redis
@@ -66,19 +70,26 @@ def error_rates(config: Any) -> dict[str, float]:
     return {code: share for code in ERRORS}
 
 
-# KEYS[1] the key's ledger entry; ARGV[1] a new message id, or '' to accept nothing;
-# ARGV[2] the entry's TTL in seconds. Returns the message id the key is (now)
-# known by, or nil.
+# KEYS the keys' ledger entries; ARGV[i] a new message id for KEYS[i], or '' to
+# accept nothing; the last ARGV the entries' TTL in seconds. Returns, for each
+# key, the message id it is (now) known by, or false (nil).
 ACCEPT = """
-local known = redis.call('HGET', KEYS[1], 'message_id')
-if known then
-  redis.call('HINCRBY', KEYS[1], 'requests', 1)
-  return known
+local ttl = ARGV[#KEYS + 1]
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local known = redis.call('HGET', key, 'message_id')
+  if known then
+    redis.call('HINCRBY', key, 'requests', 1)
+    answers[i] = known
+  elseif ARGV[i] == '' then
+    answers[i] = false
+  else
+    redis.call('HSET', key, 'message_id', ARGV[i], 'deliveries', 1, 'requests', 1)
+    redis.call('EXPIRE', key, ttl)
+    answers[i] = ARGV[i]
+  end
 end
-if ARGV[1] == '' then return nil end
-redis.call('HSET', KEYS[1], 'message_id', ARGV[1], 'deliveries', 1, 'requests', 1)
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return ARGV[1]
+return answers
 """
 LEDGER_PREFIX = "provider:ledger:"
 LEDGER_TTL_SECONDS = 7 * 24 * 3600
@@ -87,17 +98,47 @@ LEDGER_TTL_SECONDS = 7 * 24 * 3600
 class Ledger:
     """The provider's record of accepted idempotency keys, in its own Redis
     (PROVIDER_LEDGER_URL): one script call accepts a key atomically, so two
-    workers sending the same key at once still deliver once."""
+    workers sending the same key at once still deliver once.
+
+    Calls from many threads go to Redis together, one script call for all that
+    are waiting, from one thread: a round trip per message from a hundred
+    threads would make the fake, not the dispatcher, the bottleneck.
+    """
+
+    BATCH = 500
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._accept = redis.register_script(ACCEPT)
+        self._calls: queue.SimpleQueue[tuple[str, str, Future]] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write, name="provider-ledger", daemon=True)
+        self._writer.start()
 
     def accept(self, key: str, message_id: str | None) -> str | None:
         """The message id ``key`` was accepted under before, else ``message_id``,
         now accepted; None if neither (``message_id`` None: a failing call)."""
-        known = self._accept(keys=[LEDGER_PREFIX + key], args=[message_id or "", LEDGER_TTL_SECONDS])
+        answer: Future = Future()
+        self._calls.put((LEDGER_PREFIX + key, message_id or "", answer))
+        known = answer.result()
         return known.decode() if known is not None else None
+
+    def _write(self) -> None:
+        while True:
+            calls = [self._calls.get()]
+            while len(calls) < self.BATCH:
+                try:
+                    calls.append(self._calls.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                answers = self._accept(keys=[key for key, _, _ in calls],
+                                       args=[message_id for _, message_id, _ in calls] + [LEDGER_TTL_SECONDS])
+            except RedisError as error:
+                for _, _, answer in calls:
+                    answer.set_exception(error)
+                continue
+            for (_, _, answer), known in zip(calls, answers):
+                answer.set_result(known)
 
     def entries(self) -> dict[str, dict[str, str]]:
         """Every key the provider holds, with its message id, deliveries and requests."""
@@ -117,9 +158,9 @@ class SimulatedProvider:
     rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
-    def from_config(cls, config: Any, ledger_redis: Redis) -> "SimulatedProvider":
-        return cls(Ledger(ledger_redis), config["PROVIDER_LATENCY_MIN"], config["PROVIDER_LATENCY_MAX"],
-                   error_rates(config))
+    def from_config(cls, config: Any) -> "SimulatedProvider":
+        url = config.get("PROVIDER_LEDGER_URL") or config["REDIS_URL"]
+        return cls(ledger_at(url), config["PROVIDER_LATENCY_MIN"], config["PROVIDER_LATENCY_MAX"], error_rates(config))
 
     def send(self, channel: str, address: str, message: str, idempotency_key: str) -> str:
         """Deliver one message; returns the provider's message id or raises ProviderError."""
@@ -144,3 +185,9 @@ class SimulatedProvider:
                 return ERRORS[code]
             roll -= rate
         return None
+
+
+@cache
+def ledger_at(url: str) -> Ledger:
+    """One ledger (and writer thread) per process and Redis."""
+    return Ledger(Redis.from_url(url))

@@ -91,24 +91,28 @@ def test_redis_restarted_and_flushed_mid_campaign_loses_nothing(app, services, r
     # The app's Redis restarts and loses everything; the provider's ledger is the
     # provider's own, elsewhere, as a real provider's would be.
     ours = Services(services.database_url, own_redis.url)
-    env = worker_env(ours, PROVIDER_LEDGER_URL=services.redis_url, **FAULT_SETTINGS)
+    env = worker_env(ours, PROVIDER_LEDGER_URL=services.redis_url, DISPATCH_SLICE_SECONDS=120, **FAULT_SETTINGS)
     with app_on(ours, PROVIDER_LEDGER_URL=services.redis_url):
-        campaign = started(300)
+        # One worker process: the second campaign's job waits in the queue
+        # while the first is sent, and the flush loses it.
+        first, second = started(300), started(100)
         with running(env, tmp_path) as processes:
-            wait_for(lambda: done_count(campaign) >= 60, 60, "progress before the restart", processes)
+            wait_for(lambda: done_count(first) >= 60, 60, "progress before the restart", processes)
             port, data_dir = own_redis.port, own_redis.data_dir
             own_redis.stop()
             time.sleep(1.0)
             restarted = embedded.start_redis(data_dir, port, fast=True)
-            floor = done_count(campaign) + 30
-            wait_for(lambda: done_count(campaign) >= floor, 60, "progress after the restart", processes)
+            floor = done_count(first) + 30
+            wait_for(lambda: done_count(first) >= floor, 60, "progress after the restart", processes)
+            assert done_count(second) == 0, "the second campaign's job is still waiting in the queue"
             Redis.from_url(restarted.url).flushall()
-            wait_for(lambda: completed(campaign), 90, "the campaign to complete", processes)
+            wait_for(lambda: completed(first) and completed(second), 90, "both campaigns to complete", processes)
         restarted.stop()
-        assert_nothing_lost_or_sent_twice(campaign, redis_client)
-        recovered = db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.campaign_id == campaign.id, AuditEvent.action == Action.CAMPAIGN_RECOVERED.value))
-        assert recovered >= 1, "the reconciler re-enqueued what the flush lost"
+        for campaign in (first, second):
+            assert_nothing_lost_or_sent_twice(campaign, redis_client)
+        recovered = db.session.scalars(select(AuditEvent.detail).where(
+            AuditEvent.campaign_id == second.id, AuditEvent.action == Action.CAMPAIGN_RECOVERED.value)).all()
+        assert recovered == ["dispatch restarted: 100 queued recipients had no job"]
 
 
 def test_postgres_restarted_mid_campaign_loses_nothing(app, services, redis_client, tmp_path):

@@ -76,7 +76,7 @@ def test_a_retry_that_falls_due_gets_a_job(app, run_worker, redis_client):
         campaign = started(3)
         run_worker(max_jobs=1)
         assert reread(campaign).retrying_count == 3
-        app.config.update(PROVIDER_ERROR_RATES={})  # the provider is back
+        app.config.update(PROVIDER_ERROR_RATES={"provider_error": 0.0})  # the provider is back
         time.sleep(0.25)
         # A retry already due when the job ended was handed to a new job; one
         # that fell due later is the reconciler's to enqueue.
