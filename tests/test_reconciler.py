@@ -45,6 +45,8 @@ def test_an_expired_lease_goes_back_to_the_queue_and_its_late_answer_counts_nowh
     assert_counters_match_rows(campaign)
     expired = db.session.scalars(select(DeliveryAttempt.outcome).where(DeliveryAttempt.campaign_id == campaign.id)).all()
     assert expired == ["lease_expired", "lease_expired"]
+    # An attempt the provider never answered does not use up one of the 3 allowed.
+    assert {db.session.get(Recipient, c.id).attempt_limit for c in claimed} == {4}
 
     run_worker()
     # The dead worker's answer for its first attempt arrives after all: it is stale.

@@ -285,6 +285,8 @@ def reap_expired_leases(campaign_id: int) -> int:
                 SET status = CASE WHEN c.status = 'cancelled' THEN 'cancelled' ELSE 'queued' END,
                     last_error = CASE WHEN c.status = 'cancelled' THEN :unknown END,
                     finished_at = CASE WHEN c.status = 'cancelled' THEN now() END,
+                    -- An attempt the provider never answered does not use up a retry.
+                    attempt_limit = COALESCE(r.attempt_limit, :max_attempts) + 1,
                     lease_expires_at = NULL, updated_at = now()
                 FROM campaigns AS c
                 WHERE r.campaign_id = :campaign_id AND c.id = r.campaign_id
@@ -297,7 +299,8 @@ def reap_expired_leases(campaign_id: int) -> int:
             SELECT status, count(*) FROM expired GROUP BY status
             """
         ),
-        {"campaign_id": campaign_id, "note": LEASE_EXPIRED_NOTE, "unknown": CANCELLED_UNKNOWN_NOTE},
+        {"campaign_id": campaign_id, "note": LEASE_EXPIRED_NOTE, "unknown": CANCELLED_UNKNOWN_NOTE,
+         "max_attempts": current_app.config["RETRY_MAX_ATTEMPTS"]},
     ).all()
     counts = dict(rows)
     reaped = sum(counts.values())
