@@ -280,7 +280,7 @@ def main() -> int:
         })
         with app.app_context():
             flask_migrate.upgrade()
-            db.session.execute(text("TRUNCATE audit_events, campaigns, recipients, users RESTART IDENTITY CASCADE"))
+            db.session.execute(text("TRUNCATE audit_events, campaigns, recipients, delivery_attempts, users RESTART IDENTITY CASCADE"))
             staff.add(BENCH_USER, Role.OPERATOR, BENCH_PASSWORD, actor=None, via=Via.COMMAND_LINE)
             db.session.commit()
         base_url = start_web(stack, env)

@@ -54,6 +54,7 @@ def send_campaign(campaign_id: int) -> str:
     config = current_app.config
     patience = config["OUTAGE_PATIENCE_SECONDS"]
     heartbeat = Heartbeat(redis.client, campaign_id, ttl=dispatch.heartbeat_seconds())
+    heartbeat.beat()
     campaign = through_outages(lambda: db.session.get(Campaign, campaign_id), patience, heartbeat)
     if campaign is None or campaign.status != CampaignStatus.SENDING:
         db.session.rollback()

@@ -35,14 +35,19 @@ PASS_LOCK = "dispatch:reconciler"
 JOB_ID = re.compile(rf"^{re.escape(dispatch.SEND_JOB_PREFIX)}(\d+)-")
 
 
-def reconcile(queue_name: str, lock_seconds: float = 0.0) -> dict[str, list[int]]:
-    """One pass; returns the campaigns it reaped, completed and enqueued, for logs and tests.
+def reconcile(queue_name: str, lock_seconds: float = 0.0, jobless_before: set[int] | None = None
+              ) -> dict[str, list[int]]:
+    """One pass; returns the campaigns it reaped, completed, found owed work with
+    no job ("jobless") and enqueued, for the next pass, logs and tests.
 
-    ``lock_seconds`` > 0 skips the pass when another reconciler made one that recently.
+    A campaign gets a job only if the previous pass found it jobless too
+    (``jobless_before``; None skips that wait): a worker that has just taken a
+    job off the queue has not beaten its heartbeat yet. ``lock_seconds`` > 0
+    skips the pass when another reconciler made one that recently.
     """
+    done: dict[str, list[int]] = {"reaped": [], "completed": [], "jobless": [], "enqueued": []}
     if lock_seconds > 0 and not redis.client.set(PASS_LOCK, "1", nx=True, px=int(lock_seconds * 1000)):
-        return {"reaped": [], "completed": [], "enqueued": []}
-    done: dict[str, list[int]] = {"reaped": [], "completed": [], "enqueued": []}
+        return done
     for campaign_id in delivery.campaigns_with_expired_leases():
         db.session.commit()
         if delivery.reap_expired_leases(campaign_id):
@@ -64,6 +69,9 @@ def reconcile(queue_name: str, lock_seconds: float = 0.0) -> dict[str, list[int]
         if campaign.id in with_jobs:
             continue
         if not (campaign.queued_count > 0 or delivery.retry_due(campaign.id)):
+            continue
+        done["jobless"].append(campaign.id)
+        if jobless_before is not None and campaign.id not in jobless_before:
             continue
         if campaign.queued_count > 0:
             audit.record(Action.CAMPAIGN_RECOVERED, via=Via.DISPATCHER, campaign_id=campaign.id,
@@ -92,12 +100,14 @@ def main() -> None:
     app = create_app()
     interval = app.config["RECONCILE_SECONDS"]
     log.info("reconciling every %.1f s", interval)
+    jobless: set[int] = set()
     with app.app_context():
         while True:
             started = time.monotonic()
             try:
-                done = reconcile(app.config["RQ_QUEUE"], lock_seconds=interval * 0.9)
-                if any(done.values()):
+                done = reconcile(app.config["RQ_QUEUE"], lock_seconds=interval * 0.9, jobless_before=jobless)
+                jobless = set(done["jobless"])
+                if any(v for k, v in done.items() if k != "jobless"):
                     log.info("%s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
             except (DBAPIError, RedisError) as error:
                 # An outage: say so and try again next pass.

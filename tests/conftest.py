@@ -122,7 +122,7 @@ def _clean_state(request):
         db.session.remove()
         with db.engine.begin() as conn:
             conn.execute(text("SET LOCAL lock_timeout = '10s'"))
-            conn.execute(text("TRUNCATE audit_events, campaigns, recipients, users RESTART IDENTITY CASCADE"))
+            conn.execute(text("TRUNCATE audit_events, campaigns, recipients, delivery_attempts, users RESTART IDENTITY CASCADE"))
         redis.client.flushdb()
 
 

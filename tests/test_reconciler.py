@@ -95,4 +95,14 @@ def test_a_retry_that_falls_due_gets_a_job(app, run_worker, redis_client):
 def test_one_pass_at_a_time_across_reconcilers(app):
     started(1)
     assert reconcile(app.config["RQ_QUEUE"], lock_seconds=5) is not None
-    assert reconcile(app.config["RQ_QUEUE"], lock_seconds=5) == {"reaped": [], "completed": [], "enqueued": []}
+    assert reconcile(app.config["RQ_QUEUE"], lock_seconds=5) == {"reaped": [], "completed": [], "jobless": [],
+                                                                 "enqueued": []}
+
+
+def test_a_campaign_gets_a_job_only_when_two_passes_in_a_row_find_it_jobless(app, redis_client):
+    campaign = started(5)
+    redis_client.flushdb()
+    first = reconcile(app.config["RQ_QUEUE"], jobless_before=set())
+    assert (first["jobless"], first["enqueued"]) == ([campaign.id], [])
+    second = reconcile(app.config["RQ_QUEUE"], jobless_before=set(first["jobless"]))
+    assert second["enqueued"] == [campaign.id]

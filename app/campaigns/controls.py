@@ -68,9 +68,7 @@ def resume(campaign_id: int, actor: User | None) -> Result:
     changed = db.session.execute(
         text(
             """
-            UPDATE campaigns SET status = 'sending', pause_reason = NULL,
-                failure_window_after = COALESCE(
-                    (SELECT max(id) FROM delivery_attempts WHERE campaign_id = :id), 0)
+            UPDATE campaigns SET status = 'sending', pause_reason = NULL, recent_outcomes = ''
             WHERE id = :id AND status = 'paused'
             RETURNING recipient_count - sending_count - sent_count - failed_count - cancelled_count
             """

@@ -123,7 +123,7 @@ def advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> Turn:
         text("SELECT status, retrying_count FROM campaigns WHERE id = :id"), {"id": campaign_id}
     ).one()
     settled = _store(campaign_id, outcomes, cancelled=status == CampaignStatus.CANCELLED)
-    auto_paused = status == CampaignStatus.SENDING and any(s.error for s in settled) and _auto_pause(campaign_id)
+    auto_paused = status == CampaignStatus.SENDING and _auto_pause(campaign_id, settled)
     claimed: list[Claimed] = []
     from_retrying = 0
     if status == CampaignStatus.SENDING and not auto_paused and limit > 0:
@@ -225,30 +225,24 @@ def _store(campaign_id: int, outcomes: list[Outcome], cancelled: bool) -> list[S
             for rid, status, error, retry_at in rows]
 
 
-def _auto_pause(campaign_id: int) -> bool:
-    """Pause the campaign if too many of its recent attempts failed; True if it did."""
+def _auto_pause(campaign_id: int, settled: list[Settled]) -> bool:
+    """Add these outcomes to the campaign's recent ones, and pause it if too many
+    of the last AUTO_PAUSE_WINDOW failed; True if it did."""
     config = current_app.config
     threshold, window = config["AUTO_PAUSE_FAILURE_RATE"], config["AUTO_PAUSE_WINDOW"]
-    if threshold <= 0 or window <= 0:
+    if threshold <= 0 or window <= 0 or not settled:
         return False
-    attempts, failures = db.session.execute(
-        text(
-            """
-            SELECT count(*), count(*) FILTER (WHERE outcome <> 'sent') FROM (
-                SELECT outcome FROM delivery_attempts
-                WHERE campaign_id = :campaign_id
-                  AND id > (SELECT failure_window_after FROM campaigns WHERE id = :campaign_id)
-                  AND outcome <> 'lease_expired'
-                ORDER BY id DESC LIMIT :window
-            ) AS recent
-            """
-        ),
-        {"campaign_id": campaign_id, "window": window},
-    ).one()
-    if attempts < window or failures < threshold * attempts:
+    recent = db.session.execute(
+        text("UPDATE campaigns SET recent_outcomes = right(recent_outcomes || :outcomes, :window) "
+             "WHERE id = :id RETURNING recent_outcomes"),
+        {"id": campaign_id, "window": window,
+         "outcomes": "".join("1" if s.status != RecipientStatus.SENT else "0" for s in settled)},
+    ).scalar_one()
+    failures = recent.count("1")
+    if len(recent) < window or failures < threshold * window:
         return False
-    reason = (f"Paused automatically: {failures} of the last {attempts} attempts failed "
-              f"({100 * failures / attempts:.0f} %), at or over the {100 * threshold:.0f} % threshold.")
+    reason = (f"Paused automatically: {failures} of the last {window} attempts failed "
+              f"({100 * failures / window:.0f} %), at or over the {100 * threshold:.0f} % threshold.")
     paused = db.session.execute(
         text("UPDATE campaigns SET status = 'paused', pause_reason = :reason WHERE id = :id AND status = 'sending'"),
         {"id": campaign_id, "reason": reason},
@@ -264,8 +258,15 @@ CANCELLED_UNKNOWN_NOTE = ("The worker stopped before the provider answered, and 
 
 
 def campaigns_with_expired_leases() -> list[int]:
+    """Looked for among the sending rows of campaigns that have any, through the
+    ``(campaign_id, status, id)`` index: a few hundred rows, not the table."""
     return list(db.session.scalars(text(
-        "SELECT DISTINCT campaign_id FROM recipients WHERE status = 'sending' AND lease_expires_at < now()"
+        """
+        SELECT c.id FROM campaigns AS c
+        WHERE c.sending_count > 0 AND EXISTS (
+            SELECT 1 FROM recipients AS r
+            WHERE r.campaign_id = c.id AND r.status = 'sending' AND r.lease_expires_at < now())
+        """
     )))
 
 

@@ -28,7 +28,7 @@ def upgrade():
     op.add_column('campaigns', sa.Column('retrying_count', sa.Integer(), server_default='0', nullable=False))
     op.add_column('campaigns', sa.Column('cancelled_count', sa.Integer(), server_default='0', nullable=False))
     op.add_column('campaigns', sa.Column('pause_reason', sa.Text(), nullable=True))
-    op.add_column('campaigns', sa.Column('failure_window_after', sa.BigInteger(), server_default='0', nullable=False))
+    op.add_column('campaigns', sa.Column('recent_outcomes', sa.Text(), server_default='', nullable=False))
 
     op.drop_constraint('recipients_status_valid', 'recipients', type_='check')
     op.create_check_constraint('recipients_status_valid', 'recipients', _in('status', RECIPIENT_STATUSES))
@@ -38,10 +38,6 @@ def upgrade():
     op.add_column('recipients', sa.Column('attempt_started_at', sa.DateTime(timezone=True), nullable=True))
     op.add_column('recipients', sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True))
     op.add_column('recipients', sa.Column('attempt_limit', sa.Integer(), nullable=True))
-    op.create_index('recipients_leases', 'recipients', ['lease_expires_at'],
-                    postgresql_where=sa.text("status = 'sending'"))
-    op.create_index('recipients_retries_due', 'recipients', ['next_attempt_at'],
-                    postgresql_where=sa.text("status = 'retrying'"))
 
     op.create_table(
         'delivery_attempts',
@@ -57,23 +53,18 @@ def upgrade():
         sa.Column('provider_message_id', sa.String(length=64), nullable=True),
         sa.CheckConstraint(_in('outcome', ('sent', 'transient', 'permanent', 'lease_expired')),
                            name='delivery_attempts_outcome_valid'),
-        sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], ondelete='CASCADE'),
-        sa.ForeignKeyConstraint(['recipient_id'], ['recipients.id'], ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('delivery_attempts_recipient', 'delivery_attempts', ['recipient_id', 'id'])
-    op.create_index('delivery_attempts_campaign', 'delivery_attempts', ['campaign_id', 'id'])
 
 
 def downgrade():
     op.drop_table('delivery_attempts')
-    op.drop_index('recipients_retries_due', table_name='recipients')
-    op.drop_index('recipients_leases', table_name='recipients')
     for column in ('attempt_limit', 'next_attempt_at', 'attempt_started_at', 'lease_expires_at', 'error_kind', 'error_code'):
         op.drop_column('recipients', column)
     op.drop_constraint('recipients_status_valid', 'recipients', type_='check')
     op.create_check_constraint('recipients_status_valid', 'recipients', _in('status', ('queued', 'sending', 'sent', 'failed')))
-    for column in ('failure_window_after', 'pause_reason', 'cancelled_count', 'retrying_count'):
+    for column in ('recent_outcomes', 'pause_reason', 'cancelled_count', 'retrying_count'):
         op.drop_column('campaigns', column)
     op.drop_constraint('campaigns_status_valid', 'campaigns', type_='check')
     op.create_check_constraint('campaigns_status_valid', 'campaigns', _in('status', ('draft', 'sending', 'completed')))
