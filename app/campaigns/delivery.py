@@ -123,10 +123,9 @@ def advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> Turn:
         text("SELECT status, retrying_count FROM campaigns WHERE id = :id"), {"id": campaign_id}
     ).one()
     settled = _store(campaign_id, outcomes, cancelled=status == CampaignStatus.CANCELLED)
-    auto_paused = status == CampaignStatus.SENDING and _auto_pause(campaign_id, settled)
     claimed: list[Claimed] = []
     from_retrying = 0
-    if status == CampaignStatus.SENDING and not auto_paused and limit > 0:
+    if status == CampaignStatus.SENDING and limit > 0:
         if retrying:
             claimed = _claim(campaign_id, limit, RecipientStatus.RETRYING)
             from_retrying = len(claimed)
@@ -140,6 +139,10 @@ def advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> Turn:
         failed=counts[RecipientStatus.FAILED],
         cancelled=counts[RecipientStatus.CANCELLED],
     )
+    # Last, like the counters: the campaign row every job updates stays locked
+    # only until the commit. What this turn claimed is sent, as sends in flight
+    # are when someone presses Pause.
+    auto_paused = status == CampaignStatus.SENDING and _auto_pause(campaign_id, settled)
     return Turn(settled, claimed, halted=status != CampaignStatus.SENDING or auto_paused, auto_paused=auto_paused)
 
 
