@@ -54,9 +54,9 @@ def reconcile(queue_name: str, lock_seconds: float = 0.0, jobless_before: set[in
             done["reaped"].append(campaign_id)
         db.session.commit()
 
-    with_jobs = _campaigns_with_jobs(queue_name)
     campaigns = db.session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SENDING)).all()
     db.session.commit()
+    with_jobs = _campaigns_with_jobs(queue_name, [c.id for c in campaigns])
     for campaign in campaigns:
         if campaign.owed_count == 0 and campaign.sending_count == 0:
             # Its last job died between its last send and completing it.
@@ -82,12 +82,10 @@ def reconcile(queue_name: str, lock_seconds: float = 0.0, jobless_before: set[in
     return done
 
 
-def _campaigns_with_jobs(queue_name: str) -> set[int]:
+def _campaigns_with_jobs(queue_name: str, sending: list[int]) -> set[int]:
     """Campaigns with a dispatch job waiting in the queue or a running one's heartbeat."""
     queued = Queue(queue_name, connection=redis.client).get_job_ids()
     ids = {int(m.group(1)) for job_id in queued if (m := JOB_ID.match(job_id))}
-    sending = db.session.scalars(select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING)).all()
-    db.session.commit()
     if sending:
         alive = redis.client.mget([dispatch.alive_key(cid) for cid in sending])
         ids |= {cid for cid, beat in zip(sending, alive) if beat is not None}

@@ -323,13 +323,3 @@ def retry_due(campaign_id: int) -> bool:
              "AND next_attempt_at <= now())"),
         {"id": campaign_id},
     ).scalar_one()
-
-
-def next_retry_in(campaign_id: int) -> float | None:
-    """Seconds until the campaign's next retry is due (0 if one is), or None if none waits."""
-    seconds = db.session.execute(
-        text("SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM recipients "
-             "WHERE campaign_id = :id AND status = 'retrying'"),
-        {"id": campaign_id},
-    ).scalar_one()
-    return None if seconds is None else max(float(seconds), 0.0)
