@@ -6,8 +6,7 @@ import time
 
 from sqlalchemy import func, select
 
-from app.audit import Action, AuditEvent
-from app.campaigns import dispatch
+from app.audit import AuditEvent
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient
 from app.extensions import db
 from tests.checks import assert_counters_match_rows, assert_nothing_lost_or_sent_twice, reread, status_counts

@@ -15,6 +15,7 @@ None of these functions commits: the caller does.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 
 from flask import current_app
@@ -130,7 +131,7 @@ def advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> Turn:
             claimed = _claim(campaign_id, limit, RecipientStatus.RETRYING)
             from_retrying = len(claimed)
         claimed += _claim(campaign_id, limit - len(claimed), RecipientStatus.QUEUED)
-    counts = {s: sum(1 for x in settled if x.status == s) for s in RecipientStatus}
+    counts = Counter(s.status for s in settled)
     bump_counters(
         campaign_id,
         sending=len(claimed) - len(settled),
