@@ -1,4 +1,5 @@
 """The WSGI entry point: ``gunicorn -k gevent wsgi:app``."""
+
 from gevent import monkey
 
 if monkey.is_module_patched("socket"):
@@ -8,9 +9,9 @@ if monkey.is_module_patched("socket"):
 
     patch_psycopg()
 
-from dotenv import load_dotenv  # noqa: E402
+from dotenv import load_dotenv
 
-from app import create_app  # noqa: E402
+from app import create_app
 
 # The environment wins; .env (written by make run) fills in what it lacks.
 load_dotenv()

@@ -1,4 +1,5 @@
 """Campaign Dispatcher: the application factory."""
+
 from pathlib import Path
 from typing import Any
 

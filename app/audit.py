@@ -3,6 +3,7 @@
 Rows are written in the same transaction as the change they describe, so the
 history never shows something that did not happen, or misses something that did.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -100,23 +101,30 @@ def record(
     subject_user_id: int | None = None,
     detail: str = "",
 ) -> None:
-    db.session.add(AuditEvent(
-        action=action.value,
-        actor_id=actor.id if actor is not None else None,
-        via=via.value,
-        campaign_id=campaign_id,
-        subject_user_id=subject_user_id,
-        detail=detail,
-    ))
+    db.session.add(
+        AuditEvent(
+            action=action.value,
+            actor_id=actor.id if actor is not None else None,
+            via=via.value,
+            campaign_id=campaign_id,
+            subject_user_id=subject_user_id,
+            detail=detail,
+        )
+    )
 
 
 def campaign_history(campaign_id: int) -> list[AuditEvent]:
-    return list(db.session.scalars(
-        select(AuditEvent).where(AuditEvent.campaign_id == campaign_id).order_by(AuditEvent.id)
-    ))
+    return list(
+        db.session.scalars(select(AuditEvent).where(AuditEvent.campaign_id == campaign_id).order_by(AuditEvent.id))
+    )
 
 
 def staff_changes(limit: int = 50) -> list[AuditEvent]:
-    return list(db.session.scalars(
-        select(AuditEvent).where(AuditEvent.subject_user_id.is_not(None)).order_by(AuditEvent.id.desc()).limit(limit)
-    ))
+    return list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.subject_user_id.is_not(None))
+            .order_by(AuditEvent.id.desc())
+            .limit(limit)
+        )
+    )

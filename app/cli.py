@@ -1,4 +1,5 @@
 """``flask demo …`` and ``flask users …`` commands."""
+
 import secrets
 
 import click
@@ -53,8 +54,10 @@ def load() -> None:
 def _load_admin() -> None:
     """A first admin with a random password, printed this once; only its hash is kept."""
     if db.session.scalar(select(User.id).limit(1)) is not None:
-        click.echo("Staff accounts exist already; no demo admin created. "
-                   "Forgot a password? .venv/bin/flask users set-password --email …")
+        click.echo(
+            "Staff accounts exist already; no demo admin created. "
+            "Forgot a password? .venv/bin/flask users set-password --email …"
+        )
         return
     password = secrets.token_urlsafe(12)
     staff.add(DEMO_ADMIN, Role.ADMIN, password, actor=None, via=Via.COMMAND_LINE)

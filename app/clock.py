@@ -1,6 +1,7 @@
 """The one notion of "now": timezone-aware UTC, stored as such."""
-from datetime import datetime, timezone
+
+from datetime import UTC, datetime
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

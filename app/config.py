@@ -1,4 +1,5 @@
 """Settings, read from the environment with safe development defaults."""
+
 import os
 from datetime import timedelta
 
@@ -20,7 +21,7 @@ def psycopg2_url(url: str) -> str:
     and hosts hand out ``postgres://``; we ship psycopg2."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url[len(prefix):]
+            return "postgresql+psycopg2://" + url[len(prefix) :]
     return url
 
 

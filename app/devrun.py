@@ -7,6 +7,7 @@ addresses it chose, and a generated ``SECRET_KEY`` unless you set one, in
 servers, migrates, loads the first admin and the demo campaign, then runs the
 Procfile with honcho and prints the URL. Ctrl-C stops everything it started.
 """
+
 import os
 import secrets
 import signal
@@ -46,7 +47,12 @@ def main() -> int:
             settings["SECRET_KEY"] = _managed_values().get("SECRET_KEY") or secrets.token_urlsafe(32)
         _write_managed_block(settings)
 
-        env = {**user_env, **settings, "FLASK_APP": "wsgi", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+        env = {
+            **user_env,
+            **settings,
+            "FLASK_APP": "wsgi",
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        }
         env.setdefault("FLASK_DEBUG", "0")
         flask = [sys.executable, "-m", "flask"]
         subprocess.run([*flask, "db", "upgrade"], env=env, cwd=ROOT, check=True)
@@ -55,7 +61,9 @@ def main() -> int:
         port = int(env.get("PORT") or embedded.pick_port(8000))
         env.update(PORT=str(port), BIND="127.0.0.1")
         print(f"\n  Campaign Dispatcher is starting at http://127.0.0.1:{port}/  (Ctrl-C stops it)\n", flush=True)
-        honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-p", str(port)], env=env, cwd=ROOT)
+        honcho = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-p", str(port)], env=env, cwd=ROOT
+        )
         return _wait(honcho)
     except KeyboardInterrupt:
         return 0

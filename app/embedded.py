@@ -23,8 +23,8 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import psutil
 import psycopg2
@@ -150,8 +150,11 @@ def _system_user() -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(SYSTEM_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
-                        "--shell", "/usr/sbin/nologin", SYSTEM_USER], check=True, capture_output=True)
+        subprocess.run(
+            ["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+            check=True,
+            capture_output=True,
+        )
         return pwd.getpwnam(SYSTEM_USER)
 
 
@@ -190,8 +193,15 @@ class PostgresServer(Server):
 
 def _pg(tool: str, *args: str | Path, run_as: dict, cwd: Path) -> subprocess.CompletedProcess:
     # cwd: as root, the inherited one (e.g. /root) is out of the server user's reach.
-    return subprocess.run([str(PG_BIN / tool), *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, stdin=subprocess.DEVNULL, timeout=120, **run_as)
+    return subprocess.run(
+        [str(PG_BIN / tool), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        **run_as,
+    )
 
 
 def _postmaster_pid(pgdata: Path) -> int | None:
@@ -207,8 +217,7 @@ def _postmaster_pid(pgdata: Path) -> int | None:
 def _stop_postgres(pgdata: Path, run_as: dict) -> None:
     if _postmaster_pid(pgdata) is not None:
         # -w: returns once the postmaster has removed postmaster.pid, its last act before exiting.
-        result = _pg("pg_ctl", "-D", pgdata, "-m", "fast", "-w", "-t", "60", "stop",
-                     run_as=run_as, cwd=pgdata.parent)
+        result = _pg("pg_ctl", "-D", pgdata, "-m", "fast", "-w", "-t", "60", "stop", run_as=run_as, cwd=pgdata.parent)
         if result.returncode != 0:
             log.warning("pg_ctl stop failed, terminating instead: %s", result.stderr.strip())
     # Backends orphaned by a killed postmaster hold its shared memory: a new one would refuse to start.
@@ -223,8 +232,22 @@ def _initdb(data_dir: Path, pgdata: Path, run_as: dict) -> None:
     staging.mkdir(mode=0o700)
     if run_as:
         os.chown(staging, run_as["user"], run_as["group"])
-    result = _pg("initdb", "-D", staging, "-U", DB_USER, "-A", "trust", "-E", "UTF8",
-                 "--locale=C", "--no-sync", "--no-instructions", run_as=run_as, cwd=data_dir)
+    result = _pg(
+        "initdb",
+        "-D",
+        staging,
+        "-U",
+        DB_USER,
+        "-A",
+        "trust",
+        "-E",
+        "UTF8",
+        "--locale=C",
+        "--no-sync",
+        "--no-instructions",
+        run_as=run_as,
+        cwd=data_dir,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"initdb failed in {staging}:\n{result.stdout}{result.stderr}")
     staging.rename(pgdata)
@@ -239,8 +262,9 @@ def _server_options(port: int, fast: bool) -> list[str]:
     return options
 
 
-def start_postgres(data_dir: Path | str, port: int | None = None, *,
-                   database: str = "postgres", fast: bool = False) -> PostgresServer:
+def start_postgres(
+    data_dir: Path | str, port: int | None = None, *, database: str = "postgres", fast: bool = False
+) -> PostgresServer:
     """Start PostgreSQL with data under ``data_dir``, running initdb there on first use.
 
     Port: ``port`` if free, else the last run's if free, else any. ``.url`` names ``database``,
@@ -267,8 +291,21 @@ def start_postgres(data_dir: Path | str, port: int | None = None, *,
 
     def start(port: int) -> None:
         offset = logfile.stat().st_size
-        result = _pg("pg_ctl", "-D", pgdata, "-l", logfile, "-o", shlex.join(_server_options(port, fast)),
-                     "-w", "-t", "60", "start", run_as=run_as, cwd=data_dir)
+        result = _pg(
+            "pg_ctl",
+            "-D",
+            pgdata,
+            "-l",
+            logfile,
+            "-o",
+            shlex.join(_server_options(port, fast)),
+            "-w",
+            "-t",
+            "60",
+            "start",
+            run_as=run_as,
+            cwd=data_dir,
+        )
         if result.returncode != 0:
             server_log = _log_since(logfile, offset)
             if "Address already in use" in server_log:
@@ -330,10 +367,30 @@ def start_redis(data_dir: Path | str, port: int | None = None, *, fast: bool = F
         with logfile.open("a") as output:
             offset = output.tell()
             proc = subprocess.Popen(
-                [str(REDIS_SERVER), "--port", str(port), "--bind", HOST, "--dir", str(data_dir),
-                 "--appendonly", "yes", "--appendfsync", "no" if fast else "everysec", "--save", "",
-                 "--daemonize", "no", "--logfile", str(logfile), "--pidfile", str(data_dir / "redis.pid")],
-                stdin=subprocess.DEVNULL, stdout=output, stderr=output,
+                [
+                    str(REDIS_SERVER),
+                    "--port",
+                    str(port),
+                    "--bind",
+                    HOST,
+                    "--dir",
+                    str(data_dir),
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "no" if fast else "everysec",
+                    "--save",
+                    "",
+                    "--daemonize",
+                    "no",
+                    "--logfile",
+                    str(logfile),
+                    "--pidfile",
+                    str(data_dir / "redis.pid"),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=output,
                 # Out of the terminal's process group: Ctrl-C reaches only us, and we stop it in order.
                 start_new_session=True,
             )

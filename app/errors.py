@@ -1,4 +1,5 @@
 """Error responses people can read: a page, or for htmx a notice at the top of the page."""
+
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge

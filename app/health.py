@@ -1,4 +1,5 @@
 """``/healthz``: the one endpoint load balancers and scripts may call without signing in."""
+
 from flask import Flask, Response
 from redis.exceptions import RedisError
 from sqlalchemy import text

@@ -1,4 +1,5 @@
 """What an htmx request tells us in its headers."""
+
 from flask import request
 
 

@@ -1,4 +1,5 @@
 """Headers every response carries, and the rule that production has a real secret key."""
+
 import secrets
 
 from flask import Flask
@@ -6,17 +7,19 @@ from werkzeug.wrappers import Response
 
 # Our own scripts and styles only: no inline script, no eval, nothing from elsewhere.
 # htmx is configured (base.html) not to inject <style> or evaluate strings.
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "connect-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,

@@ -1,6 +1,7 @@
 """Jinja filters and globals shared by pages and live fragments."""
+
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Flask
 
@@ -24,7 +25,7 @@ def duration(seconds: float | None) -> str:
 
 def timestamp(moment: datetime) -> str:
     """One zone for everyone reading a shared history: UTC, to the second."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def epoch(moment: datetime | float) -> int:

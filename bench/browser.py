@@ -1,13 +1,20 @@
 """How a real browser copes with a large campaign going out: Debian's chromium,
 driven by Playwright, with the campaign page open while every recipient is sent."""
+
 import shutil
 import statistics
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 # Notes main-thread tasks over 50 ms (the browser's own "long task") and how
 # long the page took to apply each live update, from before the page's scripts run.
@@ -67,7 +74,14 @@ def campaign_page(base_url: str, email: str, password: str, campaign_id: int):
             def measured() -> PageLoad:
                 state = page.evaluate("window.__bench")
                 tasks, updates = state["longTasks"], state["updates"]
-                return PageLoad(len(updates), statistics.median(updates or [0.0]), max(updates, default=0.0), len(tasks), max(tasks, default=0.0), sum(tasks))
+                return PageLoad(
+                    len(updates),
+                    statistics.median(updates or [0.0]),
+                    max(updates, default=0.0),
+                    len(tasks),
+                    max(tasks, default=0.0),
+                    sum(tasks),
+                )
 
             yield measured
         finally:

@@ -8,6 +8,7 @@ real RQ worker processes, and drives them over HTTP and the live stream as a
 browser would. Writes bench/results.json. Nothing here is asserted: these are
 measurements, printed next to their targets.
 """
+
 import argparse
 import json
 import os
@@ -17,7 +18,7 @@ import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import flask_migrate
@@ -88,7 +89,8 @@ class Bench:
             started, last, count = db.session.execute(
                 select(Campaign.started_at, func.max(Recipient.finished_at), func.count())
                 .join(Recipient, Recipient.campaign_id == Campaign.id)
-                .where(Campaign.id == campaign_id).group_by(Campaign.id)
+                .where(Campaign.id == campaign_id)
+                .group_by(Campaign.id)
             ).one()
             db.session.commit()
         return Run(count, (last - started).total_seconds())
@@ -103,10 +105,14 @@ class Bench:
         ideal = recipients * MEAN_LATENCY / 200
         self.results["latency_bound_ratio"] = round(run.seconds / ideal, 3)
         self.results["worker_rss_mb"] = round(workers.peak_rss_mb, 1)
-        self.row(f"{recipients:,} recipients, latency 1-3 s, concurrency 200: time vs ideal",
-                 f"{run.seconds:.1f} s = {run.seconds / ideal:.2f} × {ideal:.0f} s", "≤ 1.15 ×")
-        self.row("worker RSS at concurrency 200 (worker + work horse, peak)",
-                 f"{workers.peak_rss_mb:.0f} MB", "≤ 300 MB")
+        self.row(
+            f"{recipients:,} recipients, latency 1-3 s, concurrency 200: time vs ideal",
+            f"{run.seconds:.1f} s = {run.seconds / ideal:.2f} × {ideal:.0f} s",
+            "≤ 1.15 ×",
+        )
+        self.row(
+            "worker RSS at concurrency 200 (worker + work horse, peak)", f"{workers.peak_rss_mb:.0f} MB", "≤ 300 MB"
+        )
         return run
 
     def zero_latency(self) -> None:
@@ -116,25 +122,42 @@ class Bench:
             run = self.dispatch(campaign_id)
             time.sleep(1.0)  # the last coalesced update is at most an interval behind
         with self.app.app_context():
-            committed = dict(db.session.execute(
-                select(Recipient.id, func.extract("epoch", Recipient.finished_at))
-                .where(Recipient.campaign_id == campaign_id)
-            ).all())
+            committed = dict(
+                db.session.execute(
+                    select(Recipient.id, func.extract("epoch", Recipient.finished_at)).where(
+                        Recipient.campaign_id == campaign_id
+                    )
+                ).all()
+            )
             db.session.commit()
-        delays = sorted((stream.terminal_at[rid] - float(at)) * 1000 for rid, at in committed.items()
-                        if rid in stream.terminal_at)
+        delays = sorted(
+            (stream.terminal_at[rid] - float(at)) * 1000 for rid, at in committed.items() if rid in stream.terminal_at
+        )
         seen = len(delays)
         p50, p95 = _percentile(delays, 50), _percentile(delays, 95)
         span = stream.message_times[-1] - stream.message_times[0] if len(stream.message_times) > 1 else 1.0
         per_second = len(stream.message_times) / max(span, 1.0)
-        self.results.update(zero_latency_per_s=round(run.per_second), live_p50_ms=round(p50), live_p95_ms=round(p95),
-                            sse_messages_per_s=round(per_second, 2))
-        self.row(f"{recipients:,} recipients, zero latency, Procfile workers ({os.cpu_count()} processes)",
-                 f"{run.per_second:,.0f} /s ({run.seconds:.2f} s)", "≥ 5,000 /s")
-        self.row("live delay, committed → SSE client, p50 / p95",
-                 f"{p50:.0f} / {p95:.0f} ms ({seen:,} of {recipients:,} seen)", "p95 ≤ 500 ms")
-        self.row("SSE messages per second to one client",
-                 f"{per_second:.1f} ({len(stream.message_times)} in {span:.1f} s)", "≤ 10")
+        self.results.update(
+            zero_latency_per_s=round(run.per_second),
+            live_p50_ms=round(p50),
+            live_p95_ms=round(p95),
+            sse_messages_per_s=round(per_second, 2),
+        )
+        self.row(
+            f"{recipients:,} recipients, zero latency, Procfile workers ({os.cpu_count()} processes)",
+            f"{run.per_second:,.0f} /s ({run.seconds:.2f} s)",
+            "≥ 5,000 /s",
+        )
+        self.row(
+            "live delay, committed → SSE client, p50 / p95",
+            f"{p50:.0f} / {p95:.0f} ms ({seen:,} of {recipients:,} seen)",
+            "p95 ≤ 500 ms",
+        )
+        self.row(
+            "SSE messages per second to one client",
+            f"{per_second:.1f} ({len(stream.message_times)} in {span:.1f} s)",
+            "≤ 10",
+        )
 
     def scaling(self) -> None:
         per_process = 400 if self.quick else 1_000
@@ -145,8 +168,11 @@ class Bench:
                 runs.append(self.dispatch(campaign_id))
         ratio = runs[1].per_second / runs[0].per_second
         self.results["scaling_ratio"] = round(ratio, 3)
-        self.row("latency-bound, 1 vs 2 worker processes (100 each): throughput ratio",
-                 f"{ratio:.2f} × ({runs[0].per_second:.0f} → {runs[1].per_second:.0f} /s)", "≥ 1.8 ×")
+        self.row(
+            "latency-bound, 1 vs 2 worker processes (100 each): throughput ratio",
+            f"{ratio:.2f} × ({runs[0].per_second:.0f} → {runs[1].per_second:.0f} /s)",
+            "≥ 1.8 ×",
+        )
 
     def imports(self) -> int:
         sizes = (1_000, 10_000) if self.quick else (10_000, 100_000)
@@ -163,9 +189,15 @@ class Bench:
         signed_in = client.post("/sign-in", data={"email": BENCH_USER, "password": BENCH_PASSWORD})
         assert signed_in.status_code == 302, "the benchmark's operator could not sign in"
         started = time.perf_counter()
-        response = client.post("/campaigns/new", data={
-            "title": f"{size:,} pasted", "channel": "email", "message": "Hello", "recipients": paste,
-        })
+        response = client.post(
+            "/campaigns/new",
+            data={
+                "title": f"{size:,} pasted",
+                "channel": "email",
+                "message": "Hello",
+                "recipients": paste,
+            },
+        )
         seconds = time.perf_counter() - started
         assert response.status_code == 302, response.get_data(as_text=True)[:500]
         return seconds, int(response.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
@@ -174,26 +206,41 @@ class Bench:
         """Server time of a large campaign's page and a status-filtered page, part-way through a send."""
         with self.app.app_context():
             # As if it were part-way through: 60 % sent, 5 % failed, the rest queued.
-            db.session.execute(text(
-                "UPDATE recipients SET status = CASE WHEN id % 20 = 0 THEN 'failed' WHEN id % 20 < 13 THEN 'sent' "
-                "ELSE 'queued' END WHERE campaign_id = :id"), {"id": campaign_id})
-            db.session.execute(text(
-                "UPDATE campaigns SET status = 'sending', started_at = now(), "
-                "sent_count = (SELECT count(*) FROM recipients WHERE campaign_id = :id AND status = 'sent'), "
-                "failed_count = (SELECT count(*) FROM recipients WHERE campaign_id = :id AND status = 'failed') "
-                "WHERE id = :id"), {"id": campaign_id})
+            db.session.execute(
+                text(
+                    "UPDATE recipients SET status = CASE WHEN id % 20 = 0 THEN 'failed' WHEN id % 20 < 13 THEN 'sent' "
+                    "ELSE 'queued' END WHERE campaign_id = :id"
+                ),
+                {"id": campaign_id},
+            )
+            db.session.execute(
+                text(
+                    "UPDATE campaigns SET status = 'sending', started_at = now(), "
+                    "sent_count = (SELECT count(*) FROM recipients WHERE campaign_id = :id AND status = 'sent'), "
+                    "failed_count = (SELECT count(*) FROM recipients WHERE campaign_id = :id AND status = 'failed') "
+                    "WHERE id = :id"
+                ),
+                {"id": campaign_id},
+            )
             db.session.execute(text("ANALYZE recipients"))
             db.session.commit()
             size = db.session.get(Campaign, campaign_id).recipient_count
-        paths = [f"/campaigns/{campaign_id}", f"/campaigns/{campaign_id}?status=failed",
-                 f"/campaigns/{campaign_id}?status=sent&page=50", f"/campaigns/{campaign_id}?page=200"]
+        paths = [
+            f"/campaigns/{campaign_id}",
+            f"/campaigns/{campaign_id}?status=failed",
+            f"/campaigns/{campaign_id}?status=sent&page=50",
+            f"/campaigns/{campaign_id}?page=200",
+        ]
         for path in paths:
             self.http.timed_get(path)  # warm up
         times = sorted(self.http.timed_get(path) * 1000 for _ in range(10 if self.quick else 50) for path in paths)
         p95 = _percentile(times, 95)
         self.results["page_p95_ms"] = round(p95, 1)
-        self.row(f"campaign page + status-filtered pages, {size:,} recipients: p95",
-                 f"{p95:.0f} ms (p50 {_percentile(times, 50):.0f} ms)", "≤ 150 ms")
+        self.row(
+            f"campaign page + status-filtered pages, {size:,} recipients: p95",
+            f"{p95:.0f} ms (p50 {_percentile(times, 50):.0f} ms)",
+            "≤ 150 ms",
+        )
 
     def rate_limit(self) -> None:
         recipients = 200 if self.quick else 500
@@ -202,15 +249,19 @@ class Bench:
             self.dispatch(campaign_id)
         with self.app.app_context():
             first, last = db.session.execute(
-                select(func.min(Recipient.finished_at), func.max(Recipient.finished_at))
-                .where(Recipient.campaign_id == campaign_id)
+                select(func.min(Recipient.finished_at), func.max(Recipient.finished_at)).where(
+                    Recipient.campaign_id == campaign_id
+                )
             ).one()
             db.session.commit()
         measured = (recipients - 1) / (last - first).total_seconds()
         error = (measured - 50) / 50 * 100
         self.results["rate_limit_error_pct"] = round(error, 2)
-        self.row(f"rate limit 50 /s, {recipients} recipients, {os.cpu_count()} processes: measured rate",
-                 f"{measured:.1f} /s ({error:+.1f} %)", "within ± 5 %")
+        self.row(
+            f"rate limit 50 /s, {recipients} recipients, {os.cpu_count()} processes: measured rate",
+            f"{measured:.1f} /s ({error:+.1f} %)",
+            "within ± 5 %",
+        )
 
     def watched_in_browser(self) -> None:
         if not browser.available():
@@ -218,30 +269,43 @@ class Bench:
             return
         recipients = 20_000 if self.quick else 100_000
         campaign_id = self.large_campaign(recipients, "watched in a browser")
-        with self.workers(**NO_LATENCY), browser.campaign_page(
-                self.http.base_url, BENCH_USER, BENCH_PASSWORD, campaign_id) as measured:
+        with (
+            self.workers(**NO_LATENCY),
+            browser.campaign_page(self.http.base_url, BENCH_USER, BENCH_PASSWORD, campaign_id) as measured,
+        ):
             run = self.dispatch(campaign_id)
             time.sleep(1.0)
             page = measured()
         busy = page.busy_ms / 1000 / run.seconds * 100
-        self.results.update(browser_update_p50_ms=round(page.median_update_ms, 1),
-                            browser_slowest_update_ms=round(page.slowest_update_ms, 1),
-                            browser_longest_task_ms=round(page.longest_task_ms), browser_long_task_pct=round(busy, 1))
-        self.row(f"browser on a {recipients:,}-recipient campaign sending {run.per_second:,.0f} /s: "
-                 "apply an update, p50 / max; long tasks",
-                 f"{page.median_update_ms:.0f} / {page.slowest_update_ms:.0f} ms ({page.updates} updates); {busy:.0f} % of the time",
-                 "responsive")
+        self.results.update(
+            browser_update_p50_ms=round(page.median_update_ms, 1),
+            browser_slowest_update_ms=round(page.slowest_update_ms, 1),
+            browser_longest_task_ms=round(page.longest_task_ms),
+            browser_long_task_pct=round(busy, 1),
+        )
+        self.row(
+            f"browser on a {recipients:,}-recipient campaign sending {run.per_second:,.0f} /s: "
+            "apply an update, p50 / max; long tasks",
+            f"{page.median_update_ms:.0f} / {page.slowest_update_ms:.0f} ms ({page.updates} updates); {busy:.0f} % of the time",
+            "responsive",
+        )
 
     def large_campaign(self, recipients: int, title: str) -> int:
         """A campaign inserted by the database itself: its paste is not what is measured."""
         campaign_id = self.campaign(0, title)
         with self.app.app_context():
-            db.session.execute(text(
-                "INSERT INTO recipients (campaign_id, line, name, address, address_normalized) "
-                "SELECT :id, n, 'P' || n, 'p' || n || '@example.com', 'p' || n || '@example.com' "
-                "FROM generate_series(1, :count) AS n"), {"id": campaign_id, "count": recipients})
-            db.session.execute(text("UPDATE campaigns SET recipient_count = :count WHERE id = :id"),
-                               {"id": campaign_id, "count": recipients})
+            db.session.execute(
+                text(
+                    "INSERT INTO recipients (campaign_id, line, name, address, address_normalized) "
+                    "SELECT :id, n, 'P' || n, 'p' || n || '@example.com', 'p' || n || '@example.com' "
+                    "FROM generate_series(1, :count) AS n"
+                ),
+                {"id": campaign_id, "count": recipients},
+            )
+            db.session.execute(
+                text("UPDATE campaigns SET recipient_count = :count WHERE id = :id"),
+                {"id": campaign_id, "count": recipients},
+            )
             db.session.commit()
         return campaign_id
 
@@ -252,35 +316,52 @@ class Bench:
             run = self.dispatch(campaign_id)
         speedup = ours.per_second / run.per_second
         self.results["sequential_speedup"] = round(speedup, 1)
-        self.row(f"one recipient at a time ({recipients} recipients, same provider): ours / sequential",
-                 f"{speedup:.0f} × ({run.per_second:.2f} → {ours.per_second:.0f} /s)", "ratio")
+        self.row(
+            f"one recipient at a time ({recipients} recipients, same provider): ours / sequential",
+            f"{speedup:.0f} × ({run.per_second:.2f} → {ours.per_second:.0f} /s)",
+            "ratio",
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test of the benchmark itself")
-    parser.add_argument("--only", choices=FIGURES, action="append",
-                        help="measure only these (repeatable); results.json is then left alone")
+    parser.add_argument(
+        "--only",
+        choices=FIGURES,
+        action="append",
+        help="measure only these (repeatable); results.json is then left alone",
+    )
     args = parser.parse_args()
     only = set(args.only or FIGURES)
 
     with ExitStack() as stack:
         database_url, redis_url = servers(stack)
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "RQ_QUEUE": QUEUE,
-               "SECRET_KEY": "bench-only", "PYTHONUNBUFFERED": "1"}
-        app = create_app({
-            "SQLALCHEMY_DATABASE_URI": psycopg2_url(database_url),
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
-            "SSE_REDIS_URL": redis_url,
-            "WTF_CSRF_ENABLED": False,
-            "SECRET_KEY": "bench-only",
             "RQ_QUEUE": QUEUE,
-            # The 100,000-line figure is above the default limit of 50,000.
-            "RECIPIENT_LINE_LIMIT": 100_000,
-        })
+            "SECRET_KEY": "bench-only",
+            "PYTHONUNBUFFERED": "1",
+        }
+        app = create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": psycopg2_url(database_url),
+                "REDIS_URL": redis_url,
+                "SSE_REDIS_URL": redis_url,
+                "WTF_CSRF_ENABLED": False,
+                "SECRET_KEY": "bench-only",
+                "RQ_QUEUE": QUEUE,
+                # The 100,000-line figure is above the default limit of 50,000.
+                "RECIPIENT_LINE_LIMIT": 100_000,
+            }
+        )
         with app.app_context():
             flask_migrate.upgrade()
-            db.session.execute(text("TRUNCATE audit_events, campaigns, recipients, delivery_attempts, users RESTART IDENTITY CASCADE"))
+            db.session.execute(
+                text("TRUNCATE audit_events, campaigns, recipients, delivery_attempts, users RESTART IDENTITY CASCADE")
+            )
             staff.add(BENCH_USER, Role.OPERATOR, BENCH_PASSWORD, actor=None, via=Via.COMMAND_LINE)
             db.session.commit()
         base_url = start_web(stack, env)
@@ -303,8 +384,10 @@ def main() -> int:
             bench.watched_in_browser()
 
     results = bench.results
-    results["measured_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    results["machine"] = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    results["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["machine"] = (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     if not args.quick and not args.only:
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     _print_table(bench.rows, results)

@@ -1,5 +1,6 @@
 """The real parts the benchmark drives: servers, the Procfile's processes, a
 signed-in HTTP session and an SSE client on the real stream."""
+
 import http.cookiejar
 import os
 import re
@@ -46,9 +47,24 @@ def start_web(stack: ExitStack, env: dict) -> str:
     """The Procfile's web command (gunicorn, gevent workers); returns its base URL."""
     port = embedded.pick_port()
     web = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "--worker-class", "gevent", "--workers", "2",
-         "--worker-connections", "1000", "--graceful-timeout", "5", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "--worker-class",
+            "gevent",
+            "--workers",
+            "2",
+            "--worker-connections",
+            "1000",
+            "--graceful-timeout",
+            "5",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     stack.callback(_stop, web)
     base_url = f"http://127.0.0.1:{port}"
@@ -178,7 +194,8 @@ class StreamListener:
 
     def __enter__(self) -> "StreamListener":
         self.response = self.browser.opener.open(
-            f"{self.browser.base_url}/stream?channel=campaign-{self.campaign_id}", timeout=60)
+            f"{self.browser.base_url}/stream?channel=campaign-{self.campaign_id}", timeout=60
+        )
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
         self.connected.wait(10)

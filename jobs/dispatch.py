@@ -14,6 +14,7 @@ A job outlives short outages: if PostgreSQL or Redis goes away it keeps what
 it has in memory, waits and carries on. If it dies instead, its claimed
 recipients' leases expire and the reconciler (``jobs.reconciler``) picks up.
 """
+
 import logging
 import queue
 import time
@@ -82,8 +83,11 @@ def send_campaign(campaign_id: int) -> str:
             grant = through_outages(lambda: rate.take(wanted), patience, heartbeat)
             turn = through_outages(lambda: _advance(campaign_id, outcomes, grant.granted), patience, heartbeat)
             finished += sum(1 for s in turn.settled if s.status != RecipientStatus.RETRYING)
-            flush_in = _show(campaign_id, [BadgeChange(s.id, s.status, s.error, s.retry_at) for s in turn.settled]
-                             + [BadgeChange(c.id, RecipientStatus.SENDING) for c in turn.claimed])
+            flush_in = _show(
+                campaign_id,
+                [BadgeChange(s.id, s.status, s.error, s.retry_at) for s in turn.settled]
+                + [BadgeChange(c.id, RecipientStatus.SENDING) for c in turn.claimed],
+            )
             if turn.auto_paused:
                 show_status_change(campaign_id)
 

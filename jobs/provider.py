@@ -10,6 +10,7 @@ It accepts a message as soon as the call arrives and answers after its latency,
 so a worker killed mid-call leaves a message the provider has and the database
 does not know about: exactly what idempotency keys are for.
 """
+
 import queue
 import random
 import threading
@@ -131,8 +132,10 @@ class Ledger:
                 except queue.Empty:
                     break
             try:
-                answers = self._accept(keys=[key for key, _, _ in calls],
-                                       args=[message_id for _, message_id, _ in calls] + [LEDGER_TTL_SECONDS])
+                answers = self._accept(
+                    keys=[key for key, _, _ in calls],
+                    args=[message_id for _, message_id, _ in calls] + [LEDGER_TTL_SECONDS],
+                )
             except RedisError as error:
                 for _, _, answer in calls:
                     answer.set_exception(error)
@@ -145,7 +148,7 @@ class Ledger:
         found = {}
         for name in self.redis.scan_iter(match=LEDGER_PREFIX + "*", count=1000):
             entry = {k.decode(): v.decode() for k, v in self.redis.hgetall(name).items()}
-            found[name.decode()[len(LEDGER_PREFIX):]] = entry
+            found[name.decode()[len(LEDGER_PREFIX) :]] = entry
         return found
 
 
@@ -168,8 +171,7 @@ class SimulatedProvider:
         error = self._pick_error()
         try:
             # A key accepted before gets its first answer again, whatever this call would have done.
-            message_id = self.ledger.accept(
-                idempotency_key, None if error else f"sim-{channel}-{uuid.uuid4().hex}")
+            message_id = self.ledger.accept(idempotency_key, None if error else f"sim-{channel}-{uuid.uuid4().hex}")
         except RedisError:
             message_id, error = None, ERRORS["provider_error"]
         if latency > 0:

@@ -5,6 +5,7 @@ send costs one token. The bucket lives in one Redis hash and is changed by one
 Lua script, so workers on any number of machines draw from the same bucket
 without racing, and the clock is Redis's own (``TIME``), not each machine's.
 """
+
 from dataclasses import dataclass
 
 from redis import Redis

@@ -11,15 +11,16 @@ retry's wait, a worker crash, or Redis losing its queues. The Procfile runs
 one; more are safe, since every change is guarded and a pass takes a Redis
 lock first.
 """
+
 import logging
 import re
 import time
 
 from dotenv import load_dotenv
+from redis.exceptions import RedisError
 from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
-from redis.exceptions import RedisError
 
 from app import audit, create_app
 from app.audit import Action, Via
@@ -35,8 +36,9 @@ PASS_LOCK = "dispatch:reconciler"
 JOB_ID = re.compile(rf"^{re.escape(dispatch.SEND_JOB_PREFIX)}(\d+)-")
 
 
-def reconcile(queue_name: str, lock_seconds: float = 0.0, jobless_before: set[int] | None = None
-              ) -> dict[str, list[int]]:
+def reconcile(
+    queue_name: str, lock_seconds: float = 0.0, jobless_before: set[int] | None = None
+) -> dict[str, list[int]]:
     """One pass; returns the campaigns it reaped, completed, found owed work with
     no job ("jobless") and enqueued, for the next pass, logs and tests.
 
@@ -74,8 +76,12 @@ def reconcile(queue_name: str, lock_seconds: float = 0.0, jobless_before: set[in
         if jobless_before is not None and campaign.id not in jobless_before:
             continue
         if campaign.queued_count > 0:
-            audit.record(Action.CAMPAIGN_RECOVERED, via=Via.DISPATCHER, campaign_id=campaign.id,
-                         detail=f"dispatch restarted: {plural(campaign.queued_count, 'queued recipient')} had no job")
+            audit.record(
+                Action.CAMPAIGN_RECOVERED,
+                via=Via.DISPATCHER,
+                campaign_id=campaign.id,
+                detail=f"dispatch restarted: {plural(campaign.queued_count, 'queued recipient')} had no job",
+            )
         db.session.commit()
         dispatch.enqueue_send(campaign.id, campaign.owed_count)
         done["enqueued"].append(campaign.id)

@@ -7,6 +7,7 @@ processes, here or on other machines pointed at the same Redis and
 PostgreSQL, are more throughput. RQ's WorkerPool starts them and replaces any
 that dies.
 """
+
 import argparse
 import os
 
@@ -34,8 +35,12 @@ def main() -> None:
     load_dotenv()
     app = create_app()
     parser = argparse.ArgumentParser(description="Run Campaign Dispatcher's RQ worker processes.")
-    parser.add_argument("--processes", type=int, default=app.config["WORKER_PROCESSES"],
-                        help="worker processes to run (default: WORKER_PROCESSES, else one per core)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=app.config["WORKER_PROCESSES"],
+        help="worker processes to run (default: WORKER_PROCESSES, else one per core)",
+    )
     parser.add_argument("--burst", action="store_true", help="quit when the queue is empty")
     args = parser.parse_args()
 
@@ -46,8 +51,9 @@ def main() -> None:
     # pooled connection shared across a fork would be used by two processes at once.
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     AppWorker.app = app
-    pool = WorkerPool([app.config["RQ_QUEUE"]], connection=connection, num_workers=args.processes,
-                      worker_class=AppWorker)
+    pool = WorkerPool(
+        [app.config["RQ_QUEUE"]], connection=connection, num_workers=args.processes, worker_class=AppWorker
+    )
     pool.start(burst=args.burst)
 
 

@@ -1,6 +1,7 @@
 """What must hold of any campaign, however it got where it is: the invariants
 that "nothing lost, nothing sent twice" means, checked against the rows, the
 attempt log and the simulated provider's ledger."""
+
 from redis import Redis
 from sqlalchemy import func, select
 
@@ -34,15 +35,20 @@ def assert_nothing_lost_or_sent_twice(campaign: Campaign, ledger_redis: Redis, a
     recipients = db.session.scalars(select(Recipient).where(Recipient.campaign_id == campaign.id)).all()
     if all_terminal:
         assert {r.status for r in recipients} <= TERMINAL, status_counts(campaign.id)
-    logged = dict(db.session.execute(
-        select(DeliveryAttempt.recipient_id, func.count())
-        .where(DeliveryAttempt.campaign_id == campaign.id).group_by(DeliveryAttempt.recipient_id)
-    ).all())
-    sent_logged = dict(db.session.execute(
-        select(DeliveryAttempt.recipient_id, func.count())
-        .where(DeliveryAttempt.campaign_id == campaign.id, DeliveryAttempt.outcome == "sent")
-        .group_by(DeliveryAttempt.recipient_id)
-    ).all())
+    logged = dict(
+        db.session.execute(
+            select(DeliveryAttempt.recipient_id, func.count())
+            .where(DeliveryAttempt.campaign_id == campaign.id)
+            .group_by(DeliveryAttempt.recipient_id)
+        ).all()
+    )
+    sent_logged = dict(
+        db.session.execute(
+            select(DeliveryAttempt.recipient_id, func.count())
+            .where(DeliveryAttempt.campaign_id == campaign.id, DeliveryAttempt.outcome == "sent")
+            .group_by(DeliveryAttempt.recipient_id)
+        ).all()
+    )
     ledger = Ledger(ledger_redis).entries()
     for r in recipients:
         # A claim the worker died in is logged too ("lease_expired"), so this holds after crashes.

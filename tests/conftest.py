@@ -1,5 +1,6 @@
 """Fixtures: real PostgreSQL and Redis (embedded unless TEST_DATABASE_URL /
 TEST_REDIS_URL are given), the app on them, and a real RQ worker."""
+
 import os
 from dataclasses import dataclass
 
@@ -12,8 +13,8 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import text
 
 from app import create_app, embedded
-from app.config import psycopg2_url
 from app.auth.models import Role, User
+from app.config import psycopg2_url
 from app.extensions import db, redis
 from tests.factories import make_user
 
@@ -73,10 +74,21 @@ def worker_env(services: Services, **settings) -> dict[str, str]:
     test's services and settings, with ``settings`` on top."""
     base = settings_for(services)
     values = {
-        "DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url, "SECRET_KEY": "worker-test",
-        **{name: base[name] for name in (
-            "RQ_QUEUE", "PROVIDER_LATENCY_MIN", "PROVIDER_LATENCY_MAX", "PROVIDER_FAILURE_RATE",
-            "DISPATCH_CONCURRENCY", "RETRY_BASE_SECONDS", "RETRY_CAP_SECONDS")},
+        "DATABASE_URL": services.database_url,
+        "REDIS_URL": services.redis_url,
+        "SECRET_KEY": "worker-test",
+        **{
+            name: base[name]
+            for name in (
+                "RQ_QUEUE",
+                "PROVIDER_LATENCY_MIN",
+                "PROVIDER_LATENCY_MAX",
+                "PROVIDER_FAILURE_RATE",
+                "DISPATCH_CONCURRENCY",
+                "RETRY_BASE_SECONDS",
+                "RETRY_CAP_SECONDS",
+            )
+        },
         **settings,
     }
     return {**os.environ, **{name: str(value) for name, value in values.items()}}
@@ -122,7 +134,9 @@ def _clean_state(request):
         db.session.remove()
         with db.engine.begin() as conn:
             conn.execute(text("SET LOCAL lock_timeout = '10s'"))
-            conn.execute(text("TRUNCATE audit_events, campaigns, recipients, delivery_attempts, users RESTART IDENTITY CASCADE"))
+            conn.execute(
+                text("TRUNCATE audit_events, campaigns, recipients, delivery_attempts, users RESTART IDENTITY CASCADE")
+            )
         redis.client.flushdb()
 
 

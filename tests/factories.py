@@ -1,4 +1,5 @@
 """Building campaigns and accounts for tests through the same code the app uses."""
+
 from functools import cache
 
 from sqlalchemy import text
@@ -18,7 +19,9 @@ def make_campaign(
         ParsedRecipient(i, f"Person {i}", f"person{i}@example.com", f"person{i}@example.com")
         for i in range(1, recipients + 1)
     ]
-    campaign = dispatch.create_campaign(title, channel.value, "Hello from the test suite", parsed, created_by=created_by)
+    campaign = dispatch.create_campaign(
+        title, channel.value, "Hello from the test suite", parsed, created_by=created_by
+    )
     db.session.commit()
     return campaign
 
@@ -50,9 +53,15 @@ def _password_hash(password: str) -> str:
     return generate_password_hash(password)
 
 
-def make_user(role: Role = Role.OPERATOR, email: str | None = None, password: str = PASSWORD, active: bool = True) -> User:
-    user = User(email=email or f"{role.value}@example.com", role=role.value, active=active,
-                password_hash=_password_hash(password))
+def make_user(
+    role: Role = Role.OPERATOR, email: str | None = None, password: str = PASSWORD, active: bool = True
+) -> User:
+    user = User(
+        email=email or f"{role.value}@example.com",
+        role=role.value,
+        active=active,
+        password_hash=_password_hash(password),
+    )
     db.session.add(user)
     db.session.commit()
     return user

@@ -1,5 +1,6 @@
 """The worker pool and reconciler as real processes, for tests that need them
 running while the test acts: fault injection and operator-control races."""
+
 import contextlib
 import signal
 import subprocess
@@ -29,7 +30,11 @@ class Processes:
         self.starts += 1
         log = open(self.logs / f"{name}-{self.starts}.log", "w")
         self.running[name] = subprocess.Popen(
-            [sys.executable, "-m", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", *args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 

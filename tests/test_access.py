@@ -1,4 +1,5 @@
 """Every endpoint refuses the signed-out, and each role may do exactly what it should."""
+
 import pytest
 from flask import url_for
 from sqlalchemy import select
@@ -66,7 +67,9 @@ def test_every_endpoint_but_sign_in_static_and_health_refuses_an_anonymous_reque
         page = anonymous.open(url, method=method, headers={"Accept": "text/html"})
         assert page.status_code == 302, (method, url)
         assert page.headers["Location"].startswith("/sign-in"), (method, url)
-        fragment = anonymous.open(url, method=method, headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/campaigns/1"})
+        fragment = anonymous.open(
+            url, method=method, headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/campaigns/1"}
+        )
         assert fragment.status_code == 401, (method, url)
         assert fragment.headers["HX-Redirect"] == "/sign-in?next=/campaigns/1", (method, url)
         other = anonymous.open(url, method=method, headers={"Accept": "application/json"})

@@ -1,4 +1,5 @@
 """Signing in and out, throttling, sessions and the secret key."""
+
 import pytest
 from sqlalchemy import select
 
@@ -29,11 +30,14 @@ def test_a_page_sends_a_signed_out_person_to_sign_in_and_back_after(anonymous):
     assert "vera@example.com · viewer" in anonymous.get("/campaigns").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"]
+)
 def test_next_never_leads_off_the_site(anonymous, target):
     make_user(Role.VIEWER, email="vera@example.com")
-    response = anonymous.post("/sign-in", query_string={"next": target},
-                              data={"email": "vera@example.com", "password": PASSWORD})
+    response = anonymous.post(
+        "/sign-in", query_string={"next": target}, data={"email": "vera@example.com", "password": PASSWORD}
+    )
     assert response.headers["Location"] == "/campaigns"
 
 
@@ -72,8 +76,9 @@ def test_session_cookie_is_secure_when_configured_for_https(app, services):
     https = create_app({**settings_for(services), "SESSION_COOKIE_SECURE": True})
     with https.app_context():
         make_user(Role.VIEWER, email="vera@example.com")
-    response = https.test_client().post("/sign-in", data={"email": "vera@example.com", "password": PASSWORD},
-                                      base_url="https://localhost")
+    response = https.test_client().post(
+        "/sign-in", data={"email": "vera@example.com", "password": PASSWORD}, base_url="https://localhost"
+    )
     assert "Secure" in response.headers["Set-Cookie"]
 
 
@@ -150,18 +155,33 @@ def test_a_new_password_ends_open_sessions(app):
 def test_staff_change_their_own_password_and_their_other_sessions_end(app, anonymous):
     user = make_user(Role.VIEWER, email="vera@example.com")
     here, elsewhere = signed_in(app, user), signed_in(app, user)
-    wrong = here.post("/account/password", data={
-        "current_password": "not it", "new_password": "a new long password", "confirm": "a new long password",
-    }).get_data(as_text=True)
+    wrong = here.post(
+        "/account/password",
+        data={
+            "current_password": "not it",
+            "new_password": "a new long password",
+            "confirm": "a new long password",
+        },
+    ).get_data(as_text=True)
     assert "That is not your current password." in wrong
-    mismatch = here.post("/account/password", data={
-        "current_password": PASSWORD, "new_password": "a new long password", "confirm": "another one entirely",
-    }).get_data(as_text=True)
+    mismatch = here.post(
+        "/account/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": "a new long password",
+            "confirm": "another one entirely",
+        },
+    ).get_data(as_text=True)
     assert "The two new passwords are not the same." in mismatch
 
-    changed = here.post("/account/password", data={
-        "current_password": PASSWORD, "new_password": "a new long password", "confirm": "a new long password",
-    })
+    changed = here.post(
+        "/account/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": "a new long password",
+            "confirm": "a new long password",
+        },
+    )
     assert changed.headers["Location"] == "/campaigns"
     assert "Password changed. Your other sessions have ended." in here.get("/campaigns").get_data(as_text=True)
     assert elsewhere.get("/campaigns").status_code == 302
@@ -171,8 +191,10 @@ def test_staff_change_their_own_password_and_their_other_sessions_end(app, anony
 
 def test_passwords_are_stored_as_slow_hashes(anonymous, app):
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["users", "create", "--email", "Ada@Example.com", "--role", "admin"],
-                           input="a long enough password\na long enough password\n")
+    result = runner.invoke(
+        args=["users", "create", "--email", "Ada@Example.com", "--role", "admin"],
+        input="a long enough password\na long enough password\n",
+    )
     assert result.exit_code == 0, result.output
     user = db.session.scalar(select(User).where(User.email == "ada@example.com"))
     assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))

@@ -1,5 +1,6 @@
 """The whole staff loop in a real browser: gunicorn (gevent), a real RQ worker,
 real PostgreSQL and Redis, Debian's chromium."""
+
 import os
 import shutil
 import subprocess
@@ -30,8 +31,14 @@ def browser_type_launch_args(browser_type_launch_args):
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM,
-        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"],
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
     }
 
 
@@ -61,9 +68,22 @@ def live_stack(app, services, tmp_path):
     logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("web", "worker")}
     processes = [
         subprocess.Popen(
-            [str(bin_dir / "gunicorn"), "--worker-class", "gevent", "--workers", "1",
-             "--graceful-timeout", "5", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=logs["web"], stderr=subprocess.STDOUT,
+            [
+                str(bin_dir / "gunicorn"),
+                "--worker-class",
+                "gevent",
+                "--workers",
+                "1",
+                "--graceful-timeout",
+                "5",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=logs["web"],
+            stderr=subprocess.STDOUT,
         ),
         subprocess.Popen(
             [sys.executable, "-m", "jobs.worker"], cwd=ROOT, env=env, stdout=logs["worker"], stderr=subprocess.STDOUT

@@ -4,9 +4,9 @@ import threading
 
 from sqlalchemy import select, text
 
+from app.auth.models import Role
 from app.campaigns.models import Campaign, Recipient
 from app.extensions import db
-from app.auth.models import Role
 from tests.conftest import signed_in
 from tests.factories import make_campaign, make_large_campaign, make_user
 
@@ -24,12 +24,16 @@ def test_new_campaign_form_has_labelled_fields(client):
 
 
 def test_valid_paste_creates_a_draft_and_reports_duplicates(client):
-    response = create(client, 'Ann, ann@example.com\n\n"Bob ""B"", Jr", bob@example.com\nANN@example.com\ncy@example.com\n')
+    response = create(
+        client, 'Ann, ann@example.com\n\n"Bob ""B"", Jr", bob@example.com\nANN@example.com\ncy@example.com\n'
+    )
     assert response.status_code == 302
     campaign = db.session.scalars(select(Campaign)).one()
     assert response.headers["Location"].endswith(f"/campaigns/{campaign.id}")
     assert (campaign.status, campaign.recipient_count) == ("draft", 3)
-    rows = db.session.execute(select(Recipient.line, Recipient.name, Recipient.address_normalized).order_by(Recipient.id)).all()
+    rows = db.session.execute(
+        select(Recipient.line, Recipient.name, Recipient.address_normalized).order_by(Recipient.id)
+    ).all()
     assert rows == [(1, "Ann", "ann@example.com"), (3, 'Bob "B", Jr', "bob@example.com"), (5, "", "cy@example.com")]
 
     page = client.get(response.headers["Location"]).get_data(as_text=True)
@@ -89,9 +93,15 @@ def test_a_large_paste_fits_in_one_request(client):
 
 
 def test_nul_characters_do_not_break_the_insert(client):
-    response = client.post("/campaigns/new", data={
-        "title": "Sale\x00", "channel": "email", "message": "Hi\x00", "recipients": "Ann\x00, ann@example.com",
-    })
+    response = client.post(
+        "/campaigns/new",
+        data={
+            "title": "Sale\x00",
+            "channel": "email",
+            "message": "Hi\x00",
+            "recipients": "Ann\x00, ann@example.com",
+        },
+    )
     assert response.status_code == 302
     assert db.session.execute(select(Campaign.title, Campaign.message)).one() == ("Sale", "Hi")
     assert db.session.scalar(select(Recipient.name)) == "Ann"
@@ -192,7 +202,9 @@ def test_a_100k_recipient_campaign_opens_one_page_at_a_time(client):
 
 def test_status_filter_and_htmx_page_fragment(client):
     campaign = make_large_campaign(250)
-    db.session.execute(text("UPDATE recipients SET status = 'failed', last_error = 'Recipient unreachable' WHERE line % 50 = 0"))
+    db.session.execute(
+        text("UPDATE recipients SET status = 'failed', last_error = 'Recipient unreachable' WHERE line % 50 = 0")
+    )
     db.session.execute(text("UPDATE campaigns SET failed_count = 5, status = 'sending'"))
     db.session.commit()
     response = client.get(
@@ -210,10 +222,12 @@ def test_status_filter_and_htmx_page_fragment(client):
 
 def test_a_sending_campaign_shows_its_rate_and_time_left(client):
     campaign = make_large_campaign(1_000)
-    db.session.execute(text(
-        "UPDATE campaigns SET status = 'sending', started_at = now() - interval '100 seconds',"
-        " sent_count = 180, failed_count = 20"
-    ))
+    db.session.execute(
+        text(
+            "UPDATE campaigns SET status = 'sending', started_at = now() - interval '100 seconds',"
+            " sent_count = 180, failed_count = 20"
+        )
+    )
     db.session.commit()
     header = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
     # 200 done in 100 s is 2.0 per second; 800 left at that rate is 400 s.

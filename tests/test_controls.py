@@ -1,6 +1,7 @@
 """Pause, Resume, Cancel and Retry failed, pressed through HTTP as an operator
 would, against real jobs: in-process RQ workers where timing does not matter,
 the Procfile's worker pool as a process where it does (races, in-flight sends)."""
+
 import threading
 import time
 
@@ -50,7 +51,13 @@ def test_pause_stops_the_next_slice_and_resume_sends_only_the_rest(app, client, 
     assert reread(campaign).status == "completed"
     assert_nothing_lost_or_sent_twice(campaign, redis_client)
     actions = [action for action, _, _ in history(campaign)]
-    assert actions == ["campaign.created", "campaign.started", "campaign.paused", "campaign.resumed", "campaign.completed"]
+    assert actions == [
+        "campaign.created",
+        "campaign.started",
+        "campaign.paused",
+        "campaign.resumed",
+        "campaign.completed",
+    ]
     assert history(campaign)[2][1] == "operator@example.com"
 
 
@@ -85,38 +92,59 @@ def test_twenty_concurrent_starts_dispatch_exactly_once(app, redis_client):
     assert [action for action, _, _ in history(campaign)].count("campaign.started") == 1
 
 
-def test_cancel_during_in_flight_sends_lets_them_finish_and_sends_nothing_new(app, services, client, redis_client, tmp_path):
+def test_cancel_during_in_flight_sends_lets_them_finish_and_sends_nothing_new(
+    app, services, client, redis_client, tmp_path
+):
     campaign = make_campaign(60)
-    env = worker_env(services, PROVIDER_LATENCY_MIN=0.5, PROVIDER_LATENCY_MAX=1.0, DISPATCH_CONCURRENCY=5,
-                     PROVIDER_FAILURE_RATE=0.2, RECONCILE_SECONDS=0.3)
+    env = worker_env(
+        services,
+        PROVIDER_LATENCY_MIN=0.5,
+        PROVIDER_LATENCY_MAX=1.0,
+        DISPATCH_CONCURRENCY=5,
+        PROVIDER_FAILURE_RATE=0.2,
+        RECONCILE_SECONDS=0.3,
+    )
     with running(env, tmp_path) as processes:
         client.post(f"/campaigns/{campaign.id}/start")
-        wait_for(lambda: reread(campaign).sent_count >= 5 and campaign.sending_count > 0, 30, "sends in flight", processes)
+        wait_for(
+            lambda: reread(campaign).sent_count >= 5 and campaign.sending_count > 0, 30, "sends in flight", processes
+        )
         assert "Cancelled:" in press(client, campaign, "cancel")
         cancelled_at = db.session.scalar(select(func.now()))
-        in_flight = set(db.session.scalars(select(Recipient.id).where(
-            Recipient.campaign_id == campaign.id, Recipient.status == "sending")))
+        in_flight = set(
+            db.session.scalars(
+                select(Recipient.id).where(Recipient.campaign_id == campaign.id, Recipient.status == "sending")
+            )
+        )
         assert in_flight, "the cancel landed while sends were in flight"
         wait_for(lambda: reread(campaign).sending_count == 0, 30, "in-flight sends to finish", processes)
         time.sleep(1.0)  # time for a job that ignored the cancel to claim more
 
     assert campaign.status == "cancelled" and campaign.cancelled_count > 0
     assert_nothing_lost_or_sent_twice(campaign, redis_client)
-    late = db.session.scalar(select(func.count()).select_from(Recipient).where(
-        Recipient.campaign_id == campaign.id, Recipient.attempt_started_at > cancelled_at))
+    late = db.session.scalar(
+        select(func.count())
+        .select_from(Recipient)
+        .where(Recipient.campaign_id == campaign.id, Recipient.attempt_started_at > cancelled_at)
+    )
     assert late == 0, "nothing was claimed after the cancel committed"
     finished = dict(db.session.execute(select(Recipient.id, Recipient.status).where(Recipient.id.in_(in_flight))).all())
     # In flight at the cancel: sent or failed by the provider's answer, or
     # cancelled if the answer was a transient error that would have been retried.
     assert set(finished.values()) <= {"sent", "failed", "cancelled"}
-    assert ("campaign.cancelled", "operator@example.com", f"{campaign.cancelled_count - sum(1 for s in finished.values() if s == 'cancelled')} recipients not sent") in history(campaign)
+    assert (
+        "campaign.cancelled",
+        "operator@example.com",
+        f"{campaign.cancelled_count - sum(1 for s in finished.values() if s == 'cancelled')} recipients not sent",
+    ) in history(campaign)
 
 
 def test_pause_and_resume_pressed_in_a_race_never_send_anyone_twice(app, services, client, redis_client, tmp_path):
     campaign = make_campaign(80)
     other = signed_in(app, make_user(email="second@example.com"))
-    env = worker_env(services, PROVIDER_LATENCY_MIN=0.05, PROVIDER_LATENCY_MAX=0.15, DISPATCH_CONCURRENCY=4,
-                     RECONCILE_SECONDS=0.3)
+    env = worker_env(
+        services, PROVIDER_LATENCY_MIN=0.05, PROVIDER_LATENCY_MAX=0.15, DISPATCH_CONCURRENCY=4, RECONCILE_SECONDS=0.3
+    )
     with running(env, tmp_path) as processes:
         client.post(f"/campaigns/{campaign.id}/start")
 
@@ -128,8 +156,10 @@ def test_pause_and_resume_pressed_in_a_race_never_send_anyone_twice(app, service
                 who.post(f"{base}/{first if i % 2 == 0 else second}")
                 time.sleep(0.05)
 
-        threads = [threading.Thread(target=toggle, args=(client, "pause")),
-                   threading.Thread(target=toggle, args=(other, "resume"))]
+        threads = [
+            threading.Thread(target=toggle, args=(client, "pause")),
+            threading.Thread(target=toggle, args=(other, "resume")),
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -151,8 +181,13 @@ def test_retry_failed_pressed_twice_queues_each_failed_recipient_once(app, clien
         campaign = make_campaign(40)
         client.post(f"/campaigns/{campaign.id}/start")
         run_worker()
-        failed = dict(db.session.execute(select(Recipient.id, Recipient.error_kind).where(
-            Recipient.campaign_id == campaign.id, Recipient.status == "failed")).all())
+        failed = dict(
+            db.session.execute(
+                select(Recipient.id, Recipient.error_kind).where(
+                    Recipient.campaign_id == campaign.id, Recipient.status == "failed"
+                )
+            ).all()
+        )
         transient = {rid for rid, kind in failed.items() if kind == "transient"}
         assert reread(campaign).status == "completed" and transient and len(transient) < len(failed)
 
@@ -165,8 +200,14 @@ def test_retry_failed_pressed_twice_queues_each_failed_recipient_once(app, clien
             thread.join()
         assert "No temporarily failed recipients to retry." in press(client, campaign, "retry-failed")
         assert reread(campaign).status == "sending"
-        assert set(db.session.scalars(select(Recipient.id).where(
-            Recipient.campaign_id == campaign.id, Recipient.status == "queued"))) == transient
+        assert (
+            set(
+                db.session.scalars(
+                    select(Recipient.id).where(Recipient.campaign_id == campaign.id, Recipient.status == "queued")
+                )
+            )
+            == transient
+        )
         assert_counters_match_rows(campaign)
         retried = [d for a, _, d in history(campaign) if a == "campaign.retried"]
         assert retried == [f"{len(transient)} recipients (temporary failures only)"]
@@ -176,14 +217,22 @@ def test_retry_failed_pressed_twice_queues_each_failed_recipient_once(app, clien
     finally:
         app.config.update(PROVIDER_ERROR_RATES={}, RETRY_MAX_ATTEMPTS=3)
     assert reread(campaign).status == "completed"
-    attempts = dict(db.session.execute(select(Recipient.id, Recipient.attempts).where(Recipient.id.in_(transient))).all())
+    attempts = dict(
+        db.session.execute(select(Recipient.id, Recipient.attempts).where(Recipient.id.in_(transient))).all()
+    )
     assert set(attempts.values()) == {2}, "each was sent once more, not twice more"
     assert_nothing_lost_or_sent_twice(campaign, redis_client)
 
     assert "Queued" in press(client, campaign, "retry-failed", which="all")
     permanent = set(failed) - transient
-    assert set(db.session.scalars(select(Recipient.id).where(
-        Recipient.campaign_id == campaign.id, Recipient.status == "queued"))) == permanent
+    assert (
+        set(
+            db.session.scalars(
+                select(Recipient.id).where(Recipient.campaign_id == campaign.id, Recipient.status == "queued")
+            )
+        )
+        == permanent
+    )
 
 
 def test_a_campaign_pauses_itself_when_too_many_attempts_fail_and_says_why(app, client, run_worker):
@@ -242,8 +291,15 @@ def test_a_recipient_waiting_for_a_retry_says_when_and_keeps_the_campaign_open(a
         app.config.update(PROVIDER_ERROR_RATES={}, RETRY_BASE_SECONDS=0.0, RETRY_CAP_SECONDS=0.0)
     assert reread(campaign).status == "sending" and campaign.retrying_count == 3
     assert queued_jobs(app, redis_client) == 0, "a retry that is not due yet waits for the reconciler"
-    waits = db.session.execute(select(func.extract("epoch", Recipient.next_attempt_at - func.now()))
-                               .where(Recipient.campaign_id == campaign.id)).scalars().all()
+    waits = (
+        db.session.execute(
+            select(func.extract("epoch", Recipient.next_attempt_at - func.now())).where(
+                Recipient.campaign_id == campaign.id
+            )
+        )
+        .scalars()
+        .all()
+    )
     assert all(0 <= float(w) <= 30 for w in waits)  # full jitter: anywhere up to base × 2⁰
     page = client.get(f"/campaigns/{campaign.id}?status=retrying").get_data(as_text=True)
     assert page.count('class="badge badge-retrying" data-retry-at=') == 3

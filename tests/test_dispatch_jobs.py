@@ -1,4 +1,5 @@
 """Dispatch through a real RQ worker on real Redis and PostgreSQL, zero latency."""
+
 import json
 import re
 
@@ -54,8 +55,11 @@ def test_every_recipient_ends_sent_or_failed_and_counters_match_rows(app, run_wo
     # Every attempt is logged; a permanent failure ends at once, a transient one
     # is retried until the 3rd attempt.
     for recipient in db.session.scalars(select(Recipient).where(Recipient.campaign_id == campaign.id)):
-        outcomes = db.session.scalars(select(DeliveryAttempt.outcome).where(DeliveryAttempt.recipient_id == recipient.id)
-                                      .order_by(DeliveryAttempt.id)).all()
+        outcomes = db.session.scalars(
+            select(DeliveryAttempt.outcome)
+            .where(DeliveryAttempt.recipient_id == recipient.id)
+            .order_by(DeliveryAttempt.id)
+        ).all()
         assert len(outcomes) == recipient.attempts
         assert all(o == "transient" for o in outcomes[:-1])
         assert outcomes[-1] == recipient.error_kind or (outcomes[-1] == "sent" and recipient.status == "sent")
@@ -79,9 +83,14 @@ def test_live_updates_end_with_every_recipient_in_its_final_status(app, run_work
     messages = [m for m in events if m["type"] == "update"]
     assert messages and len(messages) == len(events) - 1
     html = "".join(m["data"] for m in messages)
-    statuses = dict(db.session.execute(select(Recipient.id, Recipient.status).where(Recipient.campaign_id == campaign.id)).all())
+    statuses = dict(
+        db.session.execute(select(Recipient.id, Recipient.status).where(Recipient.campaign_id == campaign.id)).all()
+    )
     for rid in statuses:
-        badges = re.findall(rf'<span id="recipient-{rid}-status" class="status" hx-swap-oob="true"><span class="badge badge-(\w+)"', html)
+        badges = re.findall(
+            rf'<span id="recipient-{rid}-status" class="status" hx-swap-oob="true"><span class="badge badge-(\w+)"',
+            html,
+        )
         assert badges and badges[-1] == statuses[rid], (rid, badges)
     # Every message carries the header, out of band; the last one shows the finished campaign.
     assert all('id="campaign-header" class="campaign-header" hx-swap-oob="true"' in m["data"] for m in messages)

@@ -1,4 +1,5 @@
 """The embedded PostgreSQL and Redis: real servers, data kept across restarts, nothing left running."""
+
 import os
 import signal
 import socket
@@ -21,9 +22,11 @@ def server_processes(under: Path) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["name"]):
         try:
-            if (proc.info["name"] in ("postgres", "redis-server")
-                    and proc.status() != psutil.STATUS_ZOMBIE
-                    and Path(proc.cwd()).is_relative_to(under.resolve())):
+            if (
+                proc.info["name"] in ("postgres", "redis-server")
+                and proc.status() != psutil.STATUS_ZOMBIE
+                and Path(proc.cwd()).is_relative_to(under.resolve())
+            ):
                 found.append(proc)
         except psutil.Error:
             continue
@@ -53,10 +56,17 @@ def test_postgres_url_names_the_postgres_role_on_loopback(postgres):
 
 
 def test_fast_postgres_runs_without_fsync_and_allows_200_connections(postgres):
-    settings = query(postgres.url, "SELECT name, setting FROM pg_settings WHERE name IN "
-                                   "('fsync', 'synchronous_commit', 'full_page_writes', 'max_connections')")
-    assert dict(settings) == {"fsync": "off", "synchronous_commit": "off",
-                              "full_page_writes": "off", "max_connections": "200"}
+    settings = query(
+        postgres.url,
+        "SELECT name, setting FROM pg_settings WHERE name IN "
+        "('fsync', 'synchronous_commit', 'full_page_writes', 'max_connections')",
+    )
+    assert dict(settings) == {
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+        "max_connections": "200",
+    }
 
 
 def test_create_database_is_idempotent(postgres):
@@ -160,9 +170,22 @@ def test_a_taken_port_is_replaced_by_a_free_one(tmp_path):
 def test_cli_up_prints_urls_and_stops_both_servers_on_sigterm(tmp_path):
     # Port 0: any free port, so the test never takes 5432/6379 from a developer's `up`.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.embedded", "up", "--dir", str(tmp_path / "var"), "--fast",
-         "--pg-port", "0", "--redis-port", "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "app.embedded",
+            "up",
+            "--dir",
+            str(tmp_path / "var"),
+            "--fast",
+            "--pg-port",
+            "0",
+            "--redis-port",
+            "0",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         urls = dict(proc.stdout.readline().strip().split("=", 1) for _ in range(2))

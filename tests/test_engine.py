@@ -1,5 +1,6 @@
 """The dispatch engine's parts at zero latency: fan-out, batched claims,
 counters, the shared rate limit and coalesced live updates."""
+
 import json
 import subprocess
 import sys
@@ -34,14 +35,21 @@ def assert_finished_once(campaign: Campaign) -> None:
     counts = status_counts(campaign.id)
     assert set(counts) <= {"sent", "failed"}
     assert (campaign.sent_count, campaign.failed_count, campaign.sending_count) == (
-        counts.get("sent", 0), counts.get("failed", 0), 0)
+        counts.get("sent", 0),
+        counts.get("failed", 0),
+        0,
+    )
     assert campaign.status == "completed"
-    completions = db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.campaign_id == campaign.id, AuditEvent.action == Action.CAMPAIGN_COMPLETED.value))
+    completions = db.session.scalar(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.campaign_id == campaign.id, AuditEvent.action == Action.CAMPAIGN_COMPLETED.value)
+    )
     assert completions == 1
 
 
 # Fan-out
+
 
 def test_start_fans_a_campaign_out_to_one_job_per_batch_up_to_the_cap(client, app, redis_client):
     app.config.update(DISPATCH_JOB_RECIPIENTS=50, DISPATCH_MAX_JOBS=4)
@@ -85,8 +93,14 @@ def test_two_worker_processes_share_a_campaign(app, services, tmp_path):
     env = worker_env(services, DISPATCH_CONCURRENCY=10)
     log = tmp_path / "worker.log"
     with open(log, "w") as out:
-        finished = subprocess.run([sys.executable, "-m", "jobs.worker", "--processes", "2", "--burst"],
-                                  cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=120)
+        finished = subprocess.run(
+            [sys.executable, "-m", "jobs.worker", "--processes", "2", "--burst"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+        )
     output = log.read_text()
     assert finished.returncode == 0, output
     assert_finished_once(campaign)
@@ -97,16 +111,23 @@ def test_two_worker_processes_share_a_campaign(app, services, tmp_path):
 
 # Batched claims and counters
 
+
 def test_concurrent_claims_never_take_the_same_recipient(app):
     campaign = make_campaign(30)
     assert dispatch.start(campaign.id, None)
     db.session.commit()
     with Session(db.engine) as other:
         first = delivery.advance(campaign.id, [], 20).claimed  # rows stay locked: this transaction is open
-        other_rows = other.execute(
-            select(Recipient.id).where(Recipient.campaign_id == campaign.id, Recipient.status == "queued")
-            .order_by(Recipient.id).with_for_update(skip_locked=True)
-        ).scalars().all()
+        other_rows = (
+            other.execute(
+                select(Recipient.id)
+                .where(Recipient.campaign_id == campaign.id, Recipient.status == "queued")
+                .order_by(Recipient.id)
+                .with_for_update(skip_locked=True)
+            )
+            .scalars()
+            .all()
+        )
         db.session.commit()
     assert len(first) == 20 and len(other_rows) == 10
     assert not {c.id for c in first} & set(other_rows)
@@ -120,11 +141,16 @@ def test_a_loop_turn_records_and_claims_in_one_batch_and_counters_follow(app):
     assert [c.id for c in claimed] == sorted(c.id for c in claimed) and len(claimed) == 4
     db.session.refresh(campaign)
     assert (campaign.sending_count, campaign.queued_count) == (4, 6)
-    turn = delivery.advance(campaign.id, [
-        delivery.Outcome(claimed[0].id, 1, RecipientStatus.SENT, message_id="sim-1"),
-        delivery.Outcome(claimed[1].id, 1, RecipientStatus.FAILED, error_code="opted_out", error="Opted out",
-                         kind="permanent"),
-    ], 1)
+    turn = delivery.advance(
+        campaign.id,
+        [
+            delivery.Outcome(claimed[0].id, 1, RecipientStatus.SENT, message_id="sim-1"),
+            delivery.Outcome(
+                claimed[1].id, 1, RecipientStatus.FAILED, error_code="opted_out", error="Opted out", kind="permanent"
+            ),
+        ],
+        1,
+    )
     db.session.commit()
     db.session.refresh(campaign)
     assert len(turn.settled) == 2 and len(turn.claimed) == 1
@@ -133,6 +159,7 @@ def test_a_loop_turn_records_and_claims_in_one_batch_and_counters_follow(app):
 
 
 # The shared rate limit
+
 
 def test_no_rate_limit_grants_everything(redis_client):
     assert SendRate(redis_client, "sms", 0).take(500).granted == 500
@@ -173,13 +200,16 @@ def test_a_rate_limited_campaign_is_spread_out_in_time(app, run_worker):
         app.config["RATE_LIMITS"] = {**app.config["RATE_LIMITS"], "email": 0.0}
     assert_finished_once(campaign)
     first, last = db.session.execute(
-        select(func.min(Recipient.finished_at), func.max(Recipient.finished_at)).where(Recipient.campaign_id == campaign.id)
+        select(func.min(Recipient.finished_at), func.max(Recipient.finished_at)).where(
+            Recipient.campaign_id == campaign.id
+        )
     ).one()
     # 30 sends at 40/s with a burst of 4: the last can start no sooner than 26/40 s after the first batch.
     assert (last - first).total_seconds() >= (30 - 2 * 4) / 40
 
 
 # Coalesced live updates
+
 
 @pytest.fixture
 def subscribed(redis_client):
@@ -188,6 +218,7 @@ def subscribed(redis_client):
         pubsub.subscribe(campaign_channel(campaign_id))
         pubsub.get_message(timeout=0.1)
         return pubsub
+
     return subscribe
 
 
@@ -208,7 +239,7 @@ def test_noted_changes_go_out_as_one_update_with_each_recipient_once(app, subscr
     live.note(campaign.id, [BadgeChange(1, "sent"), BadgeChange(2, "failed", "Recipient unreachable")])
     assert live.flush(campaign.id) is None
     [update] = received(pubsub)
-    assert update.count('id="recipient-1-status"') == 1 and 'badge-sent' in update
+    assert update.count('id="recipient-1-status"') == 1 and "badge-sent" in update
     assert update.count('id="recipient-2-status"') == 1 and "Recipient unreachable" in update
     assert "badge-sending" not in update and 'id="recipient-3-status"' not in update
     assert 'id="campaign-header"' in update
@@ -251,8 +282,10 @@ def test_a_campaign_sends_a_few_coalesced_updates_not_one_per_change(app, run_wo
     # One flush per interval at most, plus the completion; 300 recipients
     # at concurrency 8 are at least 38 claims, each one update before this engine.
     assert len(messages) <= elapsed * app.config["LIVE_UPDATES_PER_SECOND"] + 2
-    statuses = dict(db.session.execute(select(Recipient.id, Recipient.status).where(Recipient.campaign_id == campaign.id)).all())
+    statuses = dict(
+        db.session.execute(select(Recipient.id, Recipient.status).where(Recipient.campaign_id == campaign.id)).all()
+    )
     html = "".join(messages)
     for rid, status in statuses.items():
         last = html.rindex(f'id="recipient-{rid}-status"')
-        assert html[last:last + 200].count(f"badge-{status}") == 1, rid
+        assert html[last : last + 200].count(f"badge-{status}") == 1, rid

@@ -3,6 +3,7 @@ restarted and flushed, PostgreSQL restarted, all mid-campaign. Each test runs
 the Procfile's worker pool and reconciler as processes against real servers,
 and ends by checking that every recipient is terminal, the counters equal the
 rows, and the provider's ledger holds exactly one message per sent recipient."""
+
 import time
 from contextlib import contextmanager
 
@@ -63,8 +64,11 @@ def test_a_worker_killed_three_times_loses_nothing_and_sends_nothing_twice(app, 
         wait_for(lambda: completed(campaign), 90, "the campaign to complete", processes)
 
     ledger = assert_nothing_lost_or_sent_twice(campaign, redis_client)
-    reaped = db.session.scalar(select(func.count()).select_from(DeliveryAttempt).where(
-        DeliveryAttempt.campaign_id == campaign.id, DeliveryAttempt.outcome == "lease_expired"))
+    reaped = db.session.scalar(
+        select(func.count())
+        .select_from(DeliveryAttempt)
+        .where(DeliveryAttempt.campaign_id == campaign.id, DeliveryAttempt.outcome == "lease_expired")
+    )
     assert reaped > 0, "the kills landed while sends were in flight, and their leases were reaped"
     # The provider had accepted some of those before the worker died: they were
     # asked again under the same key and answered with the same message.
@@ -110,8 +114,11 @@ def test_redis_restarted_and_flushed_mid_campaign_loses_nothing(app, services, r
         restarted.stop()
         for campaign in (first, second):
             assert_nothing_lost_or_sent_twice(campaign, redis_client)
-        recovered = db.session.scalars(select(AuditEvent.detail).where(
-            AuditEvent.campaign_id == second.id, AuditEvent.action == Action.CAMPAIGN_RECOVERED.value)).all()
+        recovered = db.session.scalars(
+            select(AuditEvent.detail).where(
+                AuditEvent.campaign_id == second.id, AuditEvent.action == Action.CAMPAIGN_RECOVERED.value
+            )
+        ).all()
         assert recovered == ["dispatch restarted: 100 queued recipients had no job"]
 
 

@@ -1,4 +1,5 @@
 """Our thin SSE layer on the real Redis: connect at once, keepalive, clean unsubscribe."""
+
 import json
 import time
 

@@ -1,5 +1,6 @@
 """The reconciler's passes, one at a time: the database says what is owed,
 and Redis and the workers are brought back in line with it."""
+
 import random
 import time
 
@@ -43,7 +44,9 @@ def test_an_expired_lease_goes_back_to_the_queue_and_its_late_answer_counts_nowh
     assert reconcile(app.config["RQ_QUEUE"])["reaped"] == [campaign.id]
     assert status_counts(campaign.id) == {"queued": 4}
     assert_counters_match_rows(campaign)
-    expired = db.session.scalars(select(DeliveryAttempt.outcome).where(DeliveryAttempt.campaign_id == campaign.id)).all()
+    expired = db.session.scalars(
+        select(DeliveryAttempt.outcome).where(DeliveryAttempt.campaign_id == campaign.id)
+    ).all()
     assert expired == ["lease_expired", "lease_expired"]
     # An attempt the provider never answered does not use up one of the 3 allowed.
     assert {db.session.get(Recipient, c.id).attempt_limit for c in claimed} == {4}
@@ -64,8 +67,9 @@ def test_a_campaign_left_sending_with_nothing_owed_is_completed(app, redis_clien
     claimed = delivery.advance(campaign.id, [], 2).claimed
     policy = delivery.RetryPolicy(0, 0, 3, random.Random())
     # The last job stored these and died before completing the campaign.
-    delivery.advance(campaign.id, [policy.settle(c, error_code="opted_out", error="Opted out", kind="permanent")
-                                   for c in claimed], 0)
+    delivery.advance(
+        campaign.id, [policy.settle(c, error_code="opted_out", error="Opted out", kind="permanent") for c in claimed], 0
+    )
     db.session.commit()
     assert reread(campaign).status == "sending"
     assert reconcile(app.config["RQ_QUEUE"])["completed"] == [campaign.id]
@@ -88,15 +92,21 @@ def test_a_retry_that_falls_due_gets_a_job(app, run_worker, redis_client):
     finally:
         app.config.update(PROVIDER_ERROR_RATES={}, RETRY_BASE_SECONDS=0.0, RETRY_CAP_SECONDS=0.0)
     assert reread(campaign).status == "completed" and campaign.sent_count == 3
-    assert {r.attempts for r in db.session.scalars(select(Recipient).where(Recipient.campaign_id == campaign.id))} == {2}
+    assert {r.attempts for r in db.session.scalars(select(Recipient).where(Recipient.campaign_id == campaign.id))} == {
+        2
+    }
     assert all(r.status == RecipientStatus.SENT for r in db.session.scalars(select(Recipient)))
 
 
 def test_one_pass_at_a_time_across_reconcilers(app):
     started(1)
     assert reconcile(app.config["RQ_QUEUE"], lock_seconds=5) is not None
-    assert reconcile(app.config["RQ_QUEUE"], lock_seconds=5) == {"reaped": [], "completed": [], "jobless": [],
-                                                                 "enqueued": []}
+    assert reconcile(app.config["RQ_QUEUE"], lock_seconds=5) == {
+        "reaped": [],
+        "completed": [],
+        "jobless": [],
+        "enqueued": [],
+    }
 
 
 def test_a_campaign_gets_a_job_only_when_two_passes_in_a_row_find_it_jobless(app, redis_client):

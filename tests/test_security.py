@@ -1,4 +1,5 @@
 """Headers, CSRF, escaping of what users typed, request size, and streams of the signed-out."""
+
 import re
 import time
 
@@ -14,7 +15,7 @@ from tests.factories import make_campaign, make_user
 from tests.test_live_stream import open_stream
 
 TITLE = '<script>alert("title")</script>'
-MESSAGE = '"><img src=x onerror=alert(1)>\'--'
+MESSAGE = "\"><img src=x onerror=alert(1)>'--"
 NAME = "</td><script>alert('name')</script>"
 BAD_ADDRESS = "<svg onload=alert(2)>"
 
@@ -34,7 +35,15 @@ def test_pages_have_no_inline_script_or_style(app, anonymous):
     make_user(Role.VIEWER, email="vera@example.com")
     campaign = make_campaign(2)
     pages = [(anonymous, "/sign-in")] + [
-        (admin, url) for url in ["/campaigns", "/campaigns/new", f"/campaigns/{campaign.id}", "/staff", "/staff/new", "/account/password"]
+        (admin, url)
+        for url in [
+            "/campaigns",
+            "/campaigns/new",
+            f"/campaigns/{campaign.id}",
+            "/staff",
+            "/staff/new",
+            "/account/password",
+        ]
     ]
     for client, url in pages:
         response = client.get(url)
@@ -59,7 +68,9 @@ def test_sign_in_and_state_changes_need_the_csrf_token(app, anonymous):
         # htmx sends the token from the page's hx-headers; with it, the same request goes through.
         page = operator.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
         token = page.split('"X-CSRFToken": "', 1)[1].split('"', 1)[0]
-        accepted = operator.post(f"/campaigns/{campaign.id}/start", headers={"HX-Request": "true", "X-CSRFToken": token})
+        accepted = operator.post(
+            f"/campaigns/{campaign.id}/start", headers={"HX-Request": "true", "X-CSRFToken": token}
+        )
         assert accepted.status_code == 200
         assert "Dispatch started." in accepted.get_data(as_text=True)
     finally:
@@ -68,15 +79,24 @@ def test_sign_in_and_state_changes_need_the_csrf_token(app, anonymous):
 
 def test_what_users_typed_arrives_as_text_in_pages(client):
     paste = f"{NAME}, ann@example.com\nEve, {BAD_ADDRESS}\n"
-    review = client.post("/campaigns/new", data={"title": TITLE, "channel": "email", "message": MESSAGE, "recipients": paste})
+    review = client.post(
+        "/campaigns/new", data={"title": TITLE, "channel": "email", "message": MESSAGE, "recipients": paste}
+    )
     page = review.get_data(as_text=True)
     assert BAD_ADDRESS not in page and TITLE not in page
     assert "&lt;svg onload=alert(2)&gt;" in page  # in the line error and in the kept textarea
     assert "&lt;script&gt;alert(&#34;title&#34;)&lt;/script&gt;" in page
 
-    created = client.post("/campaigns/new", data={
-        "title": TITLE, "channel": "email", "message": MESSAGE, "recipients": paste, "skip_invalid": "y",
-    })
+    created = client.post(
+        "/campaigns/new",
+        data={
+            "title": TITLE,
+            "channel": "email",
+            "message": MESSAGE,
+            "recipients": paste,
+            "skip_invalid": "y",
+        },
+    )
     show = client.get(created.headers["Location"]).get_data(as_text=True)
     listing = client.get("/campaigns").get_data(as_text=True)
     for html in (show, listing):

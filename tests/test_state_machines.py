@@ -7,19 +7,29 @@ retry failed, complete) on the real PostgreSQL, and after every step checks the
 rows, the counters and the attempt log: no sequence reaches an illegal state or
 counts a recipient twice.
 """
+
 import random
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import current_app
-from hypothesis import HealthCheck, settings, strategies as st
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
-                                 run_state_machine_as_test)
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy import func, select
 
 from app.campaigns import controls, delivery, dispatch
-from app.campaigns.models import Campaign, CampaignStatus as C, DeliveryAttempt, Recipient, RecipientStatus as R
+from app.campaigns.models import Campaign, DeliveryAttempt, Recipient
+from app.campaigns.models import CampaignStatus as C
+from app.campaigns.models import RecipientStatus as R
 from app.extensions import db
 from tests.checks import TERMINAL, assert_counters_match_rows
 from tests.factories import make_campaign
@@ -91,18 +101,26 @@ class Row:
 
 
 def rows_of(campaign_id: int) -> dict[int, Row]:
-    return {rid: Row(*rest) for rid, *rest in db.session.execute(
-        select(Recipient.id, Recipient.status, Recipient.attempts, Recipient.error_kind, Recipient.provider_message_id)
-        .where(Recipient.campaign_id == campaign_id)
-    )}
+    return {
+        rid: Row(*rest)
+        for rid, *rest in db.session.execute(
+            select(
+                Recipient.id, Recipient.status, Recipient.attempts, Recipient.error_kind, Recipient.provider_message_id
+            ).where(Recipient.campaign_id == campaign_id)
+        )
+    }
 
 
 def attempts_logged(campaign_id: int) -> dict[int, tuple[int, int]]:
     """Per recipient: attempts logged, and how many of them were sent."""
-    return {rid: (logged, sent) for rid, logged, sent in db.session.execute(
-        select(DeliveryAttempt.recipient_id, func.count(), func.count().filter(DeliveryAttempt.outcome == "sent"))
-        .where(DeliveryAttempt.campaign_id == campaign_id).group_by(DeliveryAttempt.recipient_id)
-    )}
+    return {
+        rid: (logged, sent)
+        for rid, logged, sent in db.session.execute(
+            select(DeliveryAttempt.recipient_id, func.count(), func.count().filter(DeliveryAttempt.outcome == "sent"))
+            .where(DeliveryAttempt.campaign_id == campaign_id)
+            .group_by(DeliveryAttempt.recipient_id)
+        )
+    }
 
 
 class CampaignMachine(RuleBasedStateMachine):
@@ -122,8 +140,9 @@ class CampaignMachine(RuleBasedStateMachine):
         self.rows: dict[int, Row] = {}
         self.step = "create"
         self.cancels = "never"
-        self.saved_config = {name: current_app.config[name]
-                             for name in ("AUTO_PAUSE_WINDOW", "AUTO_PAUSE_FAILURE_RATE")}
+        self.saved_config = {
+            name: current_app.config[name] for name in ("AUTO_PAUSE_WINDOW", "AUTO_PAUSE_FAILURE_RATE")
+        }
         # Zero backoff makes every retry due at once, so claims are predictable.
         self.policy = delivery.RetryPolicy(0.0, 0.0, 3, random.Random(0))
         # Claims a live worker holds (60 s leases), by recipient.
@@ -133,8 +152,12 @@ class CampaignMachine(RuleBasedStateMachine):
         # Claims already answered or reaped: any answer for them is stale.
         self.stale: list[delivery.Claimed] = []
 
-    @initialize(recipients=st.integers(1, 8), started=st.booleans(), auto_pause_window=st.sampled_from([0, 4]),
-                cancels=st.sampled_from(["never", "any time", "with claims in flight"]))
+    @initialize(
+        recipients=st.integers(1, 8),
+        started=st.booleans(),
+        auto_pause_window=st.sampled_from([0, 4]),
+        cancels=st.sampled_from(["never", "any time", "with claims in flight"]),
+    )
     def create(self, recipients, started, auto_pause_window, cancels):
         # Cancel ends what an example can explore; offered at every step, it
         # would come early in nearly every example. So a third of the examples
@@ -177,8 +200,11 @@ class CampaignMachine(RuleBasedStateMachine):
         db.session.commit()
 
         # An answer counts only for a recipient still sending in that attempt.
-        expected = {o.recipient_id for o in outcomes
-                    if (self.rows[o.recipient_id].status, self.rows[o.recipient_id].attempts) == (R.SENDING, o.attempt)}
+        expected = {
+            o.recipient_id
+            for o in outcomes
+            if (self.rows[o.recipient_id].status, self.rows[o.recipient_id].attempts) == (R.SENDING, o.attempt)
+        }
         assert sorted(s.id for s in turn.settled) == sorted(expected), "each answer is stored once, only if current"
         for settled in turn.settled:
             possible = {o.status.value for o in outcomes if o.recipient_id == settled.id}
@@ -310,8 +336,12 @@ class CampaignMachine(RuleBasedStateMachine):
         else:
             self.press(button, *{"start": ["resume"], "pause": ["start"]}[button])
 
-    @precondition(lambda self: self.status in (C.DRAFT, C.SENDING, C.PAUSED) and (
-        self.cancels == "any time" or self.cancels == "with claims in flight" and (self.live or self.dead)))
+    @precondition(
+        lambda self: (
+            self.status in (C.DRAFT, C.SENDING, C.PAUSED)
+            and (self.cancels == "any time" or (self.cancels == "with claims in flight" and (self.live or self.dead)))
+        )
+    )
     @rule()
     def operator_cancels(self):
         # Cancelled is final: nothing else may change it.
@@ -375,7 +405,8 @@ class CampaignMachine(RuleBasedStateMachine):
         status = self.campaign.status
         if status != self.status:
             assert self.step in CAMPAIGN_EDGES.get((self.status, status), ()), (
-                f"{self.step} moved the campaign {self.status} → {status}")
+                f"{self.step} moved the campaign {self.status} → {status}"
+            )
         if self.step == "advance":
             paused = self.status == C.SENDING and status == C.PAUSED
             assert self.last_turn.auto_paused == paused, "a turn pauses the campaign only for failures, and says so"
@@ -385,7 +416,8 @@ class CampaignMachine(RuleBasedStateMachine):
             was = self.rows[rid]
             if (row.status, row.attempts) != (was.status, was.attempts):
                 assert self.step in RECIPIENT_EDGES.get((was.status, row.status), ()), (
-                    f"{self.step} moved recipient {rid} {was} → {row}")
+                    f"{self.step} moved recipient {rid} {was} → {row}"
+                )
                 assert row.attempts == was.attempts + (row.status == R.SENDING), (was, row)
             if row.status == R.SENT and was.status != R.SENT:
                 assert row.message_id == f"msg-{rid}-{row.attempts}", (rid, row)
@@ -416,7 +448,10 @@ class CampaignMachine(RuleBasedStateMachine):
 
 # No example database: it would write .hypothesis/ into the checkout.
 SETTINGS = settings(
-    max_examples=75, stateful_step_count=30, deadline=None, database=None,
+    max_examples=75,
+    stateful_step_count=30,
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 

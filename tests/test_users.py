@@ -1,4 +1,5 @@
 """Staff accounts: the admin page, the command line, and the audit trail."""
+
 import re
 
 from sqlalchemy import select
@@ -21,7 +22,9 @@ def user(email: str) -> User:
 
 def test_an_admin_creates_an_account_that_can_sign_in(app, anonymous):
     admin = admin_client(app)
-    response = admin.post("/staff/new", data={"email": " Nia@Example.com", "role": "operator", "password": "twelve chars ok"})
+    response = admin.post(
+        "/staff/new", data={"email": " Nia@Example.com", "role": "operator", "password": "twelve chars ok"}
+    )
     assert response.headers["Location"] == "/staff"
     assert "nia@example.com can now sign in as operator." in admin.get("/staff").get_data(as_text=True)
     signed = anonymous.post("/sign-in", data={"email": "nia@example.com", "password": "twelve chars ok"})
@@ -36,7 +39,9 @@ def test_bad_account_details_are_reported_per_field_and_kept(app):
     assert 'value="nia@example.com"' in page
     invalid = admin.post("/staff/new", data={"email": "nia@", "role": "viewer", "password": "twelve chars ok"})
     assert "nia@ is not a valid email address" in invalid.get_data(as_text=True)
-    taken = admin.post("/staff/new", data={"email": "ROOT@example.com", "role": "viewer", "password": "twelve chars ok"})
+    taken = admin.post(
+        "/staff/new", data={"email": "ROOT@example.com", "role": "viewer", "password": "twelve chars ok"}
+    )
     assert "root@example.com already has an account." in taken.get_data(as_text=True)
     assert db.session.scalar(select(User.id).where(User.email == "nia@example.com")) is None
 
@@ -57,7 +62,10 @@ def test_an_admin_changes_roles_and_deactivates_and_it_is_recorded(app):
     admin.post(f"/staff/{target.id}/reactivate")
     assert user("vera@example.com").active
     page = admin.get("/staff").get_data(as_text=True)
-    changes = re.findall(r"· (Changed the role|Deactivated the account|Reactivated the account) of <strong>vera@example.com</strong> by root@example.com", page)
+    changes = re.findall(
+        r"· (Changed the role|Deactivated the account|Reactivated the account) of <strong>vera@example.com</strong> by root@example.com",
+        page,
+    )
     assert changes == ["Reactivated the account", "Deactivated the account", "Changed the role"]
     assert "viewer → operator" in page
 
@@ -66,7 +74,9 @@ def test_an_admin_cannot_lock_themselves_out(app):
     admin = admin_client(app)
     me = user("root@example.com")
     refused = admin.post(f"/staff/{me.id}/deactivate")
-    assert "You cannot deactivate your own account; ask another admin." in admin.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "You cannot deactivate your own account; ask another admin." in admin.get(
+        refused.headers["Location"]
+    ).get_data(as_text=True)
     admin.post(f"/staff/{me.id}/role", data={"role": "viewer"})
     me = user("root@example.com")
     assert me.active and me.role == "admin"
@@ -81,16 +91,28 @@ def test_unknown_role_and_unknown_account_are_refused(app):
 
 def test_users_create_and_set_password_on_the_command_line(app, anonymous):
     runner = app.test_cli_runner()
-    created = runner.invoke(args=["users", "create", "--email", "ops@example.com", "--role", "operator"],
-                            input="first password ok\nfirst password ok\n")
+    created = runner.invoke(
+        args=["users", "create", "--email", "ops@example.com", "--role", "operator"],
+        input="first password ok\nfirst password ok\n",
+    )
     assert created.exit_code == 0 and "Created ops@example.com as operator." in created.output
-    again = runner.invoke(args=["users", "create", "--email", "ops@example.com"], input="first password ok\nfirst password ok\n")
+    again = runner.invoke(
+        args=["users", "create", "--email", "ops@example.com"], input="first password ok\nfirst password ok\n"
+    )
     assert again.exit_code != 0 and "ops@example.com already has an account." in again.output
 
-    reset = runner.invoke(args=["users", "set-password", "--email", "OPS@example.com"], input="second password ok\nsecond password ok\n")
+    reset = runner.invoke(
+        args=["users", "set-password", "--email", "OPS@example.com"], input="second password ok\nsecond password ok\n"
+    )
     assert reset.exit_code == 0, reset.output
-    assert anonymous.post("/sign-in", data={"email": "ops@example.com", "password": "second password ok"}).status_code == 302
-    unknown = runner.invoke(args=["users", "set-password", "--email", "nobody@example.com"], input="second password ok\nsecond password ok\n")
+    assert (
+        anonymous.post("/sign-in", data={"email": "ops@example.com", "password": "second password ok"}).status_code
+        == 302
+    )
+    unknown = runner.invoke(
+        args=["users", "set-password", "--email", "nobody@example.com"],
+        input="second password ok\nsecond password ok\n",
+    )
     assert unknown.exit_code != 0 and "No account has the email nobody@example.com." in unknown.output
     short = runner.invoke(args=["users", "set-password", "--email", "ops@example.com"], input="short\nshort\n")
     assert short.exit_code != 0 and "at least 12 characters" in short.output
@@ -109,8 +131,10 @@ def test_demo_load_creates_a_first_admin_once_and_prints_its_password_once(app, 
 
 
 def test_the_campaign_page_shows_who_created_started_and_completed_it(app, client, run_worker):
-    client.post("/campaigns/new", data={"title": "Audit me", "channel": "email", "message": "Hi",
-                                        "recipients": "a@example.com\nb@example.com"})
+    client.post(
+        "/campaigns/new",
+        data={"title": "Audit me", "channel": "email", "message": "Hi", "recipients": "a@example.com\nb@example.com"},
+    )
     campaign_id = db.session.scalar(select(AuditEvent.campaign_id))
     start = client.post(f"/campaigns/{campaign_id}/start", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "Started dispatch by <strong>operator@example.com</strong>" in start  # the history updates in place

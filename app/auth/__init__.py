@@ -1,4 +1,5 @@
 """Signing in and out, and who may reach which endpoint."""
+
 from flask import Blueprint
 
 bp = Blueprint("auth", __name__)

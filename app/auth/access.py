@@ -5,6 +5,7 @@ that it is ``@public``. One ``before_request`` hook enforces that for the whole
 app, so an endpoint that declares nothing is refused to everyone rather than
 left open, and a test walks the URL map to keep it that way.
 """
+
 from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -62,10 +63,13 @@ def enforce() -> Response | None:
     if needed is None:
         abort(403, description="This address has no access rule, so it is refused to everyone.")
     if not current_user.role_enum.allows(needed):
-        abort(403, description=(
-            f"You are signed in as {current_user.role_enum.value}, and this needs the {needed.value} role. "
-            "Ask an admin if you need it."
-        ))
+        abort(
+            403,
+            description=(
+                f"You are signed in as {current_user.role_enum.value}, and this needs the {needed.value} role. "
+                "Ask an admin if you need it."
+            ),
+        )
     return None
 
 

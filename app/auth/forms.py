@@ -24,7 +24,9 @@ class SignInForm(FlaskForm):
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=[DataRequired(message="Enter your current password.")])
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired(message="Enter your current password.")]
+    )
     new_password = new_password_field("New password", "Choose a new password.")
     confirm = PasswordField(
         "New password again",

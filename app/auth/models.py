@@ -1,4 +1,5 @@
 """Staff accounts."""
+
 import secrets
 from datetime import datetime
 from enum import StrEnum

@@ -1,4 +1,5 @@
 """Flask's signed-cookie sessions, minus the cookie on static files."""
+
 from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 

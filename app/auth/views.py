@@ -6,12 +6,12 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from app.audit import Via
 from app.auth import bp
 from app.auth.access import public, requires, safe_next
 from app.auth.forms import ChangePasswordForm, SignInForm
 from app.auth.models import Role, authenticate, normalize_email
 from app.clock import utcnow
-from app.audit import Via
 from app.extensions import db, limiter
 from app.users import staff
 

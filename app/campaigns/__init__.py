@@ -1,4 +1,5 @@
 """Creating campaigns, reviewing their recipients and dispatching them."""
+
 from flask import Blueprint
 
 bp = Blueprint("campaigns", __name__)

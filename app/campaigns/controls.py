@@ -12,6 +12,7 @@ commits; two presses of a button, or two operators, change things once. Each
 records who did it and why. None of them commits: the caller does, then
 enqueues any jobs (``dispatch.enqueue_send``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,11 +43,16 @@ class Result:
 
 def _change_status(campaign_id: int, from_: tuple[CampaignStatus, ...], to: CampaignStatus, **values) -> bool:
     assignments = ", ".join(f"{column} = :{column}" for column in values)
-    return db.session.execute(
-        text(f"UPDATE campaigns SET status = :to{', ' + assignments if assignments else ''} "
-             "WHERE id = :id AND status = ANY(:from_)"),
-        {"id": campaign_id, "to": to.value, "from_": [s.value for s in from_], **values},
-    ).rowcount == 1
+    return (
+        db.session.execute(
+            text(
+                f"UPDATE campaigns SET status = :to{', ' + assignments if assignments else ''} "
+                "WHERE id = :id AND status = ANY(:from_)"
+            ),
+            {"id": campaign_id, "to": to.value, "from_": [s.value for s in from_], **values},
+        ).rowcount
+        == 1
+    )
 
 
 def _status(campaign_id: int) -> str:
@@ -85,14 +91,17 @@ def cancel(campaign_id: int, actor: User | None) -> Result:
     """Cancel every recipient not yet sent; sends in flight finish and keep their outcome."""
     hold_claim_lock(campaign_id, exclusive=True)
     if not _change_status(
-        campaign_id, (CampaignStatus.DRAFT, CampaignStatus.SENDING, CampaignStatus.PAUSED), CampaignStatus.CANCELLED,
+        campaign_id,
+        (CampaignStatus.DRAFT, CampaignStatus.SENDING, CampaignStatus.PAUSED),
+        CampaignStatus.CANCELLED,
         pause_reason=None,
     ):
         return Result(False, f"This campaign is {_status(campaign_id)}; it cannot be cancelled.")
     db.session.execute(text("UPDATE campaigns SET finished_at = now() WHERE id = :id"), {"id": campaign_id})
-    counts = dict(db.session.execute(
-        text(
-            """
+    counts = dict(
+        db.session.execute(
+            text(
+                """
             WITH cancelled AS (
                 UPDATE recipients AS r
                 SET status = 'cancelled', next_attempt_at = NULL, finished_at = now(), updated_at = now()
@@ -102,9 +111,10 @@ def cancel(campaign_id: int, actor: User | None) -> Result:
             )
             SELECT was, count(*) FROM cancelled GROUP BY was
             """
-        ),
-        {"id": campaign_id},
-    ).all())
+            ),
+            {"id": campaign_id},
+        ).all()
+    )
     cancelled = sum(counts.values())
     bump_counters(campaign_id, retrying=-counts.get("retrying", 0), cancelled=cancelled)
     detail = f"{plural(cancelled, 'recipient')} not sent"
@@ -144,5 +154,8 @@ def retry_failed(campaign_id: int, actor: User | None, include_permanent: bool =
     detail = f"{plural(queued, 'recipient')} ({'all failures' if include_permanent else 'temporary failures only'})"
     audit.record(Action.CAMPAIGN_RETRIED, actor=actor, campaign_id=campaign_id, detail=detail)
     paused = " They are sent when you resume." if status == CampaignStatus.PAUSED else ""
-    return Result(True, f"Queued {plural(queued, f'{which} recipient')} again.{paused}",
-                  to_send=queued if status != CampaignStatus.PAUSED else 0)
+    return Result(
+        True,
+        f"Queued {plural(queued, f'{which} recipient')} again.{paused}",
+        to_send=queued if status != CampaignStatus.PAUSED else 0,
+    )

@@ -12,6 +12,7 @@ and the operator controls (``app.campaigns.controls``) hold it exclusively, so
 once Pause or Cancel commits no job claims another recipient of the campaign.
 None of these functions commits: the caller does.
 """
+
 from __future__ import annotations
 
 import random
@@ -34,7 +35,9 @@ CLAIM_LOCK = 7301
 def hold_claim_lock(campaign_id: int, exclusive: bool = False) -> None:
     """Until commit: shared by loop turns, exclusive for an operator's change."""
     function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-    db.session.execute(text(f"SELECT {function}(:lock, :campaign_id)"), {"lock": CLAIM_LOCK, "campaign_id": campaign_id})
+    db.session.execute(
+        text(f"SELECT {function}(:lock, :campaign_id)"), {"lock": CLAIM_LOCK, "campaign_id": campaign_id}
+    )
 
 
 @dataclass(frozen=True)
@@ -58,23 +61,39 @@ class RetryPolicy:
 
     @classmethod
     def from_config(cls, config) -> RetryPolicy:
-        return cls(config["RETRY_BASE_SECONDS"], config["RETRY_CAP_SECONDS"], config["RETRY_MAX_ATTEMPTS"],
-                   random.Random())
+        return cls(
+            config["RETRY_BASE_SECONDS"], config["RETRY_CAP_SECONDS"], config["RETRY_MAX_ATTEMPTS"], random.Random()
+        )
 
     def delay(self, attempt: int) -> float:
         """Exponential backoff with full jitter: anywhere up to the capped exponential."""
         return self.rng.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
 
-    def settle(self, claimed: Claimed, message_id: str | None = None, error_code: str | None = None,
-               error: str | None = None, kind: str | None = None) -> Outcome:
+    def settle(
+        self,
+        claimed: Claimed,
+        message_id: str | None = None,
+        error_code: str | None = None,
+        error: str | None = None,
+        kind: str | None = None,
+    ) -> Outcome:
         """What one provider answer makes of a recipient."""
         if error is None:
             return Outcome(claimed.id, claimed.attempt, RecipientStatus.SENT, message_id=message_id)
         limit = claimed.attempt_limit or self.max_attempts
         if kind == ErrorKind.TRANSIENT and claimed.attempt < limit:
-            return Outcome(claimed.id, claimed.attempt, RecipientStatus.RETRYING, error_code=error_code, error=error,
-                           kind=kind, retry_in=self.delay(claimed.attempt))
-        return Outcome(claimed.id, claimed.attempt, RecipientStatus.FAILED, error_code=error_code, error=error, kind=kind)
+            return Outcome(
+                claimed.id,
+                claimed.attempt,
+                RecipientStatus.RETRYING,
+                error_code=error_code,
+                error=error,
+                kind=kind,
+                retry_in=self.delay(claimed.attempt),
+            )
+        return Outcome(
+            claimed.id, claimed.attempt, RecipientStatus.FAILED, error_code=error_code, error=error, kind=kind
+        )
 
 
 @dataclass(frozen=True)
@@ -166,8 +185,12 @@ def _claim(campaign_id: int, limit: int, source: RecipientStatus) -> list[Claime
             RETURNING id, address_normalized, attempts, attempt_limit
             """
         ),
-        {"campaign_id": campaign_id, "limit": limit, "source": source.value,
-         "lease": current_app.config["LEASE_SECONDS"]},
+        {
+            "campaign_id": campaign_id,
+            "limit": limit,
+            "source": source.value,
+            "lease": current_app.config["LEASE_SECONDS"],
+        },
     ).all()
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
@@ -225,8 +248,10 @@ def _store(campaign_id: int, outcomes: list[Outcome], cancelled: bool) -> list[S
             "delays": [o.retry_in or 0.0 for o in outcomes],
         },
     ).all()
-    return [Settled(rid, status, error, float(retry_at) if retry_at is not None else None)
-            for rid, status, error, retry_at in rows]
+    return [
+        Settled(rid, status, error, float(retry_at) if retry_at is not None else None)
+        for rid, status, error, retry_at in rows
+    ]
 
 
 def _auto_pause(campaign_id: int, settled: list[Settled]) -> bool:
@@ -237,16 +262,23 @@ def _auto_pause(campaign_id: int, settled: list[Settled]) -> bool:
     if threshold <= 0 or window <= 0 or not settled:
         return False
     recent = db.session.execute(
-        text("UPDATE campaigns SET recent_outcomes = right(recent_outcomes || :outcomes, :window) "
-             "WHERE id = :id RETURNING recent_outcomes"),
-        {"id": campaign_id, "window": window,
-         "outcomes": "".join("1" if s.status != RecipientStatus.SENT else "0" for s in settled)},
+        text(
+            "UPDATE campaigns SET recent_outcomes = right(recent_outcomes || :outcomes, :window) "
+            "WHERE id = :id RETURNING recent_outcomes"
+        ),
+        {
+            "id": campaign_id,
+            "window": window,
+            "outcomes": "".join("1" if s.status != RecipientStatus.SENT else "0" for s in settled),
+        },
     ).scalar_one()
     failures = recent.count("1")
     if len(recent) < window or failures < threshold * window:
         return False
-    reason = (f"Paused automatically: {failures} of the last {window} attempts failed "
-              f"({100 * failures / window:.0f} %), at or over the {100 * threshold:.0f} % threshold.")
+    reason = (
+        f"Paused automatically: {failures} of the last {window} attempts failed "
+        f"({100 * failures / window:.0f} %), at or over the {100 * threshold:.0f} % threshold."
+    )
     paused = db.session.execute(
         text("UPDATE campaigns SET status = 'paused', pause_reason = :reason WHERE id = :id AND status = 'sending'"),
         {"id": campaign_id, "reason": reason},
@@ -257,21 +289,27 @@ def _auto_pause(campaign_id: int, settled: list[Settled]) -> bool:
 
 
 LEASE_EXPIRED_NOTE = "The worker stopped before the provider answered; sent again with the same idempotency key."
-CANCELLED_UNKNOWN_NOTE = ("The worker stopped before the provider answered, and the campaign was cancelled "
-                          "before it could ask again: the provider may have delivered it.")
+CANCELLED_UNKNOWN_NOTE = (
+    "The worker stopped before the provider answered, and the campaign was cancelled "
+    "before it could ask again: the provider may have delivered it."
+)
 
 
 def campaigns_with_expired_leases() -> list[int]:
     """Looked for among the sending rows of campaigns that have any, through the
     ``(campaign_id, status, id)`` index: a few hundred rows, not the table."""
-    return list(db.session.scalars(text(
-        """
+    return list(
+        db.session.scalars(
+            text(
+                """
         SELECT c.id FROM campaigns AS c
         WHERE c.sending_count > 0 AND EXISTS (
             SELECT 1 FROM recipients AS r
             WHERE r.campaign_id = c.id AND r.status = 'sending' AND r.lease_expires_at < now())
         """
-    )))
+            )
+        )
+    )
 
 
 def reap_expired_leases(campaign_id: int) -> int:
@@ -304,23 +342,34 @@ def reap_expired_leases(campaign_id: int) -> int:
             SELECT status, count(*) FROM expired GROUP BY status
             """
         ),
-        {"campaign_id": campaign_id, "note": LEASE_EXPIRED_NOTE, "unknown": CANCELLED_UNKNOWN_NOTE,
-         "max_attempts": current_app.config["RETRY_MAX_ATTEMPTS"]},
+        {
+            "campaign_id": campaign_id,
+            "note": LEASE_EXPIRED_NOTE,
+            "unknown": CANCELLED_UNKNOWN_NOTE,
+            "max_attempts": current_app.config["RETRY_MAX_ATTEMPTS"],
+        },
     ).all()
     counts = dict(rows)
     reaped = sum(counts.values())
     cancelled = counts.get(RecipientStatus.CANCELLED.value, 0)
     bump_counters(campaign_id, sending=-reaped, cancelled=cancelled)
     if reaped:
-        audit.record(Action.CAMPAIGN_RECOVERED, via=Via.DISPATCHER, campaign_id=campaign_id,
-                     detail=f"{reaped:,} recipients whose worker stopped mid-send went back to the queue"
-                     if not cancelled else f"{reaped:,} recipients whose worker stopped mid-send were cancelled")
+        audit.record(
+            Action.CAMPAIGN_RECOVERED,
+            via=Via.DISPATCHER,
+            campaign_id=campaign_id,
+            detail=f"{reaped:,} recipients whose worker stopped mid-send went back to the queue"
+            if not cancelled
+            else f"{reaped:,} recipients whose worker stopped mid-send were cancelled",
+        )
     return reaped
 
 
 def retry_due(campaign_id: int) -> bool:
     return db.session.execute(
-        text("SELECT EXISTS (SELECT 1 FROM recipients WHERE campaign_id = :id AND status = 'retrying' "
-             "AND next_attempt_at <= now())"),
+        text(
+            "SELECT EXISTS (SELECT 1 FROM recipients WHERE campaign_id = :id AND status = 'retrying' "
+            "AND next_attempt_at <= now())"
+        ),
         {"id": campaign_id},
     ).scalar_one()

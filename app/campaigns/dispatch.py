@@ -6,6 +6,7 @@ so that two requests, two jobs or a request and a job racing each other can
 never both win, and updates the campaign's counters in the same transaction
 as the recipient rows they count. None of them commits: the caller does.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -42,8 +43,13 @@ def create_campaign(
     db.session.flush()
     if recipients:
         _insert_recipients(campaign.id, recipients)
-    audit.record(Action.CAMPAIGN_CREATED, actor=created_by, via=via, campaign_id=campaign.id,
-                 detail=f"{len(recipients):,} recipients")
+    audit.record(
+        Action.CAMPAIGN_CREATED,
+        actor=created_by,
+        via=via,
+        campaign_id=campaign.id,
+        detail=f"{len(recipients):,} recipients",
+    )
     return campaign
 
 
@@ -63,14 +69,17 @@ def _insert_recipients(campaign_id: int, recipients: list[ParsedRecipient]) -> N
         """
     )
     for start in range(0, len(recipients), INSERT_CHUNK):
-        chunk = recipients[start:start + INSERT_CHUNK]
-        db.session.execute(statement, {
-            "campaign_id": campaign_id,
-            "lines": [r.line for r in chunk],
-            "names": [r.name for r in chunk],
-            "addresses": [r.address for r in chunk],
-            "normalized": [r.address_normalized for r in chunk],
-        })
+        chunk = recipients[start : start + INSERT_CHUNK]
+        db.session.execute(
+            statement,
+            {
+                "campaign_id": campaign_id,
+                "lines": [r.line for r in chunk],
+                "names": [r.name for r in chunk],
+                "addresses": [r.address for r in chunk],
+                "normalized": [r.address_normalized for r in chunk],
+            },
+        )
 
 
 def start(campaign_id: int, actor: User | None) -> bool:
@@ -148,17 +157,19 @@ def enqueue_send(campaign_id: int, recipients: int = 1) -> int:
     # Counts as a running job from now, so the reconciler does not add one in
     # the moment between a worker taking a job off the queue and its first beat.
     redis.client.set(alive_key(campaign_id), "1", px=int(heartbeat_seconds() * 1000))
-    queue.enqueue_many([
-        Queue.prepare_data(
-            SEND_JOB,
-            (campaign_id,),
-            # The reconciler reads the campaign back from the id when it looks
-            # for campaigns that have no job left.
-            job_id=f"{SEND_JOB_PREFIX}{campaign_id}-{uuid.uuid4().hex}",
-            # A job works one slice and then hands on, so its run time is bounded.
-            timeout=int(config["DISPATCH_SLICE_SECONDS"] * 2 + config["PROVIDER_LATENCY_MAX"] + 60),
-            result_ttl=0,
-        )
-        for _ in range(jobs)
-    ])
+    queue.enqueue_many(
+        [
+            Queue.prepare_data(
+                SEND_JOB,
+                (campaign_id,),
+                # The reconciler reads the campaign back from the id when it looks
+                # for campaigns that have no job left.
+                job_id=f"{SEND_JOB_PREFIX}{campaign_id}-{uuid.uuid4().hex}",
+                # A job works one slice and then hands on, so its run time is bounded.
+                timeout=int(config["DISPATCH_SLICE_SECONDS"] * 2 + config["PROVIDER_LATENCY_MAX"] + 60),
+                result_ttl=0,
+            )
+            for _ in range(jobs)
+        ]
+    )
     return jobs

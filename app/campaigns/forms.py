@@ -15,7 +15,9 @@ def no_nul(value: str | None) -> str | None:
 
 class CampaignForm(FlaskForm):
     title = StringField("Title", filters=[no_nul], validators=[DataRequired(), Length(max=200)])
-    channel = SelectField("Channel", choices=[SelectChoice(c.value, c.label) for c in Channel], default=Channel.SMS.value)
+    channel = SelectField(
+        "Channel", choices=[SelectChoice(c.value, c.label) for c in Channel], default=Channel.SMS.value
+    )
     message = TextAreaField("Message", filters=[no_nul], validators=[DataRequired(), Length(max=4000)])
     recipients = TextAreaField(
         "Recipients",

@@ -7,6 +7,7 @@ Redis list per campaign, a batch per entry, and ``flush`` turns what is noted
 whichever machine gets there first. So a browser gets a few messages a second
 carrying only what changed, however fast the campaign goes.
 """
+
 import json
 from dataclasses import dataclass
 

@@ -1,13 +1,24 @@
 """Campaigns and their recipients."""
+
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
 from app.extensions import db
-
 
 MAX_NAME = 200
 MAX_ADDRESS = 320
@@ -81,7 +92,9 @@ class Campaign(db.Model):
     title: Mapped[str] = mapped_column(String(200))
     channel: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.DRAFT, server_default=CampaignStatus.DRAFT.value)
+    status: Mapped[str] = mapped_column(
+        String(16), default=CampaignStatus.DRAFT, server_default=CampaignStatus.DRAFT.value
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -170,7 +183,9 @@ class Recipient(db.Model):
     name: Mapped[str] = mapped_column(String(MAX_NAME), default="", server_default="")
     address: Mapped[str] = mapped_column(String(MAX_ADDRESS))
     address_normalized: Mapped[str] = mapped_column(String(MAX_ADDRESS))
-    status: Mapped[str] = mapped_column(String(16), default=RecipientStatus.QUEUED, server_default=RecipientStatus.QUEUED.value)
+    status: Mapped[str] = mapped_column(
+        String(16), default=RecipientStatus.QUEUED, server_default=RecipientStatus.QUEUED.value
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     error_code: Mapped[str | None] = mapped_column(String(32))

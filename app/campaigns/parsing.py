@@ -1,4 +1,5 @@
 """Understanding a pasted recipient list: one ``Name, Email or Phone`` per line."""
+
 import csv
 import re
 from dataclasses import dataclass, field

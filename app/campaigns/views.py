@@ -7,16 +7,17 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from app import audit, htmx
+from app.auth.access import requires
+from app.auth.models import Role
 from app.campaigns import bp, controls, dispatch, live
 from app.campaigns.forms import CampaignForm
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import plural
-from app import audit, htmx
-from app.auth.access import requires
-from app.auth.models import Role
 from app.extensions import db
 
 log = logging.getLogger(__name__)
+
 
 @bp.get("/")
 @requires(Role.VIEWER)
@@ -72,7 +73,9 @@ def show(campaign_id: int) -> str:
     query = select(Recipient).where(Recipient.campaign_id == campaign.id)
     if status:
         query = query.where(Recipient.status == status)
-    recipients = db.session.scalars(query.order_by(Recipient.id).limit(per_page).offset((page_number - 1) * per_page)).all()
+    recipients = db.session.scalars(
+        query.order_by(Recipient.id).limit(per_page).offset((page_number - 1) * per_page)
+    ).all()
     context = dict(
         campaign=campaign,
         recipients=recipients,
@@ -100,8 +103,11 @@ def start(campaign_id: int) -> str | Response:
     category = "success" if started else "warning"
     if htmx.is_htmx():
         return render_template(
-            "campaigns/_started.html", campaign=campaign, history=audit.campaign_history(campaign.id),
-            notice=notice, category=category,
+            "campaigns/_started.html",
+            campaign=campaign,
+            history=audit.campaign_history(campaign.id),
+            notice=notice,
+            category=category,
         )
     flash(notice, category)
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
@@ -125,8 +131,9 @@ def recipient(campaign_id: int, recipient_id: int) -> str:
     attempts = db.session.scalars(
         select(DeliveryAttempt).where(DeliveryAttempt.recipient_id == found.id).order_by(DeliveryAttempt.id)
     ).all()
-    return render_template("campaigns/recipient.html", campaign=db.session.get(Campaign, campaign_id),
-                           recipient=found, attempts=attempts)
+    return render_template(
+        "campaigns/recipient.html", campaign=db.session.get(Campaign, campaign_id), recipient=found, attempts=attempts
+    )
 
 
 @bp.post("/campaigns/<int:campaign_id>/pause")

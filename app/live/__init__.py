@@ -1,4 +1,5 @@
 """Server-sent events: flask-sse's message format and channels, with its gaps closed."""
+
 from flask import Blueprint
 
 bp = Blueprint("live", __name__)

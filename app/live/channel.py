@@ -6,6 +6,7 @@ a departed client subscribed until the next publish. This layer keeps its
 Redis message format (``json({"data", "type"})`` on the channel's name), so
 either side can be swapped for flask-sse's, and fixes those three.
 """
+
 import json
 import time
 from collections.abc import Callable, Iterator

@@ -1,4 +1,5 @@
 """Staff accounts, managed by admins."""
+
 from flask import Blueprint
 
 bp = Blueprint("users", __name__)

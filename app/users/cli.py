@@ -1,4 +1,5 @@
 """``flask users …``: accounts from the command line, for the first admin and lost passwords."""
+
 import click
 from flask.cli import with_appcontext
 

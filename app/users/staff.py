@@ -4,6 +4,7 @@ Shared by the admin pages and ``flask users …``. An admin cannot change their
 own role or deactivate themselves, so there is always at least one active
 admin: the one making the change.
 """
+
 from email_validator import EmailNotValidError, validate_email
 
 from app import audit

@@ -45,16 +45,19 @@ def change_role(user_id: int) -> Response:
     form = RoleForm()
     if not form.validate_on_submit():
         abort(400, description="Choose one of the roles viewer, operator or admin.")
-    return _apply(lambda: staff.change_role(user, Role(form.role.data), actor=current_user),
-                  f"{user.email} is now {form.role.data}.")
+    return _apply(
+        lambda: staff.change_role(user, Role(form.role.data), actor=current_user),
+        f"{user.email} is now {form.role.data}.",
+    )
 
 
 @bp.post("/staff/<int:user_id>/deactivate")
 @requires(Role.ADMIN)
 def deactivate(user_id: int) -> Response:
     user = _user_or_404(user_id)
-    return _apply(lambda: staff.deactivate(user, actor=current_user),
-                  f"{user.email} is deactivated and signed out everywhere.")
+    return _apply(
+        lambda: staff.deactivate(user, actor=current_user), f"{user.email} is deactivated and signed out everywhere."
+    )
 
 
 @bp.post("/staff/<int:user_id>/reactivate")
