@@ -4,13 +4,26 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench assets chromium clean
+.PHONY: run test test-fast lint format bench assets chromium clean
 
-run: $(VENV)/.runtime assets
-	$(PY) -m app.devrun
+run: $(VENV)/.local assets
+	$(PY) -m devtools.run
 
+# Everything, as CI runs it (after `make lint`).
 test: $(VENV)/.dev assets chromium
-	$(PY) -m pytest -p no:cacheprovider tests $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The quick subset while working: no browser, no worker or server processes.
+test-fast: $(VENV)/.dev assets
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 bench: $(VENV)/.dev assets chromium
 	$(PY) -m bench.run $(BENCH_ARGS)
@@ -19,13 +32,13 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q -r requirements.txt
+$(VENV)/.local: requirements.txt requirements-local.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements-local.txt
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+$(VENV)/.dev: requirements.txt requirements-local.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements-dev.txt
-	touch $@ $(VENV)/.runtime
+	touch $@ $(VENV)/.local
 
 assets: app/static/vendor/.built
 

@@ -1,20 +1,11 @@
 """How a real browser copes with a large campaign going out: Debian's chromium,
 driven by Playwright, with the campaign page open while every recipient is sent."""
 
-import shutil
 import statistics
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from devtools import chromium
 
 # Notes main-thread tasks over 50 ms (the browser's own "long task") and how
 # long the page took to apply each live update, from before the page's scripts run.
@@ -42,14 +33,6 @@ class PageLoad:
     busy_ms: float
 
 
-def available() -> bool:
-    try:
-        import playwright  # noqa: F401  (a development dependency)
-    except ImportError:
-        return False
-    return shutil.which("chromium") is not None
-
-
 @contextmanager
 def campaign_page(base_url: str, email: str, password: str, campaign_id: int):
     """Opens the campaign's page, and yields a function that returns what the
@@ -57,7 +40,7 @@ def campaign_page(base_url: str, email: str, password: str, campaign_id: int):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium.PATH, args=chromium.ARGS)
         try:
             page = browser.new_page()
             page.add_init_script(WATCH)

@@ -4,9 +4,7 @@ signed-in HTTP session and an SSE client on the real stream."""
 import http.cookiejar
 import os
 import re
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -20,7 +18,7 @@ import psutil
 from redis import Redis
 from rq import Worker
 
-from app import embedded
+from devtools import embedded, procfile
 
 ROOT = Path(__file__).resolve().parent.parent
 BADGE = re.compile(r'id="recipient-(\d+)-status" class="status" hx-swap-oob="true"><span class="badge badge-(\w+)"')
@@ -44,39 +42,11 @@ def servers(stack: ExitStack) -> tuple[str, str]:
 
 
 def start_web(stack: ExitStack, env: dict) -> str:
-    """The Procfile's web command (gunicorn, gevent workers); returns its base URL."""
+    """The Procfile's web process (gunicorn, gevent workers); returns its base URL."""
     port = embedded.pick_port()
-    web = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--worker-class",
-            "gevent",
-            "--workers",
-            "2",
-            "--worker-connections",
-            "1000",
-            "--graceful-timeout",
-            "5",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    stack.callback(_stop, web)
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{base_url}/healthz", timeout=2)
-            return base_url
-        except OSError:
-            if time.monotonic() > deadline or web.poll() is not None:
-                raise RuntimeError("gunicorn did not start")
-            time.sleep(0.2)
+    web = procfile.start_web(env, port)
+    stack.callback(procfile.stop, web)
+    return f"http://127.0.0.1:{port}"
 
 
 class Workers:
@@ -90,7 +60,7 @@ class Workers:
         self.peak_rss_mb = 0.0
 
     def __enter__(self) -> "Workers":
-        command = [sys.executable, "-m", "jobs.worker"]
+        command = procfile.command("worker", self.env)
         if self.processes is not None:
             command += ["--processes", str(self.processes)]
         self.log = open(os.environ.get("BENCH_WORKER_LOG", os.devnull), "a")
@@ -130,21 +100,11 @@ class Workers:
     def __exit__(self, *exc) -> None:
         self._sampling = False
         self._sampler.join()
-        _stop(self.pool)
+        procfile.stop(self.pool)
         self.log.close()
         deadline = time.monotonic() + 10
         while Worker.count(connection=self.redis) and time.monotonic() < deadline:
             time.sleep(0.1)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 class Browser:

@@ -12,10 +12,11 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from sqlalchemy import text
 
-from app import create_app, embedded
+from app import create_app
 from app.auth.models import Role, User
 from app.config import psycopg2_url
 from app.extensions import db, redis
+from devtools import embedded
 from tests.factories import make_user
 
 
@@ -81,6 +82,7 @@ def worker_env(services: Services, **settings) -> dict[str, str]:
             name: base[name]
             for name in (
                 "RQ_QUEUE",
+                "DEFAULT_REGION",
                 "PROVIDER_LATENCY_MIN",
                 "PROVIDER_LATENCY_MAX",
                 "PROVIDER_FAILURE_RATE",

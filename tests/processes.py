@@ -4,7 +4,6 @@ running while the test acts: fault injection and operator-control races."""
 import contextlib
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from devtools import procfile
 
 
 class Processes:
@@ -26,17 +25,18 @@ class Processes:
         self.running: dict[str, subprocess.Popen] = {}
         self.starts = 0
 
-    def start(self, name: str, *args: str) -> None:
+    def start(self, name: str, *extra: str) -> None:
+        """Start the Procfile's ``name`` process, with ``extra`` arguments."""
         self.starts += 1
-        log = open(self.logs / f"{name}-{self.starts}.log", "w")
-        self.running[name] = subprocess.Popen(
-            [sys.executable, "-m", *args],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with open(self.logs / f"{name}-{self.starts}.log", "w") as log:
+            self.running[name] = subprocess.Popen(
+                [*procfile.command(name, self.env), *extra],
+                cwd=procfile.ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def kill(self, name: str) -> None:
         """SIGKILL the process and every process under it: RQ puts each work
@@ -65,8 +65,8 @@ class Processes:
 @contextmanager
 def running(env: dict[str, str], logs: Path):
     processes = Processes(env, logs)
-    processes.start("reconciler", "jobs.reconciler")
-    processes.start("worker", "jobs.worker", "--processes", "1")
+    processes.start("reconciler")
+    processes.start("worker", "--processes", "1")
     try:
         yield processes
     finally:

@@ -2,114 +2,52 @@
 real PostgreSQL and Redis, Debian's chromium."""
 
 import os
-import shutil
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from app import embedded
 from app.auth.models import Role
-from tests.conftest import settings_for
+from devtools import chromium, embedded, procfile
+from tests.conftest import worker_env
 from tests.factories import PASSWORD, make_campaign, make_user
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
 pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
+    not os.path.exists(chromium.PATH) and not os.environ.get("CI"),
     reason="Debian's chromium is not installed (make test installs it when run as root)",
 )
 
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM,
-        "args": [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ],
-    }
+    return {**browser_type_launch_args, "executable_path": chromium.PATH, "args": chromium.ARGS}
 
 
 @pytest.fixture
 def live_stack(app, services, tmp_path):
-    """Start the Procfile's web and worker commands against the test databases."""
-    settings = settings_for(services)
-    port = embedded.pick_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": services.database_url,
-        "REDIS_URL": services.redis_url,
-        "RQ_QUEUE": settings["RQ_QUEUE"],
-        "SECRET_KEY": "browser-test",
-        "DEFAULT_REGION": "KE",
+    """The Procfile's web and worker processes against the test databases."""
+    env = worker_env(
+        services,
         # Slow enough to see badges move, with every send succeeding so Sent reaches the total.
-        "PROVIDER_LATENCY_MIN": "0.3",
-        "PROVIDER_LATENCY_MAX": "0.8",
-        "PROVIDER_FAILURE_RATE": "0",
-        "DISPATCH_CONCURRENCY": "3",
-        "PYTHONUNBUFFERED": "1",
-        "SSE_KEEPALIVE_SECONDS": "1",
+        PROVIDER_LATENCY_MIN=0.3,
+        PROVIDER_LATENCY_MAX=0.8,
+        PROVIDER_FAILURE_RATE=0,
+        DISPATCH_CONCURRENCY=3,
+        PYTHONUNBUFFERED=1,
+        SSE_KEEPALIVE_SECONDS=1,
+        WEB_CONCURRENCY=1,
         # Two pages of recipients: live updates name recipients this page does not show.
-        "RECIPIENTS_PER_PAGE": "5",
-    }
-    bin_dir = Path(sys.executable).parent
-    logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("web", "worker")}
-    processes = [
-        subprocess.Popen(
-            [
-                str(bin_dir / "gunicorn"),
-                "--worker-class",
-                "gevent",
-                "--workers",
-                "1",
-                "--graceful-timeout",
-                "5",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=logs["web"],
-            stderr=subprocess.STDOUT,
-        ),
-        subprocess.Popen(
-            [sys.executable, "-m", "jobs.worker"], cwd=ROOT, env=env, stdout=logs["worker"], stderr=subprocess.STDOUT
-        ),
-    ]
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
+        RECIPIENTS_PER_PAGE=5,
+    )
+    port = embedded.pick_port()
+    with open(tmp_path / "web.log", "w") as web_log, open(tmp_path / "worker.log", "w") as worker_log:
+        web = procfile.start_web(env, port, web_log)
+        worker = procfile.start("worker", env, worker_log)
         try:
-            urllib.request.urlopen(f"{base_url}/healthz", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline or processes[0].poll() is not None:
-                raise RuntimeError((tmp_path / "web.log").read_text())
-            time.sleep(0.2)
-    yield base_url
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-    for log in logs.values():
-        log.close()
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            procfile.stop(web)
+            procfile.stop(worker)
 
 
 def test_staff_pastes_creates_starts_and_watches_it_go_out_live(live_stack, page: Page, redis_client):

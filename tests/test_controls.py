@@ -2,6 +2,7 @@
 would, against real jobs: in-process RQ workers where timing does not matter,
 the Procfile's worker pool as a process where it does (races, in-flight sends)."""
 
+import itertools
 import threading
 import time
 
@@ -172,7 +173,7 @@ def test_pause_and_resume_pressed_in_a_race_never_send_anyone_twice(app, service
     actions = [action for action, _, _ in history(campaign)]
     # Each press that changed something is recorded once; they alternate.
     changes = [a for a in actions if a in ("campaign.paused", "campaign.resumed")]
-    assert changes and all(a != b for a, b in zip(changes, changes[1:]))
+    assert changes and all(a != b for a, b in itertools.pairwise(changes))
 
 
 def test_retry_failed_pressed_twice_queues_each_failed_recipient_once(app, client, run_worker, redis_client):

@@ -94,8 +94,8 @@ def test_live_updates_end_with_every_recipient_in_its_final_status(app, run_work
         assert badges and badges[-1] == statuses[rid], (rid, badges)
     # Every message carries the header, out of band; the last one shows the finished campaign.
     assert all('id="campaign-header" class="campaign-header" hx-swap-oob="true"' in m["data"] for m in messages)
-    failed = db.session.execute(select(Recipient.id, Recipient.last_error).where(Recipient.status == "failed")).all()
-    for rid, error in failed:
+    failed = db.session.scalars(select(Recipient.last_error).where(Recipient.status == "failed")).all()
+    for error in failed:
         assert f'<span class="badge badge-failed">Failed</span> <small class="status-error">{error}</small>' in html
     db.session.refresh(campaign)
     last = messages[-1]["data"]

@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 import redis
 
-from app import embedded
+from devtools import embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -173,7 +173,7 @@ def test_cli_up_prints_urls_and_stops_both_servers_on_sigterm(tmp_path):
         [
             sys.executable,
             "-m",
-            "app.embedded",
+            "devtools.embedded",
             "up",
             "--dir",
             str(tmp_path / "var"),

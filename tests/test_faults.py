@@ -12,11 +12,12 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
-from app import create_app, embedded
+from app import create_app
 from app.audit import Action, AuditEvent
 from app.campaigns import dispatch
 from app.campaigns.models import Campaign, DeliveryAttempt
 from app.extensions import db
+from devtools import embedded
 from tests.checks import assert_nothing_lost_or_sent_twice, reread
 from tests.conftest import Services, settings_for, worker_env
 from tests.factories import make_campaign
@@ -58,9 +59,11 @@ def test_a_worker_killed_three_times_loses_nothing_and_sends_nothing_twice(app, 
     with running(worker_env(services, **FAULT_SETTINGS), tmp_path) as processes:
         for kill in range(3):
             floor = done_count(campaign) + 30
-            wait_for(lambda: done_count(campaign) >= floor, 60, f"progress before kill {kill + 1}", processes)
+            wait_for(
+                lambda floor=floor: done_count(campaign) >= floor, 60, f"progress before kill {kill + 1}", processes
+            )
             processes.kill("worker")
-            processes.start("worker", "jobs.worker", "--processes", "1")
+            processes.start("worker", "--processes", "1")
         wait_for(lambda: completed(campaign), 90, "the campaign to complete", processes)
 
     ledger = assert_nothing_lost_or_sent_twice(campaign, redis_client)
@@ -134,7 +137,7 @@ def test_postgres_restarted_mid_campaign_loses_nothing(app, services, redis_clie
                 db.session.commit()  # our connection goes back to the pool, to be pinged before reuse
                 postgres = embedded.start_postgres(tmp_path / "postgres", postgres.port, fast=True, database="faults")
                 floor = done_count(campaign) + 30
-                wait_for(lambda: done_count(campaign) >= floor, 60, "progress after the restart", processes)
+                wait_for(lambda floor=floor: done_count(campaign) >= floor, 60, "progress after the restart", processes)
                 wait_for(lambda: completed(campaign), 90, "the campaign to complete", processes)
             assert_nothing_lost_or_sent_twice(campaign, redis_client)
     finally:

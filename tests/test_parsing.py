@@ -49,7 +49,8 @@ def test_valid_lines_are_understood(text, channel, expected):
         (
             "Smith, John, john@example.com",
             EMAIL,
-            'Line 1: "Smith, John, john@example.com" has more than a name and one address; expected "Name, Email or Phone"',
+            'Line 1: "Smith, John, john@example.com" has more than a name and one address; '
+            'expected "Name, Email or Phone"',
         ),
         (",", EMAIL, 'Line 1: "," has no email or phone'),
         ("N" * 201 + ", n@example.com", EMAIL, "Line 1: the name is 201 characters long; at most 200 fit"),

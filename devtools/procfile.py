@@ -1,0 +1,73 @@
+"""The Procfile's processes, started by tests and the benchmark exactly as
+``make run`` (honcho) and a host start them, so all run the same commands."""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parent.parent
+PROCFILE = ROOT / "Procfile"
+# ${NAME:-default} or ${NAME} or $NAME, as a shell (and honcho) expands them.
+VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)")
+
+
+def command(name: str, env: Mapping[str, str]) -> list[str]:
+    """The Procfile's ``name`` line, its variables expanded from ``env``, run
+    with this interpreter and its virtualenv's executables."""
+    for line in PROCFILE.read_text().splitlines():
+        process, _, text = line.partition(":")
+        if process.strip() == name:
+            break
+    else:
+        raise KeyError(f"the Procfile has no {name!r} process")
+    expanded = VARIABLE.sub(lambda m: env.get(m[1] or m[3]) or (m[2] or ""), text)
+    argv = shlex.split(expanded)
+    if argv[0] == "python":
+        argv[0] = sys.executable
+    elif (local := Path(sys.executable).parent / argv[0]).exists():
+        argv[0] = str(local)
+    return argv
+
+
+def start(name: str, env: Mapping[str, str], output: IO | int = subprocess.DEVNULL, **popen) -> subprocess.Popen:
+    return subprocess.Popen(
+        command(name, env), cwd=ROOT, env=dict(env), stdout=output, stderr=subprocess.STDOUT, **popen
+    )
+
+
+def start_web(env: Mapping[str, str], port: int, output: IO | int = subprocess.DEVNULL) -> subprocess.Popen:
+    """The ``web`` process on 127.0.0.1:``port``, returned once ``/healthz`` answers."""
+    web = start("web", {**env, "PORT": str(port), "BIND": "127.0.0.1"}, output)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            return web
+        except OSError:
+            if time.monotonic() > deadline or web.poll() is not None:
+                stop(web)
+                raise RuntimeError(f"the web process did not start on port {port}") from None
+            time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped within ``timeout`` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def environment(**settings: object) -> dict[str, str]:
+    """This process's environment with ``settings`` on top, as strings."""
+    return {**os.environ, **{name: str(value) for name, value in settings.items()}}
