@@ -6,22 +6,24 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.config import Config
+from app import cli, config, errors, health, security, templating
+from app.auth import access
+from app.auth.views import bp as auth_bp
+from app.campaigns.views import bp as campaigns_bp
 from app.extensions import csrf, db, limiter, migrate, redis
+from app.live.views import bp as live_bp
+from app.users.views import bp as users_bp
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
-    app.config.from_object(Config())
-    if config:
-        app.config.update(config)
-
-    from app import audit, cli, errors, health, security, templating  # noqa: F401  (audit: its model)
-    from app.auth import access
+    app.config.from_mapping(config.from_environment())
+    if overrides:
+        app.config.update(overrides)
 
     security.init_app(app)
     if hops := app.config["TRUSTED_PROXIES"]:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     # Before CSRF: someone signed out is sent to Sign in, not told their token expired.
@@ -32,15 +34,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     limiter.init_app(app)
 
-    from app.auth import bp as auth_bp
-    from app.campaigns import bp as campaigns_bp
-    from app.live import bp as live_bp
-    from app.users import bp as users_bp
-
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(campaigns_bp)
-    app.register_blueprint(live_bp)
-    app.register_blueprint(users_bp)
+    for blueprint in (auth_bp, campaigns_bp, live_bp, users_bp):
+        app.register_blueprint(blueprint)
 
     health.init_app(app)
     templating.init_app(app)

@@ -14,7 +14,7 @@ from sqlalchemy import DateTime, ForeignKey, Index, String, Text, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import utcnow
-from app.extensions import db
+from app.extensions import Model, db
 
 if TYPE_CHECKING:
     from app.auth.models import User
@@ -62,7 +62,7 @@ class Via(StrEnum):
     DISPATCHER = "dispatcher"
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     __tablename__ = "audit_events"
     __table_args__ = (
         Index("audit_events_campaign", "campaign_id", "id"),

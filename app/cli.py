@@ -8,11 +8,12 @@ from sqlalchemy import select
 
 from app.audit import Via
 from app.auth.models import Role, User
-from app.campaigns import dispatch
+from app.campaigns import drafts
 from app.campaigns.models import Campaign, Channel
 from app.campaigns.parsing import parse_recipients
 from app.extensions import db
 from app.users import staff
+from app.users.cli import users
 
 DEMO_RECIPIENTS = """\
 Ada Lovelace, +1 202 555 0101
@@ -34,8 +35,6 @@ DEMO_ADMIN = "admin@example.com"
 
 
 def init_app(app: Flask) -> None:
-    from app.users.cli import users
-
     app.cli.add_command(demo)
     app.cli.add_command(users)
 
@@ -75,7 +74,7 @@ def _load_campaign() -> None:
         click.echo("Campaigns exist already; no demo loaded.")
         return
     parsed = parse_recipients(DEMO_RECIPIENTS, Channel.SMS, "US", limit=len(DEMO_RECIPIENTS))
-    campaign = dispatch.create_campaign(
+    campaign = drafts.create_campaign(
         "Welcome to Campaign Dispatcher",
         Channel.SMS.value,
         "Hi! This is a demo message from Campaign Dispatcher.",

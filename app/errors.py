@@ -26,6 +26,6 @@ def handle_http_error(error: HTTPException):
     message = describe(error)
     if is_htmx():
         # htmx would drop an error response; the notice goes to the page's notice area instead.
-        headers = {"HX-Retarget": "#notices", "HX-Reswap": "innerHTML"}
-        return render_template("_notice.html", message=message, category="warning"), error.code, headers
+        headers = {"HX-Retarget": "#notices", "HX-Reswap": "outerHTML"}
+        return render_template("_notices.html", notices=[("warning", message)], role="alert"), error.code, headers
     return render_template("error.html", error=error, message=message), error.code

@@ -1,5 +1,7 @@
 """Extension objects, created unbound; ``create_app`` binds them."""
 
+from typing import TYPE_CHECKING
+
 from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -28,6 +30,12 @@ class RedisClient:
 
 
 db = SQLAlchemy(model_class=Base)
+# Models subclass db.Model. mypy cannot follow a base class made at run time
+# (python/mypy#8603), so it checks them against Base, which db.Model is made from.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate()
 csrf = CSRFProtect()
 redis = RedisClient()

@@ -27,7 +27,7 @@ from sqlalchemy import func, select, text
 from app import create_app
 from app.audit import Via
 from app.auth.models import Role
-from app.campaigns import dispatch
+from app.campaigns import drafts
 from app.campaigns.models import Campaign, Recipient
 from app.campaigns.parsing import ParsedRecipient
 from app.config import psycopg2_url
@@ -76,7 +76,7 @@ class Bench:
     def campaign(self, recipients: int, title: str) -> int:
         with self.app.app_context():
             parsed = [ParsedRecipient(i, f"P{i}", f"p{i}@example.com", f"p{i}@example.com") for i in range(recipients)]
-            campaign = dispatch.create_campaign(title, "email", "Hello", parsed, created_by=None)
+            campaign = drafts.create_campaign(title, "email", "Hello", parsed, created_by=None)
             db.session.commit()
             return campaign.id
 

@@ -24,26 +24,25 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 
-TRANSIENT = "transient"
-PERMANENT = "permanent"
+from app.campaigns.models import ErrorKind
 
 
 @dataclass(frozen=True)
 class ErrorType:
     code: str
-    kind: str
+    kind: ErrorKind
     message: str
 
 
 ERRORS = {
     error.code: error
     for error in (
-        ErrorType("timeout", TRANSIENT, "The provider did not answer in time"),
-        ErrorType("throttled", TRANSIENT, "429 Too Many Requests: the provider is throttling us"),
-        ErrorType("provider_error", TRANSIENT, "503 Service Unavailable from the provider"),
-        ErrorType("invalid_address", PERMANENT, "The provider says this number or address does not exist"),
-        ErrorType("opted_out", PERMANENT, "The recipient has blocked or opted out of these messages"),
-        ErrorType("rejected_content", PERMANENT, "The provider rejected the message content"),
+        ErrorType("timeout", ErrorKind.TRANSIENT, "The provider did not answer in time"),
+        ErrorType("throttled", ErrorKind.TRANSIENT, "429 Too Many Requests: the provider is throttling us"),
+        ErrorType("provider_error", ErrorKind.TRANSIENT, "503 Service Unavailable from the provider"),
+        ErrorType("invalid_address", ErrorKind.PERMANENT, "The provider says this number or address does not exist"),
+        ErrorType("opted_out", ErrorKind.PERMANENT, "The recipient has blocked or opted out of these messages"),
+        ErrorType("rejected_content", ErrorKind.PERMANENT, "The provider rejected the message content"),
     )
 }
 
@@ -111,14 +110,14 @@ class Ledger:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._accept = redis.register_script(ACCEPT)
-        self._calls: queue.SimpleQueue[tuple[str, str, Future]] = queue.SimpleQueue()
+        self._calls: queue.SimpleQueue[tuple[str, str, Future[bytes | None]]] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write, name="provider-ledger", daemon=True)
         self._writer.start()
 
     def accept(self, key: str, message_id: str | None) -> str | None:
         """The message id ``key`` was accepted under before, else ``message_id``,
         now accepted; None if neither (``message_id`` None: a failing call)."""
-        answer: Future = Future()
+        answer: Future[bytes | None] = Future()
         self._calls.put((LEDGER_PREFIX + key, message_id or "", answer))
         known = answer.result()
         return known.decode() if known is not None else None
@@ -140,16 +139,20 @@ class Ledger:
                 for _, _, answer in calls:
                     answer.set_exception(error)
                 continue
-            for (_, _, answer), known in zip(calls, answers):
+            for (_, _, answer), known in zip(calls, answers, strict=True):
                 answer.set_result(known)
 
     def entries(self) -> dict[str, dict[str, str]]:
         """Every key the provider holds, with its message id, deliveries and requests."""
         found = {}
         for name in self.redis.scan_iter(match=LEDGER_PREFIX + "*", count=1000):
-            entry = {k.decode(): v.decode() for k, v in self.redis.hgetall(name).items()}
-            found[name.decode()[len(LEDGER_PREFIX) :]] = entry
+            entry = {_text(k): _text(v) for k, v in self.redis.hgetall(name).items()}
+            found[_text(name)[len(LEDGER_PREFIX) :]] = entry
         return found
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass
@@ -177,7 +180,7 @@ class SimulatedProvider:
         if latency > 0:
             time.sleep(latency)
         if message_id is None:
-            raise ProviderError(error)
+            raise ProviderError(error or ERRORS["provider_error"])
         return message_id
 
     def _pick_error(self) -> ErrorType | None:

@@ -5,40 +5,49 @@ workers agree with it again.
 
 Every RECONCILE_SECONDS it puts back recipients whose worker died mid-send
 (their lease expired), completes campaigns that have nothing left, and
-enqueues a dispatch job for every sending campaign that is owed work (queued
+enqueues a send job for every sending campaign that is owed work (queued
 recipients, or retries now due) and has no job queued or running: after a
 retry's wait, a worker crash, or Redis losing its queues. The Procfile runs
 one; more are safe, since every change is guarded and a pass takes a Redis
 lock first.
+
+Every step is a unit of work with its own short transaction, committed or
+rolled back before the next: nothing is read between them inside an old
+transaction, whose snapshot and ``now()`` would be stale, and no transaction
+stays open while the reconciler sleeps.
 """
 
+import contextlib
 import logging
-import re
 import time
+from collections.abc import Callable
+from typing import NamedTuple, TypeVar
 
 from dotenv import load_dotenv
 from redis.exceptions import RedisError
-from rq import Queue
-from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from app import audit, create_app
-from app.audit import Action, Via
-from app.campaigns import delivery, dispatch
-from app.campaigns.models import Campaign, CampaignStatus
-from app.campaigns.parsing import plural
+from app import create_app, jobqueue
+from app.campaigns import delivery, lifecycle, live
+from app.campaigns.models import CampaignStatus, lit
 from app.extensions import db, redis
-from jobs.dispatch import show_status_change
 
 log = logging.getLogger("jobs.reconciler")
 
 PASS_LOCK = "dispatch:reconciler"
-JOB_ID = re.compile(rf"^{re.escape(dispatch.SEND_JOB_PREFIX)}(\d+)-")
+T = TypeVar("T")
 
 
-def reconcile(
-    queue_name: str, lock_seconds: float = 0.0, jobless_before: set[int] | None = None
-) -> dict[str, list[int]]:
+class Sending(NamedTuple):
+    id: int
+    queued: int
+    # Queued or waiting for a retry.
+    owed: int
+    in_flight: int
+
+
+def reconcile(lock_seconds: float = 0.0, jobless_before: set[int] | None = None) -> dict[str, list[int]]:
     """One pass; returns the campaigns it reaped, completed, found owed work with
     no job ("jobless") and enqueued, for the next pass, logs and tests.
 
@@ -50,52 +59,60 @@ def reconcile(
     done: dict[str, list[int]] = {"reaped": [], "completed": [], "jobless": [], "enqueued": []}
     if lock_seconds > 0 and not redis.client.set(PASS_LOCK, "1", nx=True, px=int(lock_seconds * 1000)):
         return done
-    for campaign_id in delivery.campaigns_with_expired_leases():
-        db.session.commit()
-        if delivery.reap_expired_leases(campaign_id):
+    for campaign_id in unit(lifecycle.campaigns_with_expired_leases):
+        if unit(lifecycle.reap_expired_leases, campaign_id):
             done["reaped"].append(campaign_id)
-        db.session.commit()
+            live.show_campaign_change(campaign_id)
 
-    campaigns = db.session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SENDING)).all()
-    db.session.commit()
-    with_jobs = _campaigns_with_jobs(queue_name, [c.id for c in campaigns])
+    campaigns = unit(_sending)
+    with_jobs = jobqueue.campaigns_with_jobs(c.id for c in campaigns)
     for campaign in campaigns:
-        if campaign.owed_count == 0 and campaign.sending_count == 0:
+        if campaign.owed == 0 and campaign.in_flight == 0:
             # Its last job died between its last send and completing it.
-            completed = dispatch.complete_if_done(campaign.id)
-            db.session.commit()
-            if completed:
+            if unit(lifecycle.complete_if_done, campaign.id):
                 done["completed"].append(campaign.id)
-                show_status_change(campaign.id)
+                live.show_campaign_change(campaign.id)
             continue
         if campaign.id in with_jobs:
             continue
-        if not (campaign.queued_count > 0 or delivery.retry_due(campaign.id)):
+        if not (campaign.queued > 0 or unit(delivery.retry_due, campaign.id)):
             continue
         done["jobless"].append(campaign.id)
         if jobless_before is not None and campaign.id not in jobless_before:
             continue
-        if campaign.queued_count > 0:
-            audit.record(
-                Action.CAMPAIGN_RECOVERED,
-                via=Via.DISPATCHER,
-                campaign_id=campaign.id,
-                detail=f"dispatch restarted: {plural(campaign.queued_count, 'queued recipient')} had no job",
-            )
-        db.session.commit()
-        dispatch.enqueue_send(campaign.id, campaign.owed_count)
+        if campaign.queued > 0:
+            unit(lifecycle.note_restarted, campaign.id, campaign.queued)
+        jobqueue.enqueue_send(campaign.id, campaign.owed)
         done["enqueued"].append(campaign.id)
     return done
 
 
-def _campaigns_with_jobs(queue_name: str, sending: list[int]) -> set[int]:
-    """Campaigns with a dispatch job waiting in the queue or a running one's heartbeat."""
-    queued = Queue(queue_name, connection=redis.client).get_job_ids()
-    ids = {int(m.group(1)) for job_id in queued if (m := JOB_ID.match(job_id))}
-    if sending:
-        alive = redis.client.mget([dispatch.alive_key(cid) for cid in sending])
-        ids |= {cid for cid, beat in zip(sending, alive) if beat is not None}
-    return ids
+def unit(work: Callable[..., T], *args: object) -> T:
+    """``work`` in a transaction of its own: committed if it returns, rolled back if it raises."""
+    try:
+        result = work(*args)
+        db.session.commit()
+        return result
+    except BaseException:
+        with contextlib.suppress(DBAPIError):
+            db.session.rollback()
+        raise
+
+
+def _sending() -> list[Sending]:
+    """Every sending campaign, read once a pass: its counters say what it is owed."""
+    rows = db.session.execute(
+        text(
+            f"""
+            SELECT id,
+                   recipient_count - sending_count - retrying_count - sent_count - failed_count - cancelled_count,
+                   recipient_count - sending_count - sent_count - failed_count - cancelled_count,
+                   sending_count
+            FROM campaigns WHERE status = {lit(CampaignStatus.SENDING)}
+            """
+        )
+    ).all()
+    return [Sending(*row) for row in rows]
 
 
 def main() -> None:
@@ -109,17 +126,13 @@ def main() -> None:
         while True:
             started = time.monotonic()
             try:
-                done = reconcile(app.config["RQ_QUEUE"], lock_seconds=interval * 0.9, jobless_before=jobless)
+                done = reconcile(lock_seconds=interval * 0.9, jobless_before=jobless)
                 jobless = set(done["jobless"])
                 if any(v for k, v in done.items() if k != "jobless"):
                     log.info("%s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
             except (DBAPIError, RedisError) as error:
                 # An outage: say so and try again next pass.
                 log.warning("pass skipped: %s", str(error).splitlines()[0])
-                try:
-                    db.session.rollback()
-                except DBAPIError:
-                    pass
             time.sleep(max(interval - (time.monotonic() - started), 0.05))
 
 

@@ -19,6 +19,9 @@ from app.extensions import db, redis
 from devtools import embedded
 from tests.factories import make_user
 
+# Browser fixtures: chromium for pytest-playwright, and the live_stack processes.
+pytest_plugins = ["tests.browser"]
+
 
 @dataclass(frozen=True)
 class Services:
@@ -154,6 +157,17 @@ def signed_in(app, user: User) -> FlaskClient:
         session["_fresh"] = True
         session.permanent = True  # as the sign-in view makes it
     return client
+
+
+@pytest.fixture
+def config(app, monkeypatch):
+    """``config(NAME=value, …)`` changes the test app's settings for this test only."""
+
+    def change(**settings) -> None:
+        for name, value in settings.items():
+            monkeypatch.setitem(app.config, name, value)
+
+    return change
 
 
 @pytest.fixture

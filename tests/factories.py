@@ -5,8 +5,9 @@ from functools import cache
 from sqlalchemy import text
 from werkzeug.security import generate_password_hash
 
+from app import jobqueue
 from app.auth.models import Role, User
-from app.campaigns import dispatch
+from app.campaigns import drafts, lifecycle
 from app.campaigns.models import Campaign, Channel
 from app.campaigns.parsing import ParsedRecipient
 from app.extensions import db
@@ -19,11 +20,22 @@ def make_campaign(
         ParsedRecipient(i, f"Person {i}", f"person{i}@example.com", f"person{i}@example.com")
         for i in range(1, recipients + 1)
     ]
-    campaign = dispatch.create_campaign(
-        title, channel.value, "Hello from the test suite", parsed, created_by=created_by
-    )
+    campaign = drafts.create_campaign(title, channel.value, "Hello from the test suite", parsed, created_by=created_by)
     db.session.commit()
     return campaign
+
+
+def start_campaign(campaign: Campaign, enqueue: bool = True) -> Campaign:
+    """Started as the Start button starts it: committed, then its jobs queued."""
+    assert lifecycle.start(campaign.id, None).changed
+    db.session.commit()
+    if enqueue:
+        jobqueue.enqueue_send(campaign.id, campaign.recipient_count)
+    return campaign
+
+
+def make_started_campaign(recipients: int = 5, enqueue: bool = True, **kwargs) -> Campaign:
+    return start_campaign(make_campaign(recipients, **kwargs), enqueue)
 
 
 def make_large_campaign(recipients: int) -> Campaign:

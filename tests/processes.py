@@ -4,13 +4,10 @@ running while the test acts: fault injection and operator-control races."""
 import contextlib
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
-import pytest
 
 from devtools import procfile
 
@@ -71,11 +68,3 @@ def running(env: dict[str, str], logs: Path):
         yield processes
     finally:
         processes.stop_all()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str, processes: Processes) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout:.0f} s for {what}\n{processes.output()}")
-        time.sleep(0.1)

@@ -1,53 +1,16 @@
 """The whole staff loop in a real browser: gunicorn (gevent), a real RQ worker,
 real PostgreSQL and Redis, Debian's chromium."""
 
-import os
 import time
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from app.auth.models import Role
-from devtools import chromium, embedded, procfile
-from tests.conftest import worker_env
+from tests.browser import needs_chromium, sign_in
 from tests.factories import PASSWORD, make_campaign, make_user
 
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(chromium.PATH) and not os.environ.get("CI"),
-    reason="Debian's chromium is not installed (make test installs it when run as root)",
-)
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": chromium.PATH, "args": chromium.ARGS}
-
-
-@pytest.fixture
-def live_stack(app, services, tmp_path):
-    """The Procfile's web and worker processes against the test databases."""
-    env = worker_env(
-        services,
-        # Slow enough to see badges move, with every send succeeding so Sent reaches the total.
-        PROVIDER_LATENCY_MIN=0.3,
-        PROVIDER_LATENCY_MAX=0.8,
-        PROVIDER_FAILURE_RATE=0,
-        DISPATCH_CONCURRENCY=3,
-        PYTHONUNBUFFERED=1,
-        SSE_KEEPALIVE_SECONDS=1,
-        WEB_CONCURRENCY=1,
-        # Two pages of recipients: live updates name recipients this page does not show.
-        RECIPIENTS_PER_PAGE=5,
-    )
-    port = embedded.pick_port()
-    with open(tmp_path / "web.log", "w") as web_log, open(tmp_path / "worker.log", "w") as worker_log:
-        web = procfile.start_web(env, port, web_log)
-        worker = procfile.start("worker", env, worker_log)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            procfile.stop(web)
-            procfile.stop(worker)
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 def test_staff_pastes_creates_starts_and_watches_it_go_out_live(live_stack, page: Page, redis_client):
@@ -122,14 +85,6 @@ def test_staff_pastes_creates_starts_and_watches_it_go_out_live(live_stack, page
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_test_id("sent-of")).to_have_text("Sent 9 of 9")
     assert page.url.split("?")[0] == campaign_url.split("?")[0]
-
-
-def sign_in(page: Page, base_url: str, email: str) -> None:
-    page.goto(f"{base_url}/sign-in")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_test_id("signed-in-as")).to_contain_text(email)
 
 
 def test_an_operator_pauses_resumes_and_cancels_from_the_page_by_keyboard(live_stack, page: Page):

@@ -3,52 +3,51 @@ would, against real jobs: in-process RQ workers where timing does not matter,
 the Procfile's worker pool as a process where it does (races, in-flight sends)."""
 
 import itertools
+import re
 import threading
 import time
 
+import pytest
 from sqlalchemy import func, select
 
-from app.audit import AuditEvent
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient
 from app.extensions import db
-from tests.checks import assert_counters_match_rows, assert_nothing_lost_or_sent_twice, reread, status_counts
 from tests.conftest import signed_in, worker_env
 from tests.factories import make_campaign, make_user
-from tests.processes import running, wait_for
-
-
-def history(campaign: Campaign) -> list[tuple[str, str, str]]:
-    events = db.session.scalars(select(AuditEvent).where(AuditEvent.campaign_id == campaign.id).order_by(AuditEvent.id))
-    return [(e.action, e.actor_label, e.detail) for e in events]
-
-
-def queued_jobs(app, redis_client) -> int:
-    return redis_client.llen(f"rq:queue:{app.config['RQ_QUEUE']}")
+from tests.helpers import (
+    assert_counters_match_rows,
+    assert_nothing_lost_or_sent_twice,
+    history,
+    queued_jobs,
+    reread,
+    status_counts,
+    wait_for,
+)
+from tests.processes import running
 
 
 def press(client, campaign: Campaign, control: str, **form) -> str:
-    """Press a control as htmx does; returns the notice flashed for the page it redirects to."""
+    """Press a control as htmx does; returns the notice it answers with. The
+    page then reloads its recipients block in place (``campaign-changed``)."""
     response = client.post(f"/campaigns/{campaign.id}/{control}", data=form, headers={"HX-Request": "true"})
-    assert response.status_code == 200 and response.headers["HX-Redirect"] == f"/campaigns/{campaign.id}"
-    with client.session_transaction() as session:
-        return " ".join(message for _, message in session.pop("_flashes", []))
+    assert response.status_code == 200 and response.headers["HX-Trigger"] == "campaign-changed"
+    html = response.get_data(as_text=True)
+    assert html.startswith('<div id="notices" aria-live="polite" hx-swap-oob="true">'), html
+    return " ".join(re.findall(r'role="status">([^<]*)</p>', html))
 
 
-def test_pause_stops_the_next_slice_and_resume_sends_only_the_rest(app, client, run_worker, redis_client):
-    app.config.update(DISPATCH_SLICE_SECONDS=0.0, DISPATCH_CONCURRENCY=3)
-    try:
-        campaign = make_campaign(12)
-        client.post(f"/campaigns/{campaign.id}/start")
-        run_worker(max_jobs=1)  # one slice of 3, then it hands on to a new job
-        assert "Paused." in press(client, campaign, "pause")
-        run_worker()  # the handed-on job finds the campaign paused
-        assert reread(campaign).status == "paused" and status_counts(campaign.id)["queued"] == 9
-        assert queued_jobs(app, redis_client) == 0
+def test_pause_stops_the_next_slice_and_resume_sends_only_the_rest(app, client, run_worker, redis_client, config):
+    config(DISPATCH_SLICE_SECONDS=0.0, DISPATCH_CONCURRENCY=3)
+    campaign = make_campaign(12)
+    client.post(f"/campaigns/{campaign.id}/start")
+    run_worker(max_jobs=1)  # one slice of 3, then it hands on to a new job
+    assert "Paused." in press(client, campaign, "pause")
+    run_worker()  # the handed-on job finds the campaign paused
+    assert reread(campaign).status == "paused" and status_counts(campaign.id)["queued"] == 9
+    assert queued_jobs(app, redis_client) == 0
 
-        assert "Resumed." in press(client, campaign, "resume")
-        run_worker()
-    finally:
-        app.config.update(DISPATCH_SLICE_SECONDS=30.0, DISPATCH_CONCURRENCY=8)
+    assert "Resumed." in press(client, campaign, "resume")
+    run_worker()
     assert reread(campaign).status == "completed"
     assert_nothing_lost_or_sent_twice(campaign, redis_client)
     actions = [action for action, _, _ in history(campaign)]
@@ -80,19 +79,20 @@ def test_twenty_concurrent_starts_dispatch_exactly_once(app, redis_client):
 
     def press_start(client):
         barrier.wait()
-        answers.append(client.post(url, headers={"HX-Request": "true"}).get_data(as_text=True))
+        answer = client.post(url, headers={"HX-Request": "true"}).get_data(as_text=True)
+        answers.append(re.search(r'role="status">([^<]+)<', answer).group(1))
 
     threads = [threading.Thread(target=press_start, args=(c,)) for c in clients]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sum("Dispatch started." in a for a in answers) == 1
-    assert sum("already dispatching" in a for a in answers) == 19
+    assert sorted(answers) == ["Dispatch started."] + ["This campaign is already dispatching."] * 19
     assert queued_jobs(app, redis_client) == 1
     assert [action for action, _, _ in history(campaign)].count("campaign.started") == 1
 
 
+@pytest.mark.slow
 def test_cancel_during_in_flight_sends_lets_them_finish_and_sends_nothing_new(
     app, services, client, redis_client, tmp_path
 ):
@@ -108,7 +108,10 @@ def test_cancel_during_in_flight_sends_lets_them_finish_and_sends_nothing_new(
     with running(env, tmp_path) as processes:
         client.post(f"/campaigns/{campaign.id}/start")
         wait_for(
-            lambda: reread(campaign).sent_count >= 5 and campaign.sending_count > 0, 30, "sends in flight", processes
+            lambda: reread(campaign).sent_count >= 5 and campaign.sending_count > 0,
+            30,
+            "sends in flight",
+            processes.output,
         )
         assert "Cancelled:" in press(client, campaign, "cancel")
         cancelled_at = db.session.scalar(select(func.now()))
@@ -118,7 +121,7 @@ def test_cancel_during_in_flight_sends_lets_them_finish_and_sends_nothing_new(
             )
         )
         assert in_flight, "the cancel landed while sends were in flight"
-        wait_for(lambda: reread(campaign).sending_count == 0, 30, "in-flight sends to finish", processes)
+        wait_for(lambda: reread(campaign).sending_count == 0, 30, "in-flight sends to finish", processes.output)
         time.sleep(1.0)  # time for a job that ignored the cancel to claim more
 
     assert campaign.status == "cancelled" and campaign.cancelled_count > 0
@@ -140,6 +143,7 @@ def test_cancel_during_in_flight_sends_lets_them_finish_and_sends_nothing_new(
     ) in history(campaign)
 
 
+@pytest.mark.slow
 def test_pause_and_resume_pressed_in_a_race_never_send_anyone_twice(app, services, client, redis_client, tmp_path):
     campaign = make_campaign(80)
     other = signed_in(app, make_user(email="second@example.com"))
@@ -167,7 +171,7 @@ def test_pause_and_resume_pressed_in_a_race_never_send_anyone_twice(app, service
             thread.join()
         if reread(campaign).status == "paused":
             press(client, campaign, "resume")
-        wait_for(lambda: reread(campaign).status == "completed", 60, "the campaign to complete", processes)
+        wait_for(lambda: reread(campaign).status == "completed", 60, "the campaign to complete", processes.output)
 
     assert_nothing_lost_or_sent_twice(campaign, redis_client)
     actions = [action for action, _, _ in history(campaign)]
@@ -176,47 +180,44 @@ def test_pause_and_resume_pressed_in_a_race_never_send_anyone_twice(app, service
     assert changes and all(a != b for a, b in itertools.pairwise(changes))
 
 
-def test_retry_failed_pressed_twice_queues_each_failed_recipient_once(app, client, run_worker, redis_client):
-    app.config.update(PROVIDER_ERROR_RATES={"timeout": 0.3, "opted_out": 0.3}, RETRY_MAX_ATTEMPTS=1)
-    try:
-        campaign = make_campaign(40)
-        client.post(f"/campaigns/{campaign.id}/start")
-        run_worker()
-        failed = dict(
-            db.session.execute(
-                select(Recipient.id, Recipient.error_kind).where(
-                    Recipient.campaign_id == campaign.id, Recipient.status == "failed"
-                )
-            ).all()
-        )
-        transient = {rid for rid, kind in failed.items() if kind == "transient"}
-        assert reread(campaign).status == "completed" and transient and len(transient) < len(failed)
-
-        # Two presses at once, as from two tabs: the recipients are queued once.
-        presses = [signed_in(app, make_user(email=f"tab{i}@example.com")) for i in range(2)]
-        threads = [threading.Thread(target=p.post, args=(f"/campaigns/{campaign.id}/retry-failed",)) for p in presses]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert "No temporarily failed recipients to retry." in press(client, campaign, "retry-failed")
-        assert reread(campaign).status == "sending"
-        assert (
-            set(
-                db.session.scalars(
-                    select(Recipient.id).where(Recipient.campaign_id == campaign.id, Recipient.status == "queued")
-                )
+def test_retry_failed_pressed_twice_queues_each_failed_recipient_once(app, client, run_worker, redis_client, config):
+    config(PROVIDER_ERROR_RATES={"timeout": 0.3, "opted_out": 0.3}, RETRY_MAX_ATTEMPTS=1)
+    campaign = make_campaign(40)
+    client.post(f"/campaigns/{campaign.id}/start")
+    run_worker()
+    failed = dict(
+        db.session.execute(
+            select(Recipient.id, Recipient.error_kind).where(
+                Recipient.campaign_id == campaign.id, Recipient.status == "failed"
             )
-            == transient
-        )
-        assert_counters_match_rows(campaign)
-        retried = [d for a, _, d in history(campaign) if a == "campaign.retried"]
-        assert retried == [f"{len(transient)} recipients (temporary failures only)"]
+        ).all()
+    )
+    transient = {rid for rid, kind in failed.items() if kind == "transient"}
+    assert reread(campaign).status == "completed" and transient and len(transient) < len(failed)
 
-        app.config.update(PROVIDER_ERROR_RATES={"timeout": 0.0})  # the provider recovered
-        run_worker()
-    finally:
-        app.config.update(PROVIDER_ERROR_RATES={}, RETRY_MAX_ATTEMPTS=3)
+    # Two presses at once, as from two tabs: the recipients are queued once.
+    presses = [signed_in(app, make_user(email=f"tab{i}@example.com")) for i in range(2)]
+    threads = [threading.Thread(target=p.post, args=(f"/campaigns/{campaign.id}/retry-failed",)) for p in presses]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert "No temporarily failed recipients to retry." in press(client, campaign, "retry-failed")
+    assert reread(campaign).status == "sending"
+    assert (
+        set(
+            db.session.scalars(
+                select(Recipient.id).where(Recipient.campaign_id == campaign.id, Recipient.status == "queued")
+            )
+        )
+        == transient
+    )
+    assert_counters_match_rows(campaign)
+    retried = [d for a, _, d in history(campaign) if a == "campaign.retried"]
+    assert retried == [f"{len(transient)} recipients (temporary failures only)"]
+
+    config(PROVIDER_ERROR_RATES={"timeout": 0.0})  # the provider recovered
+    run_worker()
     assert reread(campaign).status == "completed"
     attempts = dict(
         db.session.execute(select(Recipient.id, Recipient.attempts).where(Recipient.id.in_(transient))).all()
@@ -236,40 +237,34 @@ def test_retry_failed_pressed_twice_queues_each_failed_recipient_once(app, clien
     )
 
 
-def test_a_campaign_pauses_itself_when_too_many_attempts_fail_and_says_why(app, client, run_worker):
-    app.config.update(PROVIDER_ERROR_RATES={"rejected_content": 1.0}, AUTO_PAUSE_WINDOW=10)
-    try:
-        campaign = make_campaign(60)
-        client.post(f"/campaigns/{campaign.id}/start")
-        run_worker()
-        assert reread(campaign).status == "paused"
-        # The turn that stores the 10th failure may store 7 more, and its claims
-        # fill the 8 slots; those sends finish after the pause: at most 25 failed.
-        assert 10 <= campaign.failed_count <= 25 and campaign.queued_count >= 35
-        reason = "Paused automatically: 10 of the last 10 attempts failed (100 %), at or over the 50 % threshold."
-        assert campaign.pause_reason == reason
-        page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
-        assert f'data-testid="pause-reason">{reason}<' in page
-        assert ("campaign.paused", "the dispatcher", reason) in history(campaign)
+def test_a_campaign_pauses_itself_when_too_many_attempts_fail_and_says_why(app, client, run_worker, config):
+    config(PROVIDER_ERROR_RATES={"rejected_content": 1.0}, AUTO_PAUSE_WINDOW=10)
+    campaign = make_campaign(60)
+    client.post(f"/campaigns/{campaign.id}/start")
+    run_worker()
+    assert reread(campaign).status == "paused"
+    # The turn that stores the 10th failure may store 7 more, and its claims
+    # fill the 8 slots; those sends finish after the pause: at most 25 failed.
+    assert 10 <= campaign.failed_count <= 25 and campaign.queued_count >= 35
+    reason = "Paused automatically: 10 of the last 10 attempts failed (100 %), at or over the 50 % threshold."
+    assert campaign.pause_reason == reason
+    page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert f'data-testid="pause-reason">{reason}<' in page
+    assert ("campaign.paused", "the dispatcher", reason) in history(campaign)
 
-        # Resumed, it is judged afresh: ten more failures before it pauses again.
-        press(client, campaign, "resume")
-        run_worker()
-    finally:
-        app.config.update(PROVIDER_ERROR_RATES={}, AUTO_PAUSE_WINDOW=50)
+    # Resumed, it is judged afresh: ten more failures before it pauses again.
+    press(client, campaign, "resume")
+    run_worker()
     assert reread(campaign).status == "paused"
     assert 20 <= campaign.failed_count <= 50
     assert_counters_match_rows(campaign)
 
 
-def test_failed_recipients_are_listed_with_their_reasons_and_every_attempt(app, client, run_worker):
-    app.config.update(PROVIDER_ERROR_RATES={"throttled": 1.0})
-    try:
-        campaign = make_campaign(2)
-        client.post(f"/campaigns/{campaign.id}/start")
-        run_worker()
-    finally:
-        app.config.update(PROVIDER_ERROR_RATES={})
+def test_failed_recipients_are_listed_with_their_reasons_and_every_attempt(app, client, run_worker, config):
+    config(PROVIDER_ERROR_RATES={"throttled": 1.0})
+    campaign = make_campaign(2)
+    client.post(f"/campaigns/{campaign.id}/start")
+    run_worker()
     failed = client.get(f"/campaigns/{campaign.id}?status=failed").get_data(as_text=True)
     assert failed.count("429 Too Many Requests: the provider is throttling us") == 2
     recipient = db.session.scalars(select(Recipient).where(Recipient.campaign_id == campaign.id)).first()
@@ -282,14 +277,13 @@ def test_failed_recipients_are_listed_with_their_reasons_and_every_attempt(app, 
     assert all(a.started_at <= a.finished_at for a in logged)
 
 
-def test_a_recipient_waiting_for_a_retry_says_when_and_keeps_the_campaign_open(app, client, run_worker, redis_client):
-    app.config.update(PROVIDER_ERROR_RATES={"timeout": 1.0}, RETRY_BASE_SECONDS=30.0, RETRY_CAP_SECONDS=60.0)
-    try:
-        campaign = make_campaign(3)
-        client.post(f"/campaigns/{campaign.id}/start")
-        run_worker()
-    finally:
-        app.config.update(PROVIDER_ERROR_RATES={}, RETRY_BASE_SECONDS=0.0, RETRY_CAP_SECONDS=0.0)
+def test_a_recipient_waiting_for_a_retry_says_when_and_keeps_the_campaign_open(
+    app, client, run_worker, redis_client, config
+):
+    config(PROVIDER_ERROR_RATES={"timeout": 1.0}, RETRY_BASE_SECONDS=30.0, RETRY_CAP_SECONDS=60.0)
+    campaign = make_campaign(3)
+    client.post(f"/campaigns/{campaign.id}/start")
+    run_worker()
     assert reread(campaign).status == "sending" and campaign.retrying_count == 3
     assert queued_jobs(app, redis_client) == 0, "a retry that is not due yet waits for the reconciler"
     waits = (

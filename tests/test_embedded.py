@@ -14,6 +14,8 @@ import redis
 
 from devtools import embedded
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -1,33 +1,25 @@
 """The dispatch engine's parts at zero latency: fan-out, batched claims,
 counters, the shared rate limit and coalesced live updates."""
 
-import json
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from redis import Redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import jobqueue
 from app.audit import Action, AuditEvent
-from app.campaigns import delivery, dispatch, live
-from app.campaigns.live import BadgeChange
-from app.campaigns.models import Campaign, Recipient, RecipientStatus
+from app.campaigns import delivery, lifecycle, live
+from app.campaigns.models import Campaign, Recipient, RecipientState, RecipientStatus
 from app.extensions import db
 from app.live.channel import campaign_channel
+from devtools import procfile
 from jobs.ratelimit import SendRate
-from tests.checks import assert_nothing_lost_or_sent_twice, status_counts
 from tests.conftest import worker_env
-from tests.factories import make_campaign, make_large_campaign
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def queued_jobs(app, redis_client) -> int:
-    return redis_client.llen(f"rq:queue:{app.config['RQ_QUEUE']}")
+from tests.factories import make_campaign, make_large_campaign, make_started_campaign, start_campaign
+from tests.helpers import assert_nothing_lost_or_sent_twice, published, queued_jobs, status_counts
 
 
 def assert_finished_once(campaign: Campaign) -> None:
@@ -51,51 +43,43 @@ def assert_finished_once(campaign: Campaign) -> None:
 # Fan-out
 
 
-def test_start_fans_a_campaign_out_to_one_job_per_batch_up_to_the_cap(client, app, redis_client):
-    app.config.update(DISPATCH_JOB_RECIPIENTS=50, DISPATCH_MAX_JOBS=4)
-    try:
-        small, medium, large = make_campaign(1), make_campaign(120), make_large_campaign(1_000)
-        counts = []
-        for campaign in (small, medium, large):
-            before = queued_jobs(app, redis_client)
-            client.post(f"/campaigns/{campaign.id}/start", headers={"HX-Request": "true"})
-            counts.append(queued_jobs(app, redis_client) - before)
-    finally:
-        app.config.update(DISPATCH_JOB_RECIPIENTS=500, DISPATCH_MAX_JOBS=16)
+def test_start_fans_a_campaign_out_to_one_job_per_batch_up_to_the_cap(client, app, redis_client, config):
+    config(DISPATCH_JOB_RECIPIENTS=50, DISPATCH_MAX_JOBS=4)
+    small, medium, large = make_campaign(1), make_campaign(120), make_large_campaign(1_000)
+    counts = []
+    for campaign in (small, medium, large):
+        before = queued_jobs(app, redis_client)
+        client.post(f"/campaigns/{campaign.id}/start", headers={"HX-Request": "true"})
+        counts.append(queued_jobs(app, redis_client) - before)
     assert counts == [1, 3, 4]
 
 
-def test_fanned_out_jobs_send_every_recipient_once_and_complete_once(app, run_worker, redis_client):
-    app.config.update(DISPATCH_JOB_RECIPIENTS=40, DISPATCH_CONCURRENCY=16)
-    try:
-        campaign = make_campaign(200)
-        assert dispatch.start(campaign.id, None)
-        db.session.commit()
-        assert dispatch.enqueue_send(campaign.id, 200) == 5
-        run_worker()
-    finally:
-        app.config.update(DISPATCH_JOB_RECIPIENTS=500, DISPATCH_CONCURRENCY=8)
+def test_fanned_out_jobs_send_every_recipient_once_and_complete_once(app, run_worker, redis_client, config):
+    config(DISPATCH_JOB_RECIPIENTS=40, DISPATCH_CONCURRENCY=16)
+    campaign = make_campaign(200)
+    assert lifecycle.start(campaign.id, None).changed
+    db.session.commit()
+    assert jobqueue.enqueue_send(campaign.id, 200) == 5
+    run_worker()
     assert_finished_once(campaign)
     assert sum(status_counts(campaign.id).values()) == 200
     assert_nothing_lost_or_sent_twice(campaign, redis_client)
 
 
-def test_two_worker_processes_share_a_campaign(app, services, tmp_path):
+@pytest.mark.slow
+def test_two_worker_processes_share_a_campaign(app, services, tmp_path, config):
     """`python -m jobs.worker --processes 2`, the Procfile's command, as real processes."""
-    app.config.update(DISPATCH_JOB_RECIPIENTS=100)
-    try:
-        campaign = make_campaign(600)
-        assert dispatch.start(campaign.id, None)
-        db.session.commit()
-        assert dispatch.enqueue_send(campaign.id, 600) == 6
-    finally:
-        app.config.update(DISPATCH_JOB_RECIPIENTS=500)
+    config(DISPATCH_JOB_RECIPIENTS=100)
+    campaign = make_campaign(600)
+    assert lifecycle.start(campaign.id, None).changed
+    db.session.commit()
+    assert jobqueue.enqueue_send(campaign.id, 600) == 6
     env = worker_env(services, DISPATCH_CONCURRENCY=10)
     log = tmp_path / "worker.log"
     with open(log, "w") as out:
         finished = subprocess.run(
-            [sys.executable, "-m", "jobs.worker", "--processes", "2", "--burst"],
-            cwd=ROOT,
+            [*procfile.command("worker", env), "--processes", "2", "--burst"],
+            cwd=procfile.ROOT,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -114,7 +98,7 @@ def test_two_worker_processes_share_a_campaign(app, services, tmp_path):
 
 def test_concurrent_claims_never_take_the_same_recipient(app):
     campaign = make_campaign(30)
-    assert dispatch.start(campaign.id, None)
+    assert lifecycle.start(campaign.id, None).changed
     db.session.commit()
     with Session(db.engine) as other:
         first = delivery.advance(campaign.id, [], 20).claimed  # rows stay locked: this transaction is open
@@ -135,7 +119,7 @@ def test_concurrent_claims_never_take_the_same_recipient(app):
 
 def test_a_loop_turn_records_and_claims_in_one_batch_and_counters_follow(app):
     campaign = make_campaign(10)
-    dispatch.start(campaign.id, None)
+    assert lifecycle.start(campaign.id, None).changed
     claimed = delivery.advance(campaign.id, [], 4).claimed
     db.session.commit()
     assert [c.id for c in claimed] == sorted(c.id for c in claimed) and len(claimed) == 4
@@ -188,16 +172,10 @@ def test_the_rate_limit_never_grants_more_than_the_rate_allows(redis_client):
     assert granted >= 200 * 0.25  # it does let sends through
 
 
-def test_a_rate_limited_campaign_is_spread_out_in_time(app, run_worker):
-    app.config["RATE_LIMITS"] = {**app.config["RATE_LIMITS"], "email": 40.0}
-    try:
-        campaign = make_campaign(30)
-        dispatch.start(campaign.id, None)
-        db.session.commit()
-        dispatch.enqueue_send(campaign.id)
-        run_worker()
-    finally:
-        app.config["RATE_LIMITS"] = {**app.config["RATE_LIMITS"], "email": 0.0}
+def test_a_rate_limited_campaign_is_spread_out_in_time(app, run_worker, config):
+    config(EMAIL_RATE_LIMIT=40.0)
+    campaign = make_started_campaign(30)
+    run_worker()
     assert_finished_once(campaign)
     first, last = db.session.execute(
         select(func.min(Recipient.finished_at), func.max(Recipient.finished_at)).where(
@@ -223,20 +201,15 @@ def subscribed(redis_client):
 
 
 def received(pubsub) -> list[str]:
-    """The updates published; refresh events (which carry nothing) are left out."""
-    messages = []
-    while (message := pubsub.get_message(timeout=0.2)) is not None:
-        event = json.loads(message["data"])
-        if event.get("type") == live.UPDATE_EVENT:
-            messages.append(event["data"])
-    return messages
+    """The updates published, without the refresh events."""
+    return [event["data"] for event in published(pubsub, quiet=0.2) if event["type"] == live.UPDATE_EVENT]
 
 
 def test_noted_changes_go_out_as_one_update_with_each_recipient_once(app, subscribed):
     campaign = make_campaign(3)
     pubsub = subscribed(campaign.id)
-    live.note(campaign.id, [BadgeChange(1, "sending"), BadgeChange(2, "sending")])
-    live.note(campaign.id, [BadgeChange(1, "sent"), BadgeChange(2, "failed", "Recipient unreachable")])
+    live.note(campaign.id, [RecipientState(1, "sending", 1), RecipientState(2, "sending", 1)])
+    live.note(campaign.id, [RecipientState(1, "sent", 1), RecipientState(2, "failed", 1, "Recipient unreachable")])
     assert live.flush(campaign.id) is None
     [update] = received(pubsub)
     assert update.count('id="recipient-1-status"') == 1 and "badge-sent" in update
@@ -248,9 +221,9 @@ def test_noted_changes_go_out_as_one_update_with_each_recipient_once(app, subscr
 def test_a_second_flush_within_the_interval_waits_and_loses_nothing(app, subscribed):
     campaign = make_campaign(3)
     pubsub = subscribed(campaign.id)
-    live.note(campaign.id, [BadgeChange(1, "sent")])
+    live.note(campaign.id, [RecipientState(1, "sent", 1)])
     assert live.flush(campaign.id) is None
-    live.note(campaign.id, [BadgeChange(2, "sent")])
+    live.note(campaign.id, [RecipientState(2, "sent", 1)])
     wait = live.flush(campaign.id)
     assert wait is not None and 0 < wait <= 1 / app.config["LIVE_UPDATES_PER_SECOND"]
     assert len(received(pubsub)) == 1
@@ -270,9 +243,7 @@ def test_nothing_noted_publishes_nothing(app, subscribed):
 def test_a_campaign_sends_a_few_coalesced_updates_not_one_per_change(app, run_worker, subscribed):
     campaign = make_campaign(300)
     pubsub = subscribed(campaign.id)
-    dispatch.start(campaign.id, None)
-    db.session.commit()
-    dispatch.enqueue_send(campaign.id)
+    start_campaign(campaign)
     started = time.monotonic()
     run_worker()
     elapsed = time.monotonic() - started

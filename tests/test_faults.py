@@ -14,14 +14,15 @@ from sqlalchemy import func, select
 
 from app import create_app
 from app.audit import Action, AuditEvent
-from app.campaigns import dispatch
 from app.campaigns.models import Campaign, DeliveryAttempt
 from app.extensions import db
 from devtools import embedded
-from tests.checks import assert_nothing_lost_or_sent_twice, reread
 from tests.conftest import Services, settings_for, worker_env
-from tests.factories import make_campaign
-from tests.processes import running, wait_for
+from tests.factories import make_started_campaign
+from tests.helpers import assert_nothing_lost_or_sent_twice, reread, wait_for
+from tests.processes import running
+
+pytestmark = pytest.mark.slow
 
 # Slow enough that sends are in flight whenever a fault lands; the provider
 # accepts a message when the call arrives, so a killed worker leaves accepted
@@ -46,25 +47,20 @@ def completed(campaign: Campaign) -> bool:
     return reread(campaign).status == "completed"
 
 
-def started(campaign_recipients: int) -> Campaign:
-    campaign = make_campaign(campaign_recipients)
-    assert dispatch.start(campaign.id, None)
-    db.session.commit()
-    dispatch.enqueue_send(campaign.id, campaign_recipients)
-    return campaign
-
-
 def test_a_worker_killed_three_times_loses_nothing_and_sends_nothing_twice(app, services, redis_client, tmp_path):
-    campaign = started(300)
+    campaign = make_started_campaign(300)
     with running(worker_env(services, **FAULT_SETTINGS), tmp_path) as processes:
         for kill in range(3):
             floor = done_count(campaign) + 30
             wait_for(
-                lambda floor=floor: done_count(campaign) >= floor, 60, f"progress before kill {kill + 1}", processes
+                lambda floor=floor: done_count(campaign) >= floor,
+                60,
+                f"progress before kill {kill + 1}",
+                processes.output,
             )
             processes.kill("worker")
             processes.start("worker", "--processes", "1")
-        wait_for(lambda: completed(campaign), 90, "the campaign to complete", processes)
+        wait_for(lambda: completed(campaign), 90, "the campaign to complete", processes.output)
 
     ledger = assert_nothing_lost_or_sent_twice(campaign, redis_client)
     reaped = db.session.scalar(
@@ -102,18 +98,18 @@ def test_redis_restarted_and_flushed_mid_campaign_loses_nothing(app, services, r
     with app_on(ours, PROVIDER_LEDGER_URL=services.redis_url):
         # One worker process: the second campaign's job waits in the queue
         # while the first is sent, and the flush loses it.
-        first, second = started(300), started(100)
+        first, second = make_started_campaign(300), make_started_campaign(100)
         with running(env, tmp_path) as processes:
-            wait_for(lambda: done_count(first) >= 60, 60, "progress before the restart", processes)
+            wait_for(lambda: done_count(first) >= 60, 60, "progress before the restart", processes.output)
             port, data_dir = own_redis.port, own_redis.data_dir
             own_redis.stop()
             time.sleep(1.0)
             restarted = embedded.start_redis(data_dir, port, fast=True)
             floor = done_count(first) + 30
-            wait_for(lambda: done_count(first) >= floor, 60, "progress after the restart", processes)
+            wait_for(lambda: done_count(first) >= floor, 60, "progress after the restart", processes.output)
             assert done_count(second) == 0, "the second campaign's job is still waiting in the queue"
             Redis.from_url(restarted.url).flushall()
-            wait_for(lambda: completed(first) and completed(second), 90, "both campaigns to complete", processes)
+            wait_for(lambda: completed(first) and completed(second), 90, "both campaigns to complete", processes.output)
         restarted.stop()
         for campaign in (first, second):
             assert_nothing_lost_or_sent_twice(campaign, redis_client)
@@ -131,14 +127,19 @@ def test_postgres_restarted_mid_campaign_loses_nothing(app, services, redis_clie
         ours = Services(postgres.url, services.redis_url)
         with app_on(ours):
             flask_migrate.upgrade()
-            campaign = started(300)
+            campaign = make_started_campaign(300)
             with running(worker_env(ours, **FAULT_SETTINGS), tmp_path) as processes:
-                wait_for(lambda: done_count(campaign) >= 60, 60, "progress before the restart", processes)
+                wait_for(lambda: done_count(campaign) >= 60, 60, "progress before the restart", processes.output)
                 db.session.commit()  # our connection goes back to the pool, to be pinged before reuse
                 postgres = embedded.start_postgres(tmp_path / "postgres", postgres.port, fast=True, database="faults")
                 floor = done_count(campaign) + 30
-                wait_for(lambda floor=floor: done_count(campaign) >= floor, 60, "progress after the restart", processes)
-                wait_for(lambda: completed(campaign), 90, "the campaign to complete", processes)
+                wait_for(
+                    lambda floor=floor: done_count(campaign) >= floor,
+                    60,
+                    "progress after the restart",
+                    processes.output,
+                )
+                wait_for(lambda: completed(campaign), 90, "the campaign to complete", processes.output)
             assert_nothing_lost_or_sent_twice(campaign, redis_client)
     finally:
         postgres.stop()

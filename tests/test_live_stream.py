@@ -1,9 +1,7 @@
 """Our thin SSE layer on the real Redis: connect at once, keepalive, clean unsubscribe."""
 
-import json
-import time
-
 from app.live.channel import CONNECTED, KEEPALIVE, publish
+from tests.helpers import published, read_until, wait_for
 
 
 def open_stream(client, channel: str):
@@ -14,22 +12,18 @@ def open_stream(client, channel: str):
 
 
 def wait_for_subscribers(redis_client, channel: str, count: int) -> None:
-    deadline = time.monotonic() + 5
-    while redis_client.pubsub_numsub(channel)[0][1] != count:
-        assert time.monotonic() < deadline, f"{channel} never had {count} subscribers"
-        time.sleep(0.01)
+    wait_for(lambda: redis_client.pubsub_numsub(channel)[0][1] == count, 5, f"{channel} to have {count} subscribers")
 
 
-def test_stream_sends_a_comment_at_once_then_published_events(client, redis_client):
+def test_stream_sends_a_comment_at_once_then_published_events(client, redis_client, config):
+    config(SSE_KEEPALIVE_SECONDS=0.2)
     response, chunks = open_stream(client, "campaign-7")
     assert next(chunks).decode() == CONNECTED
     wait_for_subscribers(redis_client, "campaign-7", 1)
 
     assert publish(redis_client, "campaign-7", "<p>one</p>\n<p>two</p>", type="update") == 1
-    chunk = next(chunks).decode()
-    while chunk == KEEPALIVE:
-        chunk = next(chunks).decode()
-    assert chunk == "event:update\ndata:<p>one</p>\ndata:<p>two</p>\n\n"
+    events = read_until(chunks, lambda text: "event:" in text).replace(KEEPALIVE, "")
+    assert events == "event:update\ndata:<p>one</p>\ndata:<p>two</p>\n\n"
     response.close()
 
 
@@ -37,21 +31,15 @@ def test_publish_keeps_flask_sse_message_format(redis_client):
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe("campaign-3")
     publish(redis_client, "campaign-3", "<b>hi</b>", type="update")
-    message = None
-    while message is None:
-        message = pubsub.get_message(timeout=1)
-    assert json.loads(message["data"]) == {"data": "<b>hi</b>", "type": "update"}
+    assert published(pubsub) == [{"data": "<b>hi</b>", "type": "update"}]
     pubsub.close()
 
 
-def test_quiet_stream_sends_keepalives(app, client):
-    app.config["SSE_KEEPALIVE_SECONDS"] = 0.2
-    try:
-        response, chunks = open_stream(client, "campaign-8")
-        assert next(chunks).decode() == CONNECTED
-        assert {next(chunks).decode() for _ in range(3)} == {KEEPALIVE}
-    finally:
-        app.config["SSE_KEEPALIVE_SECONDS"] = 15.0
+def test_quiet_stream_sends_keepalives(app, client, config):
+    config(SSE_KEEPALIVE_SECONDS=0.2)
+    response, chunks = open_stream(client, "campaign-8")
+    assert next(chunks).decode() == CONNECTED
+    assert {next(chunks).decode() for _ in range(3)} == {KEEPALIVE}
     response.close()
 
 

@@ -6,42 +6,33 @@ import time
 
 from sqlalchemy import select
 
-from app.campaigns import delivery, dispatch
+from app.campaigns import delivery, lifecycle
 from app.campaigns.models import DeliveryAttempt, Recipient, RecipientStatus
 from app.extensions import db
 from jobs.reconciler import reconcile
-from tests.checks import assert_counters_match_rows, assert_nothing_lost_or_sent_twice, reread, status_counts
-from tests.factories import make_campaign
-
-
-def started(recipients: int):
-    campaign = make_campaign(recipients)
-    assert dispatch.start(campaign.id, None)
-    db.session.commit()
-    dispatch.enqueue_send(campaign.id, recipients)
-    return campaign
+from tests.factories import make_campaign, make_started_campaign
+from tests.helpers import assert_counters_match_rows, assert_nothing_lost_or_sent_twice, reread, status_counts
 
 
 def test_a_campaign_whose_jobs_redis_lost_gets_a_new_one_once(app, run_worker, redis_client):
-    campaign = started(20)
-    assert reconcile(app.config["RQ_QUEUE"])["enqueued"] == [], "its job is still queued"
+    campaign = make_started_campaign(20)
+    assert reconcile()["enqueued"] == [], "its job is still queued"
     redis_client.flushdb()
-    assert reconcile(app.config["RQ_QUEUE"])["enqueued"] == [campaign.id]
-    assert reconcile(app.config["RQ_QUEUE"])["enqueued"] == [], "and not twice"
+    assert reconcile()["enqueued"] == [campaign.id]
+    assert reconcile()["enqueued"] == [], "and not twice"
     run_worker()
     assert reread(campaign).status == "completed"
     assert_nothing_lost_or_sent_twice(campaign, redis_client)
 
 
-def test_an_expired_lease_goes_back_to_the_queue_and_its_late_answer_counts_nowhere(app, run_worker, redis_client):
-    campaign = started(4)
-    app.config["LEASE_SECONDS"] = 0.0
-    try:
-        claimed = delivery.advance(campaign.id, [], 2).claimed  # then the worker dies
-        db.session.commit()
-    finally:
-        app.config["LEASE_SECONDS"] = 60.0
-    assert reconcile(app.config["RQ_QUEUE"])["reaped"] == [campaign.id]
+def test_an_expired_lease_goes_back_to_the_queue_and_its_late_answer_counts_nowhere(
+    app, run_worker, redis_client, config
+):
+    campaign = make_started_campaign(4)
+    config(LEASE_SECONDS=0.0)
+    claimed = delivery.advance(campaign.id, [], 2).claimed  # then the worker dies
+    db.session.commit()
+    assert reconcile()["reaped"] == [campaign.id]
     assert status_counts(campaign.id) == {"queued": 4}
     assert_counters_match_rows(campaign)
     expired = db.session.scalars(
@@ -63,7 +54,7 @@ def test_an_expired_lease_goes_back_to_the_queue_and_its_late_answer_counts_nowh
 
 def test_a_campaign_left_sending_with_nothing_owed_is_completed(app, redis_client):
     campaign = make_campaign(2)
-    dispatch.start(campaign.id, None)
+    assert lifecycle.start(campaign.id, None).changed
     claimed = delivery.advance(campaign.id, [], 2).claimed
     policy = delivery.RetryPolicy(0, 0, 3, random.Random())
     # The last job stored these and died before completing the campaign.
@@ -72,25 +63,22 @@ def test_a_campaign_left_sending_with_nothing_owed_is_completed(app, redis_clien
     )
     db.session.commit()
     assert reread(campaign).status == "sending"
-    assert reconcile(app.config["RQ_QUEUE"])["completed"] == [campaign.id]
+    assert reconcile()["completed"] == [campaign.id]
     assert reread(campaign).status == "completed"
 
 
-def test_a_retry_that_falls_due_gets_a_job(app, run_worker, redis_client):
-    app.config.update(PROVIDER_ERROR_RATES={"provider_error": 1.0}, RETRY_BASE_SECONDS=0.2, RETRY_CAP_SECONDS=0.2)
-    try:
-        campaign = started(3)
-        run_worker(max_jobs=1)
-        assert reread(campaign).retrying_count == 3
-        app.config.update(PROVIDER_ERROR_RATES={"provider_error": 0.0})  # the provider is back
-        time.sleep(0.25)
-        # A retry already due when the job ended was handed to a new job; one
-        # that fell due later is the reconciler's to enqueue.
-        handed_on = redis_client.llen(f"rq:queue:{app.config['RQ_QUEUE']}") > 0
-        assert handed_on or reconcile(app.config["RQ_QUEUE"])["enqueued"] == [campaign.id]
-        run_worker()
-    finally:
-        app.config.update(PROVIDER_ERROR_RATES={}, RETRY_BASE_SECONDS=0.0, RETRY_CAP_SECONDS=0.0)
+def test_a_retry_that_falls_due_gets_a_job(app, run_worker, redis_client, config):
+    config(PROVIDER_ERROR_RATES={"provider_error": 1.0}, RETRY_BASE_SECONDS=0.2, RETRY_CAP_SECONDS=0.2)
+    campaign = make_started_campaign(3)
+    run_worker(max_jobs=1)
+    assert reread(campaign).retrying_count == 3
+    config(PROVIDER_ERROR_RATES={"provider_error": 0.0})  # the provider is back
+    time.sleep(0.25)
+    # A retry already due when the job ended was handed to a new job; one
+    # that fell due later is the reconciler's to enqueue.
+    handed_on = redis_client.llen(f"rq:queue:{app.config['RQ_QUEUE']}") > 0
+    assert handed_on or reconcile()["enqueued"] == [campaign.id]
+    run_worker()
     assert reread(campaign).status == "completed" and campaign.sent_count == 3
     assert {r.attempts for r in db.session.scalars(select(Recipient).where(Recipient.campaign_id == campaign.id))} == {
         2
@@ -99,9 +87,9 @@ def test_a_retry_that_falls_due_gets_a_job(app, run_worker, redis_client):
 
 
 def test_one_pass_at_a_time_across_reconcilers(app):
-    started(1)
-    assert reconcile(app.config["RQ_QUEUE"], lock_seconds=5) is not None
-    assert reconcile(app.config["RQ_QUEUE"], lock_seconds=5) == {
+    make_started_campaign(1)
+    assert reconcile(lock_seconds=5) is not None
+    assert reconcile(lock_seconds=5) == {
         "reaped": [],
         "completed": [],
         "jobless": [],
@@ -110,9 +98,9 @@ def test_one_pass_at_a_time_across_reconcilers(app):
 
 
 def test_a_campaign_gets_a_job_only_when_two_passes_in_a_row_find_it_jobless(app, redis_client):
-    campaign = started(5)
+    campaign = make_started_campaign(5)
     redis_client.flushdb()
-    first = reconcile(app.config["RQ_QUEUE"], jobless_before=set())
+    first = reconcile(jobless_before=set())
     assert (first["jobless"], first["enqueued"]) == ([campaign.id], [])
-    second = reconcile(app.config["RQ_QUEUE"], jobless_before=set(first["jobless"]))
+    second = reconcile(jobless_before=set(first["jobless"]))
     assert second["enqueued"] == [campaign.id]

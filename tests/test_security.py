@@ -12,6 +12,7 @@ from app.live.channel import CONNECTED, KEEPALIVE
 from app.security import CONTENT_SECURITY_POLICY
 from tests.conftest import signed_in
 from tests.factories import make_campaign, make_user
+from tests.helpers import read_until
 from tests.test_live_stream import open_stream
 
 TITLE = '<script>alert("title")</script>'
@@ -54,27 +55,22 @@ def test_pages_have_no_inline_script_or_style(app, anonymous):
         assert "style=" not in page, url
 
 
-def test_sign_in_and_state_changes_need_the_csrf_token(app, anonymous):
+def test_sign_in_and_state_changes_need_the_csrf_token(app, anonymous, config):
     make_user(Role.OPERATOR, email="otto@example.com")
-    app.config["WTF_CSRF_ENABLED"] = True
-    try:
-        form = anonymous.post("/sign-in", data={"email": "otto@example.com", "password": "x" * 20})
-        assert form.status_code == 400 and "security token expired" in form.get_data(as_text=True)
-        assert anonymous.get("/campaigns").status_code == 302
-        operator = signed_in(app, make_user(Role.OPERATOR, email="olga@example.com"))
-        campaign = make_campaign(1)
-        refused = operator.post(f"/campaigns/{campaign.id}/start", headers={"HX-Request": "true"})
-        assert refused.status_code == 400
-        # htmx sends the token from the page's hx-headers; with it, the same request goes through.
-        page = operator.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
-        token = page.split('"X-CSRFToken": "', 1)[1].split('"', 1)[0]
-        accepted = operator.post(
-            f"/campaigns/{campaign.id}/start", headers={"HX-Request": "true", "X-CSRFToken": token}
-        )
-        assert accepted.status_code == 200
-        assert "Dispatch started." in accepted.get_data(as_text=True)
-    finally:
-        app.config["WTF_CSRF_ENABLED"] = False
+    config(WTF_CSRF_ENABLED=True)
+    form = anonymous.post("/sign-in", data={"email": "otto@example.com", "password": "x" * 20})
+    assert form.status_code == 400 and "security token expired" in form.get_data(as_text=True)
+    assert anonymous.get("/campaigns").status_code == 302
+    operator = signed_in(app, make_user(Role.OPERATOR, email="olga@example.com"))
+    campaign = make_campaign(1)
+    refused = operator.post(f"/campaigns/{campaign.id}/start", headers={"HX-Request": "true"})
+    assert refused.status_code == 400
+    # htmx sends the token from the page's hx-headers; with it, the same request goes through.
+    page = operator.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    token = page.split('"X-CSRFToken": "', 1)[1].split('"', 1)[0]
+    accepted = operator.post(f"/campaigns/{campaign.id}/start", headers={"HX-Request": "true", "X-CSRFToken": token})
+    assert accepted.status_code == 200
+    assert "Dispatch started." in accepted.get_data(as_text=True)
 
 
 def test_what_users_typed_arrives_as_text_in_pages(client):
@@ -105,53 +101,44 @@ def test_what_users_typed_arrives_as_text_in_pages(client):
     assert NAME not in show and "&lt;/td&gt;&lt;script&gt;alert(&#39;name&#39;)&lt;/script&gt;" in show
 
 
-def test_what_users_typed_arrives_as_text_in_live_updates(app, client, run_worker):
+def test_what_users_typed_arrives_as_text_in_live_updates(app, client, run_worker, config):
+    config(SSE_KEEPALIVE_SECONDS=0.2)
     campaign = make_campaign(3, title=TITLE)
     response, chunks = open_stream(client, f"campaign-{campaign.id}")
     assert next(chunks).decode() == CONNECTED
     client.post(f"/campaigns/{campaign.id}/start")
     run_worker()
-    events = ""
-    while "Completed" not in events:
-        chunk = next(chunks).decode()
-        if chunk != KEEPALIVE:
-            events += chunk
+    events = read_until(chunks, lambda text: "Completed" in text)
     response.close()
     assert TITLE not in events
     assert "<h1>&lt;script&gt;alert(&#34;title&#34;)&lt;/script&gt;</h1>" in events
 
 
-def test_a_request_body_over_the_limit_gets_413_with_a_message(app, client):
-    app.config["MAX_CONTENT_LENGTH"] = 2_000
-    try:
-        big = {"title": "Big", "channel": "email", "message": "Hi", "recipients": "a@example.com\n" * 500}
-        page = client.post("/campaigns/new", data=big)
-        fragment = client.post("/campaigns/new", data=big, headers={"HX-Request": "true"})
-    finally:
-        app.config["MAX_CONTENT_LENGTH"] = 20 * 1024 * 1024
+def test_a_request_body_over_the_limit_gets_413_with_a_message(app, client, config):
+    config(MAX_CONTENT_LENGTH=2_000)
+    big = {"title": "Big", "channel": "email", "message": "Hi", "recipients": "a@example.com\n" * 500}
+    page = client.post("/campaigns/new", data=big)
+    fragment = client.post("/campaigns/new", data=big, headers={"HX-Request": "true"})
     assert page.status_code == 413
     assert "That request is too large." in page.get_data(as_text=True)
     assert fragment.status_code == 413 and fragment.headers["HX-Retarget"] == "#notices"
     assert db.session.query(Campaign).count() == 0
 
 
-def test_an_open_stream_ends_when_its_user_is_deactivated(app, redis_client):
-    app.config["SSE_KEEPALIVE_SECONDS"] = 0.2
-    try:
-        user = make_user(Role.VIEWER, email="vera@example.com")
-        response, chunks = open_stream(signed_in(app, user), "campaign-5")
-        assert next(chunks).decode() == CONNECTED
-        # The stream handed its database session back, and in tests that is the
-        # test's own session too (one shared app context): change the user afresh.
-        with app.app_context():
-            fresh = db.session.get(User, user.id)
-            fresh.active = False
-            fresh.end_sessions()
-            db.session.commit()
-        deadline = time.monotonic() + 5
-        for chunk in chunks:  # a chunk at least every 0.2 s while the stream lives
-            assert chunk == KEEPALIVE.encode()
-            assert time.monotonic() < deadline, "the stream outlived its user's deactivation"
-        response.close()
-    finally:
-        app.config["SSE_KEEPALIVE_SECONDS"] = 15.0
+def test_an_open_stream_ends_when_its_user_is_deactivated(app, redis_client, config):
+    config(SSE_KEEPALIVE_SECONDS=0.2)
+    user = make_user(Role.VIEWER, email="vera@example.com")
+    response, chunks = open_stream(signed_in(app, user), "campaign-5")
+    assert next(chunks).decode() == CONNECTED
+    # The stream handed its database session back, and in tests that is the
+    # test's own session too (one shared app context): change the user afresh.
+    with app.app_context():
+        fresh = db.session.get(User, user.id)
+        fresh.active = False
+        fresh.end_sessions()
+        db.session.commit()
+    deadline = time.monotonic() + 5
+    for chunk in chunks:  # a chunk at least every 0.2 s while the stream lives
+        assert chunk == KEEPALIVE.encode()
+        assert time.monotonic() < deadline, "the stream outlived its user's deactivation"
+    response.close()

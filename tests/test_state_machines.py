@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pytest
 from flask import current_app
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -26,13 +27,15 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
-from app.campaigns import controls, delivery, dispatch
+from app.campaigns import delivery, lifecycle
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient
 from app.campaigns.models import CampaignStatus as C
 from app.campaigns.models import RecipientStatus as R
 from app.extensions import db
-from tests.checks import TERMINAL, assert_counters_match_rows
 from tests.factories import make_campaign
+from tests.helpers import TERMINAL, assert_counters_match_rows
+
+pytestmark = pytest.mark.slow
 
 # Which step may move a campaign along each edge. "advance" is a loop turn,
 # which pauses the campaign by itself when too many attempts fail.
@@ -83,12 +86,12 @@ BUTTONS = {
 
 # Each control pressed by a staff member, as "did it change anything?".
 PRESSES = {
-    "start": lambda cid: dispatch.start(cid, None),
-    "pause": lambda cid: controls.pause(cid, None).changed,
-    "resume": lambda cid: controls.resume(cid, None).changed,
-    "cancel": lambda cid: controls.cancel(cid, None).changed,
-    "retry_failed": lambda cid: controls.retry_failed(cid, None, include_permanent=True).changed,
-    "complete_if_done": dispatch.complete_if_done,
+    "start": lambda cid: lifecycle.start(cid, None).changed,
+    "pause": lambda cid: lifecycle.pause(cid, None).changed,
+    "resume": lambda cid: lifecycle.resume(cid, None).changed,
+    "cancel": lambda cid: lifecycle.cancel(cid, None).changed,
+    "retry_failed": lambda cid: lifecycle.retry_failed(cid, None, include_permanent=True).changed,
+    "complete_if_done": lifecycle.complete_if_done,
 }
 
 
@@ -173,7 +176,7 @@ class CampaignMachine(RuleBasedStateMachine):
         self.cid = self.campaign.id
         # Half the campaigns start at once, so more steps go to sending them.
         if started:
-            assert dispatch.start(self.cid, None)
+            assert lifecycle.start(self.cid, None).changed
             db.session.commit()
         self.status = C.SENDING if started else C.DRAFT
         self.rows = rows_of(self.cid)
@@ -311,7 +314,7 @@ class CampaignMachine(RuleBasedStateMachine):
 
     def reap(self):
         self.step = "reap"
-        reaped = delivery.reap_expired_leases(self.cid)
+        reaped = lifecycle.reap_expired_leases(self.cid)
         db.session.commit()
         expired = {c.id for c in self.dead}
         assert reaped == len(expired), "exactly the claims of dead workers are reaped"
@@ -361,7 +364,7 @@ class CampaignMachine(RuleBasedStateMachine):
 
     def resume(self):
         self.step = "resume"
-        result = controls.resume(self.cid, None)
+        result = lifecycle.resume(self.cid, None)
         db.session.commit()
         assert result.changed
         assert result.to_send == sum(row.status in (R.QUEUED, R.RETRYING) for row in self.rows.values())
@@ -369,7 +372,7 @@ class CampaignMachine(RuleBasedStateMachine):
 
     def retry_failed(self, include_permanent):
         self.step = "retry_failed"
-        result = controls.retry_failed(self.cid, None, include_permanent=include_permanent)
+        result = lifecycle.retry_failed(self.cid, None, include_permanent=include_permanent)
         db.session.commit()
         kinds = {"transient", "permanent"} if include_permanent else {"transient"}
         eligible = {rid for rid, row in self.rows.items() if row.status == R.FAILED and row.error_kind in kinds}
@@ -379,13 +382,13 @@ class CampaignMachine(RuleBasedStateMachine):
         assert requeued == eligible, f"include_permanent={include_permanent}: {requeued} ≠ {eligible}"
         if result.changed:
             assert result.to_send == (0 if self.status == C.PAUSED else len(eligible))
-            again = controls.retry_failed(self.cid, None, include_permanent=include_permanent)
+            again = lifecycle.retry_failed(self.cid, None, include_permanent=include_permanent)
             db.session.commit()
             assert not again.changed, "a second press finds them queued, not failed"
 
     def complete_if_done(self):
         self.step = "complete_if_done"
-        completed = dispatch.complete_if_done(self.cid)
+        completed = lifecycle.complete_if_done(self.cid)
         db.session.commit()
         all_done = all(row.status in TERMINAL for row in self.rows.values())
         assert completed == (self.status in (C.SENDING, C.PAUSED) and all_done)

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, current_app, has_request_context, redirect, request, url_for
+from flask import Flask, abort, current_app, has_request_context, redirect, request, url_for
 from flask_login import current_user
+from werkzeug.wrappers import Response
 
 from app import htmx
 from app.auth.models import Role, find_by_session_token
@@ -23,25 +24,28 @@ PUBLIC = "public"
 PUBLIC_ENDPOINTS = {"static"}
 
 View = TypeVar("View", bound=Callable)
+# Each view function's rule, as its decorator declared it.
+RULES: dict[Callable, Role | str] = {}
 
 
 def requires(role: Role) -> Callable[[View], View]:
     def mark(view: View) -> View:
-        view.required_role = role
+        RULES[view] = role
         return view
 
     return mark
 
 
 def public(view: View) -> View:
-    view.required_role = PUBLIC
+    RULES[view] = PUBLIC
     return view
 
 
 def required_role(endpoint: str) -> Role | str | None:
     if endpoint in PUBLIC_ENDPOINTS:
         return PUBLIC
-    return getattr(current_app.view_functions.get(endpoint), "required_role", None)
+    view = current_app.view_functions.get(endpoint)
+    return RULES.get(view) if view is not None else None
 
 
 def init_app(app: Flask) -> None:
@@ -60,7 +64,7 @@ def enforce() -> Response | None:
         return None
     if not current_user.is_authenticated:
         return sign_in_required()
-    if needed is None:
+    if not isinstance(needed, Role):
         abort(403, description="This address has no access rule, so it is refused to everyone.")
     if not current_user.role_enum.allows(needed):
         abort(

@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, Length
 
 from app.auth.models import MIN_PASSWORD
 
@@ -21,15 +21,3 @@ class SignInForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(message="Enter your email address."), Length(max=320)])
     password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
     submit = SubmitField("Sign in")
-
-
-class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField(
-        "Current password", validators=[DataRequired(message="Enter your current password.")]
-    )
-    new_password = new_password_field("New password", "Choose a new password.")
-    confirm = PasswordField(
-        "New password again",
-        validators=[EqualTo("new_password", message="The two new passwords are not the same.")],
-    )
-    submit = SubmitField("Change password")

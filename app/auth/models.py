@@ -10,8 +10,9 @@ from sqlalchemy import Boolean, CheckConstraint, DateTime, Index, String, func, 
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.addresses import email_key, normalize_email
 from app.clock import utcnow
-from app.extensions import db
+from app.extensions import Model, db
 
 MIN_PASSWORD = 12
 
@@ -42,7 +43,7 @@ def new_session_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint("role IN ('viewer', 'operator', 'admin')", name="users_role_valid"),
@@ -82,12 +83,8 @@ class User(UserMixin, db.Model):
         self.session_token = new_session_token()
 
 
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
 def find_by_email(email: str) -> User | None:
-    return db.session.scalar(select(User).where(func.lower(User.email) == normalize_email(email)))
+    return db.session.scalar(select(User).where(func.lower(User.email) == email_key(email)))
 
 
 def find_by_session_token(token: str) -> User | None:

@@ -1,19 +1,20 @@
 import time
 
-from flask import current_app, flash, g, make_response, redirect, render_template, request, session, url_for
+import flask
+from flask import Blueprint, current_app, flash, g, make_response, redirect, render_template, request, session, url_for
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from app.audit import Via
-from app.auth import bp
+from app.addresses import email_key
 from app.auth.access import public, requires, safe_next
-from app.auth.forms import ChangePasswordForm, SignInForm
-from app.auth.models import Role, authenticate, normalize_email
+from app.auth.forms import SignInForm
+from app.auth.models import Role, authenticate
 from app.clock import utcnow
 from app.extensions import db, limiter
-from app.users import staff
+
+bp = Blueprint("auth", __name__)
 
 WRONG_CREDENTIALS = "That email and password do not match an active account."
 
@@ -21,10 +22,10 @@ WRONG_CREDENTIALS = "That email and password do not match an active account."
 def _failure_key() -> str:
     """Failures count per account and address together: one person mistyping
     does not lock out a colleague, and one address cannot guess one account fast."""
-    return f"{get_remote_address()}|{normalize_email(request.form.get('email', ''))}"
+    return f"{get_remote_address()}|{email_key(request.form.get('email', ''))}"
 
 
-def _too_many_failures(limit: RequestLimit) -> Response:
+def _too_many_failures(limit: RequestLimit) -> flask.Response:
     wait = max(int(limit.reset_at - time.time()) + 1, 1)
     form = SignInForm()
     message = f"Too many failed sign-ins for this account from your address. Wait {wait} seconds, then try again."
@@ -74,21 +75,3 @@ def sign_out() -> Response:
     session.clear()
     flash("You are signed out on every device.", "success")
     return redirect(url_for("auth.sign_in"))
-
-
-@bp.route("/account/password", methods=["GET", "POST"])
-@requires(Role.VIEWER)
-def change_password() -> str | Response:
-    form = ChangePasswordForm()
-    if form.validate_on_submit():
-        if not current_user.check_password(form.current_password.data):
-            form.current_password.errors.append("That is not your current password.")
-        else:
-            user = current_user._get_current_object()
-            staff.set_password(user, form.new_password.data, actor=user, via=Via.WEB)
-            db.session.commit()
-            # The new password ended every session, this one too; carry on signed in here.
-            login_user(user)
-            flash("Password changed. Your other sessions have ended.", "success")
-            return redirect(url_for("campaigns.index"))
-    return render_template("auth/change_password.html", form=form)

@@ -1,76 +1,85 @@
 """Live updates of a campaign page, rendered from the page's own partials.
 
-Senders do not publish each change. They ``note`` committed badge changes in a
-Redis list per campaign, a batch per entry, and ``flush`` turns what is noted
-(the latest change of each recipient) into one update at most every
-1 / LIVE_UPDATES_PER_SECOND seconds per campaign, whichever worker process on
-whichever machine gets there first. So a browser gets a few messages a second
-carrying only what changed, however fast the campaign goes.
+Two events go to the campaign's channel. ``update`` carries the header, the
+tab counts and the changing parts of the recipients that changed (status and
+attempts), as out-of-band fragments for every watcher. ``refresh`` follows a
+change to the campaign as a whole (its status, or many recipients at once):
+each open page then reloads its recipients block, which brings the controls,
+the history and the rows of its own tab and page, rendered for that person in
+answer to their own request.
+
+Senders do not publish each recipient's change. They ``note`` committed
+changes in a Redis list per campaign, a batch per entry, and ``flush`` turns
+what is noted (the latest change of each recipient) into one update at most
+every 1 / LIVE_UPDATES_PER_SECOND seconds per campaign, whichever worker
+process on whichever machine gets there first.
 """
 
 import json
-from dataclasses import dataclass
+import logging
 
 from flask import current_app, render_template
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 
-from app.audit import AuditEvent
-from app.campaigns.models import Campaign
+from app.audit import AuditEvent, campaign_history
+from app.campaigns.models import Campaign, RecipientState
 from app.extensions import db, redis
 from app.live.channel import campaign_channel, publish
+
+log = logging.getLogger(__name__)
 
 UPDATE_EVENT = "update"
 REFRESH_EVENT = "refresh"
 
 
-@dataclass(frozen=True)
-class BadgeChange:
-    id: int
-    status: str
-    error: str | None = None
-    # While retrying: when the next attempt is due, in epoch seconds.
-    retry_at: float | None = None
-
-
-def render_update(campaign: Campaign, changes: list[BadgeChange], history: list[AuditEvent] | None = None) -> str:
-    """The header and the changed badges, as out-of-band fragments.
+def render_update(campaign: Campaign, changes: list[RecipientState], history: list[AuditEvent] | None = None) -> str:
+    """The header, the tab counts and the changed recipients, as out-of-band fragments.
 
     Render from a campaign read (``fresh``) after the changes were committed, or
     in the transaction that makes them and publish after it commits: either way
-    a page never shows a state the database does not have.
+    a page never shows a state the database does not have. Nothing here
+    depends on who watches: every watcher gets the same message.
     """
     return render_template("campaigns/_update.html", campaign=campaign, changes=changes, history=history)
 
 
-# KEYS[1] the noted changes, KEYS[2] the flush interval's marker; ARGV[1] the interval in ms.
-# Returns {"empty"}, {"held", ms until the interval ends} or {"taken", batch, batch, ...}.
+# KEYS[1] the noted changes, KEYS[2] the flush interval's marker, KEYS[3] the
+# marker of a flush under way; ARGV[1] the interval, ARGV[2] the longest a flush
+# may take, in ms. Returns {"empty"}, {"held", ms to wait} or {"taken", batch, …}.
 TAKE_NOTED = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'empty'} end
+if redis.call('EXISTS', KEYS[3]) == 1 then return {'held', 10} end
 if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then
   return {'held', redis.call('PTTL', KEYS[2])}
 end
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
 local noted = redis.call('LRANGE', KEYS[1], 0, -1)
 redis.call('DEL', KEYS[1])
 table.insert(noted, 1, 'taken')
 return noted
 """
 NOTED_TTL_SECONDS = 24 * 3600
+# A flush that takes longer (its process died) no longer holds the others back.
+FLUSH_TIMEOUT_MS = 10_000
 
 
 def _keys(campaign_id: int) -> list[str]:
-    return [f"live:campaign-{campaign_id}:noted", f"live:campaign-{campaign_id}:interval"]
+    prefix = f"live:campaign-{campaign_id}"
+    return [f"{prefix}:noted", f"{prefix}:interval", f"{prefix}:flushing"]
 
 
-def note(campaign_id: int, changes: list[BadgeChange]) -> None:
-    """Remember badge changes, already committed, for the next ``flush``.
+def note(campaign_id: int, changes: list[RecipientState]) -> None:
+    """Remember recipient changes, already committed, for the next ``flush``.
 
     One list entry per batch: a hash field per recipient cost more to send than
     the database writes it reports.
     """
     if not changes:
         return
-    noted, _ = _keys(campaign_id)
+    noted = _keys(campaign_id)[0]
     pipe = redis.client.pipeline(transaction=False)
-    pipe.rpush(noted, json.dumps([[c.id, c.status, c.error, c.retry_at] for c in changes]))
+    pipe.rpush(noted, json.dumps([[c.id, c.status, c.attempts, c.error, c.retry_at] for c in changes]))
     pipe.expire(noted, NOTED_TTL_SECONDS)
     pipe.execute()
 
@@ -79,13 +88,18 @@ def flush(campaign_id: int) -> float | None:
     """Publish the noted changes with the header, unless an update for this
     campaign went out less than an interval ago.
 
+    One flush of a campaign at a time, from taking the noted changes to
+    publishing them, so its updates go out in the order of the campaign row's
+    versions they were rendered from.
+
     Returns None when nothing is left noted (published now, or nothing to
     publish), else the seconds until a flush can succeed. Reads the campaign in
     a short transaction of its own: call it with nothing uncommitted.
     """
     interval_ms = max(1, round(1000 / current_app.config["LIVE_UPDATES_PER_SECOND"]))
     script = redis.client.register_script(TAKE_NOTED)
-    reply = script(keys=_keys(campaign_id), args=[interval_ms])
+    keys = _keys(campaign_id)
+    reply = script(keys=keys, args=[interval_ms, FLUSH_TIMEOUT_MS])
     kind = reply[0].decode()
     if kind == "empty":
         return None
@@ -94,23 +108,36 @@ def flush(campaign_id: int) -> float | None:
     # A recipient changes in one job at a time, which notes its changes in
     # order, so the last one noted is the latest.
     latest = {change[0]: change for batch in reply[1:] for change in json.loads(batch)}
-    changes = [BadgeChange(*change) for _, change in sorted(latest.items())]
-    html = render_update(fresh(campaign_id), changes)
-    db.session.commit()
-    publish_update(campaign_id, html)
+    changes = [RecipientState(*change) for _, change in sorted(latest.items())]
+    try:
+        html = render_update(fresh(campaign_id), changes)
+        db.session.commit()
+        publish(redis.client, campaign_channel(campaign_id), html, type=UPDATE_EVENT)
+    finally:
+        redis.client.delete(keys[2])
     return None
 
 
-def publish_update(campaign_id: int, html: str) -> None:
-    publish(redis.client, campaign_channel(campaign_id), html, type=UPDATE_EVENT)
-
-
-def publish_refresh(campaign_id: int) -> None:
-    """Ask open pages to reload their recipients, header and history: after a
-    change to too many recipients to list (cancel, retry failed)."""
-    publish(redis.client, campaign_channel(campaign_id), "", type=REFRESH_EVENT)
+def show_campaign_change(campaign_id: int) -> None:
+    """After a change to the campaign as a whole is committed (its status, or
+    many recipients at once), whoever made it: publish the header and history,
+    and tell open pages to reload what only a request renders (the controls,
+    and the rows of their tab and page). A failure here only delays what pages
+    show; the change itself stands."""
+    try:
+        campaign = fresh(campaign_id)
+        update = render_update(campaign, [], history=campaign_history(campaign_id))
+        status = campaign.status
+        db.session.commit()
+        channel = campaign_channel(campaign_id)
+        publish(redis.client, channel, update, type=UPDATE_EVENT)
+        # Browsers drop an event without data: it names the new status.
+        publish(redis.client, channel, status, type=REFRESH_EVENT)
+    except (RedisError, DBAPIError) as error:
+        db.session.rollback()
+        log.warning("campaign %s: status change not shown live: %s", campaign_id, error)
 
 
 def fresh(campaign_id: int) -> Campaign:
     """The campaign row as this transaction sees it now, counters included."""
-    return db.session.get(Campaign, campaign_id, populate_existing=True)
+    return db.session.get_one(Campaign, campaign_id, populate_existing=True)

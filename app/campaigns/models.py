@@ -1,5 +1,6 @@
 """Campaigns and their recipients."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -18,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
-from app.extensions import db
+from app.extensions import Model
 
 MAX_NAME = 200
 MAX_ADDRESS = 320
@@ -61,7 +62,7 @@ class RecipientStatus(StrEnum):
 
 
 class ErrorKind(StrEnum):
-    """Whether sending again could help."""
+    """Whether sending again could help: the provider says which with every error."""
 
     TRANSIENT = "transient"
     PERMANENT = "permanent"
@@ -69,18 +70,46 @@ class ErrorKind(StrEnum):
 
 class AttemptOutcome(StrEnum):
     SENT = "sent"
-    TRANSIENT = "transient"
-    PERMANENT = "permanent"
+    # A failed attempt's outcome is its error's kind.
+    TRANSIENT = ErrorKind.TRANSIENT.value
+    PERMANENT = ErrorKind.PERMANENT.value
     # The worker stopped before the provider answered; the recipient went back
     # to the queue and is sent again under the same idempotency key.
     LEASE_EXPIRED = "lease_expired"
 
+    @property
+    def label(self) -> str:
+        return {
+            "sent": "Sent",
+            "transient": "Temporary failure",
+            "permanent": "Permanent failure",
+            "lease_expired": "Worker stopped",
+        }[self.value]
+
+
+def lit(member: StrEnum) -> str:
+    """A status or kind as a SQL string literal, for statements written as text,
+    so that every literal in them comes from these enums."""
+    return f"'{member.value}'"
+
 
 def _in(column: str, enum: type[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(m.value) for m in enum)})"
+    return f"{column} IN ({', '.join(lit(m) for m in enum)})"
 
 
-class Campaign(db.Model):
+@dataclass(frozen=True)
+class RecipientState:
+    """What a recipient's row shows that changes as it is sent: written by the
+    delivery engine, shown by live updates. ``retry_at`` is epoch seconds."""
+
+    id: int
+    status: str
+    attempts: int
+    error: str | None = None
+    retry_at: float | None = None
+
+
+class Campaign(Model):
     __tablename__ = "campaigns"
     __table_args__ = (
         CheckConstraint(_in("channel", Channel), name="campaigns_channel_valid"),
@@ -113,6 +142,9 @@ class Campaign(db.Model):
     # failure and "0" a success: auto-pause reads it from the row every loop turn
     # updates anyway, rather than query the attempt log. Resume empties it.
     recent_outcomes: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Bumped by every change to the row (a trigger, migration 0004): live
+    # updates carry it, so a page can tell an older one from a newer one.
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     @property
     def channel_label(self) -> str:
@@ -132,7 +164,8 @@ class Campaign(db.Model):
         return self.queued_count + self.retrying_count
 
     def count_for(self, status: str | None) -> int:
-        return {
+        """How many recipients have ``status`` (None: all), from the counters."""
+        counts: dict[str | None, int] = {
             None: self.recipient_count,
             RecipientStatus.QUEUED: self.queued_count,
             RecipientStatus.SENDING: self.sending_count,
@@ -140,7 +173,8 @@ class Campaign(db.Model):
             RecipientStatus.SENT: self.sent_count,
             RecipientStatus.FAILED: self.failed_count,
             RecipientStatus.CANCELLED: self.cancelled_count,
-        }[status]
+        }
+        return counts[status]
 
     @property
     def progress_percent(self) -> float:
@@ -162,7 +196,7 @@ class Campaign(db.Model):
         return (self.recipient_count - self.done_count) / rate
 
 
-class Recipient(db.Model):
+class Recipient(Model):
     __tablename__ = "recipients"
     __table_args__ = (
         UniqueConstraint("campaign_id", "address_normalized", name="recipients_one_per_address"),
@@ -215,7 +249,7 @@ def idempotency_key(recipient_id: int) -> str:
     return f"recipient-{recipient_id}"
 
 
-class DeliveryAttempt(db.Model):
+class DeliveryAttempt(Model):
     """One provider call for a recipient, or one that a dying worker left unanswered."""
 
     __tablename__ = "delivery_attempts"
@@ -237,3 +271,7 @@ class DeliveryAttempt(db.Model):
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
     provider_message_id: Mapped[str | None] = mapped_column(String(64))
+
+    @property
+    def outcome_label(self) -> str:
+        return AttemptOutcome(self.outcome).label

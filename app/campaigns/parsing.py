@@ -4,10 +4,9 @@ import csv
 import re
 from dataclasses import dataclass, field
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-
+from app.addresses import is_phone, normalize_email, normalize_phone
 from app.campaigns.models import MAX_ADDRESS, MAX_NAME, Channel
+from app.formatting import plural
 
 
 @dataclass(frozen=True)
@@ -47,10 +46,6 @@ class ParseResult:
         if self.duplicate_lines:
             parts.append(plural(len(self.duplicate_lines), "duplicate") + " removed")
         return ", ".join(parts) + "."
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def parse_recipients(text: str, channel: Channel, region: str, limit: int) -> ParseResult:
@@ -121,33 +116,6 @@ def normalize_address(address: str, channel: Channel, region: str) -> str:
         if looks_like_email:
             raise ValueError(f'"{address}" is an email address, but this is {channel.label_with_article} campaign')
         return normalize_phone(address, region)
-    if not looks_like_email and _is_phone(address, region):
+    if not looks_like_email and is_phone(address, region):
         raise ValueError(f'"{address}" is a phone number, but this is an email campaign')
     return normalize_email(address)
-
-
-def normalize_phone(address: str, region: str) -> str:
-    try:
-        number = phonenumbers.parse(address, region)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise ValueError(f'"{address}" is not a valid phone number')
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def normalize_email(address: str) -> str:
-    try:
-        email = validate_email(address, check_deliverability=False)
-    except EmailNotValidError:
-        raise ValueError(f'"{address}" is not a valid email address') from None
-    # Mailbox providers treat the local part case-insensitively in practice, and
-    # "Bob@" and "bob@" pasted twice mean one person.
-    return email.normalized.lower()
-
-
-def _is_phone(address: str, region: str) -> bool:
-    try:
-        return phonenumbers.is_valid_number(phonenumbers.parse(address, region))
-    except phonenumbers.NumberParseException:
-        return False

@@ -1,21 +1,24 @@
 import logging
 from collections.abc import Callable
 
-from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from redis.exceptions import RedisError
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from app import audit, htmx
+from app import audit, htmx, jobqueue
 from app.auth.access import requires
 from app.auth.models import Role
-from app.campaigns import bp, controls, dispatch, live
+from app.campaigns import drafts, lifecycle, live
 from app.campaigns.forms import CampaignForm
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
-from app.campaigns.parsing import plural
 from app.extensions import db
+from app.formatting import plural
+from app.notices import about_campaign
+from app.paging import paginate
 
+bp = Blueprint("campaigns", __name__)
 log = logging.getLogger(__name__)
 
 
@@ -28,11 +31,8 @@ def home() -> Response:
 @bp.get("/campaigns")
 @requires(Role.VIEWER)
 def index() -> str:
-    page = db.paginate(
-        select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc()),
-        per_page=current_app.config["CAMPAIGNS_PER_PAGE"],
-        max_per_page=current_app.config["CAMPAIGNS_PER_PAGE"],
-    )
+    query = select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())
+    page = paginate(query, current_app.config["CAMPAIGNS_PER_PAGE"])
     return render_template("campaigns/index.html", page=page)
 
 
@@ -42,11 +42,13 @@ def new() -> str | Response:
     form = CampaignForm()
     if form.validate_on_submit():
         parsed = form.parsed
-        campaign = dispatch.create_campaign(
+        assert parsed is not None  # validating the recipients parsed them
+        campaign = drafts.create_campaign(
             form.title.data, form.channel.data, form.message.data, parsed.recipients, created_by=current_user
         )
         db.session.commit()
-        flash(creation_summary(len(parsed.recipients), len(parsed.duplicate_lines), len(parsed.errors)), "success")
+        summary = creation_summary(len(parsed.recipients), len(parsed.duplicate_lines), len(parsed.errors))
+        flash(summary, about_campaign("success", campaign.status))
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     return render_template("campaigns/new.html", form=form, parsed=form.parsed)
 
@@ -64,61 +66,23 @@ def creation_summary(created: int, duplicates: int, skipped: int) -> str:
 @bp.get("/campaigns/<int:campaign_id>")
 @requires(Role.VIEWER)
 def show(campaign_id: int) -> str:
+    """The campaign page, or for htmx only its recipients block with the
+    header, history and controls out of band (``_refresh.html``)."""
     campaign = db.get_or_404(Campaign, campaign_id)
     status = request.args.get("status") or None
-    if status is not None and status not in {s.value for s in RecipientStatus}:
+    if status is not None and status not in set(RecipientStatus):
         abort(400, description=f"Unknown status filter {status!r}.")
-    per_page = current_app.config["RECIPIENTS_PER_PAGE"]
-    page_number = max(request.args.get("page", 1, type=int), 1)
     query = select(Recipient).where(Recipient.campaign_id == campaign.id)
     if status:
         query = query.where(Recipient.status == status)
-    recipients = db.session.scalars(
-        query.order_by(Recipient.id).limit(per_page).offset((page_number - 1) * per_page)
-    ).all()
-    context = dict(
-        campaign=campaign,
-        recipients=recipients,
-        status=status,
-        page_number=page_number,
-        # From the counters, not COUNT(*): a page of a 100,000-recipient campaign stays cheap.
-        page_count=max(-(-campaign.count_for(status) // per_page), 1),
+    # The counters give the total: a page of a 100,000-recipient campaign counts nothing.
+    recipients = paginate(
+        query.order_by(Recipient.id), current_app.config["RECIPIENTS_PER_PAGE"], campaign.count_for(status)
     )
-    context["history"] = audit.campaign_history(campaign.id)
-    if htmx.targets("recipients"):
-        return render_template("campaigns/_refresh.html", **context)
-    return render_template("campaigns/show.html", **context)
-
-
-@bp.post("/campaigns/<int:campaign_id>/start")
-@requires(Role.OPERATOR)
-def start(campaign_id: int) -> str | Response:
-    campaign = db.get_or_404(Campaign, campaign_id)
-    started = dispatch.start(campaign.id, current_user)
-    db.session.commit()
-    if started:
-        dispatch.enqueue_send(campaign.id, campaign.recipient_count)
-    db.session.refresh(campaign)
-    notice = start_notice(started, campaign.status)
-    category = "success" if started else "warning"
-    if htmx.is_htmx():
-        return render_template(
-            "campaigns/_started.html",
-            campaign=campaign,
-            history=audit.campaign_history(campaign.id),
-            notice=notice,
-            category=category,
-        )
-    flash(notice, category)
-    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-
-
-def start_notice(started: bool, status: str) -> str:
-    if started:
-        return "Dispatch started."
-    if status == "sending":
-        return "This campaign is already dispatching."
-    return f"This campaign is {status}; it cannot be started again."
+    template = "campaigns/_refresh.html" if htmx.targets("recipients") else "campaigns/show.html"
+    return render_template(
+        template, campaign=campaign, recipients=recipients, status=status, history=audit.campaign_history(campaign.id)
+    )
 
 
 @bp.get("/campaigns/<int:campaign_id>/recipients/<int:recipient_id>")
@@ -132,53 +96,65 @@ def recipient(campaign_id: int, recipient_id: int) -> str:
         select(DeliveryAttempt).where(DeliveryAttempt.recipient_id == found.id).order_by(DeliveryAttempt.id)
     ).all()
     return render_template(
-        "campaigns/recipient.html", campaign=db.session.get(Campaign, campaign_id), recipient=found, attempts=attempts
+        "campaigns/recipient.html",
+        campaign=db.session.get(Campaign, campaign_id),
+        recipient=found,
+        attempts=attempts,
     )
+
+
+@bp.post("/campaigns/<int:campaign_id>/start")
+@requires(Role.OPERATOR)
+def start(campaign_id: int) -> Response:
+    return _control(campaign_id, lifecycle.start)
 
 
 @bp.post("/campaigns/<int:campaign_id>/pause")
 @requires(Role.OPERATOR)
 def pause(campaign_id: int) -> Response:
-    return _control(campaign_id, controls.pause)
+    return _control(campaign_id, lifecycle.pause)
 
 
 @bp.post("/campaigns/<int:campaign_id>/resume")
 @requires(Role.OPERATOR)
 def resume(campaign_id: int) -> Response:
-    return _control(campaign_id, controls.resume)
+    return _control(campaign_id, lifecycle.resume)
 
 
 @bp.post("/campaigns/<int:campaign_id>/cancel")
 @requires(Role.OPERATOR)
 def cancel(campaign_id: int) -> Response:
-    return _control(campaign_id, controls.cancel)
+    return _control(campaign_id, lifecycle.cancel)
 
 
 @bp.post("/campaigns/<int:campaign_id>/retry-failed")
 @requires(Role.OPERATOR)
 def retry_failed(campaign_id: int) -> Response:
     include_permanent = request.form.get("which") == "all"
-    return _control(campaign_id, lambda cid, actor: controls.retry_failed(cid, actor, include_permanent))
+    return _control(campaign_id, lambda cid, actor: lifecycle.retry_failed(cid, actor, include_permanent))
 
 
-def _control(campaign_id: int, change: Callable[..., controls.Result]) -> Response:
-    """Make one operator change, then reload the page (htmx follows HX-Redirect)
-    so it shows, and streams, the campaign as it now is."""
+def _control(campaign_id: int, change: Callable[..., lifecycle.Result]) -> Response:
+    """Make one change to the campaign, commit it, then enqueue what it owes
+    and show it live to every open page. htmx gets the notice, and the page
+    reloads its own recipients block in place (``campaign-changed``), keeping
+    its tab and page; without JavaScript, the page is loaded again."""
     campaign = db.get_or_404(Campaign, campaign_id)
     result = change(campaign.id, current_user)
     db.session.commit()
-    try:
-        if result.to_send:
-            dispatch.enqueue_send(campaign.id, result.to_send)
-        if result.changed:
-            live.publish_refresh(campaign.id)
-    except RedisError as error:
-        # Committed all the same: the reconciler enqueues what the database says is owed.
-        log.warning("campaign %s: after %s, Redis was unreachable: %s", campaign.id, request.endpoint, error)
-    flash(result.notice, "success" if result.changed else "warning")
-    target = url_for("campaigns.show", campaign_id=campaign.id)
+    if result.to_send:
+        try:
+            jobqueue.enqueue_send(campaign.id, result.to_send)
+        except RedisError as error:
+            # Committed all the same: the reconciler enqueues what the database says is owed.
+            log.warning("campaign %s: after %s, Redis was unreachable: %s", campaign.id, request.endpoint, error)
+    if result.changed:
+        live.show_campaign_change(campaign.id)
+    db.session.refresh(campaign)
+    category = about_campaign("success" if result.changed else "warning", campaign.status)
     if htmx.is_htmx():
-        response = make_response("", 200)
-        response.headers["HX-Redirect"] = target
+        response = make_response(render_template("_notices.html", notices=[(category, result.notice)], oob=True))
+        response.headers["HX-Trigger"] = "campaign-changed"
         return response
-    return redirect(target)
+    flash(result.notice, category)
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))

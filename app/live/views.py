@@ -1,14 +1,15 @@
 import re
 from functools import partial
 
-from flask import Flask, Response, abort, current_app, request
+from flask import Blueprint, Flask, Response, abort, current_app, request
 from flask_login import current_user
 
 from app.auth.access import requires
 from app.auth.models import Role, find_by_session_token
 from app.extensions import db, redis
-from app.live import bp
 from app.live.channel import stream
+
+bp = Blueprint("live", __name__)
 
 # Only campaign channels are served; anything else could read another feature's events.
 CHANNEL_NAME = re.compile(r"campaign-[0-9]{1,18}")
@@ -28,7 +29,8 @@ def events() -> Response:
         redis.client,
         channel,
         current_app.config["SSE_KEEPALIVE_SECONDS"],
-        still_allowed=partial(_still_signed_in, current_app._get_current_object(), session_token),
+        # The app itself, not the proxy: the stream outlives this request's context.
+        still_allowed=partial(_still_signed_in, current_app._get_current_object(), session_token),  # type: ignore[attr-defined]
     )
     return Response(
         body,

@@ -1,7 +1,7 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectField, SubmitField
+from wtforms import EmailField, PasswordField, SelectField, SubmitField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from app.auth.forms import new_password_field
 from app.auth.models import Role
@@ -21,3 +21,15 @@ class NewUserForm(FlaskForm):
 class RoleForm(FlaskForm):
     role = SelectField("Role", choices=[SelectChoice(role.value, role.value.title()) for role in Role])
     submit = SubmitField("Save role")
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired(message="Enter your current password.")]
+    )
+    new_password = new_password_field("New password", "Choose a new password.")
+    confirm = PasswordField(
+        "New password again",
+        validators=[EqualTo("new_password", message="The two new passwords are not the same.")],
+    )
+    submit = SubmitField("Change password")

@@ -5,9 +5,8 @@ own role or deactivate themselves, so there is always at least one active
 admin: the one making the change.
 """
 
-from email_validator import EmailNotValidError, validate_email
-
 from app import audit
+from app.addresses import InvalidAddress, normalize_email
 from app.audit import Action, Via
 from app.auth.models import MIN_PASSWORD, Role, User, create_user, find_by_email
 
@@ -18,9 +17,9 @@ class StaffChangeRefused(ValueError):
 
 def check_email(email: str) -> str:
     try:
-        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as error:
-        raise StaffChangeRefused(f"{email.strip() or 'That'} is not a valid email address: {error}") from None
+        return normalize_email(email)
+    except InvalidAddress as invalid:
+        raise StaffChangeRefused(f"{email.strip() or 'That'} is not a valid email address: {invalid.reason}") from None
 
 
 def check_password(password: str) -> None:

@@ -1,5 +1,5 @@
-from flask import abort, flash, redirect, render_template, url_for
-from flask_login import current_user
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -7,8 +7,10 @@ from app import audit
 from app.auth.access import requires
 from app.auth.models import Role, User
 from app.extensions import db
-from app.users import bp, staff
-from app.users.forms import NewUserForm, RoleForm
+from app.users import staff
+from app.users.forms import ChangePasswordForm, NewUserForm, RoleForm
+
+bp = Blueprint("users", __name__)
 
 
 def _user_or_404(user_id: int) -> User:
@@ -77,3 +79,22 @@ def _apply(change, success: str) -> Response:
         db.session.commit()
         flash(success, "success")
     return redirect(url_for("users.index"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@requires(Role.VIEWER)
+def change_password() -> str | Response:
+    """Anyone's own password; the Staff page is where admins set others'."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        if not current_user.check_password(form.current_password.data):
+            form.current_password.errors.append("That is not your current password.")
+        else:
+            user = current_user._get_current_object()
+            staff.set_password(user, form.new_password.data, actor=user)
+            db.session.commit()
+            # The new password ended every session, this one too; carry on signed in here.
+            login_user(user)
+            flash("Password changed. Your other sessions have ended.", "success")
+            return redirect(url_for("campaigns.index"))
+    return render_template("users/change_password.html", form=form)

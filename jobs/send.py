@@ -1,40 +1,42 @@
 """Sending a campaign: many sends in flight, state written in batches.
 
-Start fans a campaign out to several jobs (``dispatch.enqueue_send``); each
+Start fans a campaign out to several jobs (``app.jobqueue.enqueue_send``); each
 claims batches of recipients from the whole campaign with ``SKIP LOCKED``, so
 as many worker processes as there are jobs share it, on any machine.
 
 One loop turn of a job records every outcome that has arrived and claims as
 many new recipients as it has free slots and the channel's rate allows, in one
 transaction (``delivery.advance``). Provider calls run on a thread pool; only
-the job's own thread touches the database. Badge changes go to the coalesced
-live updates (``app.campaigns.live``), never one message per change.
+the job's own thread touches the database. Recipient changes go to the
+coalesced live updates (``app.campaigns.live``), never one message per change.
 
 A job outlives short outages: if PostgreSQL or Redis goes away it keeps what
 it has in memory, waits and carries on. If it dies instead, its claimed
 recipients' leases expire and the reconciler (``jobs.reconciler``) picks up.
 """
 
+import contextlib
 import logging
 import queue
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import TypeVar
 
 from flask import current_app
-from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 
-from app.audit import campaign_history
-from app.campaigns import delivery, dispatch, live
+from app import jobqueue
+from app.campaigns import delivery, lifecycle, live
 from app.campaigns.delivery import Claimed, Outcome, RetryPolicy
-from app.campaigns.live import BadgeChange
-from app.campaigns.models import Campaign, CampaignStatus, RecipientStatus
+from app.campaigns.models import Campaign, CampaignStatus, RecipientState, RecipientStatus
+from app.config import rate_limit
 from app.extensions import db, redis
+from app.jobqueue import Heartbeat
 from jobs.provider import ProviderError, SimulatedProvider
 from jobs.ratelimit import SendRate
 
@@ -54,9 +56,9 @@ def send_campaign(campaign_id: int) -> str:
     """
     config = current_app.config
     patience = config["OUTAGE_PATIENCE_SECONDS"]
-    heartbeat = Heartbeat(redis.client, campaign_id, ttl=dispatch.heartbeat_seconds())
+    heartbeat = Heartbeat(redis.client, campaign_id, ttl=jobqueue.heartbeat_seconds())
     heartbeat.beat()
-    campaign = through_outages(lambda: db.session.get(Campaign, campaign_id), patience, heartbeat)
+    campaign = through_outages(partial(db.session.get, Campaign, campaign_id), patience, heartbeat)
     if campaign is None or campaign.status != CampaignStatus.SENDING:
         db.session.rollback()
         return f"campaign {campaign_id}: nothing to send"
@@ -65,7 +67,7 @@ def send_campaign(campaign_id: int) -> str:
 
     provider = SimulatedProvider.from_config(config)
     policy = RetryPolicy.from_config(config)
-    rate = SendRate(redis.client, channel, config["RATE_LIMITS"].get(channel, 0.0))
+    rate = SendRate(redis.client, channel, rate_limit(config, channel))
     concurrency = config["DISPATCH_CONCURRENCY"]
     tick = 1 / config["LIVE_UPDATES_PER_SECOND"]
     deadline = time.monotonic() + config["DISPATCH_SLICE_SECONDS"]
@@ -80,16 +82,15 @@ def send_campaign(campaign_id: int) -> str:
         while True:
             heartbeat.beat()
             wanted = concurrency - len(in_flight) if claiming else 0
-            grant = through_outages(lambda: rate.take(wanted), patience, heartbeat)
-            turn = through_outages(lambda: _advance(campaign_id, outcomes, grant.granted), patience, heartbeat)
+            grant = through_outages(partial(rate.take, wanted), patience, heartbeat)
+            turn = through_outages(partial(_advance, campaign_id, outcomes, grant.granted), patience, heartbeat)
             finished += sum(1 for s in turn.settled if s.status != RecipientStatus.RETRYING)
             flush_in = _show(
                 campaign_id,
-                [BadgeChange(s.id, s.status, s.error, s.retry_at) for s in turn.settled]
-                + [BadgeChange(c.id, RecipientStatus.SENDING) for c in turn.claimed],
+                turn.settled + [RecipientState(c.id, RecipientStatus.SENDING, c.attempt) for c in turn.claimed],
             )
             if turn.auto_paused:
-                show_status_change(campaign_id)
+                live.show_campaign_change(campaign_id)
 
             for recipient in turn.claimed:
                 future = pool.submit(provider.send, channel, recipient.address, message, recipient.idempotency_key)
@@ -114,13 +115,13 @@ def send_campaign(campaign_id: int) -> str:
             outcomes = [_settle(policy, in_flight.pop(f), f) for f in _gather(done, len(in_flight), timeout)]
 
     _flush_the_rest(campaign_id)
-    completed, more = through_outages(lambda: _finish(campaign_id), patience, heartbeat)
+    completed, more = through_outages(partial(_finish, campaign_id), patience, heartbeat)
     heartbeat.stop()
     if completed:
-        show_status_change(campaign_id)
+        live.show_campaign_change(campaign_id)
         return f"campaign {campaign_id}: completed, {finished} sent or failed by this job"
     if more:
-        dispatch.enqueue_send(campaign_id)
+        jobqueue.enqueue_send(campaign_id)
         return f"campaign {campaign_id}: {finished} done, the rest handed to a new job"
     return f"campaign {campaign_id}: {finished} done; other jobs, a resume or a due retry carry on"
 
@@ -134,14 +135,14 @@ def _advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> delivery.
 def _finish(campaign_id: int) -> tuple[bool, bool]:
     """Complete the campaign if nothing is left; else whether a new job should
     carry on now (something is queued or due), leaving later retries to the reconciler."""
-    completed = dispatch.complete_if_done(campaign_id)
+    completed = lifecycle.complete_if_done(campaign_id)
     campaign = live.fresh(campaign_id)
     more = campaign.status == CampaignStatus.SENDING and (campaign.queued_count > 0 or delivery.retry_due(campaign_id))
     db.session.commit()
     return completed, more
 
 
-def _show(campaign_id: int, changes: list[BadgeChange]) -> float | None:
+def _show(campaign_id: int, changes: list[RecipientState]) -> float | None:
     """Note committed changes for the live update; a failure here only delays what pages show."""
     try:
         live.note(campaign_id, changes)
@@ -150,20 +151,6 @@ def _show(campaign_id: int, changes: list[BadgeChange]) -> float | None:
         db.session.rollback()
         log.warning("campaign %s: live update skipped: %s", campaign_id, error)
         return None
-
-
-def show_status_change(campaign_id: int) -> None:
-    """Publish the header and history after the campaign's status changed, and
-    ask pages to reload the parts only a request renders (the controls)."""
-    try:
-        campaign = live.fresh(campaign_id)
-        update = live.render_update(campaign, [], history=campaign_history(campaign_id))
-        db.session.commit()
-        live.publish_update(campaign_id, update)
-        live.publish_refresh(campaign_id)
-    except (RedisError, DBAPIError) as error:
-        db.session.rollback()
-        log.warning("campaign %s: status update skipped: %s", campaign_id, error)
 
 
 def _flush_the_rest(campaign_id: int) -> None:
@@ -204,7 +191,7 @@ def is_outage(error: Exception) -> bool:
     return isinstance(error, (RedisConnectionError, RedisTimeoutError))
 
 
-def through_outages(work: Callable[[], T], patience: float, heartbeat: "Heartbeat | None" = None) -> T:
+def through_outages(work: Callable[[], T], patience: float, heartbeat: Heartbeat | None = None) -> T:
     """Run ``work``; while PostgreSQL or Redis is unreachable, roll back, wait and
     run it again, for up to ``patience`` seconds.
 
@@ -220,40 +207,10 @@ def through_outages(work: Callable[[], T], patience: float, heartbeat: "Heartbea
             if not is_outage(error) or time.monotonic() >= give_up:
                 raise
             log.warning("waiting %.1f s for the database or Redis: %s", wait, str(error).splitlines()[0])
-        try:
+        # The connection may be gone; the session starts a new one next time.
+        with contextlib.suppress(DBAPIError):
             db.session.rollback()
-        except DBAPIError:
-            pass  # the connection is gone; the session starts a new one next time
         if heartbeat is not None:
             heartbeat.beat()
         time.sleep(wait)
         wait = min(wait * 2, 5.0)
-
-
-class Heartbeat:
-    """Tells the reconciler that a job is working on the campaign, at most once a second."""
-
-    def __init__(self, connection: Redis, campaign_id: int, ttl: float) -> None:
-        self.connection = connection
-        self.key = dispatch.alive_key(campaign_id)
-        self.ttl_ms = int(ttl * 1000)
-        self.last = 0.0
-
-    def beat(self) -> None:
-        now = time.monotonic()
-        if now - self.last < 1.0:
-            return
-        try:
-            self.connection.set(self.key, "1", px=self.ttl_ms)
-            self.last = now
-        except RedisError as error:
-            # Without it the reconciler may start another job: harmless, as jobs share campaigns.
-            log.warning("campaign heartbeat skipped: %s", error)
-
-    def stop(self) -> None:
-        """At the job's end, so a retry falling due is not left waiting for the beat to
-        expire; if other jobs still run, their next beat sets it again."""
-        try:
-            self.connection.delete(self.key)
-        except RedisError as error:
-            log.warning("campaign heartbeat not cleared: %s", error)

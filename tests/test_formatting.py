@@ -1,6 +1,6 @@
 import pytest
 
-from app.templating import duration
+from app.formatting import duration
 
 
 @pytest.mark.parametrize(

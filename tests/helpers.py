@@ -1,10 +1,18 @@
-"""What must hold of any campaign, however it got where it is: the invariants
-that "nothing lost, nothing sent twice" means, checked against the rows, the
-attempt log and the simulated provider's ledger."""
+"""What tests share: the invariants that "nothing lost, nothing sent twice"
+means, checked against the rows, the attempt log and the simulated provider's
+ledger; and bounded waits, so that a broken engine fails a test instead of
+hanging it."""
 
+import json
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from flask import Flask
 from redis import Redis
 from sqlalchemy import func, select
 
+from app.audit import AuditEvent
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus, idempotency_key
 from app.extensions import db
 from jobs.provider import Ledger
@@ -71,3 +79,48 @@ def reread(campaign: Campaign) -> Campaign:
     db.session.commit()
     db.session.refresh(campaign)
     return campaign
+
+
+def queued_jobs(app: Flask, redis_client: Redis) -> int:
+    return redis_client.llen(f"rq:queue:{app.config['RQ_QUEUE']}")
+
+
+def history(campaign: Campaign) -> list[tuple[str, str, str]]:
+    """The campaign's history as (action, who, detail), oldest first."""
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.campaign_id == campaign.id).order_by(AuditEvent.id))
+    return [(e.action, e.actor_label, e.detail) for e in events]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, output: Callable[[], str] = str) -> None:
+    """Until ``condition()`` holds; fails the test after ``timeout`` seconds,
+    saying what it waited for (and ``output()``, say a process's log)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout:.0f} s for {what}\n{output()}")
+        time.sleep(0.05)
+
+
+def published(pubsub, quiet: float = 0.5, timeout: float = 30) -> list[dict]:
+    """Every event published to ``pubsub``'s channels until none comes for
+    ``quiet`` seconds, as flask-sse's ``{"data", "type"}``; at most ``timeout`` seconds."""
+    events = []
+    deadline = time.monotonic() + timeout
+    quiet_until = time.monotonic() + quiet
+    while time.monotonic() < min(deadline, quiet_until):
+        message = pubsub.get_message(timeout=0.05)
+        if message is not None and message["type"] == "message":
+            events.append(json.loads(message["data"]))
+            quiet_until = time.monotonic() + quiet
+    return events
+
+
+def read_until(chunks: Iterator[bytes], done: Callable[[str], bool], timeout: float = 10) -> str:
+    """An event stream's text until ``done(text)``; the stream must send a
+    chunk (a keepalive at least) more often than ``timeout``."""
+    text = ""
+    deadline = time.monotonic() + timeout
+    while not done(text):
+        assert time.monotonic() < deadline, f"the stream did not get there in {timeout} s: {text[-500:]!r}"
+        text += next(chunks).decode()
+    return text

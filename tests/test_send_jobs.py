@@ -1,46 +1,22 @@
-"""Dispatch through a real RQ worker on real Redis and PostgreSQL, zero latency."""
+"""Send jobs (jobs/send.py) through a real RQ worker on real Redis and PostgreSQL, zero latency."""
 
-import json
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from app.campaigns import delivery, dispatch
-from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
+from app import jobqueue
+from app.campaigns import delivery, lifecycle
+from app.campaigns.models import DeliveryAttempt, Recipient, RecipientStatus
 from app.extensions import db
 from app.live.channel import campaign_channel
-from tests.factories import make_campaign
+from tests.factories import make_campaign, make_started_campaign, start_campaign
+from tests.helpers import published, queued_jobs, status_counts
 
 
-def start(campaign: Campaign) -> None:
-    assert dispatch.start(campaign.id, None)
-    db.session.commit()
-    dispatch.enqueue_send(campaign.id)
-
-
-def status_counts(campaign_id: int) -> dict[str, int]:
-    rows = db.session.execute(
-        select(Recipient.status, func.count()).where(Recipient.campaign_id == campaign_id).group_by(Recipient.status)
-    )
-    return dict(rows.all())
-
-
-def drain(pubsub) -> list[dict]:
-    messages = []
-    while (message := pubsub.get_message(timeout=0.5)) is not None:
-        if message["type"] == "message":
-            messages.append(json.loads(message["data"]))
-    return messages
-
-
-def test_every_recipient_ends_sent_or_failed_and_counters_match_rows(app, run_worker):
-    app.config["PROVIDER_FAILURE_RATE"] = 0.3
-    try:
-        campaign = make_campaign(120)
-        start(campaign)
-        run_worker()
-    finally:
-        app.config["PROVIDER_FAILURE_RATE"] = 0.1
+def test_every_recipient_ends_sent_or_failed_and_counters_match_rows(app, run_worker, config):
+    config(PROVIDER_FAILURE_RATE=0.3)
+    campaign = make_started_campaign(120)
+    run_worker()
 
     db.session.refresh(campaign)
     counts = status_counts(campaign.id)
@@ -73,25 +49,29 @@ def test_live_updates_end_with_every_recipient_in_its_final_status(app, run_work
     campaign = make_campaign(30)
     pubsub = redis_client.pubsub()
     pubsub.subscribe(campaign_channel(campaign.id))
-    start(campaign)
+    start_campaign(campaign)
     run_worker()
-    events = drain(pubsub)
+    events = published(pubsub)
     pubsub.close()
 
-    # Completion also asks open pages to reload what only a request renders (the controls).
-    assert [m["type"] for m in events[-1:]] == ["refresh"]
+    # Completion also asks open pages to reload what only a request renders
+    # (the controls), naming the new status: browsers drop an event without data.
+    assert events[-1] == {"type": "refresh", "data": "completed"}
     messages = [m for m in events if m["type"] == "update"]
     assert messages and len(messages) == len(events) - 1
     html = "".join(m["data"] for m in messages)
-    statuses = dict(
-        db.session.execute(select(Recipient.id, Recipient.status).where(Recipient.campaign_id == campaign.id)).all()
-    )
-    for rid in statuses:
+    rows = db.session.execute(
+        select(Recipient.id, Recipient.status, Recipient.attempts).where(Recipient.campaign_id == campaign.id)
+    ).all()
+    for rid, status, attempts in rows:
         badges = re.findall(
             rf'<span id="recipient-{rid}-status" class="status" hx-swap-oob="true"><span class="badge badge-(\w+)"',
             html,
         )
-        assert badges and badges[-1] == statuses[rid], (rid, badges)
+        assert badges and badges[-1] == status, (rid, badges)
+        # The attempts column follows too.
+        counts = re.findall(rf'<span id="recipient-{rid}-attempts" hx-swap-oob="true">(\d+)</span>', html)
+        assert counts and int(counts[-1]) == attempts, (rid, counts)
     # Every message carries the header, out of band; the last one shows the finished campaign.
     assert all('id="campaign-header" class="campaign-header" hx-swap-oob="true"' in m["data"] for m in messages)
     failed = db.session.scalars(select(Recipient.last_error).where(Recipient.status == "failed")).all()
@@ -105,20 +85,16 @@ def test_live_updates_end_with_every_recipient_in_its_final_status(app, run_work
     assert '<span id="count-queued" hx-swap-oob="true">0</span>' in last
 
 
-def test_a_job_sends_one_slice_then_hands_the_rest_to_a_new_job(app, run_worker, redis_client):
-    app.config.update(DISPATCH_SLICE_SECONDS=0.0, DISPATCH_CONCURRENCY=3)
-    try:
-        campaign = make_campaign(20)
-        start(campaign)
-        run_worker(max_jobs=1)
-        db.session.refresh(campaign)
-        # A zero-length slice still claims once, so each job moves the campaign on.
-        assert (campaign.status, campaign.done_count + campaign.retrying_count) == ("sending", 3)
-        assert redis_client.llen(f"rq:queue:{app.config['RQ_QUEUE']}") == 1
+def test_a_job_sends_one_slice_then_hands_the_rest_to_a_new_job(app, run_worker, redis_client, config):
+    config(DISPATCH_SLICE_SECONDS=0.0, DISPATCH_CONCURRENCY=3)
+    campaign = make_started_campaign(20)
+    run_worker(max_jobs=1)
+    db.session.refresh(campaign)
+    # A zero-length slice still claims once, so each job moves the campaign on.
+    assert (campaign.status, campaign.done_count + campaign.retrying_count) == ("sending", 3)
+    assert queued_jobs(app, redis_client) == 1
 
-        run_worker()
-    finally:
-        app.config.update(DISPATCH_SLICE_SECONDS=30.0, DISPATCH_CONCURRENCY=8)
+    run_worker()
     db.session.refresh(campaign)
     assert campaign.status == "completed"
     assert campaign.done_count == 20 == sum(status_counts(campaign.id).values())
@@ -126,7 +102,7 @@ def test_a_job_sends_one_slice_then_hands_the_rest_to_a_new_job(app, run_worker,
 
 def test_a_job_for_a_campaign_that_is_not_sending_does_nothing(app, run_worker):
     campaign = make_campaign(3)
-    dispatch.enqueue_send(campaign.id)
+    jobqueue.enqueue_send(campaign.id)
     run_worker()
     db.session.refresh(campaign)
     assert campaign.status == "draft" and status_counts(campaign.id) == {"queued": 3}
@@ -134,7 +110,7 @@ def test_a_job_for_a_campaign_that_is_not_sending_does_nothing(app, run_worker):
 
 def test_recording_an_outcome_twice_counts_it_once(app):
     campaign = make_campaign(2)
-    dispatch.start(campaign.id, None)
+    assert lifecycle.start(campaign.id, None).changed
     claimed = delivery.advance(campaign.id, [], 10).claimed
     outcome = delivery.Outcome(claimed[0].id, 1, RecipientStatus.SENT, message_id="sim-1")
     assert len(delivery.advance(campaign.id, [outcome], 0).settled) == 1
@@ -142,4 +118,4 @@ def test_recording_an_outcome_twice_counts_it_once(app):
     db.session.commit()
     db.session.refresh(campaign)
     assert (campaign.sent_count, campaign.sending_count, campaign.queued_count) == (1, 1, 0)
-    assert not dispatch.complete_if_done(campaign.id)
+    assert not lifecycle.complete_if_done(campaign.id)

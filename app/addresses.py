@@ -1,0 +1,55 @@
+"""Email addresses and phone numbers in the one form they are kept and compared in.
+
+Staff sign-in emails, pasted recipients and (later) contacts all go through
+here, so "Bob@Example.com " typed anywhere is the same person everywhere.
+"""
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+
+class InvalidAddress(ValueError):
+    """The message says what was wrong, quoting what was typed; ``reason`` is
+    the validator's explanation, when it gives one."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def normalize_email(address: str) -> str:
+    """Syntax checked (no DNS), the domain normalised, and lower-cased whole:
+    mailbox providers treat the local part case-insensitively in practice, and
+    "Bob@" and "bob@" typed twice mean one person."""
+    try:
+        email = validate_email(address.strip(), check_deliverability=False)
+    except EmailNotValidError as error:
+        raise InvalidAddress(f'"{address.strip()}" is not a valid email address', str(error)) from None
+    return email.normalized.lower()
+
+
+def email_key(typed: str) -> str:
+    """What to look an email up by, valid or not: its normal form if it has
+    one, else what was typed, trimmed and lower-cased (it then matches nothing)."""
+    try:
+        return normalize_email(typed)
+    except InvalidAddress:
+        return typed.strip().lower()
+
+
+def normalize_phone(address: str, region: str) -> str:
+    """E.164 (``+254712345678``); ``region`` is assumed for numbers typed without ``+country``."""
+    try:
+        number = phonenumbers.parse(address, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise InvalidAddress(f'"{address}" is not a valid phone number')
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_phone(address: str, region: str) -> bool:
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(address, region))
+    except phonenumbers.NumberParseException:
+        return False

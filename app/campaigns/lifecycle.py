@@ -1,0 +1,396 @@
+"""A campaign's life: every change of its status, who may make it, and what
+may be done with it now.
+
+    draft ──start──▶ sending ◀──resume── paused
+      │                │  └──pause (or too many failures)──▶ │
+      │                ├──complete──▶ completed ◀──complete──┤
+      │                │                 └──retry failed──▶ sending
+      └──cancel────────┴──cancel──▶ cancelled ◀──cancel──────┘
+
+``TRANSITIONS`` is the one statement of that diagram: every change below is
+one guarded ``UPDATE … WHERE status IN (its sources)``, so two requests, two
+jobs, or a request and a job racing each other can never both win. The
+operator's changes run under the campaign's claim lock held exclusively, so
+they wait for dispatch loop turns in progress and none claims a recipient
+after they commit. Counters change in the transaction that changes the rows
+they count, and the history records who made each change and why.
+
+None of these functions commits: the caller does, then enqueues any jobs
+(``app.jobqueue``) and shows the change (``app.campaigns.live``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, cast
+
+from flask import current_app
+from sqlalchemy import CursorResult, TextClause, text
+
+from app import audit
+from app.audit import Action, Via
+from app.campaigns.models import AttemptOutcome, CampaignStatus, ErrorKind, RecipientStatus, lit
+from app.extensions import db
+from app.formatting import number, plural
+
+if TYPE_CHECKING:
+    from app.auth.models import User
+    from app.campaigns.models import Campaign
+
+C = CampaignStatus
+R = RecipientStatus
+
+
+class Change(StrEnum):
+    START = "start"
+    PAUSE = "pause"
+    RESUME = "resume"
+    CANCEL = "cancel"
+    RETRY_FAILED = "retry_failed"
+    # The dispatcher's own.
+    AUTO_PAUSE = "auto_pause"
+    COMPLETE = "complete"
+
+
+# Each change: the statuses it may start from, and the status each leads to.
+TRANSITIONS: dict[Change, dict[CampaignStatus, CampaignStatus]] = {
+    Change.START: {C.DRAFT: C.SENDING},
+    Change.PAUSE: {C.SENDING: C.PAUSED},
+    Change.RESUME: {C.PAUSED: C.SENDING},
+    Change.CANCEL: {C.DRAFT: C.CANCELLED, C.SENDING: C.CANCELLED, C.PAUSED: C.CANCELLED},
+    # A completed campaign sends again; one still sending or paused stays so.
+    Change.RETRY_FAILED: {C.SENDING: C.SENDING, C.PAUSED: C.PAUSED, C.COMPLETED: C.SENDING},
+    Change.AUTO_PAUSE: {C.SENDING: C.PAUSED},
+    Change.COMPLETE: {C.SENDING: C.COMPLETED, C.PAUSED: C.COMPLETED},
+}
+# What staff may do, in the order the page offers it.
+OPERATOR_CHANGES = (Change.START, Change.PAUSE, Change.RESUME, Change.RETRY_FAILED, Change.CANCEL)
+
+
+def may(campaign: Campaign, change: Change) -> bool:
+    """Whether ``change`` can be made to the campaign as it is now."""
+    if campaign.status not in TRANSITIONS[change]:
+        return False
+    if change is Change.RETRY_FAILED:
+        return campaign.failed_count > 0
+    return True
+
+
+def allowed(campaign: Campaign) -> list[Change]:
+    """The changes staff may make now: for the page's controls, the views and the API alike."""
+    return [change for change in OPERATOR_CHANGES if may(campaign, change)]
+
+
+@dataclass(frozen=True)
+class Result:
+    changed: bool
+    notice: str
+    # Recipients a dispatch job now has to send; the caller enqueues for them.
+    to_send: int = 0
+
+
+# pg_advisory_xact_lock(CLAIM_LOCK, campaign_id): the first key names what the lock is for.
+CLAIM_LOCK = 7301
+
+
+def hold_claim_lock(campaign_id: int, exclusive: bool = False) -> None:
+    """Until commit: shared by dispatch loop turns, exclusive for an operator's change."""
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    db.session.execute(text(f"SELECT {function}(:lock, :id)"), {"lock": CLAIM_LOCK, "id": campaign_id})
+
+
+def _move(campaign_id: int, change: Change, also: str = "", when: str = "", **params: object) -> bool:
+    """Make ``change`` if the campaign is in one of its source statuses (and
+    ``when`` holds), setting ``also`` as well; False if it was not."""
+    moves = TRANSITIONS[change]
+    cases = " ".join(f"WHEN {lit(source)} THEN {lit(target)}" for source, target in moves.items())
+    sources = ", ".join(lit(source) for source in moves)
+    statement = (
+        f"UPDATE campaigns SET status = CASE status {cases} END{', ' + also if also else ''} "
+        f"WHERE id = :id AND status IN ({sources}){' AND ' + when if when else ''}"
+    )
+    return _rowcount(text(statement), {"id": campaign_id, **params}) == 1
+
+
+def _rowcount(statement: TextClause, params: dict[str, object]) -> int:
+    """Rows an UPDATE changed."""
+    return cast(CursorResult, db.session.execute(statement, params)).rowcount
+
+
+def _status(campaign_id: int, lock: bool = False) -> str:
+    statement = f"SELECT status FROM campaigns WHERE id = :id{' FOR UPDATE' if lock else ''}"
+    return db.session.execute(text(statement), {"id": campaign_id}).scalar_one()
+
+
+def bump_counters(campaign_id: int, **deltas: int) -> None:
+    """Add to the campaign's counters (``sending=``, ``retrying=``, ``sent=``,
+    ``failed=``, ``cancelled=``), in the transaction that changes the rows they count."""
+    deltas = {name: delta for name, delta in deltas.items() if delta}
+    if not deltas:
+        return
+    assignments = ", ".join(f"{name}_count = {name}_count + :{name}" for name in deltas)
+    db.session.execute(text(f"UPDATE campaigns SET {assignments} WHERE id = :id"), {"id": campaign_id, **deltas})
+
+
+def _refused(campaign_id: int, why: str) -> Result:
+    return Result(False, f"This campaign is {_status(campaign_id)}; {why}.")
+
+
+# The operator's changes.
+
+
+def start(campaign_id: int, actor: User | None) -> Result:
+    if not _move(campaign_id, Change.START, "started_at = now()"):
+        status = _status(campaign_id)
+        if status == C.SENDING:
+            return Result(False, "This campaign is already dispatching.")
+        return Result(False, f"This campaign is {status}; it cannot be started again.")
+    audit.record(Action.CAMPAIGN_STARTED, actor=actor, campaign_id=campaign_id)
+    return Result(True, "Dispatch started.", to_send=_owed(campaign_id))
+
+
+def pause(campaign_id: int, actor: User | None) -> Result:
+    hold_claim_lock(campaign_id, exclusive=True)
+    reason = f"Paused by {actor.email}." if actor is not None else "Paused."
+    if not _move(campaign_id, Change.PAUSE, "pause_reason = :reason", reason=reason):
+        return _refused(campaign_id, "only a sending campaign can be paused")
+    audit.record(Action.CAMPAIGN_PAUSED, actor=actor, campaign_id=campaign_id)
+    return Result(True, "Paused. Sends already in flight finish; nothing new is sent until you resume.")
+
+
+def resume(campaign_id: int, actor: User | None) -> Result:
+    hold_claim_lock(campaign_id, exclusive=True)
+    # Auto-pause judges a resumed campaign only on attempts made after the resume.
+    if not _move(campaign_id, Change.RESUME, "pause_reason = NULL, recent_outcomes = ''"):
+        return _refused(campaign_id, "only a paused campaign can be resumed")
+    audit.record(Action.CAMPAIGN_RESUMED, actor=actor, campaign_id=campaign_id)
+    return Result(True, "Resumed. Recipients already sent are not sent again.", to_send=_owed(campaign_id))
+
+
+def cancel(campaign_id: int, actor: User | None) -> Result:
+    """Cancel every recipient not yet sent; sends in flight finish and keep their outcome."""
+    hold_claim_lock(campaign_id, exclusive=True)
+    if not _move(campaign_id, Change.CANCEL, "pause_reason = NULL, finished_at = now()"):
+        return _refused(campaign_id, "it cannot be cancelled")
+    counts: dict[str, int] = dict(
+        db.session.execute(
+            text(
+                f"""
+                WITH cancelled AS (
+                    UPDATE recipients AS r
+                    SET status = {lit(R.CANCELLED)}, next_attempt_at = NULL, finished_at = now(), updated_at = now()
+                    FROM recipients AS before
+                    WHERE before.id = r.id AND r.campaign_id = :id AND r.status IN ({lit(R.QUEUED)}, {lit(R.RETRYING)})
+                    RETURNING before.status AS was
+                )
+                SELECT was, count(*) FROM cancelled GROUP BY was
+                """
+            ),
+            {"id": campaign_id},
+        ).all()
+    )
+    cancelled = sum(counts.values())
+    bump_counters(campaign_id, retrying=-counts.get(R.RETRYING, 0), cancelled=cancelled)
+    detail = f"{plural(cancelled, 'recipient')} not sent"
+    audit.record(Action.CAMPAIGN_CANCELLED, actor=actor, campaign_id=campaign_id, detail=detail)
+    return Result(True, f"Cancelled: {detail}. Sends already in flight finish.")
+
+
+def retry_failed(campaign_id: int, actor: User | None, include_permanent: bool = False) -> Result:
+    """Queue the failed recipients again (only those whose failure was transient,
+    unless ``include_permanent``), each with RETRY_MAX_ATTEMPTS more attempts.
+
+    A recipient is queued again once however often this runs: a second press
+    finds it queued, not failed.
+    """
+    hold_claim_lock(campaign_id, exclusive=True)
+    status = _status(campaign_id, lock=True)
+    if status not in TRANSITIONS[Change.RETRY_FAILED]:
+        return Result(False, f"This campaign is {status}; its failed recipients cannot be retried.")
+    kinds = [ErrorKind.TRANSIENT.value] + ([ErrorKind.PERMANENT.value] if include_permanent else [])
+    queued = _rowcount(
+        text(
+            f"""
+            UPDATE recipients
+            SET status = {lit(R.QUEUED)}, attempt_limit = attempts + :more, last_error = NULL, error_code = NULL,
+                error_kind = NULL, provider_message_id = NULL, finished_at = NULL, updated_at = now()
+            WHERE campaign_id = :id AND status = {lit(R.FAILED)} AND error_kind = ANY(:kinds)
+            """
+        ),
+        {"id": campaign_id, "kinds": kinds, "more": current_app.config["RETRY_MAX_ATTEMPTS"]},
+    )
+    which = "failed" if include_permanent else "temporarily failed"
+    if not queued:
+        return Result(False, f"No {which} recipients to retry.")
+    bump_counters(campaign_id, failed=-queued)
+    _move(campaign_id, Change.RETRY_FAILED, "finished_at = NULL")
+    detail = f"{plural(queued, 'recipient')} ({'all failures' if include_permanent else 'temporary failures only'})"
+    audit.record(Action.CAMPAIGN_RETRIED, actor=actor, campaign_id=campaign_id, detail=detail)
+    if status == C.PAUSED:
+        return Result(True, f"Queued {plural(queued, f'{which} recipient')} again. They are sent when you resume.")
+    return Result(True, f"Queued {plural(queued, f'{which} recipient')} again.", to_send=queued)
+
+
+def _owed(campaign_id: int) -> int:
+    """Recipients queued or waiting for a retry."""
+    return db.session.execute(
+        text(
+            "SELECT recipient_count - sending_count - sent_count - failed_count - cancelled_count "
+            "FROM campaigns WHERE id = :id"
+        ),
+        {"id": campaign_id},
+    ).scalar_one()
+
+
+# The dispatcher's changes.
+
+
+def complete_if_done(campaign_id: int) -> bool:
+    """Mark the campaign completed once every recipient is sent, failed or
+    cancelled: none queued, sending or waiting for a retry."""
+    completed = _move(
+        campaign_id,
+        Change.COMPLETE,
+        "finished_at = now(), pause_reason = NULL",
+        when="sent_count + failed_count + cancelled_count = recipient_count",
+    )
+    if completed:
+        audit.record(Action.CAMPAIGN_COMPLETED, via=Via.DISPATCHER, campaign_id=campaign_id)
+    return completed
+
+
+def too_many_failures(recent: str) -> bool:
+    """Whether a window of outcomes ("0" a success, "1" a failure, oldest
+    first) is full and at least AUTO_PAUSE_FAILURE_RATE of it failed."""
+    config = current_app.config
+    threshold, window = config["AUTO_PAUSE_FAILURE_RATE"], config["AUTO_PAUSE_WINDOW"]
+    recent = recent[-window:] if window > 0 else ""
+    return threshold > 0 and len(recent) == window > 0 and recent.count("1") >= threshold * window
+
+
+def outcomes_window(failed: list[bool]) -> str:
+    return "".join("1" if f else "0" for f in failed)
+
+
+def note_outcomes(campaign_id: int, failed: list[bool]) -> bool:
+    """Add outcomes to the campaign's recent ones, and pause it if
+    ``too_many_failures``; True if it did. Called last in a loop turn, like the
+    counters, so the campaign row every job updates stays locked only until the
+    commit."""
+    config = current_app.config
+    threshold, window = config["AUTO_PAUSE_FAILURE_RATE"], config["AUTO_PAUSE_WINDOW"]
+    if threshold <= 0 or window <= 0 or not failed:
+        return False
+    recent = db.session.execute(
+        text(
+            "UPDATE campaigns SET recent_outcomes = right(recent_outcomes || :outcomes, :window) "
+            "WHERE id = :id RETURNING recent_outcomes"
+        ),
+        {"id": campaign_id, "window": window, "outcomes": outcomes_window(failed)},
+    ).scalar_one()
+    if not too_many_failures(recent):
+        return False
+    failures = recent.count("1")
+    reason = (
+        f"Paused automatically: {failures} of the last {window} attempts failed "
+        f"({100 * failures / window:.0f} %), at or over the {100 * threshold:.0f} % threshold."
+    )
+    if not _move(campaign_id, Change.AUTO_PAUSE, "pause_reason = :reason", reason=reason):
+        return False
+    audit.record(Action.CAMPAIGN_PAUSED, via=Via.DISPATCHER, campaign_id=campaign_id, detail=reason)
+    return True
+
+
+# The reconciler's recoveries.
+
+LEASE_EXPIRED_NOTE = "The worker stopped before the provider answered; sent again with the same idempotency key."
+CANCELLED_UNKNOWN_NOTE = (
+    "The worker stopped before the provider answered, and the campaign was cancelled "
+    "before it could ask again: the provider may have delivered it."
+)
+
+
+def campaigns_with_expired_leases() -> list[int]:
+    """Looked for among the sending rows of campaigns that have any, through the
+    ``(campaign_id, status, id)`` index: a few hundred rows, not the table.
+
+    ``clock_timestamp()``, not ``now()``: the lease ran out by the clock, not by
+    when this transaction happened to start.
+    """
+    return list(
+        db.session.scalars(
+            text(
+                f"""
+                SELECT c.id FROM campaigns AS c
+                WHERE c.sending_count > 0 AND EXISTS (
+                    SELECT 1 FROM recipients AS r
+                    WHERE r.campaign_id = c.id AND r.status = {lit(R.SENDING)}
+                      AND r.lease_expires_at < clock_timestamp())
+                """
+            )
+        )
+    )
+
+
+def reap_expired_leases(campaign_id: int) -> int:
+    """Put recipients whose worker died mid-send back in the queue; returns how many.
+
+    They are sent again under the same idempotency key, so one the provider had
+    already accepted is not delivered twice. In a cancelled campaign they are
+    cancelled instead, saying the provider may have them.
+    """
+    hold_claim_lock(campaign_id)
+    rows = db.session.execute(
+        text(
+            f"""
+            WITH expired AS (
+                UPDATE recipients AS r
+                SET status = CASE WHEN c.status = {lit(C.CANCELLED)} THEN {lit(R.CANCELLED)} ELSE {lit(R.QUEUED)} END,
+                    last_error = CASE WHEN c.status = {lit(C.CANCELLED)} THEN :unknown END,
+                    finished_at = CASE WHEN c.status = {lit(C.CANCELLED)} THEN now() END,
+                    -- An attempt the provider never answered does not use up a retry.
+                    attempt_limit = COALESCE(r.attempt_limit, :max_attempts) + 1,
+                    lease_expires_at = NULL, updated_at = now()
+                FROM campaigns AS c
+                WHERE r.campaign_id = :campaign_id AND c.id = r.campaign_id
+                  AND r.status = {lit(R.SENDING)} AND r.lease_expires_at < clock_timestamp()
+                RETURNING r.id, r.attempts, r.attempt_started_at, r.status
+            ), logged AS (
+                INSERT INTO delivery_attempts (campaign_id, recipient_id, attempt, started_at, outcome, error_message)
+                SELECT :campaign_id, id, attempts, attempt_started_at, {lit(AttemptOutcome.LEASE_EXPIRED)}, :note
+                FROM expired
+            )
+            SELECT status, count(*) FROM expired GROUP BY status
+            """
+        ),
+        {
+            "campaign_id": campaign_id,
+            "note": LEASE_EXPIRED_NOTE,
+            "unknown": CANCELLED_UNKNOWN_NOTE,
+            "max_attempts": current_app.config["RETRY_MAX_ATTEMPTS"],
+        },
+    ).all()
+    counts: dict[str, int] = dict(rows)
+    reaped = sum(counts.values())
+    cancelled = counts.get(R.CANCELLED, 0)
+    bump_counters(campaign_id, sending=-reaped, cancelled=cancelled)
+    if reaped:
+        what = "were cancelled" if cancelled else "went back to the queue"
+        audit.record(
+            Action.CAMPAIGN_RECOVERED,
+            via=Via.DISPATCHER,
+            campaign_id=campaign_id,
+            detail=f"{number(reaped)} recipients whose worker stopped mid-send {what}",
+        )
+    return reaped
+
+
+def note_restarted(campaign_id: int, queued: int) -> None:
+    """The reconciler enqueued a job for a campaign whose queued recipients had none."""
+    audit.record(
+        Action.CAMPAIGN_RECOVERED,
+        via=Via.DISPATCHER,
+        campaign_id=campaign_id,
+        detail=f"dispatch restarted: {plural(queued, 'queued recipient')} had no job",
+    )

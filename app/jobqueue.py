@@ -1,0 +1,114 @@
+"""The protocol between the web side, the jobs and the reconciler: which job
+sends a campaign, what its id says, and the heartbeat that says one is running.
+
+The web side enqueues by dotted path and never imports the job modules. A
+campaign's jobs are named ``send-campaign-<id>-<random>``, so the reconciler
+can tell from the queue alone which campaigns have a job waiting; a running
+job keeps the campaign's heartbeat key alive (``Heartbeat``). Commit first,
+then enqueue: a job must never find its campaign not yet ``sending``.
+"""
+
+import logging
+import math
+import re
+import time
+import uuid
+from collections.abc import Iterable
+
+from flask import current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+
+from app.extensions import redis
+
+log = logging.getLogger(__name__)
+
+SEND_JOB = "jobs.send.send_campaign"
+SEND_JOB_ID = re.compile(r"^send-campaign-(\d+)-")
+
+
+def send_job_id(campaign_id: int) -> str:
+    return f"send-campaign-{campaign_id}-{uuid.uuid4().hex}"
+
+
+def heartbeat_key(campaign_id: int) -> str:
+    """Set by every running send job of the campaign, with a short TTL."""
+    return f"dispatch:campaign-{campaign_id}:alive"
+
+
+def heartbeat_seconds() -> float:
+    """How long a job's heartbeat lasts: a few reconciler passes, and over a second
+    (jobs beat at most once a second)."""
+    return max(3.0, 3 * current_app.config["RECONCILE_SECONDS"])
+
+
+def queue() -> Queue:
+    return Queue(current_app.config["RQ_QUEUE"], connection=redis.client)
+
+
+def enqueue_send(campaign_id: int, recipients: int = 1) -> int:
+    """Queue the jobs that send a campaign; returns how many.
+
+    One job per DISPATCH_JOB_RECIPIENTS of the ``recipients`` still to send, at
+    least one and at most DISPATCH_MAX_JOBS: that many worker processes can
+    then share the campaign.
+    """
+    config = current_app.config
+    jobs = min(max(math.ceil(recipients / config["DISPATCH_JOB_RECIPIENTS"]), 1), config["DISPATCH_MAX_JOBS"])
+    # Counts as a running job from now, so the reconciler does not add one in
+    # the moment between a worker taking a job off the queue and its first beat.
+    redis.client.set(heartbeat_key(campaign_id), "1", px=int(heartbeat_seconds() * 1000))
+    queue().enqueue_many(
+        [
+            Queue.prepare_data(
+                SEND_JOB,
+                (campaign_id,),
+                job_id=send_job_id(campaign_id),
+                # A job works one slice and then hands on, so its run time is bounded.
+                timeout=int(config["DISPATCH_SLICE_SECONDS"] * 2 + config["PROVIDER_LATENCY_MAX"] + 60),
+                result_ttl=0,
+            )
+            for _ in range(jobs)
+        ]
+    )
+    return jobs
+
+
+def campaigns_with_jobs(campaign_ids: Iterable[int]) -> set[int]:
+    """Those of ``campaign_ids`` with a send job waiting in the queue or a running one's heartbeat."""
+    campaign_ids = list(campaign_ids)
+    waiting = {int(m[1]) for job_id in queue().get_job_ids() if (m := SEND_JOB_ID.match(job_id))}
+    if not campaign_ids:
+        return waiting
+    beats = redis.client.mget([heartbeat_key(cid) for cid in campaign_ids])
+    return waiting | {cid for cid, beat in zip(campaign_ids, beats, strict=True) if beat is not None}
+
+
+class Heartbeat:
+    """Tells the reconciler that a job is working on the campaign, at most once a second."""
+
+    def __init__(self, connection: Redis, campaign_id: int, ttl: float) -> None:
+        self.connection = connection
+        self.key = heartbeat_key(campaign_id)
+        self.ttl_ms = int(ttl * 1000)
+        self.last = 0.0
+
+    def beat(self) -> None:
+        now = time.monotonic()
+        if now - self.last < 1.0:
+            return
+        try:
+            self.connection.set(self.key, "1", px=self.ttl_ms)
+            self.last = now
+        except RedisError as error:
+            # Without it the reconciler may start another job: harmless, as jobs share campaigns.
+            log.warning("campaign heartbeat skipped: %s", error)
+
+    def stop(self) -> None:
+        """At the job's end, so a retry falling due is not left waiting for the beat to
+        expire; if other jobs still run, their next beat sets it again."""
+        try:
+            self.connection.delete(self.key)
+        except RedisError as error:
+            log.warning("campaign heartbeat not cleared: %s", error)

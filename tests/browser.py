@@ -1,0 +1,59 @@
+"""What browser tests share: Debian's chromium for pytest-playwright, the
+Procfile's web and worker processes against the test databases, and signing in."""
+
+import os
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from devtools import chromium, embedded, procfile
+from tests.conftest import worker_env
+from tests.factories import PASSWORD
+
+needs_chromium = pytest.mark.skipif(
+    not os.path.exists(chromium.PATH) and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (make test installs it when run as root)",
+)
+
+# Slow enough to see badges move, with every send succeeding so Sent reaches
+# the total; a test marked @pytest.mark.stack(NAME=value) changes any of them.
+STACK_SETTINGS = {
+    "PROVIDER_LATENCY_MIN": 0.3,
+    "PROVIDER_LATENCY_MAX": 0.8,
+    "PROVIDER_FAILURE_RATE": 0,
+    "DISPATCH_CONCURRENCY": 3,
+    "PYTHONUNBUFFERED": 1,
+    "SSE_KEEPALIVE_SECONDS": 1,
+    "WEB_CONCURRENCY": 1,
+    # Two pages of recipients: live updates name recipients a page does not show.
+    "RECIPIENTS_PER_PAGE": 5,
+}
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": chromium.PATH, "args": chromium.ARGS}
+
+
+@pytest.fixture
+def live_stack(request, app, services, tmp_path):
+    """The Procfile's web and worker processes against the test databases; yields the base URL."""
+    marker = request.node.get_closest_marker("stack")
+    env = worker_env(services, **{**STACK_SETTINGS, **(marker.kwargs if marker else {})})
+    port = embedded.pick_port()
+    with open(tmp_path / "web.log", "w") as web_log, open(tmp_path / "worker.log", "w") as worker_log:
+        web = procfile.start_web(env, port, web_log)
+        worker = procfile.start("worker", env, worker_log)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            procfile.stop(web)
+            procfile.stop(worker)
+
+
+def sign_in(page: Page, base_url: str, email: str) -> None:
+    page.goto(f"{base_url}/sign-in")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("signed-in-as")).to_contain_text(email)

@@ -1,0 +1,181 @@
+"""A campaign page follows the campaign live, whoever changes it: two operators
+in two browsers, one pressing the controls, both watching, neither reloading."""
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import select
+
+from app.addresses import normalize_phone
+from app.auth.models import Role
+from app.campaigns import drafts
+from app.campaigns.models import Recipient
+from app.campaigns.parsing import ParsedRecipient
+from app.extensions import db
+from tests.browser import needs_chromium, sign_in
+from tests.factories import make_campaign, make_user
+
+pytestmark = [pytest.mark.slow, needs_chromium]
+
+CONTROLS = ("Start dispatch", "Pause", "Resume", "Retry failed", "Cancel campaign")
+
+
+def open_page(browser: Browser, base_url: str, email: str, path: str) -> tuple[Page, list[str]]:
+    """A signed-in page of its own browser context, marked so a reload would show."""
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    sign_in(page, base_url, email)
+    page.goto(f"{base_url}{path}")
+    expect(page.locator("#campaign-live")).to_be_attached()
+    page.evaluate("window.__sameDocument = true")
+    return page, errors
+
+
+def expect_controls(page: Page, *offered: str, unless_failed: bool = False) -> None:
+    """The page offers exactly these controls (and so none of the others).
+    ``unless_failed``: Retry failed may be offered too, as soon as a send has failed."""
+    for name in CONTROLS:
+        if name == "Retry failed" and unless_failed:
+            continue
+        expect(page.get_by_role("button", name=name, exact=True)).to_have_count(1 if name in offered else 0)
+
+
+def expect_attempts_follow_the_rows(page: Page, campaign_id: int) -> None:
+    """Every row on the page shows the attempts the database has for it."""
+    db.session.commit()
+    rows = db.session.execute(
+        select(Recipient.id, Recipient.attempts).where(Recipient.campaign_id == campaign_id)
+    ).all()
+    shown = 0
+    for rid, attempts in rows:
+        cell = page.locator(f"#recipient-{rid}-attempts")
+        if cell.count():
+            expect(cell).to_have_text(str(attempts))
+            shown += 1
+    assert shown == 5, "the page shows a page of five recipients"
+
+
+@pytest.mark.stack(PROVIDER_ERROR_RATES="invalid_address=0.25", DISPATCH_CONCURRENCY=2, AUTO_PAUSE_FAILURE_RATE=0)
+def test_controls_attempts_and_notices_follow_every_change_live_on_both_pages(live_stack, browser: Browser):
+    make_user(Role.OPERATOR, email="nurse@example.com")
+    make_user(Role.OPERATOR, email="doctor@example.com")
+    campaign = make_campaign(16, title="Flu shots")
+    path = f"/campaigns/{campaign.id}"
+    nurse, nurse_errors = open_page(browser, live_stack, "nurse@example.com", path)
+    doctor, doctor_errors = open_page(browser, live_stack, "doctor@example.com", path)
+    both = (nurse, doctor)
+    for page in both:
+        expect_controls(page, "Start dispatch", "Cancel campaign")
+
+    nurse.once("dialog", lambda dialog: dialog.accept())
+    nurse.get_by_role("button", name="Start dispatch").click()
+    expect(nurse.get_by_text("Dispatch started.")).to_be_visible()
+    for page in both:
+        expect(page.get_by_test_id("campaign-status")).to_have_text("Sending")
+        expect_controls(page, "Pause", "Cancel campaign", unless_failed=True)
+
+    nurse.get_by_role("button", name="Pause").click()
+    for page in both:
+        expect(page.get_by_test_id("campaign-status")).to_have_text("Paused")
+        expect_controls(page, "Resume", "Cancel campaign", unless_failed=True)
+    # Sends in flight finish after the pause; the attempts column follows them.
+    expect(doctor.locator("#count-sending")).to_have_text("0", timeout=10_000)
+    expect_attempts_follow_the_rows(doctor, campaign.id)
+
+    doctor.get_by_role("button", name="Resume").click()
+    for page in both:
+        expect(page.get_by_test_id("campaign-status")).to_have_text("Sending")
+        expect_controls(page, "Pause", "Cancel campaign", unless_failed=True)
+
+    # Completion, by the dispatcher: the controls and the notice follow.
+    for page in both:
+        expect(page.get_by_test_id("campaign-status")).to_have_text("Completed", timeout=30_000)
+    db.session.commit()
+    db.session.refresh(campaign)
+    assert campaign.failed_count > 0, "a quarter of the sends fail, so Retry failed has something to do"
+    for page in both:
+        expect_controls(page, "Retry failed")
+        expect_attempts_follow_the_rows(page, campaign.id)
+    expect(nurse.get_by_text("Dispatch started.")).to_have_count(0)
+
+    # Retry failed, from the doctor's page, for the permanent failures too.
+    doctor.get_by_label("Which failed recipients to retry").select_option("all")
+    doctor.once("dialog", lambda dialog: dialog.accept())
+    doctor.get_by_role("button", name="Retry failed").click()
+    for page in both:
+        # Created, started, paused, resumed, completed; then queued again.
+        expect(page.get_by_test_id("history-event").nth(5)).to_contain_text(
+            "Queued failed recipients again by doctor@example.com"
+        )
+        expect(page.get_by_test_id("history-event").last).to_contain_text("Completed by the dispatcher", timeout=30_000)
+        expect(page.get_by_test_id("campaign-status")).to_have_text("Completed")
+        expect_attempts_follow_the_rows(page, campaign.id)
+
+    for page, errors in ((nurse, nurse_errors), (doctor, doctor_errors)):
+        assert page.evaluate("window.__sameDocument") is True, "the page never reloaded"
+        assert errors == []
+
+
+@pytest.mark.stack(PROVIDER_LATENCY_MIN=1.0, PROVIDER_LATENCY_MAX=1.5, DISPATCH_CONCURRENCY=2)
+def test_a_cancel_shows_on_both_pages_and_the_sends_in_flight_finish_there_too(live_stack, browser: Browser):
+    make_user(Role.OPERATOR, email="nurse@example.com")
+    make_user(Role.VIEWER, email="visitor@example.com")
+    campaign = make_campaign(12, title="Recall")
+    path = f"/campaigns/{campaign.id}"
+    nurse, nurse_errors = open_page(browser, live_stack, "nurse@example.com", path)
+    visitor, visitor_errors = open_page(browser, live_stack, "visitor@example.com", path)
+    expect_controls(visitor)  # a viewer is offered nothing
+
+    nurse.once("dialog", lambda dialog: dialog.accept())
+    nurse.get_by_role("button", name="Start dispatch").click()
+    expect(visitor.locator("#count-sending")).to_have_text("2")
+    nurse.once("dialog", lambda dialog: dialog.accept())
+    nurse.get_by_role("button", name="Cancel campaign").click()
+    for page in (nurse, visitor):
+        expect(page.get_by_test_id("campaign-status")).to_have_text("Cancelled")
+        expect_controls(page)
+        # The two sends in flight finish after the cancel, and both pages show it.
+        expect(page.locator("#count-sending")).to_have_text("0", timeout=10_000)
+    db.session.commit()
+    db.session.refresh(campaign)
+    for page in (nurse, visitor):
+        expect(page.get_by_test_id("sent-of")).to_have_text(f"Sent {campaign.sent_count} of 12")
+        expect(page.get_by_test_id("cancelled-count")).to_have_text(f" · {campaign.cancelled_count} cancelled")
+        expect_attempts_follow_the_rows(page, campaign.id)
+    for page, errors in ((nurse, nurse_errors), (visitor, visitor_errors)):
+        assert page.evaluate("window.__sameDocument") is True, "the page never reloaded"
+        assert errors == []
+
+
+def test_the_controls_are_one_toolbar_and_addresses_do_not_wrap(live_stack, browser: Browser):
+    make_user(Role.OPERATOR, email="nurse@example.com")
+    numbers = ["+254 712 345 678", "+44 20 7946 0958 ext. 1234", "+1 (202) 555-0143"]
+    recipients = [
+        ParsedRecipient(
+            line, f"Patient with a long name {line}", number, normalize_phone(number.split(" ext")[0], "KE")
+        )
+        for line, number in enumerate(numbers, start=1)
+    ]
+    campaign = drafts.create_campaign("Layout", "sms", "Hello", recipients, created_by=None)
+    db.session.commit()
+    page, _ = open_page(browser, live_stack, "nurse@example.com", f"/campaigns/{campaign.id}")
+    page.set_viewport_size({"width": 700, "height": 800})
+    start = page.get_by_role("button", name="Start dispatch").bounding_box()
+    cancel = page.get_by_role("button", name="Cancel campaign").bounding_box()
+    # Side by side on one row, Cancel right after Start: not spread across the page.
+    assert abs(start["y"] - cancel["y"]) < 2
+    assert 0 < cancel["x"] - (start["x"] + start["width"]) < 40
+    # Each address cell is one line, however narrow the window.
+    lines = page.evaluate(
+        """() => [...document.querySelectorAll("td.address")].map((cell) => {
+            const tops = new Set();
+            const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+            while (walker.nextNode()) {
+                const range = document.createRange();
+                range.selectNodeContents(walker.currentNode);
+                for (const rect of range.getClientRects()) tops.add(Math.round(rect.top));
+            }
+            return tops.size;
+        })"""
+    )
+    assert lines and set(lines) == {1}
