@@ -60,10 +60,12 @@ class Processes:
 
 
 @contextmanager
-def running(env: dict[str, str], logs: Path):
+def running(env: dict[str, str], logs: Path, worker: bool = True):
+    """The reconciler, and unless ``worker`` is False a pool of one worker process."""
     processes = Processes(env, logs)
     processes.start("reconciler")
-    processes.start("worker", "--processes", "1")
+    if worker:
+        processes.start("worker", "--processes", "1")
     try:
         yield processes
     finally:
