@@ -15,4 +15,4 @@ from app import create_app
 
 # The environment wins; .env (written by make run) fills in what it lacks.
 load_dotenv()
-app = create_app()
+app = create_app({"PROCESS_NAME": "web"})

@@ -20,6 +20,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config.from_environment())
     if overrides:
         app.config.update(overrides)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = config.engine_options(app.config)
 
     security.init_app(app)
     if hops := app.config["TRUSTED_PROXIES"]:

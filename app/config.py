@@ -130,12 +130,24 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
         # than fail every sign-in.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "SQLALCHEMY_DATABASE_URI": psycopg2_url(settings["DATABASE_URL"]),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Which process this is: web, worker, reconciler (each entry point says).
+        # Its connections name themselves after it in pg_stat_activity.
+        "PROCESS_NAME": "app",
         # flask-sse reads SSE_REDIS_URL, so its own publish() reaches our stream too.
         "SSE_REDIS_URL": settings["REDIS_URL"],
         # A tab left open over lunch must not lose a 50,000-line paste to an
         # expired token; the session still bounds the token's life.
         "WTF_CSRF_TIME_LIMIT": None,
+    }
+
+
+def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """SQLAlchemy's engine options: connections checked before use (they
+    outlive restarts of PostgreSQL), and named for pg_stat_activity."""
+    return {
+        "pool_pre_ping": True,
+        "connect_args": {"application_name": f"dispatcher-{config['PROCESS_NAME']}"},
+        **config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
     }
 
 

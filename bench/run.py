@@ -34,8 +34,9 @@ from app.config import psycopg2_url
 from app.extensions import db
 from app.users import staff
 from bench import browser
-from bench.stack import Browser, StreamListener, Workers, servers, start_web
+from bench.stack import Workers, servers, start_web
 from devtools import chromium
+from devtools.client import Browser, StreamListener
 
 BENCH_USER = "bench@example.com"
 BENCH_PASSWORD = "bench password, not a secret"

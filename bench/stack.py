@@ -1,17 +1,12 @@
 """The real parts the benchmark drives: servers, the Procfile's processes, a
 signed-in HTTP session and an SSE client on the real stream."""
 
-import http.cookiejar
 import os
-import re
 import subprocess
 import tempfile
 import threading
 import time
-import urllib.parse
-import urllib.request
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -21,8 +16,6 @@ from rq import Worker
 from devtools import embedded, procfile
 
 ROOT = Path(__file__).resolve().parent.parent
-BADGE = re.compile(r'id="recipient-(\d+)-status" class="status" hx-swap-oob="true"><span class="badge badge-(\w+)"')
-TERMINAL = {"sent", "failed"}
 
 
 def servers(stack: ExitStack) -> tuple[str, str]:
@@ -105,80 +98,3 @@ class Workers:
         deadline = time.monotonic() + 10
         while Worker.count(connection=self.redis) and time.monotonic() < deadline:
             time.sleep(0.1)
-
-
-class Browser:
-    """A signed-in HTTP session against the real web server, as a browser has."""
-
-    def __init__(self, base_url: str, email: str, password: str) -> None:
-        self.base_url = base_url
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-        page = self.get("/sign-in")
-        self.post("/sign-in", {"email": email, "password": password, "csrf_token": _csrf_token(page)})
-        self.csrf_token = _csrf_token(self.get("/campaigns"))
-
-    def get(self, path: str) -> str:
-        with self.opener.open(self.base_url + path, timeout=30) as response:
-            return response.read().decode()
-
-    def post(self, path: str, form: dict | None = None, headers: dict | None = None) -> str:
-        request = urllib.request.Request(
-            self.base_url + path, data=urllib.parse.urlencode(form or {}).encode(), headers=headers or {}
-        )
-        with self.opener.open(request, timeout=30) as response:
-            return response.read().decode()
-
-    def start(self, campaign_id: int) -> None:
-        self.post(f"/campaigns/{campaign_id}/start", headers={"X-CSRFToken": self.csrf_token, "HX-Request": "true"})
-
-    def timed_get(self, path: str) -> float:
-        started = time.perf_counter()
-        self.get(path)
-        return time.perf_counter() - started
-
-
-def _csrf_token(page: str) -> str:
-    return re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', page).group(1)
-
-
-@dataclass
-class StreamListener:
-    """Reads the campaign's live stream as the browser's EventSource does, on a
-    thread, and notes when each recipient's final badge first arrived."""
-
-    browser: Browser
-    campaign_id: int
-    terminal_at: dict[int, float] = field(default_factory=dict)
-    message_times: list[float] = field(default_factory=list)
-    connected: threading.Event = field(default_factory=threading.Event)
-
-    def __enter__(self) -> "StreamListener":
-        self.response = self.browser.opener.open(
-            f"{self.browser.base_url}/stream?channel=campaign-{self.campaign_id}", timeout=60
-        )
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-        self.connected.wait(10)
-        return self
-
-    def _read(self) -> None:
-        data: list[str] = []
-        try:
-            for raw in self.response:
-                line = raw.decode().rstrip("\n")
-                if line.startswith(":"):
-                    self.connected.set()
-                elif line.startswith("data:"):
-                    data.append(line[5:].removeprefix(" "))
-                elif not line and data:
-                    received = time.time()
-                    self.message_times.append(received)
-                    for rid, status in BADGE.findall("\n".join(data)):
-                        if status in TERMINAL:
-                            self.terminal_at.setdefault(int(rid), received)
-                    data = []
-        except (OSError, ValueError, AttributeError):
-            pass  # __exit__ closed the response under a blocked read; http.client may say so with any of these
-
-    def __exit__(self, *exc) -> None:
-        self.response.close()

@@ -118,7 +118,7 @@ def _sending() -> list[Sending]:
 def main() -> None:
     load_dotenv()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app = create_app()
+    app = create_app({"PROCESS_NAME": "reconciler"})
     interval = app.config["RECONCILE_SECONDS"]
     log.info("reconciling every %.1f s", interval)
     jobless: set[int] = set()

@@ -33,7 +33,7 @@ class AppWorker(Worker):
 def main() -> None:
     # The environment wins; .env (written by make run) fills in what it lacks.
     load_dotenv()
-    app = create_app()
+    app = create_app({"PROCESS_NAME": "worker"})
     parser = argparse.ArgumentParser(description="Run Campaign Dispatcher's RQ worker processes.")
     parser.add_argument(
         "--processes",
