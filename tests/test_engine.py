@@ -6,7 +6,7 @@ import time
 
 import pytest
 from redis import Redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app import jobqueue
@@ -260,3 +260,16 @@ def test_a_campaign_sends_a_few_coalesced_updates_not_one_per_change(app, run_wo
     for rid, status in statuses.items():
         last = html.rindex(f'id="recipient-{rid}-status"')
         assert html[last : last + 200].count(f"badge-{status}") == 1, rid
+
+
+def test_a_turn_without_outcomes_claims_whatever_failures_came_before(app, config):
+    """Found by the state machine: a completed campaign whose last attempts
+    failed is retried; its first turn has no outcomes to pause it for, so it
+    claims (else every job would claim nothing and hand on to the next)."""
+    config(AUTO_PAUSE_WINDOW=4, AUTO_PAUSE_FAILURE_RATE=0.75)
+    campaign = make_started_campaign(4, enqueue=False)
+    db.session.execute(text("UPDATE campaigns SET recent_outcomes = '1011' WHERE id = :id"), {"id": campaign.id})
+    db.session.commit()
+    turn = delivery.advance(campaign.id, [], 2)
+    db.session.commit()
+    assert len(turn.claimed) == 2 and not turn.auto_paused and not turn.halted

@@ -20,13 +20,19 @@ CONTROLS = ("Start dispatch", "Pause", "Resume", "Retry failed", "Cancel campaig
 
 
 def open_page(browser: Browser, base_url: str, email: str, path: str) -> tuple[Page, list[str]]:
-    """A signed-in page of its own browser context, marked so a reload would show."""
+    """A signed-in page of its own browser context, marked so a reload would
+    show, once its stream is open and it has reloaded its block for it."""
     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.add_init_script(
+        'document.addEventListener("htmx:afterSettle", (e) => {'
+        ' if (e.detail.target.id === "recipients") document.body.dataset.blockReloaded = "yes"; });'
+    )
     errors: list[str] = []
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     sign_in(page, base_url, email)
     page.goto(f"{base_url}{path}")
-    expect(page.locator("#campaign-live")).to_be_attached()
+    # The page's CSP forbids eval, so wait_for_function cannot run here: a marker instead.
+    expect(page.locator("body[data-block-reloaded]")).to_be_attached()
     page.evaluate("window.__sameDocument = true")
     return page, errors
 

@@ -129,8 +129,9 @@ def advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> Turn:
     ).one()
     settled = _store(campaign_id, outcomes, cancelled=status == CampaignStatus.CANCELLED)
     failed = [s.status != R.SENT for s in settled]
-    # A turn whose outcomes will pause the campaign claims nothing more.
-    pausing = lifecycle.too_many_failures(recent + lifecycle.outcomes_window(failed))
+    # A turn whose outcomes will pause the campaign claims nothing more. (No
+    # outcomes, no pause: note_outcomes judges only a turn that has some.)
+    pausing = bool(failed) and lifecycle.too_many_failures(recent + lifecycle.outcomes_window(failed))
     claimed: list[Claimed] = []
     from_retrying = 0
     if status == CampaignStatus.SENDING and limit > 0 and not pausing:
