@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, needs_chromium]
 CONTROLS = ("Start dispatch", "Pause", "Resume", "Retry failed", "Cancel campaign")
 
 
-def open_page(browser: Browser, base_url: str, email: str, path: str) -> tuple[Page, list[str]]:
+def open_page(browser: Browser, base_url: str, email: str, path: str) -> Page:
     """A signed-in page of its own browser context, marked so a reload would
     show, once its stream is open and it has reloaded its block for it."""
     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
@@ -27,14 +27,29 @@ def open_page(browser: Browser, base_url: str, email: str, path: str) -> tuple[P
         'document.addEventListener("htmx:afterSettle", (e) => {'
         ' if (e.detail.target.id === "recipients") document.body.dataset.blockReloaded = "yes"; });'
     )
-    errors: list[str] = []
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.console_errors = []
+    page.on("console", lambda message: message.type == "error" and page.console_errors.append(message.text))
     sign_in(page, base_url, email)
     page.goto(f"{base_url}{path}")
     # The page's CSP forbids eval, so wait_for_function cannot run here: a marker instead.
     expect(page.locator("body[data-block-reloaded]")).to_be_attached()
     page.evaluate("window.__sameDocument = true")
-    return page, errors
+    return page
+
+
+def people_watching(browser: Browser, base_url: str, campaign_id: int, **roles: Role) -> list[Page]:
+    """A page of the campaign for each ``name=role``, each in a browser of its own."""
+    pages = []
+    for name, role in roles.items():
+        make_user(role, email=f"{name}@example.com")
+        pages.append(open_page(browser, base_url, f"{name}@example.com", f"/campaigns/{campaign_id}"))
+    return pages
+
+
+def assert_never_reloaded_and_no_errors(*pages: Page) -> None:
+    for page in pages:
+        assert page.evaluate("window.__sameDocument") is True, "the page never reloaded"
+        assert page.console_errors == []
 
 
 def expect_controls(page: Page, *offered: str, unless_failed: bool = False) -> None:
@@ -63,12 +78,8 @@ def expect_attempts_follow_the_rows(page: Page, campaign_id: int) -> None:
 
 @pytest.mark.stack(PROVIDER_ERROR_RATES="invalid_address=0.25", DISPATCH_CONCURRENCY=2, AUTO_PAUSE_FAILURE_RATE=0)
 def test_controls_attempts_and_notices_follow_every_change_live_on_both_pages(live_stack, browser: Browser):
-    make_user(Role.OPERATOR, email="nurse@example.com")
-    make_user(Role.OPERATOR, email="doctor@example.com")
     campaign = make_campaign(16, title="Flu shots")
-    path = f"/campaigns/{campaign.id}"
-    nurse, nurse_errors = open_page(browser, live_stack, "nurse@example.com", path)
-    doctor, doctor_errors = open_page(browser, live_stack, "doctor@example.com", path)
+    nurse, doctor = people_watching(browser, live_stack, campaign.id, nurse=Role.OPERATOR, doctor=Role.OPERATOR)
     both = (nurse, doctor)
     for page in both:
         expect_controls(page, "Start dispatch", "Cancel campaign")
@@ -117,19 +128,13 @@ def test_controls_attempts_and_notices_follow_every_change_live_on_both_pages(li
         expect(page.get_by_test_id("campaign-status")).to_have_text("Completed")
         expect_attempts_follow_the_rows(page, campaign.id)
 
-    for page, errors in ((nurse, nurse_errors), (doctor, doctor_errors)):
-        assert page.evaluate("window.__sameDocument") is True, "the page never reloaded"
-        assert errors == []
+    assert_never_reloaded_and_no_errors(nurse, doctor)
 
 
 @pytest.mark.stack(PROVIDER_LATENCY_MIN=1.0, PROVIDER_LATENCY_MAX=1.5, DISPATCH_CONCURRENCY=2)
 def test_a_cancel_shows_on_both_pages_and_the_sends_in_flight_finish_there_too(live_stack, browser: Browser):
-    make_user(Role.OPERATOR, email="nurse@example.com")
-    make_user(Role.VIEWER, email="visitor@example.com")
     campaign = make_campaign(12, title="Recall")
-    path = f"/campaigns/{campaign.id}"
-    nurse, nurse_errors = open_page(browser, live_stack, "nurse@example.com", path)
-    visitor, visitor_errors = open_page(browser, live_stack, "visitor@example.com", path)
+    nurse, visitor = people_watching(browser, live_stack, campaign.id, nurse=Role.OPERATOR, visitor=Role.VIEWER)
     expect_controls(visitor)  # a viewer is offered nothing
 
     nurse.once("dialog", lambda dialog: dialog.accept())
@@ -148,9 +153,7 @@ def test_a_cancel_shows_on_both_pages_and_the_sends_in_flight_finish_there_too(l
         expect(page.get_by_test_id("sent-of")).to_have_text(f"Sent {campaign.sent_count} of 12")
         expect(page.get_by_test_id("cancelled-count")).to_have_text(f" · {campaign.cancelled_count} cancelled")
         expect_attempts_follow_the_rows(page, campaign.id)
-    for page, errors in ((nurse, nurse_errors), (visitor, visitor_errors)):
-        assert page.evaluate("window.__sameDocument") is True, "the page never reloaded"
-        assert errors == []
+    assert_never_reloaded_and_no_errors(nurse, visitor)
 
 
 def test_the_controls_are_one_toolbar_and_addresses_do_not_wrap(live_stack, browser: Browser):
@@ -164,7 +167,7 @@ def test_the_controls_are_one_toolbar_and_addresses_do_not_wrap(live_stack, brow
     ]
     campaign = drafts.create_campaign("Layout", "sms", "Hello", recipients, created_by=None)
     db.session.commit()
-    page, _ = open_page(browser, live_stack, "nurse@example.com", f"/campaigns/{campaign.id}")
+    page = open_page(browser, live_stack, "nurse@example.com", f"/campaigns/{campaign.id}")
     page.set_viewport_size({"width": 700, "height": 800})
     start = page.get_by_role("button", name="Start dispatch").bounding_box()
     cancel = page.get_by_role("button", name="Cancel campaign").bounding_box()
