@@ -167,6 +167,20 @@ def test_campaign_list_is_newest_first_with_progress_and_an_empty_state(client):
     assert "Sent 0 of 4" in page and "New campaign" in page
 
 
+def test_the_campaign_list_shows_times_as_the_history_does_with_the_zone_named(client, config):
+    config(CAMPAIGNS_PER_PAGE=1)
+    older = make_campaign(1, title="Older")
+    make_campaign(1, title="Newer")
+    db.session.execute(
+        text("UPDATE campaigns SET created_at = '2026-03-01 23:30:00+01' WHERE id = :id"), {"id": older.id}
+    )
+    db.session.commit()
+    page = client.get("/campaigns?page=2").get_data(as_text=True)
+    # 23:30 at UTC+1 is 22:30 UTC, converted, not printed with "UTC" after the local time.
+    assert '<time datetime="2026-03-01T22:30:00+00:00">2026-03-01 22:30:00 UTC</time>' in page
+    assert "Page 2 of 2" in page and "← Newer" in page
+
+
 def test_a_100k_recipient_campaign_opens_one_page_at_a_time(client):
     campaign = make_large_campaign(100_000)
     page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
@@ -175,6 +189,15 @@ def test_a_100k_recipient_campaign_opens_one_page_at_a_time(client):
 
     last = client.get(f"/campaigns/{campaign.id}?page=1000").get_data(as_text=True)
     assert "person100000@example.com" in last and "person99900@example.com" not in last
+
+
+def test_a_page_number_out_of_range_gets_the_nearest_page_never_an_error(client):
+    campaign = make_large_campaign(250)
+    for asked, shown in (("99999999999999999999", 3), ("4", 3), ("0", 1), ("-5", 1), ("x", 1)):
+        response = client.get(f"/campaigns/{campaign.id}?page={asked}")
+        assert response.status_code == 200, asked
+        assert f"Page {shown} of 3" in response.get_data(as_text=True), asked
+    assert client.get("/campaigns?page=99999999999999999999").status_code == 200
 
 
 def test_status_filter_and_htmx_page_fragment(client):
