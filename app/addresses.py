@@ -4,6 +4,8 @@ Staff sign-in emails, pasted recipients and (later) contacts all go through
 here, so "Bob@Example.com " typed anywhere is the same person everywhere.
 """
 
+import re
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
@@ -46,6 +48,17 @@ def normalize_phone(address: str, region: str) -> str:
     if number is None or not phonenumbers.is_valid_number(number):
         raise InvalidAddress(f'"{address}" is not a valid phone number')
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def country_code_left_out(typed: str) -> int | None:
+    """The country code of ``typed`` read as an international number, if it is
+    one once a ``+`` goes in front (``44 20 7946 0958``: 44); else None."""
+    digits = re.sub(r"\D", "", typed)
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return None
+    return number.country_code if phonenumbers.is_valid_number(number) else None
 
 
 def is_phone(address: str, region: str) -> bool:

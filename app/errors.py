@@ -1,9 +1,10 @@
 """Error responses people can read: a page, or for htmx a notice at the top of the page."""
 
-from flask import Flask, render_template
+from flask import Flask, current_app, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from app.formatting import size
 from app.htmx import is_htmx
 
 
@@ -15,7 +16,8 @@ def describe(error: HTTPException) -> str:
     if isinstance(error, CSRFError):
         return "This page was open too long and its security token expired. Reload the page and try again."
     if isinstance(error, RequestEntityTooLarge):
-        return "That request is too large. Split the recipient list into several campaigns."
+        limit = size(current_app.config["MAX_CONTENT_LENGTH"])
+        return f"That request is over the limit of {limit}. Split the recipient list into several campaigns."
     return error.description or error.name
 
 

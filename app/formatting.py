@@ -14,6 +14,14 @@ def plural(count: int, noun: str) -> str:
     return f"{number(count)} {noun}{'' if count == 1 else 's'}"
 
 
+def size(octets: int) -> str:
+    """``20971520`` → ``20 MB``; a byte count as people say it (1 MB = 1,048,576 bytes)."""
+    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("kB", 2**10)):
+        if octets >= scale:
+            return f"{octets / scale:.3g} {unit}"
+    return plural(octets, "byte")
+
+
 def duration(seconds: float | None) -> str:
     """``75`` → ``1 min 15 s``; rough on purpose, it is an estimate."""
     if seconds is None:

@@ -35,7 +35,7 @@ def test_valid_paste_creates_a_draft_and_reports_duplicates(client):
     assert rows == [(1, "Ann", "ann@example.com"), (3, 'Bob "B", Jr', "bob@example.com"), (5, "", "cy@example.com")]
 
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Campaign created with 3 recipients. 1 duplicate removed." in page
+    assert "Campaign created with 3 recipients. 1 duplicate removed: Line 4 repeats line 1." in page
     assert "Sent 0 of 3" in page
     assert "Start dispatch" in page
 

@@ -1,6 +1,6 @@
 import pytest
 
-from app.formatting import duration
+from app.formatting import duration, size
 
 
 @pytest.mark.parametrize(
@@ -9,3 +9,11 @@ from app.formatting import duration
 )
 def test_duration_reads_like_an_estimate(seconds, text):
     assert duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("octets", "text"),
+    [(1, "1 byte"), (500, "500 bytes"), (2_000, "1.95 kB"), (20 * 2**20, "20 MB"), (3 * 2**30, "3 GB")],
+)
+def test_sizes_read_as_people_say_them(octets, text):
+    assert size(octets) == text

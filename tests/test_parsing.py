@@ -112,3 +112,80 @@ def test_a_paste_over_the_limit_is_refused_whole():
 def test_blank_lines_do_not_count_toward_the_limit():
     result = parse("a@example.com\n\n\n\nb@example.com\n", limit=2)
     assert result.ok and len(result.recipients) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "channel", "expected"),
+    [
+        # A tab is the separator, and the commas belong to the name.
+        ("Hopper, Grace\t+1 202 555 0103", SMS, (1, "Hopper, Grace", "+1 202 555 0103", "+12025550103")),
+        # Quotes follow CSV rules, doubled quotes inside.
+        ('"Hopper, Grace"\t+1 202 555 0104', SMS, (1, "Hopper, Grace", "+1 202 555 0104", "+12025550104")),
+        ('"Bob ""The Builder"""\t+1 202 555 0105', SMS, (1, 'Bob "The Builder"', "+1 202 555 0105", "+12025550105")),
+        ('"Hopper, Grace"\tgrace@example.com', EMAIL, (1, "Hopper, Grace", "grace@example.com", "grace@example.com")),
+        (
+            '"Bob ""The Builder""", bob@example.com',
+            EMAIL,
+            (1, 'Bob "The Builder"', "bob@example.com", "bob@example.com"),
+        ),
+        # Name <email>, as address books copy it.
+        ("Grace Hopper <grace@example.com>", EMAIL, (1, "Grace Hopper", "grace@example.com", "grace@example.com")),
+        ('"Hopper, Grace" <Grace@Example.com>', EMAIL, (1, "Hopper, Grace", "Grace@Example.com", "grace@example.com")),
+        ("<grace@example.com>", EMAIL, (1, "", "grace@example.com", "grace@example.com")),
+        ("Ann\tann@example.com\t\t", EMAIL, (1, "Ann", "ann@example.com", "ann@example.com")),
+    ],
+)
+def test_what_spreadsheets_and_address_books_give_is_understood(text, channel, expected):
+    result = parse(text, channel)
+    assert result.errors == []
+    [recipient] = result.recipients
+    assert (recipient.line, recipient.name, recipient.address, recipient.address_normalized) == expected
+
+
+def test_a_header_row_is_skipped_and_said_so():
+    result = parse("Name\tPhone\nAnn\t0712 345678\n", SMS)
+    assert result.header_line == 1 and [r.line for r in result.recipients] == [2] and result.errors == []
+    assert "line 1 skipped as a header row" in result.summary()
+    assert parse('"Name","E-mail"\nann@example.com').header_line == 1
+    # Only the first line can be a header, and a real recipient never is one.
+    assert parse("Ann, ann@example.com\nName, Email").header_line is None
+    assert [str(e) for e in parse("Ann, ann@example.com\nName, Email").errors] == [
+        'Line 2: "Email" is not a valid email address'
+    ]
+
+
+def test_duplicates_say_which_line_they_repeat():
+    result = parse("a@example.com\nb@example.com\nA@example.com\nb@example.com\nc@example.com\na@example.com")
+    assert result.duplicates_said() == "Line 3 repeats line 1; line 4 repeats line 2; line 6 repeats line 1."
+    many = parse("\n".join(["a@example.com"] * 13))
+    assert many.duplicates_said().endswith("line 11 repeats line 1; and 2 more.")
+
+
+@pytest.mark.parametrize(
+    ("text", "channel", "message"),
+    [
+        ("Zed,", SMS, 'Line 1: "Zed," has no email or phone'),
+        ("Zed, ", EMAIL, 'Line 1: "Zed," has no email or phone'),
+        # Only the + before the country code is missing.
+        (
+            "Liz, 44 20 7946 0958",
+            SMS,
+            'Line 1: "44 20 7946 0958" is not a valid phone number without the + before its country code: add +44?',
+        ),
+        (
+            "Ann\tBee\t+254712345678",
+            SMS,
+            'Line 1: "Ann ⇥ Bee ⇥ +254712345678" has more columns than a name and one '
+            'address; expected "Name, Email or Phone"',
+        ),
+    ],
+)
+def test_what_is_wrong_is_said_plainly(text, channel, message):
+    assert [str(e) for e in parse(text, channel).errors] == [message]
+
+
+def test_a_very_long_line_is_cut_in_its_message():
+    line = "Smith, John, " + "x" * 23_000
+    [error] = parse(line, SMS).errors
+    assert len(str(error)) < 200
+    assert str(error).startswith(f'Line 1: "Smith, John, {"x" * 66}…" (23,013 characters) has more than a name')

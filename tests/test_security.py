@@ -120,7 +120,7 @@ def test_a_request_body_over_the_limit_gets_413_with_a_message(app, client, conf
     page = client.post("/campaigns/new", data=big)
     fragment = client.post("/campaigns/new", data=big, headers={"HX-Request": "true"})
     assert page.status_code == 413
-    assert "That request is too large." in page.get_data(as_text=True)
+    assert "That request is over the limit of 1.95 kB." in page.get_data(as_text=True)
     assert fragment.status_code == 413 and fragment.headers["HX-Retarget"] == "#notices"
     assert db.session.query(Campaign).count() == 0
 

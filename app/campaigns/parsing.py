@@ -1,12 +1,30 @@
-"""Understanding a pasted recipient list: one ``Name, Email or Phone`` per line."""
+"""Understanding a pasted recipient list: one ``Name, Email or Phone`` per line.
+
+What spreadsheets and address books give is understood too: tab-separated
+columns (the tab is then the separator, and commas belong to the name), CSV
+quoting (``"Hopper, Grace"``, doubled quotes inside), ``Name <email>``, and a
+header row, which is skipped and said so.
+"""
 
 import csv
 import re
 from dataclasses import dataclass, field
 
-from app.addresses import is_phone, normalize_email, normalize_phone
+from app.addresses import InvalidAddress, country_code_left_out, is_phone, normalize_email, normalize_phone
 from app.campaigns.models import MAX_ADDRESS, MAX_NAME, Channel
-from app.formatting import plural
+from app.formatting import number, plural
+
+# A line quoted in a message is cut to this many characters.
+QUOTED = 80
+# The words of a header row's cells, lower-cased: a first line made only of
+# these is a header, not a recipient.
+HEADER_WORDS = {
+    "name", "full name", "first name", "last name", "contact", "recipient", "recipients",
+    "email", "e-mail", "email address", "e-mail address", "mail",
+    "phone", "phone number", "mobile", "mobile number", "cell", "msisdn", "number", "telephone", "tel",
+    "address", "whatsapp",
+}  # fmt: skip
+NAME_AND_EMAIL = re.compile(r"^(.*?)\s*<([^<>]+)>$")
 
 
 @dataclass(frozen=True)
@@ -26,26 +44,47 @@ class LineError:
         return f"Line {self.line}: {self.message}"
 
 
+@dataclass(frozen=True)
+class Duplicate:
+    line: int
+    # The line whose address this one repeats.
+    of_line: int
+
+
 @dataclass
 class ParseResult:
     recipients: list[ParsedRecipient] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
     # Lines dropped because an earlier line has the same normalized address.
-    duplicate_lines: list[int] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
+    # The line skipped as a header row ("Name, Phone"), if there was one.
+    header_line: int | None = None
     over_limit: int | None = None
 
     @property
     def ok(self) -> bool:
         return not self.errors and self.over_limit is None
 
+    @property
+    def duplicate_lines(self) -> list[int]:
+        return [d.line for d in self.duplicates]
+
     def summary(self) -> str:
         """``42 valid recipients, 3 lines with errors, 2 duplicates removed.``"""
         parts = [plural(len(self.recipients), "valid recipient")]
         if self.errors:
             parts.append(plural(len(self.errors), "line") + " with errors")
-        if self.duplicate_lines:
-            parts.append(plural(len(self.duplicate_lines), "duplicate") + " removed")
+        if self.duplicates:
+            parts.append(plural(len(self.duplicates), "duplicate") + " removed")
+        if self.header_line is not None:
+            parts.append(f"line {self.header_line} skipped as a header row")
         return ", ".join(parts) + "."
+
+    def duplicates_said(self, most: int = 10) -> str:
+        """``Line 5 repeats line 2; line 9 repeats line 2.`` (the first ``most``)."""
+        said = "; ".join(f"line {d.line} repeats line {d.of_line}" for d in self.duplicates[:most])
+        more = len(self.duplicates) - most
+        return (said[0].upper() + said[1:] + (f"; and {number(more)} more" if more > 0 else "") + ".") if said else ""
 
 
 def parse_recipients(text: str, channel: Channel, region: str, limit: int) -> ParseResult:
@@ -62,60 +101,112 @@ def parse_recipients(text: str, channel: Channel, region: str, limit: int) -> Pa
         return result
 
     seen: dict[str, int] = {}
-    for number, raw in enumerate(lines, start=1):
+    first = True
+    for line_number, raw in enumerate(lines, start=1):
         # PostgreSQL text cannot hold NUL; it is never part of a name or address.
         stripped = raw.replace("\x00", "").strip()
         if not stripped:
             continue
+        if first:
+            first = False
+            if is_header(stripped):
+                result.header_line = line_number
+                continue
         try:
             name, address = split_line(stripped)
             check_lengths(name, address)
             normalized = normalize_address(address, channel, region)
         except ValueError as error:
-            result.errors.append(LineError(number, str(error)))
+            result.errors.append(LineError(line_number, str(error)))
             continue
         if normalized in seen:
-            result.duplicate_lines.append(number)
+            result.duplicates.append(Duplicate(line_number, seen[normalized]))
             continue
-        seen[normalized] = number
-        result.recipients.append(ParsedRecipient(number, name, address, normalized))
+        seen[normalized] = line_number
+        result.recipients.append(ParsedRecipient(line_number, name, address, normalized))
     return result
 
 
-def split_line(line: str) -> tuple[str, str]:
-    """Split ``Name, Address`` at the first comma (or tab, as pasted from a
-    spreadsheet); a bare address has an empty name. A name in double quotes
-    may itself hold commas."""
+def quote(text: str) -> str:
+    """What was typed, in quotes, as a message shows it: a tab visible as ⇥,
+    and a very long line cut, saying how long it was."""
+    shown = text.replace("\t", " ⇥ ")
+    if len(shown) > QUOTED:
+        return f'"{shown[: QUOTED - 1]}…" ({number(len(text))} characters)'
+    return f'"{shown}"'
+
+
+def _fields(line: str) -> list[str]:
+    """The line's cells: tab-separated when it has a tab, else split at the
+    first comma; CSV quoting either way (a quoted name may hold commas)."""
+    if "\t" in line:
+        return next(csv.reader([line], delimiter="\t", skipinitialspace=True))
     if line.startswith('"'):
-        fields = next(csv.reader([line], skipinitialspace=True))
-    else:
-        fields = re.split(r"\s*[,\t]\s*", line, maxsplit=1)
+        return next(csv.reader([line], skipinitialspace=True))
+    return re.split(r"\s*,\s*", line, maxsplit=1)
+
+
+def is_header(line: str) -> bool:
+    cells = [cell.strip().strip('"').strip().lower() for cell in re.split(r"[,;\t]", line)]
+    cells = [cell for cell in cells if cell]
+    return bool(cells) and all(cell in HEADER_WORDS for cell in cells)
+
+
+def split_line(line: str) -> tuple[str, str]:
+    """``Name, Address``, ``Name<TAB>Address`` or ``Name <email>``; a bare
+    address has an empty name."""
+    if line.endswith(">") and (match := NAME_AND_EMAIL.match(line)):
+        name = match[1].strip().strip(",").strip()
+        if name.startswith('"') and name.endswith('"') and len(name) > 1:
+            name = name[1:-1].replace('""', '"')
+        return name, match[2].strip()
+    tabbed = "\t" in line
     # Trailing separators (``Ann, ann@example.com,,``) come with spreadsheet exports.
-    fields = [f.strip(" \t,") for f in fields]
-    fields = [f for i, f in enumerate(fields) if f or i == 0]
-    if not fields[-1]:
-        raise ValueError(f'"{line}" has no email or phone')
+    fields = [f.strip() if tabbed else f.strip(" ,") for f in _fields(line)]
+    while len(fields) > 1 and not fields[-1]:
+        fields.pop()
+    # ``Zed,``: a name, and nothing where the address goes.
+    alone = len(fields) == 1 and (tabbed or "," in line) and not re.search(r"[\d@]", fields[0])
+    if not fields[-1] or alone:
+        raise ValueError(f"{quote(line)} has no email or phone")
     if len(fields) == 1:
         return "", fields[0]
-    if len(fields) > 2 or re.search(r"[,\t]", fields[1]):
-        raise ValueError(f'"{line}" has more than a name and one address; expected "Name, Email or Phone"')
+    if len(fields) > 2 or (not tabbed and re.search(r"[,\t]", fields[1])):
+        columns = " columns" if tabbed else ""
+        raise ValueError(
+            f'{quote(line)} has more{columns} than a name and one address; expected "Name, Email or Phone"'
+        )
     return fields[0], fields[1]
 
 
 def check_lengths(name: str, address: str) -> None:
     """The columns' sizes, said in the user's terms before the database says it worse."""
     if len(name) > MAX_NAME:
-        raise ValueError(f"the name is {len(name):,} characters long; at most {MAX_NAME} fit")
+        raise ValueError(f"the name is {number(len(name))} characters long; at most {MAX_NAME} fit")
     if len(address) > MAX_ADDRESS:
-        raise ValueError(f"the address is {len(address):,} characters long; at most {MAX_ADDRESS} fit")
+        raise ValueError(f"the address is {number(len(address))} characters long; at most {MAX_ADDRESS} fit")
 
 
 def normalize_address(address: str, channel: Channel, region: str) -> str:
     looks_like_email = "@" in address
     if channel.uses_phone:
         if looks_like_email:
-            raise ValueError(f'"{address}" is an email address, but this is {channel.label_with_article} campaign')
-        return normalize_phone(address, region)
+            raise ValueError(f"{quote(address)} is an email address, but this is {channel.label_with_article} campaign")
+        try:
+            return normalize_phone(address, region)
+        except InvalidAddress:
+            raise ValueError(_phone_problem(address)) from None
     if not looks_like_email and is_phone(address, region):
-        raise ValueError(f'"{address}" is a phone number, but this is an email campaign')
-    return normalize_email(address)
+        raise ValueError(f"{quote(address)} is a phone number, but this is an email campaign")
+    try:
+        return normalize_email(address)
+    except InvalidAddress:
+        raise ValueError(f"{quote(address)} is not a valid email address") from None
+
+
+def _phone_problem(address: str) -> str:
+    """Why a phone number is refused, and the fix when it is only the ``+``
+    before its country code that is missing (``254 712 345678``: add +254?)."""
+    if not address.lstrip().startswith("+") and (code := country_code_left_out(address)):
+        return f"{quote(address)} is not a valid phone number without the + before its country code: add +{code}?"
+    return f"{quote(address)} is not a valid phone number"

@@ -13,6 +13,7 @@ from app.auth.models import Role
 from app.campaigns import drafts, lifecycle, live
 from app.campaigns.forms import CampaignForm
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
+from app.campaigns.parsing import ParseResult
 from app.extensions import db
 from app.formatting import plural
 from app.notices import about_campaign
@@ -47,18 +48,19 @@ def new() -> str | Response:
             form.title.data, form.channel.data, form.message.data, parsed.recipients, created_by=current_user
         )
         db.session.commit()
-        summary = creation_summary(len(parsed.recipients), len(parsed.duplicate_lines), len(parsed.errors))
-        flash(summary, about_campaign("success", campaign.status))
+        flash(creation_summary(parsed), about_campaign("success", campaign.status))
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     return render_template("campaigns/new.html", form=form, parsed=form.parsed)
 
 
-def creation_summary(created: int, duplicates: int, skipped: int) -> str:
-    parts = [f"Campaign created with {plural(created, 'recipient')}."]
-    if duplicates:
-        parts.append(f"{plural(duplicates, 'duplicate')} removed.")
-    if skipped:
-        parts.append(f"{plural(skipped, 'line')} with errors skipped.")
+def creation_summary(parsed: ParseResult) -> str:
+    parts = [f"Campaign created with {plural(len(parsed.recipients), 'recipient')}."]
+    if parsed.duplicates:
+        parts.append(f"{plural(len(parsed.duplicates), 'duplicate')} removed: {parsed.duplicates_said()}")
+    if parsed.header_line is not None:
+        parts.append(f"Line {parsed.header_line} was skipped as a header row.")
+    if parsed.errors:
+        parts.append(f"{plural(len(parsed.errors), 'line')} with errors skipped.")
     parts.append("Review the list, then press Start dispatch.")
     return " ".join(parts)
 
