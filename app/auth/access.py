@@ -14,7 +14,7 @@ from flask import Flask, abort, current_app, has_request_context, redirect, requ
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from app import htmx
+from app import htmx, kept
 from app.auth.models import Role, find_by_session_token
 from app.auth.sessions import SessionInterface
 from app.extensions import login_manager
@@ -78,13 +78,20 @@ def enforce() -> Response | None:
 
 
 def sign_in_required() -> Response:
-    """Pages go to Sign in and come back after; htmx is told to go there; the rest get 401."""
+    """Pages go to Sign in and come back after; htmx is told to go there; the rest get 401.
+
+    A form sent signed out, to a view that keeps what was typed, is kept, and
+    comes back filled in after signing in.
+    """
     if htmx.is_htmx():
         target = url_for("auth.sign_in", next=safe_next(_path_of(request.headers.get("HX-Current-URL", ""))))
         return Response("Sign in required.\n", 401, mimetype="text/plain", headers={"HX-Redirect": target})
     accept = request.accept_mimetypes
     if not accept or accept.accept_html:
         back = safe_next(request.full_path.rstrip("?")) if request.method == "GET" else None
+        if request.method == "POST" and current_app.view_functions.get(request.endpoint or "") in kept.KEEPING:
+            token = kept.keep(request.form)
+            back = url_for(request.endpoint or "", **(request.view_args or {}), kept=token) if token else None
         return redirect(url_for("auth.sign_in", next=back))
     return Response("Sign in required.\n", 401, mimetype="text/plain")
 

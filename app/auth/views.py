@@ -12,7 +12,7 @@ from app.auth.access import public, requires, safe_next
 from app.auth.forms import SignInForm
 from app.auth.models import Role, authenticate
 from app.clock import utcnow
-from app.extensions import db, limiter
+from app.extensions import csrf, db, limiter
 
 bp = Blueprint("auth", __name__)
 
@@ -35,6 +35,7 @@ def _too_many_failures(limit: RequestLimit) -> flask.Response:
 
 @bp.route("/sign-in", methods=["GET", "POST"])
 @public
+@csrf.exempt  # the form checks its own token, and shows itself again if refused
 @limiter.limit(
     lambda: current_app.config["SIGN_IN_FAILURE_LIMIT"],
     key_func=_failure_key,
@@ -61,7 +62,9 @@ def sign_in() -> str | Response:
             user.last_login_at = utcnow()
             db.session.commit()
             return redirect(safe_next(request.args.get("next")) or url_for("campaigns.index"))
-    return render_template("auth/sign_in.html", form=form, error=error)
+    # Back to a form kept while signed out (app.kept): say so.
+    keeping = "kept=" in (request.args.get("next") or "")
+    return render_template("auth/sign_in.html", form=form, error=error, keeping=keeping)
 
 
 @bp.post("/sign-out")

@@ -14,8 +14,9 @@ from app.campaigns import drafts, lifecycle, live
 from app.campaigns.forms import CampaignForm
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import ParseResult
-from app.extensions import db
+from app.extensions import csrf, db
 from app.formatting import plural
+from app.kept import keeps_what_was_typed, take
 from app.notices import about_campaign
 from app.paging import paginate
 
@@ -39,8 +40,11 @@ def index() -> str:
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
 @requires(Role.OPERATOR)
+@keeps_what_was_typed
+@csrf.exempt  # the form checks its own token, and shows itself again, filled in, if refused
 def new() -> str | Response:
-    form = CampaignForm()
+    kept = take(request.args.get("kept")) if request.method == "GET" else None
+    form = CampaignForm(formdata=kept) if kept else CampaignForm()
     if form.validate_on_submit():
         parsed = form.parsed
         assert parsed is not None  # validating the recipients parsed them
@@ -50,7 +54,7 @@ def new() -> str | Response:
         db.session.commit()
         flash(creation_summary(parsed), about_campaign("success", campaign.status))
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    return render_template("campaigns/new.html", form=form, parsed=form.parsed)
+    return render_template("campaigns/new.html", form=form, parsed=form.parsed, kept=kept is not None)
 
 
 def creation_summary(parsed: ParseResult) -> str:

@@ -6,7 +6,7 @@ from werkzeug.wrappers import Response
 from app import audit
 from app.auth.access import requires
 from app.auth.models import Role, User
-from app.extensions import db
+from app.extensions import csrf, db
 from app.users import staff
 from app.users.forms import ChangePasswordForm, NewUserForm, RoleForm
 
@@ -26,6 +26,7 @@ def index() -> str:
 
 @bp.route("/staff/new", methods=["GET", "POST"])
 @requires(Role.ADMIN)
+@csrf.exempt  # the form checks its own token, and shows itself again, filled in, if refused
 def new() -> str | Response:
     form = NewUserForm()
     if form.validate_on_submit():
@@ -83,6 +84,7 @@ def _apply(change, success: str) -> Response:
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @requires(Role.VIEWER)
+@csrf.exempt  # the form checks its own token, and shows itself again if refused
 def change_password() -> str | Response:
     """Anyone's own password; the Staff page is where admins set others'."""
     form = ChangePasswordForm()
