@@ -29,6 +29,8 @@ class Action(StrEnum):
     CAMPAIGN_RETRIED = "campaign.retried"
     CAMPAIGN_RECOVERED = "campaign.recovered"
     CAMPAIGN_COMPLETED = "campaign.completed"
+    CAMPAIGN_EDITED = "campaign.edited"
+    CAMPAIGN_DELETED = "campaign.deleted"
     USER_CREATED = "user.created"
     USER_ROLE_CHANGED = "user.role_changed"
     USER_DEACTIVATED = "user.deactivated"
@@ -46,6 +48,8 @@ class Action(StrEnum):
             "campaign.retried": "Queued failed recipients again",
             "campaign.recovered": "Recovered",
             "campaign.completed": "Completed",
+            "campaign.edited": "Edited the draft",
+            "campaign.deleted": "Deleted the draft",
             "user.created": "Created the account",
             "user.role_changed": "Changed the role",
             "user.deactivated": "Deactivated the account",

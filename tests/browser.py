@@ -51,6 +51,22 @@ def live_stack(request, app, services, tmp_path):
             procfile.stop(worker)
 
 
+# Marks the page once its recipients block has reloaded itself for its stream,
+# which it does right after loading: a test that presses a control before then
+# races the swap. (The page's CSP forbids eval, so wait_for_function cannot run.)
+MARK_BLOCK_RELOADED = (
+    'document.addEventListener("htmx:afterSettle", (e) => {'
+    ' if (e.detail.target.id === "recipients") document.body.dataset.blockReloaded = "yes"; });'
+)
+
+
+def goto_live(page: Page, url: str) -> None:
+    """Open a campaign page and wait until it is live: stream open, block reloaded."""
+    page.add_init_script(MARK_BLOCK_RELOADED)
+    page.goto(url)
+    expect(page.locator("body[data-block-reloaded]")).to_be_attached()
+
+
 def sign_in(page: Page, base_url: str, email: str) -> None:
     page.goto(f"{base_url}/sign-in")
     page.get_by_label("Email").fill(email)

@@ -19,6 +19,7 @@ PUBLIC_ENDPOINTS = {"static", "auth.sign_in", "health"}
 # test_every_endpoint_is_in_the_role_matrix, so its access is always decided.
 ROLE_MATRIX = {
     "auth.sign_out": Role.VIEWER,
+    "auth.sign_out_everywhere": Role.VIEWER,
     "campaigns.home": Role.VIEWER,
     "campaigns.index": Role.VIEWER,
     "campaigns.show": Role.VIEWER,
@@ -30,6 +31,8 @@ ROLE_MATRIX = {
     "campaigns.pause": Role.OPERATOR,
     "campaigns.resume": Role.OPERATOR,
     "campaigns.cancel": Role.OPERATOR,
+    "campaigns.edit": Role.OPERATOR,
+    "campaigns.delete": Role.OPERATOR,
     "campaigns.retry_failed": Role.OPERATOR,
     "users.index": Role.ADMIN,
     "users.new": Role.ADMIN,
@@ -104,7 +107,7 @@ def action_allowed(endpoint: str, response) -> bool:
     if response.status_code == 403:
         return False
     # Signing out is the one action whose success leads to Sign in.
-    if endpoint != "auth.sign_out":
+    if endpoint not in ("auth.sign_out", "auth.sign_out_everywhere"):
         assert response.status_code != 401 and "/sign-in" not in response.headers.get("Location", ""), response
     return True
 
@@ -130,12 +133,15 @@ def test_role_matrix(app, role):
         "campaigns.resume": ("POST", f"/campaigns/{campaign.id}/resume"),
         "campaigns.retry_failed": ("POST", f"/campaigns/{campaign.id}/retry-failed"),
         "campaigns.cancel": ("POST", f"/campaigns/{campaign.id}/cancel"),
+        "campaigns.edit": ("GET", f"/campaigns/{campaign.id}/edit"),
+        "campaigns.delete": ("POST", f"/campaigns/{campaign.id}/delete"),
         "users.index": ("GET", "/staff"),
         "users.new": ("POST", "/staff/new"),
         "users.change_role": ("POST", f"/staff/{target.id}/role"),
         "users.deactivate": ("POST", f"/staff/{target.id}/deactivate"),
         "users.reactivate": ("POST", f"/staff/{target.id}/reactivate"),
         # Last: it ends the session.
+        "auth.sign_out_everywhere": ("POST", "/sign-out-everywhere"),
         "auth.sign_out": ("POST", "/sign-out"),
     }
     assert set(actions) == set(ROLE_MATRIX)

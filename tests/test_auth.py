@@ -88,10 +88,20 @@ def test_static_files_and_health_never_set_the_session_cookie(client):
         assert "Set-Cookie" not in client.get(url).headers, url
 
 
-def test_sign_out_ends_the_session_and_every_copy_of_its_cookie(app):
+def test_sign_out_ends_this_browsers_session_only(app):
     user = make_user(Role.VIEWER, email="vera@example.com")
     laptop, phone = signed_in(app, user), signed_in(app, user)
     response = laptop.post("/sign-out")
+    assert response.headers["Location"] == "/sign-in"
+    assert "You are signed out in this browser." in laptop.get("/sign-in").get_data(as_text=True)
+    assert laptop.get("/campaigns").status_code == 302
+    assert phone.get("/campaigns").status_code == 200
+
+
+def test_sign_out_everywhere_ends_every_session_and_every_copy_of_its_cookie(app):
+    user = make_user(Role.VIEWER, email="vera@example.com")
+    laptop, phone = signed_in(app, user), signed_in(app, user)
+    response = laptop.post("/sign-out-everywhere")
     assert response.headers["Location"] == "/sign-in"
     assert "You are signed out on every device." in laptop.get("/sign-in").get_data(as_text=True)
     assert laptop.get("/campaigns").status_code == 302

@@ -70,8 +70,19 @@ def sign_in() -> str | Response:
 @bp.post("/sign-out")
 @requires(Role.VIEWER)
 def sign_out() -> Response:
-    # A signed cookie stays valid until it expires, so a copy taken before
-    # signing out (another device, a shared machine) is ended here too.
+    """This browser only: the person stays signed in on their other devices."""
+    logout_user()
+    session.clear()
+    flash("You are signed out in this browser.", "success")
+    return redirect(url_for("auth.sign_in"))
+
+
+@bp.post("/sign-out-everywhere")
+@requires(Role.VIEWER)
+def sign_out_everywhere() -> Response:
+    """Every session the person has, on every device: a signed cookie stays valid
+    until it expires, so a copy taken before (another device, a shared machine)
+    ends here too."""
     current_user.end_sessions()
     db.session.commit()
     logout_user()

@@ -1,4 +1,9 @@
-"""Creating a campaign: a draft with its recipients, waiting to be started."""
+"""A campaign before it is started: created with its recipients, edited, or deleted.
+
+Editing and deleting are guarded like every other change (``lifecycle``): the
+draft's row is locked first and must still be a draft, so a Start racing an
+edit either comes first (and the edit is refused) or waits for it.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,12 @@ from sqlalchemy import text
 
 from app import audit
 from app.audit import Action, Via
+from app.campaigns import lifecycle
+from app.campaigns.lifecycle import Change
 from app.campaigns.models import Campaign
 from app.campaigns.parsing import ParsedRecipient
 from app.extensions import db
-from app.formatting import plural
+from app.formatting import number, plural
 
 if TYPE_CHECKING:
     from app.auth.models import User
@@ -71,3 +78,55 @@ def _insert_recipients(campaign_id: int, recipients: list[ParsedRecipient]) -> N
                 "normalized": [r.address_normalized for r in chunk],
             },
         )
+
+
+def edit(
+    campaign_id: int, title: str, channel: str, message: str, recipients: list[ParsedRecipient], *, actor: User
+) -> bool:
+    """Replace a draft's title, channel, message and recipients, saying what
+    changed in its history; False if it is no longer a draft."""
+    before = lifecycle.lock_for(campaign_id, Change.EDIT)
+    if before is None:
+        return False
+    fields = {"title": title, "channel": channel, "message": message}
+    changed = [name for name, new in fields.items() if before[name] != new]
+    db.session.execute(
+        text(
+            "UPDATE campaigns SET title = :title, channel = :channel, message = :message, "
+            "recipient_count = :count WHERE id = :id"
+        ),
+        {"id": campaign_id, "title": title, "channel": channel, "message": message, "count": len(recipients)},
+    )
+    db.session.execute(text("DELETE FROM recipients WHERE campaign_id = :id"), {"id": campaign_id})
+    _insert_recipients(campaign_id, recipients)
+    changed.append(f"recipients ({number(before['recipient_count'])} → {number(len(recipients))})")
+    audit.record(Action.CAMPAIGN_EDITED, actor=actor, campaign_id=campaign_id, detail=", ".join(changed))
+    return True
+
+
+def delete(campaign_id: int, *, actor: User) -> str | None:
+    """Delete a draft and its recipients; returns its title, or None if it is
+    no longer a draft. Its history goes with it; the deletion is recorded."""
+    draft = lifecycle.lock_for(campaign_id, Change.DELETE)
+    if draft is None:
+        return None
+    db.session.execute(text("DELETE FROM campaigns WHERE id = :id"), {"id": campaign_id})
+    detail = f"“{draft['title']}” (campaign {campaign_id}, {plural(draft['recipient_count'], 'recipient')})"
+    audit.record(Action.CAMPAIGN_DELETED, actor=actor, detail=detail)
+    return draft["title"]
+
+
+def as_paste(campaign_id: int) -> str:
+    """The draft's recipients as lines to paste, ``Name, address`` in line order:
+    what the edit form starts from."""
+    rows = db.session.execute(
+        text("SELECT name, address FROM recipients WHERE campaign_id = :id ORDER BY line, id"), {"id": campaign_id}
+    ).all()
+    return "\n".join(f"{_quoted(name)}, {address}" if name else address for name, address in rows)
+
+
+def _quoted(name: str) -> str:
+    """A name as CSV would write it, so its commas and quotes read back the same."""
+    if any(c in name for c in ',"') or name.startswith("<"):
+        return '"' + name.replace('"', '""') + '"'
+    return name

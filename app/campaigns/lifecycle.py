@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, cast
 
 from flask import current_app
-from sqlalchemy import CursorResult, TextClause, text
+from sqlalchemy import CursorResult, RowMapping, TextClause, text
 
 from app import audit
 from app.audit import Action, Via
@@ -44,6 +44,9 @@ R = RecipientStatus
 
 class Change(StrEnum):
     START = "start"
+    # A draft's title, channel, message and recipients (app.campaigns.drafts).
+    EDIT = "edit"
+    DELETE = "delete"
     PAUSE = "pause"
     RESUME = "resume"
     CANCEL = "cancel"
@@ -56,6 +59,8 @@ class Change(StrEnum):
 # Each change: the statuses it may start from, and the status each leads to.
 TRANSITIONS: dict[Change, dict[CampaignStatus, CampaignStatus]] = {
     Change.START: {C.DRAFT: C.SENDING},
+    Change.EDIT: {C.DRAFT: C.DRAFT},
+    Change.DELETE: {C.DRAFT: C.DRAFT},
     Change.PAUSE: {C.SENDING: C.PAUSED},
     Change.RESUME: {C.PAUSED: C.SENDING},
     Change.CANCEL: {C.DRAFT: C.CANCELLED, C.SENDING: C.CANCELLED, C.PAUSED: C.CANCELLED},
@@ -65,7 +70,15 @@ TRANSITIONS: dict[Change, dict[CampaignStatus, CampaignStatus]] = {
     Change.COMPLETE: {C.SENDING: C.COMPLETED, C.PAUSED: C.COMPLETED},
 }
 # What staff may do, in the order the page offers it.
-OPERATOR_CHANGES = (Change.START, Change.PAUSE, Change.RESUME, Change.RETRY_FAILED, Change.CANCEL)
+OPERATOR_CHANGES = (
+    Change.START,
+    Change.EDIT,
+    Change.PAUSE,
+    Change.RESUME,
+    Change.RETRY_FAILED,
+    Change.CANCEL,
+    Change.DELETE,
+)
 
 
 def may(campaign: Campaign, change: Change) -> bool:
@@ -98,6 +111,17 @@ def hold_claim_lock(campaign_id: int, exclusive: bool = False) -> None:
     """Until commit: shared by dispatch loop turns, exclusive for an operator's change."""
     function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
     db.session.execute(text(f"SELECT {function}(:lock, :id)"), {"lock": CLAIM_LOCK, "id": campaign_id})
+
+
+def lock_for(campaign_id: int, change: Change) -> RowMapping | None:
+    """The campaign's row, locked until commit, if ``change`` may be made to it
+    now (its status is one of the change's sources); else None."""
+    row = (
+        db.session.execute(text("SELECT * FROM campaigns WHERE id = :id FOR UPDATE"), {"id": campaign_id})
+        .mappings()
+        .one_or_none()
+    )
+    return row if row is not None and row["status"] in TRANSITIONS[change] else None
 
 
 def _move(campaign_id: int, change: Change, also: str = "", when: str = "", **params: object) -> bool:

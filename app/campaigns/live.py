@@ -138,6 +138,14 @@ def show_campaign_change(campaign_id: int) -> None:
         log.warning("campaign %s: status change not shown live: %s", campaign_id, error)
 
 
+def show_deleted(campaign_id: int) -> None:
+    """After a draft was deleted: open pages reload their block, and are told it is gone."""
+    try:
+        publish(redis.client, campaign_channel(campaign_id), "deleted", type=REFRESH_EVENT)
+    except RedisError as error:
+        log.warning("campaign %s: deletion not shown live: %s", campaign_id, error)
+
+
 def fresh(campaign_id: int) -> Campaign:
     """The campaign row as this transaction sees it now, counters included."""
     return db.session.get_one(Campaign, campaign_id, populate_existing=True)

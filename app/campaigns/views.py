@@ -12,6 +12,7 @@ from app.auth.access import requires
 from app.auth.models import Role
 from app.campaigns import drafts, lifecycle, live
 from app.campaigns.forms import CampaignForm
+from app.campaigns.lifecycle import Change
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import ParseResult
 from app.extensions import csrf, db
@@ -21,6 +22,7 @@ from app.notices import about_campaign
 from app.paging import paginate
 
 bp = Blueprint("campaigns", __name__)
+GONE = "There is no campaign with that number: it may have been a draft that was deleted."
 log = logging.getLogger(__name__)
 
 
@@ -54,11 +56,70 @@ def new() -> str | Response:
         db.session.commit()
         flash(creation_summary(parsed), about_campaign("success", campaign.status))
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    return render_template("campaigns/new.html", form=form, parsed=form.parsed, kept=kept is not None)
+    return render_template("campaigns/form.html", form=form, parsed=form.parsed, kept=kept is not None, editing=None)
 
 
-def creation_summary(parsed: ParseResult) -> str:
-    parts = [f"Campaign created with {plural(len(parsed.recipients), 'recipient')}."]
+@bp.route("/campaigns/<int:campaign_id>/edit", methods=["GET", "POST"])
+@requires(Role.OPERATOR)
+@keeps_what_was_typed
+@csrf.exempt  # the form checks its own token, and shows itself again, filled in, if refused
+def edit(campaign_id: int) -> str | Response:
+    """A draft's New campaign form, filled in with it; saved, it replaces the draft."""
+    campaign = db.get_or_404(Campaign, campaign_id, description=GONE)
+    kept = take(request.args.get("kept")) if request.method == "GET" else None
+    if kept:
+        form = CampaignForm(formdata=kept)
+    elif request.method == "GET":
+        if not lifecycle.may(campaign, Change.EDIT):
+            flash(f"This campaign is {campaign.status}; only a draft can be edited.", "warning")
+            return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+        paste = drafts.as_paste(campaign.id)
+        form = CampaignForm(data={"title": campaign.title, "channel": campaign.channel, "message": campaign.message,
+                                  "recipients": paste})  # fmt: skip
+    else:
+        form = CampaignForm()
+    refused = None
+    if form.validate_on_submit():
+        parsed = form.parsed
+        assert parsed is not None  # validating the recipients parsed them
+        if drafts.edit(campaign.id, form.title.data, form.channel.data, form.message.data, parsed.recipients,
+                       actor=current_user):  # fmt: skip
+            db.session.commit()
+            live.show_campaign_change(campaign.id)
+            flash(f"Draft saved. {creation_summary(parsed, 'It has')}", about_campaign("success", "draft"))
+            return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+        db.session.rollback()
+        db.session.refresh(campaign)
+        # Started (or cancelled, or deleted) meanwhile: what was typed stays on the page.
+        refused = f"This campaign is {campaign.status} now, so it can no longer be edited. Nothing was changed."
+    return render_template(
+        "campaigns/form.html", form=form, parsed=form.parsed, kept=kept is not None, editing=campaign, refused=refused
+    )
+
+
+@bp.post("/campaigns/<int:campaign_id>/delete")
+@requires(Role.OPERATOR)
+def delete(campaign_id: int) -> Response:
+    campaign = db.get_or_404(Campaign, campaign_id, description=GONE)
+    title = drafts.delete(campaign.id, actor=current_user)
+    db.session.commit()
+    if title is None:
+        db.session.refresh(campaign)
+        flash(f"This campaign is {campaign.status}; only a draft can be deleted.", "warning")
+        target = url_for("campaigns.show", campaign_id=campaign_id)
+    else:
+        live.show_deleted(campaign_id)
+        flash(f"Deleted the draft “{title}”.", "success")
+        target = url_for("campaigns.index")
+    if htmx.is_htmx():
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+def creation_summary(parsed: ParseResult, opening: str = "Campaign created with") -> str:
+    parts = [f"{opening} {plural(len(parsed.recipients), 'recipient')}."]
     if parsed.duplicates:
         parts.append(f"{plural(len(parsed.duplicates), 'duplicate')} removed: {parsed.duplicates_said()}")
     if parsed.header_line is not None:
@@ -74,7 +135,7 @@ def creation_summary(parsed: ParseResult) -> str:
 def show(campaign_id: int) -> str:
     """The campaign page, or for htmx only its recipients block with the
     header, history and controls out of band (``_refresh.html``)."""
-    campaign = db.get_or_404(Campaign, campaign_id)
+    campaign = db.get_or_404(Campaign, campaign_id, description=GONE)
     status = request.args.get("status") or None
     if status is not None and status not in set(RecipientStatus):
         abort(400, description=f"Unknown status filter {status!r}.")
@@ -145,7 +206,7 @@ def _control(campaign_id: int, change: Callable[..., lifecycle.Result]) -> Respo
     and show it live to every open page. htmx gets the notice, and the page
     reloads its own recipients block in place (``campaign-changed``), keeping
     its tab and page; without JavaScript, the page is loaded again."""
-    campaign = db.get_or_404(Campaign, campaign_id)
+    campaign = db.get_or_404(Campaign, campaign_id, description=GONE)
     result = change(campaign.id, current_user)
     db.session.commit()
     if result.to_send:

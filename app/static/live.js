@@ -60,8 +60,27 @@
   }
   document.addEventListener("DOMContentLoaded", dropStaleNotices);
   document.addEventListener("htmx:afterSettle", dropStaleNotices);
-  document.addEventListener("htmx:oobAfterSwap", function (event) {
-    if (event.detail.target.id === "campaign-header") dropStaleNotices();
+})();
+
+// A control pressed from the keyboard replaces the toolbar it was in, and focus
+// would fall to the page's body: it goes to the new toolbar's first control
+// instead, or to the notice when none is left (a cancelled campaign).
+(function () {
+  var pressed = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.target.closest && event.target.closest("#campaign-controls")) pressed = event.target;
+  });
+  // After the block's reload settles; an out-of-band swap's own events fire on
+  // the element it replaced, by then out of the document, so they never bubble here.
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!pressed || pressed.isConnected) return;
+    pressed = null;
+    if (document.activeElement && document.activeElement !== document.body) return;
+    var next = document.querySelector("#campaign-controls button, #campaign-controls a") ||
+      document.querySelector("#notices p");
+    if (!next) return;
+    if (next.tagName === "P") next.setAttribute("tabindex", "-1");
+    next.focus();
   });
 })();
 

@@ -1,0 +1,106 @@
+"""Every page, as a new member of staff meets it: no accessibility violation
+axe-core can find, no sideways scrolling on a phone-sized screen, and focus
+where the next key press is expected."""
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import select
+
+from app.auth.models import Role
+from app.campaigns.models import Recipient
+from app.extensions import db
+from devtools.procfile import ROOT
+from tests.browser import goto_live, needs_chromium, sign_in
+from tests.factories import make_campaign, make_started_campaign, make_user
+from tests.helpers import reread, wait_for
+
+pytestmark = [pytest.mark.slow, needs_chromium]
+
+AXE = (ROOT / "node_modules" / "axe-core" / "axe.min.js").read_text()
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def violations(page: Page) -> list[str]:
+    """What axe-core finds on the page as it is now, one line each."""
+    page.evaluate(AXE)
+    found = page.evaluate("axe.run().then((result) => result.violations)")
+    return [f"{v['id']}: {v['help']} ({len(v['nodes'])}× e.g. {v['nodes'][0]['target']})" for v in found]
+
+
+def sideways(page: Page) -> int:
+    """How far the page itself scrolls sideways, in pixels (a table may scroll inside its box)."""
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+@pytest.mark.stack(PROVIDER_FAILURE_RATE=0.3)
+def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: Browser):
+    make_user(Role.ADMIN, email="admin@example.com")
+    make_user(Role.VIEWER, email="vera@example.com")
+    draft = make_campaign(3, title="A draft")
+    sent = make_started_campaign(8, title="Sent already")
+    wait_for(lambda: reread(sent).status == "completed", 30, "the campaign to be sent")
+    recipient = db.session.scalar(select(Recipient.id).where(Recipient.campaign_id == sent.id).limit(1))
+    pages = {
+        "sign in": "/sign-in",
+        "campaigns": "/campaigns",
+        "a draft": f"/campaigns/{draft.id}",
+        "a completed campaign": f"/campaigns/{sent.id}",
+        "its failed tab": f"/campaigns/{sent.id}?status=failed",
+        "a recipient's attempts": f"/campaigns/{sent.id}/recipients/{recipient}",
+        "new campaign": "/campaigns/new",
+        "editing a draft": f"/campaigns/{draft.id}/edit",
+        "staff": "/staff",
+        "add a staff member": "/staff/new",
+        "change password": "/account/password",
+        "not found": "/campaigns/999999",
+    }
+    found = {}
+    for size in (DESKTOP, PHONE):
+        context = browser.new_context(viewport=size, bypass_csp=True)  # axe runs as an injected script
+        page = context.new_page()
+        for name, path in pages.items():
+            if name != "sign in" and "signed-in-as" not in page.content():
+                sign_in(page, live_stack, "admin@example.com")
+            page.goto(f"{live_stack}{path}")
+            page.wait_for_load_state()
+            if problems := violations(page):
+                found[f"{name} at {size['width']} px"] = problems
+            if size is PHONE:
+                assert sideways(page) <= 0, f"{name} scrolls sideways at 390 px"
+        # A failed form, with its errors shown.
+        page.goto(f"{live_stack}/campaigns/new")
+        page.get_by_role("button", name="Create campaign").click()
+        if problems := violations(page):
+            found[f"a refused form at {size['width']} px"] = problems
+        context.close()
+    assert found == {}
+
+
+@pytest.mark.stack(PROVIDER_LATENCY_MIN=2.0, PROVIDER_LATENCY_MAX=3.0)
+def test_focus_goes_to_the_first_error_and_to_the_controls_after_a_press(live_stack, browser: Browser):
+    make_user(Role.OPERATOR, email="nurse@example.com")
+    page = browser.new_context(viewport=DESKTOP).new_page()
+    sign_in(page, live_stack, "nurse@example.com")
+    page.goto(f"{live_stack}/campaigns/new")
+    expect(page.get_by_label("Title", exact=True)).to_be_focused()
+    page.get_by_label("Title", exact=True).fill("Flu shots")
+    page.get_by_label("Message", exact=True).fill("Hello")
+    page.get_by_label("Recipients", exact=True).fill("Bad line, 12345")
+    page.get_by_role("button", name="Create campaign").click()
+    expect(page.get_by_label("Recipients", exact=True)).to_be_focused()
+
+    campaign = make_campaign(20, title="By keyboard")
+    goto_live(page, f"{live_stack}/campaigns/{campaign.id}")
+    page.get_by_role("button", name="Start dispatch").focus()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("campaign-status")).to_have_text("Sending")
+    # The button pressed is gone; focus is on the toolbar that replaced it, not lost.
+    expect(page.get_by_role("button", name="Pause")).to_be_focused()
+    # A change reloads the block twice (the answer's trigger, the stream's
+    # refresh): press on once both are in, as a person would.
+    page.wait_for_timeout(1000)
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("campaign-status")).to_have_text("Paused")
+    expect(page.get_by_role("button", name="Resume")).to_be_focused()
