@@ -4,6 +4,7 @@
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -57,10 +58,14 @@ def start_web(env: Mapping[str, str], port: int, output: IO | int = subprocess.D
             time.sleep(0.2)
 
 
-def stop(process: subprocess.Popen, timeout: float = 20) -> None:
-    """SIGTERM, then SIGKILL if it has not stopped within ``timeout`` seconds."""
+def stop(process: subprocess.Popen, timeout: float = 20, quick: bool = False) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped within ``timeout`` seconds.
+
+    ``quick``: SIGINT, which gunicorn takes as a quick shutdown, not waiting
+    out its graceful timeout for the event streams still open.
+    """
     if process.poll() is None:
-        process.terminate()
+        process.send_signal(signal.SIGINT if quick else signal.SIGTERM)
         try:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -47,7 +47,7 @@ def live_stack(request, app, services, tmp_path):
         try:
             yield f"http://127.0.0.1:{port}"
         finally:
-            procfile.stop(web)
+            procfile.stop(web, quick=True)
             procfile.stop(worker)
 
 

@@ -43,7 +43,9 @@ def test_staff_pastes_creates_starts_and_watches_it_go_out_live(live_stack, page
 
     expect(page.get_by_text("Campaign created with 9 recipients.")).to_be_visible()
     expect(page.get_by_test_id("sent-of")).to_have_text("Sent 0 of 9")
-    expect(page.locator(".recipients .badge-queued")).to_have_count(5)
+    expect(page.locator(".recipients .badge-draft")).to_have_count(5)  # "Not started": nothing is queued yet
+    expect(page.locator(".recipients .badge-draft").first).to_have_text("Not started")
+    expect(page.locator(".filters")).to_have_count(0)  # and nothing to filter by
     expect(page.get_by_text("Page 1 of 2")).to_be_visible()
 
     # The page is subscribed before dispatch starts, and must never reload.

@@ -184,7 +184,7 @@ def test_the_campaign_list_shows_times_as_the_history_does_with_the_zone_named(c
 def test_a_100k_recipient_campaign_opens_one_page_at_a_time(client):
     campaign = make_large_campaign(100_000)
     page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
-    assert page.count('class="badge badge-queued"') == 100
+    assert page.count('class="badge badge-draft">Not started<') == 100  # a draft: nothing queued yet
     assert "Page 1 of 1,000" in page and "Sent 0 of 100,000" in page
 
     last = client.get(f"/campaigns/{campaign.id}?page=1000").get_data(as_text=True)
@@ -217,7 +217,7 @@ def test_status_filter_and_htmx_page_fragment(client):
     # The same answer re-syncs a page whose event stream (re)opens: the header comes along.
     assert (
         'hx-trigger="htmx:sseOpen from:#campaign-live, htmx:sseMessage from:#campaign-refresh, '
-        'campaign-changed from:body"' in fragment
+        'campaign-changed from:body, tab-changed"' in fragment
     )
     assert 'id="campaign-header" class="campaign-header" hx-swap-oob="true"' in fragment
     assert client.get(f"/campaigns/{campaign.id}?status=bogus").status_code == 400
@@ -228,12 +228,12 @@ def test_a_sending_campaign_shows_its_rate_and_time_left(client):
     db.session.execute(
         text(
             "UPDATE campaigns SET status = 'sending', started_at = now() - interval '100 seconds',"
-            " sent_count = 180, failed_count = 20"
+            " sent_count = 180, failed_count = 20, rate = 2.0, rate_at = now(), active_seconds = 100"
         )
     )
     db.session.commit()
     header = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
-    # 200 done in 100 s is 2.0 per second; 800 left at that rate is 400 s.
+    # Sending 2.0 a second of late; 800 left at that rate is 400 s.
     assert "Sent 180 of 1,000" in header and "20 failed" in header
     assert "2.0 per second · about 6 min 40 s left" in header
     assert "Start dispatch" not in header

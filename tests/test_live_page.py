@@ -10,11 +10,12 @@ from sqlalchemy import select
 from app.addresses import normalize_phone
 from app.auth.models import Role
 from app.campaigns import drafts
-from app.campaigns.models import Recipient
+from app.campaigns.models import Campaign, Recipient
 from app.campaigns.parsing import ParsedRecipient
 from app.extensions import db
 from tests.browser import goto_live, needs_chromium, sign_in
-from tests.factories import make_campaign, make_user
+from tests.factories import PASSWORD, make_campaign, make_user
+from tests.helpers import reread
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 
@@ -72,59 +73,84 @@ def expect_attempts_follow_the_rows(page: Page, campaign_id: int) -> None:
     assert shown == 5, "the page shows a page of five recipients"
 
 
+def expect_header_to_match_the_database(page: Page, campaign: Campaign) -> None:
+    """The header's numbers are the database's, at the end, with no reload."""
+    campaign = reread(campaign)
+    expect(page.get_by_test_id("sent-of")).to_have_text(f"Sent {campaign.sent_count:,} of {campaign.recipient_count:,}")
+    for testid, count, words in (
+        ("failed-count", campaign.failed_count, "failed"),
+        ("cancelled-count", campaign.cancelled_count, "cancelled"),
+    ):
+        if count:
+            expect(page.get_by_test_id(testid)).to_have_text(f" · {count:,} {words}")
+        else:
+            expect(page.get_by_test_id(testid)).to_have_count(0)
+    for status in ("queued", "sending", "retrying", "sent", "failed", "cancelled"):
+        expect(page.locator(f"#count-{status}")).to_have_text(f"{campaign.count_for(status):,}")
+
+
 @pytest.mark.stack(PROVIDER_ERROR_RATES="invalid_address=0.25", DISPATCH_CONCURRENCY=2, AUTO_PAUSE_FAILURE_RATE=0)
-def test_controls_attempts_and_notices_follow_every_change_live_on_both_pages(live_stack, browser: Browser):
+def test_every_control_shows_live_in_every_role_s_page(live_stack, browser: Browser):
+    """An operator starts and pauses, an admin resumes and retries, a viewer
+    watches: each change shows in all three pages, controls by role."""
     campaign = make_campaign(16, title="Flu shots")
-    nurse, doctor = people_watching(browser, live_stack, campaign.id, nurse=Role.OPERATOR, doctor=Role.OPERATOR)
-    both = (nurse, doctor)
-    for page in both:
+    nurse, chief, visitor = people_watching(
+        browser, live_stack, campaign.id, nurse=Role.OPERATOR, chief=Role.ADMIN, visitor=Role.VIEWER
+    )
+    staff, everyone = (nurse, chief), (nurse, chief, visitor)
+    for page in staff:
         expect_controls(page, "Start dispatch", "Cancel campaign")
+    expect_controls(visitor)
 
     nurse.once("dialog", lambda dialog: dialog.accept())
     nurse.get_by_role("button", name="Start dispatch").click()
     expect(nurse.get_by_text("Dispatch started.")).to_be_visible()
-    for page in both:
+    for page in everyone:
         expect(page.get_by_test_id("campaign-status")).to_have_text("Sending")
+    for page in staff:
         expect_controls(page, "Pause", "Cancel campaign", unless_failed=True)
 
     nurse.get_by_role("button", name="Pause").click()
-    for page in both:
+    for page in everyone:
         expect(page.get_by_test_id("campaign-status")).to_have_text("Paused")
+    for page in staff:
         expect_controls(page, "Resume", "Cancel campaign", unless_failed=True)
     # Sends in flight finish after the pause; the attempts column follows them.
-    expect(doctor.locator("#count-sending")).to_have_text("0", timeout=10_000)
-    expect_attempts_follow_the_rows(doctor, campaign.id)
+    expect(visitor.locator("#count-sending")).to_have_text("0", timeout=10_000)
+    expect_attempts_follow_the_rows(visitor, campaign.id)
 
-    doctor.get_by_role("button", name="Resume").click()
-    for page in both:
+    chief.get_by_role("button", name="Resume").click()
+    for page in everyone:
         expect(page.get_by_test_id("campaign-status")).to_have_text("Sending")
+    for page in staff:
         expect_controls(page, "Pause", "Cancel campaign", unless_failed=True)
 
     # Completion, by the dispatcher: the controls and the notice follow.
-    for page in both:
+    for page in everyone:
         expect(page.get_by_test_id("campaign-status")).to_have_text("Completed", timeout=30_000)
-    db.session.commit()
-    db.session.refresh(campaign)
-    assert campaign.failed_count > 0, "a quarter of the sends fail, so Retry failed has something to do"
-    for page in both:
+    assert reread(campaign).failed_count > 0, "a quarter of the sends fail, so Retry failed has something to do"
+    for page in staff:
         expect_controls(page, "Retry failed")
+    for page in everyone:
         expect_attempts_follow_the_rows(page, campaign.id)
+        expect_header_to_match_the_database(page, campaign)
     expect(nurse.get_by_text("Dispatch started.")).to_have_count(0)
 
-    # Retry failed, from the doctor's page, for the permanent failures too.
-    doctor.get_by_label("Which failed recipients to retry").select_option("all")
-    doctor.once("dialog", lambda dialog: dialog.accept())
-    doctor.get_by_role("button", name="Retry failed").click()
-    for page in both:
+    # Retry failed, from the admin's page, for the permanent failures too.
+    chief.get_by_label("Which failed recipients to retry").select_option("all")
+    chief.once("dialog", lambda dialog: dialog.accept())
+    chief.get_by_role("button", name="Retry failed").click()
+    for page in everyone:
         # Created, started, paused, resumed, completed; then queued again.
         expect(page.get_by_test_id("history-event").nth(5)).to_contain_text(
-            "Queued failed recipients again by doctor@example.com"
+            "Queued failed recipients again by chief@example.com"
         )
         expect(page.get_by_test_id("history-event").last).to_contain_text("Completed by the dispatcher", timeout=30_000)
         expect(page.get_by_test_id("campaign-status")).to_have_text("Completed")
         expect_attempts_follow_the_rows(page, campaign.id)
+        expect_header_to_match_the_database(page, campaign)
 
-    assert_never_reloaded_and_no_errors(nurse, doctor)
+    assert_never_reloaded_and_no_errors(*everyone)
 
 
 @pytest.mark.stack(PROVIDER_LATENCY_MIN=1.0, PROVIDER_LATENCY_MAX=1.5, DISPATCH_CONCURRENCY=2)
@@ -187,3 +213,56 @@ def test_the_controls_are_one_toolbar_and_addresses_do_not_wrap(live_stack, brow
         })"""
     )
     assert lines and set(lines) == {1}
+
+
+@pytest.mark.stack(PROVIDER_LATENCY_MIN=0.3, PROVIDER_LATENCY_MAX=0.6, DISPATCH_CONCURRENCY=2)
+def test_a_status_tab_follows_its_count_as_recipients_join_it(live_stack, browser: Browser):
+    """Open on the Sent tab before anything is sent: the list fills as the count grows."""
+    campaign = make_campaign(12, title="Tabs")
+    nurse, visitor = people_watching(browser, live_stack, campaign.id, nurse=Role.OPERATOR, visitor=Role.VIEWER)
+    nurse.once("dialog", lambda dialog: dialog.accept())
+    nurse.get_by_role("button", name="Start dispatch").click()
+    visitor.get_by_role("link", name="Sent (").click()
+    expect(visitor).to_have_url(f"{live_stack}/campaigns/{campaign.id}?status=sent")
+    expect(visitor.get_by_test_id("campaign-status")).to_have_text("Completed", timeout=30_000)
+    # The list is the tab's first page, as the database has it: five of the twelve sent.
+    sent = db.session.scalars(
+        select(Recipient.id)
+        .where(Recipient.campaign_id == campaign.id, Recipient.status == "sent")
+        .order_by(Recipient.id)
+        .limit(5)
+    ).all()
+    expect(visitor.locator("#recipients tbody tr")).to_have_count(5)
+    for rid in sent:
+        expect(visitor.locator(f"#recipient-{rid}-status")).to_have_text("Sent")
+    expect(visitor.get_by_text("Page 1 of 3")).to_be_visible()
+    expect_header_to_match_the_database(visitor, campaign)
+    assert_never_reloaded_and_no_errors(nurse, visitor)
+
+
+@pytest.mark.stack(PROVIDER_LATENCY_MIN=1.0, PROVIDER_LATENCY_MAX=1.5, DISPATCH_CONCURRENCY=1)
+def test_a_page_whose_stream_is_refused_says_so_and_offers_to_sign_in(live_stack, browser: Browser):
+    campaign = make_campaign(10, title="Watched")
+    [nurse] = people_watching(browser, live_stack, campaign.id, nurse=Role.OPERATOR)
+    nurse.once("dialog", lambda dialog: dialog.accept())
+    nurse.get_by_role("button", name="Start dispatch").click()
+    expect(nurse.get_by_test_id("campaign-status")).to_have_text("Sending")
+    expect(nurse.locator("#live-status")).to_be_hidden()
+
+    # Signed out everywhere from another browser: this page's stream is refused.
+    elsewhere = browser.new_context().new_page()
+    sign_in(elsewhere, live_stack, "nurse@example.com")
+    elsewhere.get_by_text("nurse@example.com · operator").click()
+    elsewhere.once("dialog", lambda dialog: dialog.accept())
+    elsewhere.get_by_role("button", name="Sign out everywhere").click()
+    note = nurse.locator("#live-status")
+    expect(note).to_be_visible(timeout=15_000)
+    expect(note).to_contain_text("Live updates stopped: you are signed out")
+    note.get_by_role("link", name="Sign in again").click()
+    nurse.get_by_label("Email").fill("nurse@example.com")
+    nurse.get_by_label("Password").fill(PASSWORD)
+    nurse.get_by_role("button", name="Sign in").click()
+    expect(nurse).to_have_url(f"{live_stack}/campaigns/{campaign.id}")
+    expect(nurse.locator("#live-status")).to_be_hidden()
+    expect(nurse.get_by_test_id("campaign-status")).to_have_text("Completed", timeout=60_000)
+    expect_header_to_match_the_database(nurse, campaign)

@@ -142,6 +142,8 @@ def advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> Turn:
     counts = Counter(s.status for s in settled)
     lifecycle.bump_counters(
         campaign_id,
+        # Sends that finish after a pause or cancel do not count toward the rate.
+        progress=counts[R.SENT] + counts[R.FAILED] if status == CampaignStatus.SENDING else None,
         sending=len(claimed) - len(settled),
         retrying=counts[R.RETRYING] - from_retrying,
         sent=counts[R.SENT],

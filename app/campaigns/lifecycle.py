@@ -30,7 +30,7 @@ from sqlalchemy import CursorResult, RowMapping, TextClause, text
 
 from app import audit
 from app.audit import Action, Via
-from app.campaigns.models import AttemptOutcome, CampaignStatus, ErrorKind, RecipientStatus, lit
+from app.campaigns.models import RATE_SECONDS, AttemptOutcome, CampaignStatus, ErrorKind, RecipientStatus, lit
 from app.extensions import db
 from app.formatting import number, plural
 
@@ -147,14 +147,35 @@ def _status(campaign_id: int, lock: bool = False) -> str:
     return db.session.execute(text(statement), {"id": campaign_id}).scalar_one()
 
 
-def bump_counters(campaign_id: int, **deltas: int) -> None:
+# Seconds since the send rate was last brought up to date; a longer gap than
+# RATE_GAP_SECONDS (a stalled worker) counts as that much sending time.
+_SINCE_RATE = "LEAST(GREATEST(extract(epoch FROM clock_timestamp() - coalesce(rate_at, clock_timestamp())), 0), :gap)"
+RATE_GAP_SECONDS = 30.0
+
+
+def bump_counters(campaign_id: int, progress: int | None = None, **deltas: int) -> None:
     """Add to the campaign's counters (``sending=``, ``retrying=``, ``sent=``,
-    ``failed=``, ``cancelled=``), in the transaction that changes the rows they count."""
+    ``failed=``, ``cancelled=``), in the transaction that changes the rows they count.
+
+    ``progress``, from a send job's loop turn: the sends it finished, which
+    also bring the campaign's recent send rate up to date (``Campaign.send_rate``).
+    """
     deltas = {name: delta for name, delta in deltas.items() if delta}
-    if not deltas:
-        return
-    assignments = ", ".join(f"{name}_count = {name}_count + :{name}" for name in deltas)
-    db.session.execute(text(f"UPDATE campaigns SET {assignments} WHERE id = :id"), {"id": campaign_id, **deltas})
+    assignments = [f"{name}_count = {name}_count + :{name}" for name in deltas]
+    params: dict[str, object] = {"id": campaign_id, **deltas}
+    if progress is not None:
+        assignments += [
+            f"rate = rate * exp(-{_SINCE_RATE} / :tau) + :progress / :tau",
+            f"active_seconds = active_seconds + {_SINCE_RATE}",
+            "rate_at = clock_timestamp()",
+        ]
+        params.update(progress=progress, tau=RATE_SECONDS, gap=RATE_GAP_SECONDS)
+    if assignments:
+        db.session.execute(text(f"UPDATE campaigns SET {', '.join(assignments)} WHERE id = :id"), params)
+
+
+# Start and Retry failed measure the send rate afresh.
+_RATE_AFRESH = "rate = 0, active_seconds = 0, rate_at = now()"
 
 
 def _refused(campaign_id: int, why: str) -> Result:
@@ -165,7 +186,7 @@ def _refused(campaign_id: int, why: str) -> Result:
 
 
 def start(campaign_id: int, actor: User | None) -> Result:
-    if not _move(campaign_id, Change.START, "started_at = now()"):
+    if not _move(campaign_id, Change.START, f"started_at = now(), {_RATE_AFRESH}"):
         status = _status(campaign_id)
         if status == C.SENDING:
             return Result(False, "This campaign is already dispatching.")
@@ -186,7 +207,8 @@ def pause(campaign_id: int, actor: User | None) -> Result:
 def resume(campaign_id: int, actor: User | None) -> Result:
     hold_claim_lock(campaign_id, exclusive=True)
     # Auto-pause judges a resumed campaign only on attempts made after the resume.
-    if not _move(campaign_id, Change.RESUME, "pause_reason = NULL, recent_outcomes = ''"):
+    # Paused time is not sending time: the rate's clock starts again now.
+    if not _move(campaign_id, Change.RESUME, "pause_reason = NULL, recent_outcomes = '', rate_at = now()"):
         return _refused(campaign_id, "only a paused campaign can be resumed")
     audit.record(Action.CAMPAIGN_RESUMED, actor=actor, campaign_id=campaign_id)
     return Result(True, "Resumed. Recipients already sent are not sent again.", to_send=_owed(campaign_id))
@@ -218,7 +240,18 @@ def cancel(campaign_id: int, actor: User | None) -> Result:
     bump_counters(campaign_id, retrying=-counts.get(R.RETRYING, 0), cancelled=cancelled)
     detail = f"{plural(cancelled, 'recipient')} not sent"
     audit.record(Action.CAMPAIGN_CANCELLED, actor=actor, campaign_id=campaign_id, detail=detail)
-    return Result(True, f"Cancelled: {detail}. Sends already in flight finish.")
+    in_flight = db.session.execute(
+        text("SELECT sending_count FROM campaigns WHERE id = :id"), {"id": campaign_id}
+    ).scalar_one()
+    if not in_flight:
+        return Result(True, f"Cancelled: {detail}.")
+    # Their outcomes come later: a send that then fails for a reason worth
+    # retrying is cancelled too, so the header's counts still move.
+    return Result(
+        True,
+        f"Cancelled: {detail}. The {plural(in_flight, 'send')} already in flight finish; "
+        "any of them that fails now is cancelled too.",
+    )
 
 
 def retry_failed(campaign_id: int, actor: User | None, include_permanent: bool = False) -> Result:
@@ -248,7 +281,7 @@ def retry_failed(campaign_id: int, actor: User | None, include_permanent: bool =
     if not queued:
         return Result(False, f"No {which} recipients to retry.")
     bump_counters(campaign_id, failed=-queued)
-    _move(campaign_id, Change.RETRY_FAILED, "finished_at = NULL")
+    _move(campaign_id, Change.RETRY_FAILED, f"finished_at = NULL, {_RATE_AFRESH}")
     detail = f"{plural(queued, 'recipient')} ({'all failures' if include_permanent else 'temporary failures only'})"
     audit.record(Action.CAMPAIGN_RETRIED, actor=actor, campaign_id=campaign_id, detail=detail)
     if status == C.PAUSED:

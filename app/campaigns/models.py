@@ -1,5 +1,6 @@
 """Campaigns and their recipients."""
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -8,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -21,6 +23,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.clock import utcnow
 from app.extensions import Model
 
+# The send rate's time constant: it weighs about the last this-many seconds of sending.
+RATE_SECONDS = 10.0
+# No rate is shown before a campaign has sent for this long: the first
+# seconds, before the first answers come back, would read as a slow campaign.
+RATE_SETTLE_SECONDS = 3.0
 MAX_NAME = 200
 MAX_ADDRESS = 320
 
@@ -145,6 +152,13 @@ class Campaign(Model):
     # Bumped by every change to the row (a trigger, migration 0004): live
     # updates carry it, so a page can tell an older one from a newer one.
     version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The recent send rate (migration 0005): an exponentially weighted count of
+    # finished sends a second, with time constant RATE_SECONDS, brought up to
+    # date at rate_at by every loop turn; and the seconds spent sending so far.
+    # Both count sending time only: pause and resume set rate_at afresh.
+    rate: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    rate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    active_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
     @property
     def channel_label(self) -> str:
@@ -183,17 +197,34 @@ class Campaign(Model):
         return 100.0 * self.done_count / self.recipient_count
 
     def send_rate(self, now: datetime | None = None) -> float | None:
-        """Recipients finished per second since dispatch started."""
-        if self.started_at is None or not self.done_count:
+        """Recipients finished a second recently, over sending time only; None
+        until there is enough to say (RATE_SETTLE_SECONDS of sending, and some done).
+
+        The weighted count decays while the campaign sends and nothing
+        finishes, and is divided by how much of its window has passed, so the
+        first seconds are not read as a slow campaign.
+        """
+        if self.rate_at is None or self.active_seconds < RATE_SETTLE_SECONDS or not self.done_count:
             return None
-        elapsed = ((now or utcnow()) - self.started_at).total_seconds()
-        return self.done_count / elapsed if elapsed > 0 else None
+        idle = max(((now or utcnow()) - self.rate_at).total_seconds(), 0.0) if self.status == "sending" else 0.0
+        active = self.active_seconds + idle
+        rate = self.rate * math.exp(-idle / RATE_SECONDS) / (1 - math.exp(-active / RATE_SECONDS))
+        return rate if rate > 0 else None
 
     def seconds_left(self, now: datetime | None = None) -> float | None:
         rate = self.send_rate(now)
         if rate is None:
             return None
         return (self.recipient_count - self.done_count) / rate
+
+    def seconds_sending(self, now: datetime | None = None) -> float:
+        """Since Start, as the clock goes (paused time included): how long it has waited, say."""
+        return ((now or utcnow()) - self.started_at).total_seconds() if self.started_at else 0.0
+
+    @property
+    def finishing(self) -> bool:
+        """Nothing is left to start: only sends in flight remain."""
+        return self.owed_count == 0 and self.sending_count > 0
 
 
 class Recipient(Model):

@@ -15,6 +15,8 @@
 (function () {
   var VERSION = /data-version="(\d+)"/;
   var RECIPIENT = /^<span id="(recipient-\d+-status)"/;
+  // The tab counts, one line; a draft's page shows no tabs until it starts.
+  var COUNTS = /^<span id="(count-all)"/;
 
   function putInPlace(lines) {
     if (!lines.length) return;
@@ -32,6 +34,8 @@
       if (header && version && Number(version[1]) < Number(header.dataset.version)) return "";
       var recipients = [];
       var rest = text.split("\n").filter(function (line) {
+        var counts = COUNTS.exec(line);
+        if (counts) return document.getElementById(counts[1]) !== null;
         var recipient = RECIPIENT.exec(line);
         if (!recipient) return true;
         if (document.getElementById(recipient[1]) !== null) recipients.push(line);
@@ -81,6 +85,70 @@
     if (!next) return;
     if (next.tagName === "P") next.setAttribute("tabindex", "-1");
     next.focus();
+  });
+})();
+
+// A status tab (Sent, Failed…) lists the recipients that were in it when the
+// block was rendered; live updates change their badges and the tab's count.
+// When the count moves, the block reloads itself, at most once a second, so
+// the list follows: recipients join the tab and leave it.
+(function () {
+  var last = 0;
+  var pending = null;
+  function followTab() {
+    var block = document.getElementById("recipients");
+    if (!block || !block.dataset.status) return;
+    var count = document.getElementById("count-" + block.dataset.status);
+    if (!count || count.textContent.replace(/,/g, "") === block.dataset.count) return;
+    if (pending) return;
+    var wait = Math.max(0, 1000 - (Date.now() - last));
+    pending = setTimeout(function () {
+      pending = null;
+      last = Date.now();
+      htmx.trigger(document.getElementById("recipients"), "tab-changed");
+    }, wait);
+  }
+  document.addEventListener("htmx:afterSettle", followTab);
+})();
+
+// When the page's stream is down or refused, the page says so, with what to
+// do: it no longer follows the campaign. Signed out (the server answers 401),
+// it offers to sign in again and come back; otherwise it says it is trying
+// again and offers a reload. When the stream opens again, the note goes (and
+// the block reloads, catching up).
+(function () {
+  function note() { return document.getElementById("live-status"); }
+
+  function say(text, linkText, href) {
+    var element = note();
+    if (!element) return;
+    var link = document.createElement("a");
+    link.textContent = linkText;
+    link.href = href;
+    element.replaceChildren(document.createTextNode(text + " "), link);
+    element.hidden = false;
+  }
+
+  document.addEventListener("htmx:sseError", function () {
+    var element = note();
+    if (!element) return;
+    var here = location.pathname + location.search;
+    fetch(here, {headers: {"HX-Request": "true", "HX-Target": "recipients"}})
+      .then(function (response) {
+        if (response.status === 401) {
+          say("Live updates stopped: you are signed out, so this page no longer follows the campaign.",
+            "Sign in again", element.dataset.signIn + "?next=" + encodeURIComponent(here));
+        } else {
+          say("Live updates stopped: the connection to the server was lost. Trying again…", "Reload the page", here);
+        }
+      })
+      .catch(function () {
+        say("Live updates stopped: the server cannot be reached. Trying again…", "Reload the page", here);
+      });
+  });
+  document.addEventListener("htmx:sseOpen", function () {
+    var element = note();
+    if (element) element.hidden = true;
   });
 })();
 
