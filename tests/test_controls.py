@@ -300,3 +300,18 @@ def test_a_recipient_waiting_for_a_retry_says_when_and_keeps_the_campaign_open(
     assert page.count('class="badge badge-retrying" data-retry-at=') == 3
     assert "Retrying in " in page or "Retrying now" in page
     assert "The provider did not answer in time" in page
+
+
+def test_confirmations_say_nothing_a_live_page_could_make_stale(client, run_worker, config):
+    """Counts change while a page is open; the questions Cancel and Retry ask carry none."""
+    config(PROVIDER_ERROR_RATES={"invalid_address": 0.5}, DISPATCH_SLICE_SECONDS=0.0, DISPATCH_CONCURRENCY=4)
+    campaign = make_campaign(20)
+    client.post(f"/campaigns/{campaign.id}/start")
+    run_worker(max_jobs=1)
+    assert reread(campaign).status == "sending" and campaign.failed_count > 0
+    page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    cancel = re.search(r'hx-confirm="(Cancel this campaign[^"]*)"', page).group(1)
+    assert cancel == "Cancel this campaign? Every recipient not yet sent will never be sent. This cannot be undone."
+    retry = re.search(r'hx-confirm="(Queue these failed recipients again[^"]*)"', page).group(1)
+    assert not re.search(r"\d", retry.replace("3 more attempts", ""))
+    assert '<option value="all">All failures, including permanent ones</option>' in page

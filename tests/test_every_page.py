@@ -104,3 +104,22 @@ def test_focus_goes_to_the_first_error_and_to_the_controls_after_a_press(live_st
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("campaign-status")).to_have_text("Paused")
     expect(page.get_by_role("button", name="Resume")).to_be_focused()
+
+
+def test_deactivating_someone_asks_first(live_stack, browser: Browser):
+    make_user(Role.ADMIN, email="admin@example.com")
+    make_user(Role.VIEWER, email="vera@example.com")
+    page = browser.new_context(viewport=DESKTOP).new_page()
+    sign_in(page, live_stack, "admin@example.com")
+    page.goto(f"{live_stack}/staff")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Deactivate vera@example.com").click()
+    expect(page.get_by_role("button", name="Deactivate vera@example.com")).to_be_visible()
+    assert asked == [
+        "Deactivate vera@example.com? They are signed out everywhere at once and cannot sign in until reactivated."
+    ]
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Deactivate vera@example.com").click()
+    expect(page.get_by_text("vera@example.com is deactivated and signed out everywhere.")).to_be_visible()
+    expect(page.get_by_role("button", name="Reactivate vera@example.com")).to_be_visible()

@@ -2,6 +2,7 @@
 in two browsers, one pressing the controls, both watching, neither reloading."""
 
 import itertools
+import re
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -266,3 +267,25 @@ def test_a_page_whose_stream_is_refused_says_so_and_offers_to_sign_in(live_stack
     expect(nurse.locator("#live-status")).to_be_hidden()
     expect(nurse.get_by_test_id("campaign-status")).to_have_text("Completed", timeout=60_000)
     expect_header_to_match_the_database(nurse, campaign)
+
+
+@pytest.mark.stack(PROVIDER_LATENCY_MIN=2.0, PROVIDER_LATENCY_MAX=3.0, DISPATCH_CONCURRENCY=1)
+def test_a_control_keeps_the_pages_tab_and_page(live_stack, browser: Browser):
+    campaign = make_campaign(12, title="Places")
+    [nurse] = people_watching(browser, live_stack, campaign.id, nurse=Role.OPERATOR)
+    nurse.once("dialog", lambda dialog: dialog.accept())
+    nurse.get_by_role("button", name="Start dispatch").click()
+    expect(nurse.get_by_test_id("campaign-status")).to_have_text("Sending")
+    nurse.get_by_role("link", name="Queued (").click()
+    nurse.get_by_role("link", name="Next →").click()
+    place = re.compile(rf".*/campaigns/{campaign.id}\?(?=.*status=queued)(?=.*page=2)")
+    expect(nurse).to_have_url(place)
+    nurse.get_by_role("button", name="Pause").click()
+    expect(nurse.get_by_test_id("campaign-status")).to_have_text("Paused")
+    expect(nurse).to_have_url(place)
+    expect(nurse.locator(".filters a[aria-current=page]")).to_contain_text("Queued")
+    expect(nurse.get_by_text("Page 2 of")).to_be_visible()
+    nurse.get_by_role("button", name="Resume").click()
+    expect(nurse.get_by_test_id("campaign-status")).to_have_text("Sending")
+    expect(nurse).to_have_url(place)
+    assert_never_reloaded_and_no_errors(nurse)
