@@ -98,3 +98,17 @@ def test_the_header_says_what_it_waits_for_and_when_it_is_finishing(client):
     db.session.commit()
     page = client.get(f"/campaigns/{waiting.id}").get_data(as_text=True)
     assert " · finishing the last 2 sends in flight<" in page
+
+
+def test_only_retries_left_say_so_rather_than_finishing_nothing(client):
+    waiting = make_started_campaign(5, enqueue=False)
+    db.session.execute(
+        text(
+            "UPDATE campaigns SET sent_count = 4, retrying_count = 1, rate = 1.0, active_seconds = 30, "
+            "rate_at = now() WHERE id = :id"
+        ),
+        {"id": waiting.id},
+    )
+    db.session.commit()
+    page = client.get(f"/campaigns/{waiting.id}").get_data(as_text=True)
+    assert " · the rest wait for their retry<" in page and "finishing" not in page

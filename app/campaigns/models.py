@@ -223,7 +223,7 @@ class Campaign(Model):
 
     @property
     def finishing(self) -> bool:
-        """Nothing is left to start: only sends in flight remain."""
+        """Nothing is left to start or retry: only sends in flight remain."""
         return self.owed_count == 0 and self.sending_count > 0
 
 
