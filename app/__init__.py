@@ -11,6 +11,7 @@ from app.auth import access
 from app.auth.views import bp as auth_bp
 from app.campaigns.views import bp as campaigns_bp
 from app.extensions import csrf, db, limiter, migrate, redis
+from app.live import views as live_views
 from app.live.views import bp as live_bp
 from app.users.views import bp as users_bp
 
@@ -38,6 +39,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     for blueprint in (auth_bp, campaigns_bp, live_bp, users_bp):
         app.register_blueprint(blueprint)
 
+    live_views.init_app(app)
     health.init_app(app)
     templating.init_app(app)
     errors.init_app(app)

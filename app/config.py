@@ -82,6 +82,12 @@ DEFAULTS: dict[str, Any] = {
     # Worker processes `python -m jobs.worker` runs (the Procfile's default setup).
     "WORKER_PROCESSES": os.cpu_count() or 1,
     "SSE_KEEPALIVE_SECONDS": 15.0,
+    # Events waiting for one stream whose client reads slowly; past this the
+    # stream is sent one refresh instead (its page reloads what it shows).
+    "SSE_QUEUE_LIMIT": 50,
+    # How soon a web process tries Redis again after losing its subscription,
+    # and about how long browsers wait before reconnecting meanwhile.
+    "SSE_RECONNECT_SECONDS": 1.0,
 }
 
 

@@ -19,10 +19,14 @@ class Base(DeclarativeBase):
 
 class RedisClient:
     """One Redis client (and so one connection pool) per app, shared by every
-    publisher, queue and stream in the process."""
+    publisher, queue and request in the process. Streams do not use it: they
+    share one subscription of their own (``app.live.broker``). Named, so
+    ``CLIENT LIST`` says which process holds which connection."""
 
     def init_app(self, app: Flask) -> None:
-        app.extensions["redis"] = Redis.from_url(app.config["REDIS_URL"])
+        app.extensions["redis"] = Redis.from_url(
+            app.config["REDIS_URL"], client_name=f"dispatcher-{app.config['PROCESS_NAME']}"
+        )
 
     @property
     def client(self) -> Redis:

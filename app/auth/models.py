@@ -91,6 +91,15 @@ def find_by_session_token(token: str) -> User | None:
     return db.session.scalar(select(User).where(User.session_token == token, User.active.is_(True)))
 
 
+def still_signed_in(session_tokens: set[str]) -> set[str]:
+    """Those of ``session_tokens`` whose person is still signed in with them:
+    signing out everywhere, a new password and deactivation replace the token."""
+    if not session_tokens:
+        return set()
+    found = select(User.session_token).where(User.session_token.in_(session_tokens), User.active.is_(True))
+    return set(db.session.scalars(found))
+
+
 @cache
 def _unknown_user_hash() -> str:
     """Checked when the email is unknown, so a wrong email takes as long as a wrong password."""

@@ -25,12 +25,12 @@ from sqlalchemy.exc import DBAPIError
 from app.audit import AuditEvent, campaign_history
 from app.campaigns.models import Campaign, RecipientState
 from app.extensions import db, redis
+from app.live.broker import REFRESH_EVENT
 from app.live.channel import campaign_channel, publish
 
 log = logging.getLogger(__name__)
 
 UPDATE_EVENT = "update"
-REFRESH_EVENT = "refresh"
 
 
 def render_update(campaign: Campaign, changes: list[RecipientState], history: list[AuditEvent] | None = None) -> str:

@@ -1,48 +1,69 @@
 import re
-from functools import partial
 
 from flask import Blueprint, Flask, Response, abort, current_app, request
 from flask_login import current_user
 
 from app.auth.access import requires
-from app.auth.models import Role, find_by_session_token
-from app.extensions import db, redis
-from app.live.channel import stream
+from app.auth.models import Role, still_signed_in
+from app.extensions import db
+from app.live.broker import Broker, Shows, Unavailable, retry_hint
 
 bp = Blueprint("live", __name__)
 
 # Only campaign channels are served; anything else could read another feature's events.
 CHANNEL_NAME = re.compile(r"campaign-[0-9]{1,18}")
+# The first and last id of the recipients the page shows: "101-200".
+SHOWS = re.compile(r"([0-9]{1,18})-([0-9]{1,18})")
+EVENT_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def init_app(app: Flask) -> None:
+    """One broker per process, started by its first stream (after gunicorn forks)."""
+    app.extensions["live-broker"] = Broker(
+        app.config,
+        still_allowed=lambda tokens: _still_signed_in(app, tokens),
+        client_name=f"dispatcher-{app.config['PROCESS_NAME']}-live",
+    )
+
+
+def broker() -> Broker:
+    return current_app.extensions["live-broker"]
 
 
 @bp.get("/stream")
 @requires(Role.VIEWER)
 def events() -> Response:
+    """A campaign's live updates; ``shows`` narrows its recipients' badges to
+    the page's (without it, every badge)."""
     channel = request.args.get("channel", "")
     if not CHANNEL_NAME.fullmatch(channel):
         abort(400, description="Unknown channel.")
+    shows = _shows(request.args.get("shows"))
     session_token = current_user.get_id()
     # The session used to load the user goes back to the pool now: none is
     # held open for the hours a stream may last.
     db.session.remove()
-    body = stream(
-        redis.client,
-        channel,
-        current_app.config["SSE_KEEPALIVE_SECONDS"],
-        # The app itself, not the proxy: the stream outlives this request's context.
-        still_allowed=partial(_still_signed_in, current_app._get_current_object(), session_token),  # type: ignore[attr-defined]
-    )
-    return Response(
-        body,
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    try:
+        watcher = broker().watch(channel, shows, session_token)
+    except Unavailable:
+        # Browsers reconnect after the hint; the page says live updates stopped meanwhile.
+        body = retry_hint(current_app.config["SSE_RECONNECT_SECONDS"])
+        return Response(body, mimetype="text/event-stream", headers=EVENT_STREAM_HEADERS)
+    return Response(broker().stream(watcher), mimetype="text/event-stream", headers=EVENT_STREAM_HEADERS)
 
 
-def _still_signed_in(app: Flask, session_token: str) -> bool:
-    """Deactivation and a new password replace the session token, ending this stream too."""
+def _shows(value: str | None) -> Shows:
+    if value is None:
+        return None
+    found = SHOWS.fullmatch(value)
+    if not found or int(found.group(1)) > int(found.group(2)):
+        abort(400, description='"shows" is the first and last recipient id a page shows, like 101-200.')
+    return int(found.group(1)), int(found.group(2))
+
+
+def _still_signed_in(app: Flask, session_tokens: set[str]) -> set[str]:
     with app.app_context():
         try:
-            return find_by_session_token(session_token) is not None
+            return still_signed_in(session_tokens)
         finally:
             db.session.remove()
