@@ -52,11 +52,13 @@ def live_stack(request, app, services, tmp_path):
 
 
 # Marks the page once its recipients block has reloaded itself for its stream,
-# which it does right after loading: a test that presses a control before then
-# races the swap. (The page's CSP forbids eval, so wait_for_function cannot run.)
+# which it does right after loading (live.js drops the answer when nothing
+# changed since the page was rendered): a test that presses a control before
+# then races the reload. (The page's CSP forbids eval, so wait_for_function
+# cannot run.)
 MARK_BLOCK_RELOADED = (
-    'document.addEventListener("htmx:afterSettle", (e) => {'
-    ' if (e.detail.target.id === "recipients") document.body.dataset.blockReloaded = "yes"; });'
+    'document.addEventListener("htmx:afterRequest", (e) => {'
+    ' if (e.detail.elt.id === "recipients") document.body.dataset.blockReloaded = "yes"; });'
 )
 
 

@@ -18,6 +18,7 @@ from app.campaigns.parsing import ParseResult
 from app.extensions import csrf, db
 from app.formatting import plural
 from app.kept import keeps_what_was_typed, take
+from app.live.broker import shows_param
 from app.notices import about_campaign
 from app.paging import paginate
 
@@ -148,7 +149,12 @@ def show(campaign_id: int) -> str:
     )
     template = "campaigns/_refresh.html" if htmx.targets("recipients") else "campaigns/show.html"
     return render_template(
-        template, campaign=campaign, recipients=recipients, status=status, history=audit.campaign_history(campaign.id)
+        template,
+        campaign=campaign,
+        recipients=recipients,
+        status=status,
+        history=audit.campaign_history(campaign.id),
+        shows=shows_param([r.id for r in recipients.items]),
     )
 
 

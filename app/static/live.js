@@ -47,6 +47,45 @@
   });
 })();
 
+// The recipients block reloads itself for several reasons (its stream opened,
+// a refresh, a control, its tab's count moved), and staff click its tabs and
+// pages; each is a request of its own, and answers can come back out of order,
+// after another answer replaced the block they were asked for. htmx would then
+// drop the block but still apply the header and controls that come with it,
+// older than the page: controls for a status the campaign has left. So:
+// - a reload asked by a block no longer on the page is dropped whole (the
+//   block that replaced it brought its own header and controls);
+// - a reload of the same tab and page rendered from a campaign row no newer
+//   than the block's adds nothing, and is dropped;
+// - a click (another tab or page) always lands, in the block there is now.
+// htmx fires htmx:beforeSwap on the element the request was for, which may be
+// out of the document by then, so each block is watched on itself.
+(function () {
+  var BLOCK = /id="recipients"\s+hx-get="([^"]*)"[^>]*?data-version="(\d+)"/;
+  function guard(event) {
+    var asked = event.target;
+    var current = document.getElementById("recipients");
+    var reload = event.detail.requestConfig && event.detail.requestConfig.elt === asked;
+    if (!current) return;
+    if (asked !== current) {
+      if (reload) event.detail.shouldSwap = false;
+      else event.detail.target = current;
+      return;
+    }
+    if (!reload || !event.detail.xhr) return;
+    var answer = BLOCK.exec(event.detail.xhr.responseText || "");
+    if (!answer || answer[1].replace(/&amp;/g, "&") !== current.getAttribute("hx-get")) return;
+    if (Number(answer[2]) <= Number(current.dataset.version)) event.detail.shouldSwap = false;
+  }
+  var guarded = new WeakSet();
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var block = event.detail.target;
+    if (!block || block.id !== "recipients" || guarded.has(block)) return;
+    guarded.add(block);
+    block.addEventListener("htmx:beforeSwap", guard);
+  });
+})();
+
 // A notice about a campaign's status ("Dispatch started.") goes once the page
 // has shown that status and then shows another, whoever changed it. A notice
 // that arrives before the header catches up waits for it.
@@ -109,6 +148,34 @@
     }, wait);
   }
   document.addEventListener("htmx:afterSettle", followTab);
+})();
+
+// The stream carries the badges of the recipients between the first and last
+// id the page showed when it opened (its "shows"). When the recipients block
+// comes to show others (another tab or page, or a tab that followed its
+// count), a stream for those takes its place; the block reloads when it
+// opens, so what was published in between is not missed.
+(function () {
+  function range(text) {
+    var parts = (text || "0-0").split("-");
+    return [Number(parts[0]), Number(parts[1])];
+  }
+  function follow() {
+    var block = document.getElementById("recipients");
+    var stream = document.getElementById("campaign-stream");
+    if (!block || !stream || !block.dataset.shows) return;
+    var wanted = range(block.dataset.shows);
+    var current = range(stream.dataset.shows);
+    var empty = wanted[0] === 0;
+    if (empty || (wanted[0] >= current[0] && wanted[1] <= current[1])) return;
+    var url = document.getElementById("campaign-live").dataset.stream + "&shows=" + block.dataset.shows;
+    var fresh = stream.cloneNode(true);
+    fresh.setAttribute("sse-connect", url);
+    fresh.dataset.shows = block.dataset.shows;
+    // htmx's swap cleans up the old element, which closes its EventSource.
+    htmx.swap(stream, fresh.outerHTML, {swapStyle: "outerHTML", swapDelay: 0, settleDelay: 0});
+  }
+  document.addEventListener("htmx:afterSettle", follow);
 })();
 
 // When the page's stream is down or refused, the page says so, with what to
