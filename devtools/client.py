@@ -18,7 +18,8 @@ class Browser:
 
     def __init__(self, base_url: str, email: str, password: str) -> None:
         self.base_url = base_url
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
         page = self.get("/sign-in")
         self.post("/sign-in", {"email": email, "password": password, "csrf_token": _csrf_token(page)})
         self.csrf_token = _csrf_token(self.get("/campaigns"))
@@ -36,6 +37,10 @@ class Browser:
 
     def start(self, campaign_id: int) -> None:
         self.post(f"/campaigns/{campaign_id}/start", headers={"X-CSRFToken": self.csrf_token, "HX-Request": "true"})
+
+    def cookie_header(self) -> str:
+        """The Cookie header this session sends, for a client of its own (devtools.watchers)."""
+        return "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.cookies)
 
     def timed_get(self, path: str) -> float:
         started = time.perf_counter()
