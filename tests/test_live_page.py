@@ -289,3 +289,31 @@ def test_a_control_keeps_the_pages_tab_and_page(live_stack, browser: Browser):
     expect(nurse.get_by_test_id("campaign-status")).to_have_text("Sending")
     expect(nurse).to_have_url(place)
     assert_never_reloaded_and_no_errors(nurse)
+
+
+@pytest.mark.stack(DISPATCH_CONCURRENCY=1)
+def test_a_later_page_follows_its_own_rows_live(live_stack, browser: Browser):
+    """A page's stream carries only the badges of the rows it shows: on page 2,
+    it is a stream for page 2's rows, and they change as they are sent."""
+    campaign = make_campaign(12, title="Second page")
+    ids = db.session.scalars(
+        select(Recipient.id).where(Recipient.campaign_id == campaign.id).order_by(Recipient.line)
+    ).all()
+    [nurse] = people_watching(browser, live_stack, campaign.id, nurse=Role.OPERATOR)
+    expect(nurse.locator("#campaign-stream")).to_have_attribute("data-shows", f"{ids[0]}-{ids[4]}")
+    nurse.get_by_role("link", name="Next →").click()
+    expect(nurse.get_by_text("Page 2 of 3")).to_be_visible()
+    expect(nurse.locator("#campaign-stream")).to_have_attribute("data-shows", f"{ids[5]}-{ids[9]}")
+
+    nurse.once("dialog", lambda dialog: dialog.accept())
+    nurse.get_by_role("button", name="Start dispatch").click()
+    # One at a time: the sixth is sent with six still to go, so its badge came
+    # by the stream, not with the block's reload when the campaign completes.
+    expect(nurse.locator(f"#recipient-{ids[5]}-status .badge-sent")).to_be_visible(timeout=30_000)
+    expect(nurse.get_by_test_id("campaign-status")).to_have_text("Sending")
+    assert reread(campaign).status == "sending"
+    expect(nurse.get_by_test_id("campaign-status")).to_have_text("Completed", timeout=30_000)
+    expect(nurse.locator(".recipients .badge-sent")).to_have_count(5)
+    expect_attempts_follow_the_rows(nurse, campaign.id)
+    expect_header_to_match_the_database(nurse, campaign)
+    assert_never_reloaded_and_no_errors(nurse)
