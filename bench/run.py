@@ -13,7 +13,10 @@ import argparse
 import json
 import os
 import platform
+import re
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from contextlib import ExitStack
@@ -22,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import flask_migrate
+from redis import Redis
 from sqlalchemy import func, select, text
 
 from app import create_app
@@ -32,11 +36,14 @@ from app.campaigns.models import Campaign, Recipient
 from app.campaigns.parsing import ParsedRecipient
 from app.config import psycopg2_url
 from app.extensions import db
+from app.live.broker import shows_param
+from app.live.channel import campaign_channel
 from app.users import staff
 from bench import browser
-from bench.stack import Workers, servers, start_web
+from bench.stack import Workers, rss_mb, servers, start_web
 from devtools import chromium
 from devtools.client import Browser, StreamListener
+from devtools.watchers import Watch, Watchers
 
 BENCH_USER = "bench@example.com"
 BENCH_PASSWORD = "bench password, not a secret"
@@ -48,7 +55,17 @@ FAILURES = {"PROVIDER_ERROR_RATES": "invalid_address=0.027,opted_out=0.027,rejec
 LATENCY = {"PROVIDER_LATENCY_MIN": "1", "PROVIDER_LATENCY_MAX": "3", **FAILURES}
 NO_LATENCY = {"PROVIDER_LATENCY_MIN": "0", "PROVIDER_LATENCY_MAX": "0", **FAILURES}
 MEAN_LATENCY = 2.0
-FIGURES = ("latency_bound", "zero_latency", "scaling", "imports", "pages", "rate_limit", "sequential", "browser")
+FIGURES = (
+    "latency_bound",
+    "zero_latency",
+    "scaling",
+    "imports",
+    "pages",
+    "rate_limit",
+    "sequential",
+    "browser",
+    "watchers",
+)
 
 
 @dataclass(frozen=True)
@@ -62,8 +79,8 @@ class Run:
 
 
 class Bench:
-    def __init__(self, app, env: dict, redis_url: str, http: Browser, quick: bool) -> None:
-        self.app, self.env, self.redis_url, self.http, self.quick = app, env, redis_url, http, quick
+    def __init__(self, app, env: dict, redis_url: str, http: Browser, web: subprocess.Popen, quick: bool) -> None:
+        self.app, self.env, self.redis_url, self.http, self.web, self.quick = app, env, redis_url, http, web, quick
         self.results: dict = {"cores": os.cpu_count()}
         self.rows: list[tuple[str, str, str]] = []
 
@@ -293,6 +310,112 @@ class Bench:
             "responsive",
         )
 
+    def watchers(self) -> None:
+        """Many streams watching on the Procfile's web processes: one campaign, then many."""
+        streams = 200 if self.quick else 1_000
+        recipients = 400 if self.quick else 2_000
+        # The baseline: the same send with no stream open, the page timed the same way.
+        with self.workers(DISPATCH_CONCURRENCY="100", **LATENCY):
+            self.unwatched_page_ms = self._dispatch_all([self.campaign(recipients, "watched by no one")])
+        self._watch(streams, [self.campaign(recipients, "watched by many")], "1 campaign")
+        many = 20 if self.quick else 100
+        spread = [self.campaign(recipients // many, f"watched, {n + 1} of {many}") for n in range(many)]
+        self._watch(streams, spread, f"{many} campaigns")
+
+    def _watch(self, streams: int, campaign_ids: list[int], label: str) -> None:
+        with self.app.app_context():
+            per_page = self.app.config["RECIPIENTS_PER_PAGE"]
+            shows = {
+                campaign_id: shows_param(
+                    db.session.scalars(
+                        select(Recipient.id)
+                        .where(Recipient.campaign_id == campaign_id)
+                        .order_by(Recipient.id)
+                        .limit(per_page)
+                    ).all()
+                )
+                for campaign_id in campaign_ids
+            }
+            db.session.commit()
+        watches = [
+            Watch(campaign_channel(campaign_ids[n % len(campaign_ids)]), shows[campaign_ids[n % len(campaign_ids)]])
+            for n in range(streams)
+        ]
+        redis = Redis.from_url(self.redis_url)
+        before_mb = rss_mb(self.web)
+        with Published(redis) as published, Watchers(self.http.base_url, self.http.cookie_header(), watches) as open_:
+            connected = open_.wait_connected(120)
+            time.sleep(2)  # a keepalive or two: what an idle stream costs, settled
+            per_watcher_kb = (rss_mb(self.web) - before_mb) * 1024 / max(connected, 1)
+            web_connections = sum(c["name"].startswith("dispatcher-web") for c in redis.client_list())
+            with self.workers(DISPATCH_CONCURRENCY="100", **LATENCY):
+                page_ms = self._dispatch_all(campaign_ids)
+            time.sleep(2)  # the last update, coalesced, is at most an interval behind
+            with self.app.app_context():
+                final = dict(
+                    db.session.execute(select(Campaign.id, Campaign.version).where(Campaign.id.in_(campaign_ids))).all()
+                )
+                db.session.commit()
+        final_channels = {campaign_channel(campaign_id): version for campaign_id, version in final.items()}
+        ended = sum(
+            final_channels[w.channel] in w.received and 'data-status="completed"' in w.last_update for w in watches
+        )
+        final_pct = 100 * ended / len(watches)
+        delivery_ms = published.delivery_ms(watches)
+        page_p95 = _percentile(page_ms, 95)
+        delivery_p95 = _percentile(delivery_ms, 95)
+        key = "" if len(campaign_ids) == 1 else "_spread"
+        self.results.update(
+            {
+                f"watchers_connected{key}": connected,
+                f"watchers_final_pct{key}": round(final_pct, 1),
+                f"watch_page_p95_ms{key}": round(page_p95, 1),
+                f"web_redis_connections{key}": web_connections,
+                f"rss_per_watcher_kb{key}": round(per_watcher_kb, 1),
+                f"watch_delivery_p95_ms{key}": round(delivery_p95, 1),
+            }
+        )
+        behind = sum(w.behind for w in watches)
+        self.row(
+            f"{streams:,} streams on {label}: connected; last update final",
+            f"{connected:,} of {streams:,}; {final_pct:.0f} %",
+            f"{streams:,}; 100 %",
+        )
+        measured = f"{page_p95:.0f} ms (p50 {_percentile(page_ms, 50):.0f} ms)"
+        if len(campaign_ids) == 1:
+            unwatched = _percentile(self.unwatched_page_ms, 95)
+            self.results["watch_page_ratio"] = round(page_p95 / unwatched, 2)
+            measured += f"; {page_p95 / unwatched:.1f} × the same send unwatched ({unwatched:.0f} ms)"
+        self.row(f"{streams:,} streams on {label}: campaign page while they watch, p95", measured, "≤ 300 ms")
+        self.row(f"{streams:,} streams on {label}: Redis clients of the web processes", str(web_connections), "≤ 10")
+        self.row(
+            f"{streams:,} streams on {label}: web memory per stream",
+            f"{per_watcher_kb:.0f} kB (web processes {before_mb:.0f} MB before)",
+            "≤ 50 kB",
+        )
+        self.row(
+            f"{streams:,} streams on {label}: publish → last stream, p95",
+            f"{delivery_p95:.0f} ms (p50 {_percentile(delivery_ms, 50):.0f} ms, {len(delivery_ms)} updates; "
+            f"{behind} fell behind)",
+            "≤ 250 ms",
+        )
+
+    def _dispatch_all(self, campaign_ids: list[int]) -> list[float]:
+        """Start every campaign, and time the first one's page until all complete."""
+        for campaign_id in campaign_ids:
+            self.http.start(campaign_id)
+        page_ms = []
+        path = f"/campaigns/{campaign_ids[0]}"
+        with self.app.app_context():
+            while db.session.scalar(
+                select(func.count()).where(Campaign.id.in_(campaign_ids), Campaign.status != "completed")
+            ):
+                db.session.commit()
+                page_ms.append(self.http.timed_get(path) * 1000)
+                time.sleep(0.2)
+            db.session.commit()
+        return page_ms
+
     def large_campaign(self, recipients: int, title: str) -> int:
         """A campaign inserted by the database itself: its paste is not what is measured."""
         campaign_id = self.campaign(0, title)
@@ -326,6 +449,41 @@ class Bench:
         )
 
 
+class Published:
+    """When each update reached a subscriber of the bench's own, as the web
+    processes' subscriptions receive it: the start of its delivery."""
+
+    VERSION = re.compile(r'data-version=\\?"([0-9]+)')
+
+    def __init__(self, redis: Redis) -> None:
+        self.pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        self.at: dict[tuple[str, int], float] = {}
+
+    def __enter__(self) -> "Published":
+        self.pubsub.psubscribe(**{"campaign-*": self._note})
+        self.thread = self.pubsub.run_in_thread(sleep_time=0.5, daemon=True)
+        return self
+
+    def _note(self, message: dict) -> None:
+        now = time.monotonic()
+        data = message["data"].decode()
+        if '"update"' in data and (version := self.VERSION.search(data)):
+            self.at.setdefault((message["channel"].decode(), int(version.group(1))), now)
+
+    def __exit__(self, *exc) -> None:
+        self.thread.stop()  # the thread closes the subscription as it ends
+        self.thread.join(5)
+
+    def delivery_ms(self, watches: list[Watch]) -> list[float]:
+        """Per update: from publish to the last stream of its campaign receiving it."""
+        last: dict[tuple[str, int], float] = {}
+        for watch in watches:
+            for version, at in watch.received.items():
+                key = (watch.channel, version)
+                last[key] = max(last.get(key, at), at)
+        return sorted((last[key] - at) * 1000 for key, at in self.at.items() if key in last)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test of the benchmark itself")
@@ -337,6 +495,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     only = set(args.only or FIGURES)
+    # A thousand streams are a thousand sockets here and in the web processes.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
 
     with ExitStack() as stack:
         database_url, redis_url = servers(stack)
@@ -367,8 +528,8 @@ def main() -> int:
             )
             staff.add(BENCH_USER, Role.OPERATOR, BENCH_PASSWORD, actor=None, via=Via.COMMAND_LINE)
             db.session.commit()
-        base_url = start_web(stack, env)
-        bench = Bench(app, env, redis_url, Browser(base_url, BENCH_USER, BENCH_PASSWORD), args.quick)
+        base_url, web = start_web(stack, env)
+        bench = Bench(app, env, redis_url, Browser(base_url, BENCH_USER, BENCH_PASSWORD), web, args.quick)
         print(f"Measuring on {os.cpu_count()} cores{' (quick)' if args.quick else ''}…", flush=True)
 
         # The pastes first, on a database not yet busy vacuuming the sends' updates.
@@ -385,6 +546,8 @@ def main() -> int:
             bench.sequential(ours)
         if "browser" in only:
             bench.watched_in_browser()
+        if "watchers" in only:
+            bench.watchers()
 
     results = bench.results
     results["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")

@@ -34,12 +34,18 @@ def servers(stack: ExitStack) -> tuple[str, str]:
     return database_url, redis_url
 
 
-def start_web(stack: ExitStack, env: dict) -> str:
-    """The Procfile's web process (gunicorn, gevent workers); returns its base URL."""
+def start_web(stack: ExitStack, env: dict) -> tuple[str, subprocess.Popen]:
+    """The Procfile's web process (gunicorn, gevent workers): its base URL, and it."""
     port = embedded.pick_port()
     web = procfile.start_web(env, port)
-    stack.callback(procfile.stop, web)
-    return f"http://127.0.0.1:{port}"
+    stack.callback(procfile.stop, web, quick=True)
+    return f"http://127.0.0.1:{port}", web
+
+
+def rss_mb(process: subprocess.Popen) -> float:
+    """Resident memory of a process and all its children (gunicorn's master and workers)."""
+    root = psutil.Process(process.pid)
+    return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
 
 
 class Workers:
