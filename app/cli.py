@@ -77,7 +77,7 @@ def _load_campaign() -> None:
     campaign = drafts.create_campaign(
         "Welcome to Campaign Dispatcher",
         Channel.SMS.value,
-        "Hi! This is a demo message from Campaign Dispatcher.",
+        "Hi {first_name|there}! This is a demo message from Campaign Dispatcher.",
         parsed.recipients,
         created_by=None,
         via=Via.COMMAND_LINE,

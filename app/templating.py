@@ -3,6 +3,7 @@
 from flask import Flask
 
 from app.campaigns.lifecycle import allowed
+from app.campaigns.placeholders import is_personal
 from app.formatting import duration, epoch, number, plural, retry_label, timestamp
 from app.live.channel import campaign_channel
 
@@ -16,3 +17,4 @@ def init_app(app: Flask) -> None:
     app.add_template_global(retry_label)
     app.add_template_global(campaign_channel)
     app.add_template_global(allowed, "allowed_changes")
+    app.add_template_test(is_personal, "personal")

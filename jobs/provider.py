@@ -70,23 +70,24 @@ def error_rates(config: Any) -> dict[str, float]:
     return {code: share for code in ERRORS}
 
 
-# KEYS the keys' ledger entries; ARGV[i] a new message id for KEYS[i], or '' to
-# accept nothing; the last ARGV the entries' TTL in seconds. Returns, for each
-# key, the message id it is (now) known by, or false (nil).
+# KEYS the keys' ledger entries; for KEYS[i], ARGV[2i - 1] a new message id, or
+# '' to accept nothing, and ARGV[2i] the text delivered with it; the last ARGV
+# the entries' TTL in seconds. Returns, for each key, the message id it is
+# (now) known by, or false (nil).
 ACCEPT = """
-local ttl = ARGV[#KEYS + 1]
+local ttl = ARGV[2 * #KEYS + 1]
 local answers = {}
 for i, key in ipairs(KEYS) do
   local known = redis.call('HGET', key, 'message_id')
   if known then
     redis.call('HINCRBY', key, 'requests', 1)
     answers[i] = known
-  elseif ARGV[i] == '' then
+  elseif ARGV[2 * i - 1] == '' then
     answers[i] = false
   else
-    redis.call('HSET', key, 'message_id', ARGV[i], 'deliveries', 1, 'requests', 1)
+    redis.call('HSET', key, 'message_id', ARGV[2 * i - 1], 'content', ARGV[2 * i], 'deliveries', 1, 'requests', 1)
     redis.call('EXPIRE', key, ttl)
-    answers[i] = ARGV[i]
+    answers[i] = ARGV[2 * i - 1]
   end
 end
 return answers
@@ -110,15 +111,16 @@ class Ledger:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._accept = redis.register_script(ACCEPT)
-        self._calls: queue.SimpleQueue[tuple[str, str, Future[bytes | None]]] = queue.SimpleQueue()
+        self._calls: queue.SimpleQueue[tuple[str, str, str, Future[bytes | None]]] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write, name="provider-ledger", daemon=True)
         self._writer.start()
 
-    def accept(self, key: str, message_id: str | None) -> str | None:
+    def accept(self, key: str, message_id: str | None, content: str = "") -> str | None:
         """The message id ``key`` was accepted under before, else ``message_id``,
-        now accepted; None if neither (``message_id`` None: a failing call)."""
+        now accepted with ``content`` (what was delivered); None if neither
+        (``message_id`` None: a failing call)."""
         answer: Future[bytes | None] = Future()
-        self._calls.put((LEDGER_PREFIX + key, message_id or "", answer))
+        self._calls.put((LEDGER_PREFIX + key, message_id or "", content, answer))
         known = answer.result()
         return known.decode() if known is not None else None
 
@@ -132,18 +134,19 @@ class Ledger:
                     break
             try:
                 answers = self._accept(
-                    keys=[key for key, _, _ in calls],
-                    args=[message_id for _, message_id, _ in calls] + [LEDGER_TTL_SECONDS],
+                    keys=[key for key, _, _, _ in calls],
+                    args=[part for _, message_id, content, _ in calls for part in (message_id, content)]
+                    + [LEDGER_TTL_SECONDS],
                 )
             except RedisError as error:
-                for _, _, answer in calls:
+                for *_, answer in calls:
                     answer.set_exception(error)
                 continue
-            for (_, _, answer), known in zip(calls, answers, strict=True):
+            for (*_, answer), known in zip(calls, answers, strict=True):
                 answer.set_result(known)
 
     def entries(self) -> dict[str, dict[str, str]]:
-        """Every key the provider holds, with its message id, deliveries and requests."""
+        """Every key the provider holds, with its message id, content, deliveries and requests."""
         found = {}
         for name in self.redis.scan_iter(match=LEDGER_PREFIX + "*", count=1000):
             entry = {_text(k): _text(v) for k, v in self.redis.hgetall(name).items()}
@@ -168,13 +171,19 @@ class SimulatedProvider:
         url = config.get("PROVIDER_LEDGER_URL") or config["REDIS_URL"]
         return cls(ledger_at(url), config["PROVIDER_LATENCY_MIN"], config["PROVIDER_LATENCY_MAX"], error_rates(config))
 
-    def send(self, channel: str, address: str, message: str, idempotency_key: str) -> str:
-        """Deliver one message; returns the provider's message id or raises ProviderError."""
+    def send(self, channel: str, address: str, message: str, idempotency_key: str, subject: str | None = None) -> str:
+        """Deliver one message (an email with its subject); returns the
+        provider's message id or raises ProviderError. The ledger keeps what was
+        delivered, as a real provider's log would."""
         latency = self.rng.uniform(self.latency_min, self.latency_max)
         error = self._pick_error()
         try:
             # A key accepted before gets its first answer again, whatever this call would have done.
-            message_id = self.ledger.accept(idempotency_key, None if error else f"sim-{channel}-{uuid.uuid4().hex}")
+            message_id = self.ledger.accept(
+                idempotency_key,
+                None if error else f"sim-{channel}-{uuid.uuid4().hex}",
+                message if subject is None else f"Subject: {subject}\n\n{message}",
+            )
         except RedisError:
             message_id, error = None, ERRORS["provider_error"]
         if latency > 0:

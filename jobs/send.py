@@ -62,7 +62,7 @@ def send_campaign(campaign_id: int) -> str:
     if campaign is None or campaign.status != CampaignStatus.SENDING:
         db.session.rollback()
         return f"campaign {campaign_id}: nothing to send"
-    channel, message = campaign.channel, campaign.message
+    channel, message, campaign_subject = campaign.channel, campaign.message, campaign.email_subject
     db.session.commit()
 
     provider = SimulatedProvider.from_config(config)
@@ -93,7 +93,11 @@ def send_campaign(campaign_id: int) -> str:
                 live.show_campaign_change(campaign_id)
 
             for recipient in turn.claimed:
-                future = pool.submit(provider.send, channel, recipient.address, message, recipient.idempotency_key)
+                content = message if recipient.content is None else recipient.content
+                subject = campaign_subject if recipient.subject is None else recipient.subject
+                future = pool.submit(
+                    provider.send, channel, recipient.address, content, recipient.idempotency_key, subject
+                )
                 in_flight[future] = recipient
                 future.add_done_callback(done.put)
             if turn.halted:

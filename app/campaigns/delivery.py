@@ -43,6 +43,9 @@ class Claimed:
     address: str
     attempt: int
     attempt_limit: int | None = None
+    # The recipient's own text and subject; None for the campaign's.
+    content: str | None = None
+    subject: str | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -171,7 +174,7 @@ def _claim(campaign_id: int, limit: int, source: RecipientStatus) -> list[Claime
                 ORDER BY id LIMIT :limit
                 FOR UPDATE SKIP LOCKED
             )
-            RETURNING id, address_normalized, attempts, attempt_limit
+            RETURNING id, address_normalized, attempts, attempt_limit, rendered_content, rendered_subject
             """
         ),
         {

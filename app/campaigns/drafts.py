@@ -13,9 +13,9 @@ from sqlalchemy import text
 
 from app import audit
 from app.audit import Action, Via
-from app.campaigns import lifecycle
+from app.campaigns import lifecycle, placeholders
 from app.campaigns.lifecycle import Change
-from app.campaigns.models import Campaign
+from app.campaigns.models import Campaign, Channel
 from app.campaigns.parsing import ParsedRecipient
 from app.extensions import db
 from app.formatting import number, plural
@@ -34,13 +34,17 @@ def create_campaign(
     *,
     created_by: User | None,
     via: Via = Via.WEB,
+    subject: str | None = None,
 ) -> Campaign:
-    """A draft campaign and its recipients, recorded in its history; the caller commits."""
-    campaign = Campaign(title=title, channel=channel, message=message, recipient_count=len(recipients))
+    """A draft campaign and its recipients, each with its text rendered,
+    recorded in its history; the caller commits. The templates' placeholders
+    must be known (``placeholders.unknown``): forms check that first."""
+    subject = subject if channel == Channel.EMAIL else None
+    campaign = Campaign(title=title, channel=channel, message=message, subject=subject, recipient_count=len(recipients))
     db.session.add(campaign)
     db.session.flush()
     if recipients:
-        _insert_recipients(campaign.id, recipients)
+        _insert_recipients(campaign.id, recipients, Templates(channel, message, subject))
     audit.record(
         Action.CAMPAIGN_CREATED,
         actor=created_by,
@@ -51,7 +55,26 @@ def create_campaign(
     return campaign
 
 
-def _insert_recipients(campaign_id: int, recipients: list[ParsedRecipient]) -> None:
+class Templates:
+    """A campaign's message and subject, rendered for each pasted recipient;
+    None where a template is the same for everyone."""
+
+    def __init__(self, channel: str, message: str, subject: str | None) -> None:
+        self.is_email = channel == Channel.EMAIL
+        self.message = message if placeholders.is_personal(message) else None
+        self.subject = subject if subject and placeholders.is_personal(subject) else None
+
+    def render(self, recipient: ParsedRecipient) -> tuple[str | None, str | None]:
+        if self.message is None and self.subject is None:
+            return None, None
+        values = placeholders.from_paste(recipient.name, recipient.address_normalized, is_email=self.is_email)
+        return (
+            None if self.message is None else placeholders.render(self.message, values),
+            None if self.subject is None else placeholders.render(self.subject, values),
+        )
+
+
+def _insert_recipients(campaign_id: int, recipients: list[ParsedRecipient], templates: Templates) -> None:
     """Bulk insert, a chunk of rows per statement as arrays unnested by PostgreSQL.
 
     Several times faster than one VALUES tuple per row, and unlike COPY it works
@@ -59,15 +82,19 @@ def _insert_recipients(campaign_id: int, recipients: list[ParsedRecipient]) -> N
     """
     statement = text(
         """
-        INSERT INTO recipients (campaign_id, line, name, address, address_normalized)
+        INSERT INTO recipients (
+            campaign_id, line, name, address, address_normalized, rendered_content, rendered_subject
+        )
         SELECT :campaign_id, * FROM unnest(
             CAST(:lines AS integer[]), CAST(:names AS text[]),
-            CAST(:addresses AS text[]), CAST(:normalized AS text[])
+            CAST(:addresses AS text[]), CAST(:normalized AS text[]),
+            CAST(:contents AS text[]), CAST(:subjects AS text[])
         )
         """
     )
     for start in range(0, len(recipients), INSERT_CHUNK):
         chunk = recipients[start : start + INSERT_CHUNK]
+        rendered = [templates.render(r) for r in chunk]
         db.session.execute(
             statement,
             {
@@ -76,29 +103,40 @@ def _insert_recipients(campaign_id: int, recipients: list[ParsedRecipient]) -> N
                 "names": [r.name for r in chunk],
                 "addresses": [r.address for r in chunk],
                 "normalized": [r.address_normalized for r in chunk],
+                "contents": [content for content, _ in rendered],
+                "subjects": [subject for _, subject in rendered],
             },
         )
 
 
 def edit(
-    campaign_id: int, title: str, channel: str, message: str, recipients: list[ParsedRecipient], *, actor: User
+    campaign_id: int,
+    title: str,
+    channel: str,
+    message: str,
+    recipients: list[ParsedRecipient],
+    *,
+    actor: User,
+    subject: str | None = None,
 ) -> bool:
-    """Replace a draft's title, channel, message and recipients, saying what
-    changed in its history; False if it is no longer a draft."""
+    """Replace a draft's title, channel, subject, message and recipients (their
+    texts rendered afresh), saying what changed in its history; False if it is
+    no longer a draft."""
     before = lifecycle.lock_for(campaign_id, Change.EDIT)
     if before is None:
         return False
-    fields = {"title": title, "channel": channel, "message": message}
+    subject = subject if channel == Channel.EMAIL else None
+    fields = {"title": title, "channel": channel, "subject": subject, "message": message}
     changed = [name for name, new in fields.items() if before[name] != new]
     db.session.execute(
         text(
-            "UPDATE campaigns SET title = :title, channel = :channel, message = :message, "
+            "UPDATE campaigns SET title = :title, channel = :channel, subject = :subject, message = :message, "
             "recipient_count = :count WHERE id = :id"
         ),
-        {"id": campaign_id, "title": title, "channel": channel, "message": message, "count": len(recipients)},
+        {**fields, "id": campaign_id, "count": len(recipients)},
     )
     db.session.execute(text("DELETE FROM recipients WHERE campaign_id = :id"), {"id": campaign_id})
-    _insert_recipients(campaign_id, recipients)
+    _insert_recipients(campaign_id, recipients, Templates(channel, message, subject))
     changed.append(f"recipients ({number(before['recipient_count'])} → {number(len(recipients))})")
     audit.record(Action.CAMPAIGN_EDITED, actor=actor, campaign_id=campaign_id, detail=", ".join(changed))
     return True

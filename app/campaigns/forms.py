@@ -4,6 +4,7 @@ from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAre
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from app.campaigns import placeholders
 from app.campaigns.models import Channel
 from app.campaigns.parsing import ParseResult, parse_recipients, plural
 
@@ -18,7 +19,19 @@ class CampaignForm(FlaskForm):
     channel = SelectField(
         "Channel", choices=[SelectChoice(c.value, c.label) for c in Channel], default=Channel.SMS.value
     )
-    message = TextAreaField("Message", filters=[no_nul], validators=[DataRequired(), Length(max=4000)])
+    subject = StringField(
+        "Subject",
+        filters=[no_nul],
+        description="Email only. Placeholders work here too; left empty, the title is the subject.",
+        validators=[Length(max=300)],
+    )
+    message = TextAreaField(
+        "Message",
+        filters=[no_nul],
+        description="Placeholders are filled in for each recipient: {first_name}, {first_name|there} "
+        "(with a fallback for an empty value), {last_name}, {phone}, {email}.",
+        validators=[DataRequired(), Length(max=4000)],
+    )
     recipients = TextAreaField(
         "Recipients",
         description="One per line: Name, Email or Phone. A bare email or phone is fine too.",
@@ -28,6 +41,21 @@ class CampaignForm(FlaskForm):
     submit = SubmitField("Create campaign")
 
     parsed: ParseResult | None = None
+
+    def validate_message(self, field: TextAreaField) -> None:
+        if unknown := placeholders.unknown(field.data or ""):
+            raise ValidationError(placeholders.unknown_message(unknown))
+
+    def validate_subject(self, field: StringField) -> None:
+        if unknown := placeholders.unknown(field.data or ""):
+            raise ValidationError(placeholders.unknown_message(unknown))
+
+    @property
+    def email_subject(self) -> str | None:
+        """The subject typed for an email, else None (an email then goes with its title)."""
+        if self.channel.data != Channel.EMAIL:
+            return None
+        return (self.subject.data or "").strip() or None
 
     def validate_recipients(self, field: TextAreaField) -> None:
         if self.channel.data not in {c.value for c in Channel}:

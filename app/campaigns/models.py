@@ -128,6 +128,9 @@ class Campaign(Model):
     title: Mapped[str] = mapped_column(String(200))
     channel: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text)
+    # An email's subject, as typed: a template like the message (migration
+    # 0006). None when none was typed: the email goes with the title.
+    subject: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(
         String(16), default=CampaignStatus.DRAFT, server_default=CampaignStatus.DRAFT.value
     )
@@ -222,6 +225,11 @@ class Campaign(Model):
         return ((now or utcnow()) - self.started_at).total_seconds() if self.started_at else 0.0
 
     @property
+    def email_subject(self) -> str | None:
+        """The subject its emails go with, before placeholders are filled in."""
+        return (self.subject or self.title) if self.channel == Channel.EMAIL else None
+
+    @property
     def finishing(self) -> bool:
         """Nothing is left to start or retry: only sends in flight remain."""
         return self.owed_count == 0 and self.sending_count > 0
@@ -265,6 +273,11 @@ class Recipient(Model):
     # RETRY_MAX_ATTEMPTS. Retry failed raises it by that much again.
     attempt_limit: Mapped[int | None] = mapped_column(Integer)
     provider_message_id: Mapped[str | None] = mapped_column(String(64))
+    # This recipient's text and subject, rendered from the campaign's templates
+    # when the recipient was stored; None when the template has no placeholder
+    # (the campaign's own text is sent). See ``content``.
+    rendered_content: Mapped[str | None] = mapped_column(Text)
+    rendered_subject: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -272,6 +285,14 @@ class Recipient(Model):
     @property
     def idempotency_key(self) -> str:
         return idempotency_key(self.id)
+
+    def content(self, campaign: "Campaign") -> str:
+        """The text this recipient is sent."""
+        return self.rendered_content if self.rendered_content is not None else campaign.message
+
+    def subject(self, campaign: "Campaign") -> str | None:
+        """The subject this recipient's email goes with; None on other channels."""
+        return self.rendered_subject if self.rendered_subject is not None else campaign.email_subject
 
 
 def idempotency_key(recipient_id: int) -> str:

@@ -52,7 +52,12 @@ def new() -> str | Response:
         parsed = form.parsed
         assert parsed is not None  # validating the recipients parsed them
         campaign = drafts.create_campaign(
-            form.title.data, form.channel.data, form.message.data, parsed.recipients, created_by=current_user
+            form.title.data,
+            form.channel.data,
+            form.message.data,
+            parsed.recipients,
+            created_by=current_user,
+            subject=form.email_subject,
         )
         db.session.commit()
         flash(creation_summary(parsed), about_campaign("success", campaign.status))
@@ -75,8 +80,8 @@ def edit(campaign_id: int) -> str | Response:
             flash(f"This campaign is {campaign.status}; only a draft can be edited.", "warning")
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
         paste = drafts.as_paste(campaign.id)
-        form = CampaignForm(data={"title": campaign.title, "channel": campaign.channel, "message": campaign.message,
-                                  "recipients": paste})  # fmt: skip
+        form = CampaignForm(data={"title": campaign.title, "channel": campaign.channel, "subject": campaign.subject,
+                                  "message": campaign.message, "recipients": paste})  # fmt: skip
     else:
         form = CampaignForm()
     refused = None
@@ -84,7 +89,7 @@ def edit(campaign_id: int) -> str | Response:
         parsed = form.parsed
         assert parsed is not None  # validating the recipients parsed them
         if drafts.edit(campaign.id, form.title.data, form.channel.data, form.message.data, parsed.recipients,
-                       actor=current_user):  # fmt: skip
+                       actor=current_user, subject=form.email_subject):  # fmt: skip
             db.session.commit()
             live.show_campaign_change(campaign.id)
             flash(f"Draft saved. {creation_summary(parsed, 'It has')}", about_campaign("success", "draft"))

@@ -1,0 +1,77 @@
+"""A message is a template: ``{first_name}``, ``{first_name|there}``,
+``{attributes.plan}``. The grammar is the API contract's ("Templates"), and the
+web form uses the same one.
+
+A placeholder is ``{name}`` or ``{name|fallback}``: ``name`` is ``[a-z_]+`` or
+``attributes.KEY`` (``KEY`` is ``[a-z0-9_]+``), the fallback is text without
+``{``, ``}`` or ``|``. Anything else (``{First_Name}``, ``{ x }``, a lone
+``{``) is literal text. An empty or missing value renders as the fallback, or
+as nothing, with no whitespace clean-up: ``"Hi {first_name}!"`` with no first
+name is ``"Hi !"``.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+PLACEHOLDER = re.compile(r"\{(attributes\.[a-z0-9_]+|[a-z_]+)(?:\|([^{}|]*))?\}")
+KNOWN = ("first_name", "last_name", "location", "preferred_product", "phone", "email")
+# The spelling seed [001]'s own templates use, kept working.
+ALIASES = {"prefered_product": "preferred_product"}
+ATTRIBUTE = "attributes."
+
+
+@dataclass(frozen=True)
+class Values:
+    """What a recipient's placeholders are filled from."""
+
+    fields: Mapping[str, str]
+    attributes: Mapping[str, str]
+
+    def get(self, name: str) -> str:
+        if name.startswith(ATTRIBUTE):
+            return self.attributes.get(name[len(ATTRIBUTE) :], "")
+        return self.fields.get(ALIASES.get(name, name), "")
+
+
+def names(template: str) -> list[str]:
+    """The placeholders a template uses, each once, in order."""
+    return list(dict.fromkeys(match.group(1) for match in PLACEHOLDER.finditer(template)))
+
+
+def unknown(template: str) -> list[str]:
+    """The placeholders no recipient can fill: not a known field, an alias or an attribute."""
+    return [n for n in names(template) if n not in KNOWN and n not in ALIASES and not n.startswith(ATTRIBUTE)]
+
+
+def unknown_message(unknown_names: list[str]) -> str:
+    """What a form or the API says of unknown placeholders: which, and what is valid."""
+    listed = ", ".join("{" + name + "}" for name in unknown_names)
+    valid = ", ".join("{" + name + "}" for name in KNOWN)
+    word = "placeholder" if len(unknown_names) == 1 else "placeholders"
+    return f"Unknown {word} {listed}. Valid: {valid}, and {{attributes.KEY}} for a contact's own attributes."
+
+
+def is_personal(template: str) -> bool:
+    """Whether the text differs between recipients."""
+    return PLACEHOLDER.search(template) is not None
+
+
+def render(template: str, values: Values) -> str:
+    return PLACEHOLDER.sub(lambda match: values.get(match.group(1)) or (match.group(2) or ""), template)
+
+
+def empty(template: str, values: Values) -> list[str]:
+    """The placeholders that render as nothing for these values (no value, no fallback)."""
+    return [
+        match.group(1)
+        for match in PLACEHOLDER.finditer(template)
+        if not values.get(match.group(1)) and not match.group(2)
+    ]
+
+
+def from_paste(name: str, address: str, *, is_email: bool) -> Values:
+    """A pasted line's values: the first word of the name is the first name,
+    the rest the last name; the address fills ``{email}`` or ``{phone}``."""
+    first, last = [*name.split(maxsplit=1), "", ""][:2]
+    return Values({"first_name": first, "last_name": last, "email" if is_email else "phone": address}, {})

@@ -1,0 +1,141 @@
+"""A message is a template (the API contract's grammar): rendered for each
+recipient once, stored on its row, shown, and what the provider is sent."""
+
+import pytest
+from sqlalchemy import select
+
+from app.campaigns import placeholders
+from app.campaigns.models import Campaign, Recipient
+from app.campaigns.placeholders import Values
+from app.extensions import db
+from jobs.provider import Ledger
+from tests.helpers import reread
+
+ADA = Values({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}, {"plan": "gold"})
+NOBODY = Values({}, {})
+
+
+@pytest.mark.parametrize(
+    ("template", "values", "expected"),
+    [
+        ("Hi {first_name}!", ADA, "Hi Ada!"),
+        ("Hi {first_name}!", NOBODY, "Hi !"),  # no whitespace clean-up
+        ("Hi {first_name|there}!", NOBODY, "Hi there!"),
+        ("Hi {first_name|there}!", ADA, "Hi Ada!"),
+        ("{first_name} {last_name} <{email}>", ADA, "Ada Lovelace <ada@example.com>"),
+        ("Your plan: {attributes.plan|basic}", ADA, "Your plan: gold"),
+        ("Your plan: {attributes.tier|basic}", ADA, "Your plan: basic"),  # a missing attribute is empty
+        ("{attributes.tier}", ADA, ""),
+        ("{prefered_product|tea}", Values({"preferred_product": "coffee"}, {}), "coffee"),  # [001]'s spelling
+        # Not placeholders, so literal: capitals, spaces, a lone brace, a fallback with a bar.
+        ("{First_Name} { x } {", ADA, "{First_Name} { x } {"),
+        ("{first_name|a|b}", ADA, "{first_name|a|b}"),
+        ("Привет, {first_name|друг} 👋", NOBODY, "Привет, друг 👋"),
+        ("Привет, {first_name|друг} 👋", Values({"first_name": "Ада"}, {}), "Привет, Ада 👋"),
+    ],
+)
+def test_rendering_fills_values_and_fallbacks(template, values, expected):
+    assert placeholders.render(template, values) == expected
+
+
+def test_unknown_placeholders_are_named_and_the_valid_ones_listed():
+    assert placeholders.unknown("Hi {first_name}, {nickname} {attributes.x} {prefered_product} {nickname|x}") == [
+        "nickname"
+    ]
+    message = placeholders.unknown_message(["nickname", "city"])
+    assert message.startswith("Unknown placeholders {nickname}, {city}. Valid: {first_name}, {last_name},")
+    assert "{attributes.KEY}" in message
+    assert placeholders.unknown("No placeholders at all, {Not_One}") == []
+
+
+def test_a_pasted_name_gives_first_and_last_name():
+    values = placeholders.from_paste("Grace  Brewster Hopper", "+12025550143", is_email=False)
+    assert values.fields == {"first_name": "Grace", "last_name": "Brewster Hopper", "phone": "+12025550143"}
+    assert placeholders.from_paste("", "ada@example.com", is_email=True).fields["first_name"] == ""
+    ada = placeholders.from_paste("Ada", "ada@example.com", is_email=True)
+    assert placeholders.empty("Hi {first_name} {last_name} {last_name|x} {email} {phone}", ada) == [
+        "last_name",
+        "phone",
+    ]
+
+
+def create(client, message, subject="", channel="email", recipients="Ada Lovelace, ada@example.com\nbob@example.com"):
+    return client.post(
+        "/campaigns/new",
+        data={"title": "Hello", "channel": channel, "subject": subject, "message": message, "recipients": recipients},
+    )
+
+
+def test_an_unknown_placeholder_is_refused_naming_it_and_the_typed_text_stays(client):
+    response = create(client, "Hi {nickname}, see {attributes.plan}", subject="For {surname}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and db.session.scalar(select(Campaign.id)) is None
+    assert "Unknown placeholder {nickname}. Valid: {first_name}" in page
+    assert "Unknown placeholder {surname}." in page
+    assert "Hi {nickname}, see {attributes.plan}</textarea>" in page
+
+
+def test_each_recipient_gets_its_own_text_stored_and_shown(client):
+    response = create(client, "Hi {first_name|there}, from {email}", subject="For {first_name|you}")
+    campaign_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    rows = db.session.execute(
+        select(Recipient.id, Recipient.rendered_content, Recipient.rendered_subject).order_by(Recipient.line)
+    ).all()
+    assert [(r.rendered_content, r.rendered_subject) for r in rows] == [
+        ("Hi Ada, from ada@example.com", "For Ada"),
+        ("Hi there, from bob@example.com", "For you"),
+    ]
+    page = client.get(f"/campaigns/{campaign_id}").get_data(as_text=True)
+    assert "Hi Ada, from ada@example.com" in page and "Hi there, from bob@example.com" in page
+    assert "<strong>Subject:</strong> For {first_name|you}" in page
+    detail = client.get(f"/campaigns/{campaign_id}/recipients/{rows[0].id}").get_data(as_text=True)
+    assert 'data-testid="rendered-subject">For Ada<' in detail
+    assert 'data-testid="rendered-content">Hi Ada, from ada@example.com<' in detail
+
+
+def test_a_message_without_placeholders_stores_no_copy_per_recipient(client):
+    response = create(client, "Hello {Not_A_Placeholder}", channel="sms", recipients="Ada, +12025550143")
+    assert response.status_code == 302
+    assert db.session.execute(select(Recipient.rendered_content, Recipient.rendered_subject)).one() == (None, None)
+    assert db.session.scalar(select(Campaign.subject)) is None  # and no subject off email
+
+
+def test_editing_a_draft_renders_its_recipients_afresh(client):
+    campaign_id = int(create(client, "Hi {first_name}").headers["Location"].rsplit("/", 1)[1])
+    client.post(
+        f"/campaigns/{campaign_id}/edit",
+        data={
+            "title": "Hello",
+            "channel": "email",
+            "subject": "",
+            "message": "Bye {last_name|friend}",
+            "recipients": "Ada Lovelace, ada@example.com\nbob@example.com",
+        },
+    )
+    assert db.session.scalars(select(Recipient.rendered_content).order_by(Recipient.line)).all() == [
+        "Bye Lovelace",
+        "Bye friend",
+    ]
+
+
+def test_the_provider_is_sent_each_recipient_s_own_text(app, client, run_worker, redis_client):
+    response = create(client, "Hi {first_name|there}!", subject="News for {first_name|you}")
+    campaign_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    client.post(f"/campaigns/{campaign_id}/start")
+    run_worker()
+    assert reread(db.session.get(Campaign, campaign_id)).status == "completed"
+    entries = Ledger(redis_client).entries()
+    sent = {
+        r.id: entries[f"recipient-{r.id}"]["content"]
+        for r in db.session.scalars(select(Recipient).order_by(Recipient.line))
+    }
+    assert list(sent.values()) == ["Subject: News for Ada\n\nHi Ada!", "Subject: News for you\n\nHi there!"]
+
+
+def test_an_email_without_a_subject_goes_with_its_title(app, client, run_worker, redis_client):
+    response = create(client, "Plain", subject="")
+    campaign_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    client.post(f"/campaigns/{campaign_id}/start")
+    run_worker()
+    contents = {entry["content"] for entry in Ledger(redis_client).entries().values()}
+    assert contents == {"Subject: Hello\n\nPlain"}
