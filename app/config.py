@@ -77,6 +77,9 @@ DEFAULTS: dict[str, Any] = {
     "SMS_RATE_LIMIT": 0.0,
     "WHATSAPP_RATE_LIMIT": 0.0,
     "EMAIL_RATE_LIMIT": 0.0,
+    # The most segments one SMS may take (each recipient's own text); a longer
+    # message is refused when the campaign is saved, never cut.
+    "SMS_MAX_SEGMENTS": 10,
     # Live updates per campaign are coalesced to at most this many a second.
     "LIVE_UPDATES_PER_SECOND": 5.0,
     # Worker processes `python -m jobs.worker` runs (the Procfile's default setup).

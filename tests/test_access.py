@@ -27,6 +27,7 @@ ROLE_MATRIX = {
     "live.events": Role.VIEWER,
     "users.change_password": Role.VIEWER,
     "campaigns.new": Role.OPERATOR,
+    "campaigns.preview": Role.OPERATOR,
     "campaigns.start": Role.OPERATOR,
     "campaigns.pause": Role.OPERATOR,
     "campaigns.resume": Role.OPERATOR,
@@ -40,6 +41,10 @@ ROLE_MATRIX = {
     "users.deactivate": Role.ADMIN,
     "users.reactivate": Role.ADMIN,
 }
+
+
+# Requests a page makes by itself (``@background``).
+BACKGROUND_ENDPOINTS = {"campaigns.preview"}
 
 
 def endpoints(app):
@@ -67,6 +72,13 @@ def test_every_endpoint_but_sign_in_static_and_health_refuses_an_anonymous_reque
     checked = 0
     for endpoint, method, url in endpoints(app):
         if endpoint in PUBLIC_ENDPOINTS:
+            continue
+        if endpoint in BACKGROUND_ENDPOINTS:
+            # A page's own request: a plain 401, never a redirect away from the page.
+            for headers in ({"Accept": "text/html"}, {"HX-Request": "true"}):
+                refused = anonymous.open(url, method=method, headers=headers)
+                assert refused.status_code == 401 and "HX-Redirect" not in refused.headers, (method, url)
+            checked += 1
             continue
         page = anonymous.open(url, method=method, headers={"Accept": "text/html"})
         assert page.status_code == 302, (method, url)
@@ -127,6 +139,7 @@ def test_role_matrix(app, role):
         "live.events": ("GET", f"/stream?channel=campaign-{campaign.id}"),
         "users.change_password": ("GET", "/account/password"),
         "campaigns.new": ("POST", "/campaigns/new"),
+        "campaigns.preview": ("POST", "/campaigns/preview"),
         "campaigns.recipient": ("GET", f"/campaigns/{campaign.id}/recipients/{first_recipient}"),
         "campaigns.start": ("POST", f"/campaigns/{campaign.id}/start"),
         "campaigns.pause": ("POST", f"/campaigns/{campaign.id}/pause"),

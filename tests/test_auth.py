@@ -217,3 +217,13 @@ def test_production_refuses_to_start_without_a_secret_key(app, services):
         create_app(settings)
     development = create_app({**settings, "APP_ENV": "development"})
     assert len(development.config["SECRET_KEY"]) >= 32
+
+
+def test_a_pages_own_requests_do_not_renew_the_session_cookie(client):
+    """One in flight while the person signs out in another tab would put the
+    session back: only pages and forms renew it."""
+    assert "Set-Cookie" in client.get("/campaigns").headers
+    preview = client.post(
+        "/campaigns/preview", data={"channel": "sms", "message": "Hi", "recipients": ""}, headers={"HX-Request": "true"}
+    )
+    assert preview.status_code == 200 and "Set-Cookie" not in preview.headers

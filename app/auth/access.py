@@ -36,6 +36,17 @@ def requires(role: Role) -> Callable[[View], View]:
     return mark
 
 
+# Views a page asks by itself, not on a click (a preview as someone types).
+BACKGROUND: set[Callable] = set()
+
+
+def background(view: View) -> View:
+    """Signed out, a page's own request gets a plain 401, never the redirect to
+    Sign in that would take the person away from what they are typing."""
+    BACKGROUND.add(view)
+    return view
+
+
 def public(view: View) -> View:
     RULES[view] = PUBLIC
     return view
@@ -83,6 +94,8 @@ def sign_in_required() -> Response:
     A form sent signed out, to a view that keeps what was typed, is kept, and
     comes back filled in after signing in.
     """
+    if current_app.view_functions.get(request.endpoint or "") in BACKGROUND:
+        return Response("Sign in required.\n", 401, mimetype="text/plain")
     if htmx.is_htmx():
         target = url_for("auth.sign_in", next=safe_next(_path_of(request.headers.get("HX-Current-URL", ""))))
         return Response("Sign in required.\n", 401, mimetype="text/plain", headers={"HX-Redirect": target})

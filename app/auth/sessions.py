@@ -8,7 +8,8 @@ NO_SESSION_ENDPOINTS = {"static", "health"}
 
 
 class SessionInterface(SecureCookieSessionInterface):
-    """Sessions are permanent and renewed on every request; not on static files.
+    """Sessions are permanent and renewed on every page and form; not on static
+    files, nor on the requests htmx makes for a page.
 
     A Set-Cookie on a stylesheet or the favicon keeps shared caches from
     storing it, and the browser fetches those on its own schedule (the favicon
@@ -18,5 +19,10 @@ class SessionInterface(SecureCookieSessionInterface):
 
     def should_set_cookie(self, app: Flask, session: SessionMixin) -> bool:
         if request.endpoint in NO_SESSION_ENDPOINTS:
+            return False
+        # A page's own requests (a preview as someone types, a block reload)
+        # renew nothing: one in flight while the person signs out in another
+        # tab would put the session back. Pages and forms renew it.
+        if request.headers.get("HX-Request") == "true" and not session.modified:
             return False
         return super().should_set_cookie(app, session)

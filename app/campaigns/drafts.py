@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from app import audit
 from app.audit import Action, Via
-from app.campaigns import lifecycle, placeholders
+from app.campaigns import length, lifecycle, placeholders
 from app.campaigns.lifecycle import Change
 from app.campaigns.models import Campaign, Channel
 from app.campaigns.parsing import ParsedRecipient
@@ -43,8 +43,8 @@ def create_campaign(
     campaign = Campaign(title=title, channel=channel, message=message, subject=subject, recipient_count=len(recipients))
     db.session.add(campaign)
     db.session.flush()
-    if recipients:
-        _insert_recipients(campaign.id, recipients, Templates(channel, message, subject))
+    report = _insert_recipients(campaign.id, recipients, Templates(channel, message, subject))
+    campaign.sms_segments = report.segments if channel == Channel.SMS else None
     audit.record(
         Action.CAMPAIGN_CREATED,
         actor=created_by,
@@ -60,7 +60,9 @@ class Templates:
     None where a template is the same for everyone."""
 
     def __init__(self, channel: str, message: str, subject: str | None) -> None:
+        self.channel = channel
         self.is_email = channel == Channel.EMAIL
+        self.literal = message
         self.message = message if placeholders.is_personal(message) else None
         self.subject = subject if subject and placeholders.is_personal(subject) else None
 
@@ -73,9 +75,23 @@ class Templates:
             None if self.subject is None else placeholders.render(self.subject, values),
         )
 
+    def lengths(self, recipients: list[ParsedRecipient], sms_max_segments: int) -> length.Report:
+        """How long each recipient's message is, and which are too long for the channel."""
+        report = length.Report(self.channel, sms_max_segments)
+        if self.message is None:
+            if recipients:
+                report.add(length.measure(self.literal, self.channel), len(recipients), recipients[0].line)
+            return report
+        for recipient in recipients:
+            content, _ = self.render(recipient)
+            report.add(length.measure(content or "", self.channel), where=recipient.line)
+        return report
 
-def _insert_recipients(campaign_id: int, recipients: list[ParsedRecipient], templates: Templates) -> None:
-    """Bulk insert, a chunk of rows per statement as arrays unnested by PostgreSQL.
+
+def _insert_recipients(campaign_id: int, recipients: list[ParsedRecipient], templates: Templates) -> length.Report:
+    """Store the recipients with their own texts; returns how long those are.
+
+    Bulk insert, a chunk of rows per statement as arrays unnested by PostgreSQL.
 
     Several times faster than one VALUES tuple per row, and unlike COPY it works
     under gevent (psycopg2 refuses COPY with psycogreen's wait callback).
@@ -92,9 +108,15 @@ def _insert_recipients(campaign_id: int, recipients: list[ParsedRecipient], temp
         )
         """
     )
+    report = length.Report(templates.channel, sms_max_segments=None)
+    if templates.message is None and recipients:
+        report.add(length.measure(templates.literal, templates.channel), len(recipients))
     for start in range(0, len(recipients), INSERT_CHUNK):
         chunk = recipients[start : start + INSERT_CHUNK]
         rendered = [templates.render(r) for r in chunk]
+        if templates.message is not None:
+            for content, _ in rendered:
+                report.add(length.measure(content or "", templates.channel))
         db.session.execute(
             statement,
             {
@@ -107,6 +129,7 @@ def _insert_recipients(campaign_id: int, recipients: list[ParsedRecipient], temp
                 "subjects": [subject for _, subject in rendered],
             },
         )
+    return report
 
 
 def edit(
@@ -136,7 +159,11 @@ def edit(
         {**fields, "id": campaign_id, "count": len(recipients)},
     )
     db.session.execute(text("DELETE FROM recipients WHERE campaign_id = :id"), {"id": campaign_id})
-    _insert_recipients(campaign_id, recipients, Templates(channel, message, subject))
+    report = _insert_recipients(campaign_id, recipients, Templates(channel, message, subject))
+    db.session.execute(
+        text("UPDATE campaigns SET sms_segments = :segments WHERE id = :id"),
+        {"id": campaign_id, "segments": report.segments if channel == Channel.SMS else None},
+    )
     changed.append(f"recipients ({number(before['recipient_count'])} → {number(len(recipients))})")
     audit.record(Action.CAMPAIGN_EDITED, actor=actor, campaign_id=campaign_id, detail=", ".join(changed))
     return True

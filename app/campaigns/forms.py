@@ -4,7 +4,7 @@ from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAre
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from app.campaigns import placeholders
+from app.campaigns import drafts, placeholders
 from app.campaigns.models import Channel
 from app.campaigns.parsing import ParseResult, parse_recipients, plural
 
@@ -49,6 +49,27 @@ class CampaignForm(FlaskForm):
     def validate_subject(self, field: StringField) -> None:
         if unknown := placeholders.unknown(field.data or ""):
             raise ValidationError(placeholders.unknown_message(unknown))
+
+    def validate(self, extra_validators=None) -> bool:
+        """Each field, then whether every recipient's message fits the channel."""
+        if not super().validate(extra_validators) or self.parsed is None:
+            return False
+        templates = drafts.Templates(self.channel.data, self.message.data, self.email_subject)
+        report = templates.lengths(self.parsed.recipients, current_app.config["SMS_MAX_SEGMENTS"])
+        if not report.too_long:
+            return True
+        if templates.message is None:  # the same text for everyone
+            self.message.errors.append(
+                f"The message is too long: {report.too_long[0][1]}. Shorten it; nothing is cut off."
+            )
+            return False
+        lines = "; ".join(f"line {line}: {why}" for line, why in report.too_long)
+        more = report.too_long_count - len(report.too_long)
+        self.message.errors.append(
+            f"Too long for {plural(report.too_long_count, 'recipient')} ({lines}"
+            f"{f'; and {more:,} more' if more else ''}). Shorten the message; nothing is cut off."
+        )
+        return False
 
     @property
     def email_subject(self) -> str | None:

@@ -131,6 +131,9 @@ class Campaign(Model):
     # An email's subject, as typed: a template like the message (migration
     # 0006). None when none was typed: the email goes with the title.
     subject: Mapped[str | None] = mapped_column(Text)
+    # An SMS campaign's segments in all, over every recipient's own text:
+    # what it costs. None on other channels.
+    sms_segments: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(
         String(16), default=CampaignStatus.DRAFT, server_default=CampaignStatus.DRAFT.value
     )

@@ -61,6 +61,19 @@ def render(template: str, values: Values) -> str:
     return PLACEHOLDER.sub(lambda match: values.get(match.group(1)) or (match.group(2) or ""), template)
 
 
+def parts(template: str, values: Values) -> list[tuple[str, bool]]:
+    """The rendered text in pieces, each marked True where it is a placeholder
+    that rendered as nothing (no value, no fallback): what a preview highlights."""
+    pieces, at = [], 0
+    for match in PLACEHOLDER.finditer(template):
+        pieces.append((template[at : match.start()], False))
+        value = values.get(match.group(1)) or match.group(2) or ""
+        pieces.append((value, False) if value else (match.group(0), True))
+        at = match.end()
+    pieces.append((template[at:], False))
+    return [piece for piece in pieces if piece[0]]
+
+
 def empty(template: str, values: Values) -> list[str]:
     """The placeholders that render as nothing for these values (no value, no fallback)."""
     return [

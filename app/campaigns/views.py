@@ -8,9 +8,10 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from app import audit, htmx, jobqueue
-from app.auth.access import requires
+from app.auth.access import background, requires
 from app.auth.models import Role
 from app.campaigns import drafts, lifecycle, live
+from app.campaigns import preview as message_preview
 from app.campaigns.forms import CampaignForm
 from app.campaigns.lifecycle import Change
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
@@ -63,6 +64,24 @@ def new() -> str | Response:
         flash(creation_summary(parsed), about_campaign("success", campaign.status))
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     return render_template("campaigns/form.html", form=form, parsed=form.parsed, kept=kept is not None, editing=None)
+
+
+@bp.route("/campaigns/preview", methods=["POST"])
+@requires(Role.OPERATOR)
+@background
+def preview() -> str:
+    """The form's live preview (htmx, as the person types): the message as the
+    first recipients will get it, and how long it is."""
+    form = request.form
+    shown = message_preview.build(
+        form.get("channel", ""),
+        form.get("message", ""),
+        form.get("subject", ""),
+        form.get("recipients", ""),
+        region=current_app.config["DEFAULT_REGION"],
+        sms_max_segments=current_app.config["SMS_MAX_SEGMENTS"],
+    )
+    return render_template("campaigns/_preview.html", preview=shown)
 
 
 @bp.route("/campaigns/<int:campaign_id>/edit", methods=["GET", "POST"])

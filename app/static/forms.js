@@ -5,3 +5,18 @@ document.addEventListener("submit", function (event) {
   var question = event.target.dataset && event.target.dataset.confirm;
   if (question && !window.confirm(question)) event.preventDefault();
 });
+
+// A field for one channel only (an email's Subject) shows while that channel is chosen.
+(function () {
+  function follow() {
+    var channel = document.getElementById("channel");
+    if (!channel) return;
+    document.querySelectorAll("[data-for-channel]").forEach(function (field) {
+      field.hidden = field.dataset.forChannel !== channel.value;
+    });
+  }
+  document.addEventListener("DOMContentLoaded", follow);
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "channel") follow();
+  });
+})();

@@ -229,3 +229,31 @@
     });
   }, 1000);
 })();
+
+// The New campaign form's preview asks the server as the person types, with
+// the paste's first 1,000 lines only: the preview shows a few recipients and
+// the lengths over those lines (saving the form checks every line). Refused
+// (signed out), it says so and stays, so the form and what was typed stay too.
+(function () {
+  var PREVIEW_LINES = 1000;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var preview = event.detail.elt;
+    if (preview.id !== "message-preview" || event.detail.xhr.status < 400) return;
+    event.detail.shouldSwap = false;
+    event.detail.isError = false;
+    var note = document.createElement("p");
+    note.className = "field-error";
+    note.textContent = event.detail.xhr.status === 401
+      ? "The preview stopped: you are signed out. Creating the campaign keeps what you typed and asks you to sign in."
+      : "The preview is not available just now; saving still checks every line.";
+    preview.replaceChildren(preview.querySelector("h2"), note);
+  });
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.elt.id !== "message-preview") return;
+    var paste = event.detail.parameters.recipients || "";
+    var lines = paste.split("\n");
+    if (lines.length > PREVIEW_LINES) {
+      event.detail.parameters.recipients = lines.slice(0, PREVIEW_LINES + 1).join("\n");
+    }
+  });
+})();

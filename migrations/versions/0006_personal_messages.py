@@ -9,7 +9,8 @@ A campaign's message (and an email's subject) may hold placeholders such as
 recipients are stored, and kept on its row: rendered_content and
 rendered_subject, NULL when the template has no placeholder (every recipient
 then gets the campaign's own text, and a large literal campaign stores no
-copy of it per row).
+copy of it per row). An SMS campaign keeps its segments in all, what it
+costs (sms_segments).
 """
 
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ depends_on = None
 
 def upgrade():
     op.add_column("campaigns", sa.Column("subject", sa.Text(), nullable=True))
+    op.add_column("campaigns", sa.Column("sms_segments", sa.BigInteger(), nullable=True))
     op.add_column("recipients", sa.Column("rendered_content", sa.Text(), nullable=True))
     op.add_column("recipients", sa.Column("rendered_subject", sa.Text(), nullable=True))
 
@@ -30,4 +32,5 @@ def upgrade():
 def downgrade():
     op.drop_column("recipients", "rendered_subject")
     op.drop_column("recipients", "rendered_content")
+    op.drop_column("campaigns", "sms_segments")
     op.drop_column("campaigns", "subject")
