@@ -80,6 +80,17 @@ DEFAULTS: dict[str, Any] = {
     # The most segments one SMS may take (each recipient's own text); a longer
     # message is refused when the campaign is saved, never cut.
     "SMS_MAX_SEGMENTS": 10,
+    # What a message costs, in PRICE_CURRENCY: an SMS per segment, a WhatsApp
+    # message or an email each. The Start dialog shows a campaign's estimate.
+    "PRICE_CURRENCY": "USD",
+    "SMS_PRICE": 0.0079,
+    "WHATSAPP_PRICE": 0.005,
+    "EMAIL_PRICE": 0.0001,
+    # The most each channel may cost in a calendar month (UTC), over the
+    # campaigns started in it; 0 is no budget. A Start past it is refused.
+    "SMS_MONTHLY_BUDGET": 0.0,
+    "WHATSAPP_MONTHLY_BUDGET": 0.0,
+    "EMAIL_MONTHLY_BUDGET": 0.0,
     # Live updates per campaign are coalesced to at most this many a second.
     "LIVE_UPDATES_PER_SECOND": 5.0,
     # Worker processes `python -m jobs.worker` runs (the Procfile's default setup).

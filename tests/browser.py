@@ -2,6 +2,7 @@
 Procfile's web and worker processes against the test databases, and signing in."""
 
 import os
+import re
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -67,6 +68,15 @@ def goto_live(page: Page, url: str) -> None:
     page.add_init_script(MARK_BLOCK_RELOADED)
     page.goto(url)
     expect(page.locator("body[data-block-reloaded]")).to_be_attached()
+
+
+def start_dispatch(page: Page) -> None:
+    """Press Start dispatch and confirm in its dialog, which says what it will send."""
+    page.get_by_role("button", name="Start dispatch").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Send to")
+    dialog.get_by_role("button", name=re.compile(r"^Send to \d")).click()
+    expect(page.locator("dialog[open]")).to_have_count(0)
 
 
 def sign_in(page: Page, base_url: str, email: str) -> None:

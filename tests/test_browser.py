@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app.auth.models import Role
-from tests.browser import MARK_BLOCK_RELOADED, needs_chromium, sign_in
+from tests.browser import MARK_BLOCK_RELOADED, needs_chromium, sign_in, start_dispatch
 from tests.factories import PASSWORD, make_campaign, make_user
 
 pytestmark = [pytest.mark.slow, needs_chromium]
@@ -54,8 +54,7 @@ def test_staff_pastes_creates_starts_and_watches_it_go_out_live(live_stack, page
     expect(page.locator("body[data-block-reloaded]")).to_be_attached()
     page.evaluate("window.__sameDocument = true")
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Start dispatch").click()
+    start_dispatch(page)
 
     expect(page.get_by_role("button", name="Start dispatch")).to_have_count(0)
     expect(page.get_by_text("Dispatch started.")).to_be_visible()
@@ -96,8 +95,7 @@ def test_an_operator_pauses_resumes_and_cancels_from_the_page_by_keyboard(live_s
     sign_in(page, live_stack, "nurse@example.com")
     page.goto(f"{live_stack}/campaigns/{campaign.id}")
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Start dispatch").click()
+    start_dispatch(page)
     expect(page.get_by_test_id("campaign-status")).to_have_text("Sending")
 
     # Pause is reversible: no confirmation. Enter on the focused button presses it.

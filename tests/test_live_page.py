@@ -14,7 +14,7 @@ from app.campaigns import drafts
 from app.campaigns.models import Campaign, Recipient
 from app.campaigns.parsing import ParsedRecipient
 from app.extensions import db
-from tests.browser import goto_live, needs_chromium, sign_in
+from tests.browser import goto_live, needs_chromium, sign_in, start_dispatch
 from tests.factories import PASSWORD, make_campaign, make_user
 from tests.helpers import reread
 
@@ -103,8 +103,7 @@ def test_every_control_shows_live_in_every_role_s_page(live_stack, browser: Brow
         expect_controls(page, "Start dispatch", "Cancel campaign")
     expect_controls(visitor)
 
-    nurse.once("dialog", lambda dialog: dialog.accept())
-    nurse.get_by_role("button", name="Start dispatch").click()
+    start_dispatch(nurse)
     expect(nurse.get_by_text("Dispatch started.")).to_be_visible()
     for page in everyone:
         expect(page.get_by_test_id("campaign-status")).to_have_text("Sending")
@@ -160,8 +159,7 @@ def test_a_cancel_shows_on_both_pages_and_the_sends_in_flight_finish_there_too(l
     nurse, visitor = people_watching(browser, live_stack, campaign.id, nurse=Role.OPERATOR, visitor=Role.VIEWER)
     expect_controls(visitor)  # a viewer is offered nothing
 
-    nurse.once("dialog", lambda dialog: dialog.accept())
-    nurse.get_by_role("button", name="Start dispatch").click()
+    start_dispatch(nurse)
     expect(visitor.locator("#count-sending")).to_have_text("2")
     nurse.once("dialog", lambda dialog: dialog.accept())
     nurse.get_by_role("button", name="Cancel campaign").click()
@@ -221,8 +219,7 @@ def test_a_status_tab_follows_its_count_as_recipients_join_it(live_stack, browse
     """Open on the Sent tab before anything is sent: the list fills as the count grows."""
     campaign = make_campaign(12, title="Tabs")
     nurse, visitor = people_watching(browser, live_stack, campaign.id, nurse=Role.OPERATOR, visitor=Role.VIEWER)
-    nurse.once("dialog", lambda dialog: dialog.accept())
-    nurse.get_by_role("button", name="Start dispatch").click()
+    start_dispatch(nurse)
     visitor.get_by_role("link", name="Sent (").click()
     expect(visitor).to_have_url(f"{live_stack}/campaigns/{campaign.id}?status=sent")
     expect(visitor.get_by_test_id("campaign-status")).to_have_text("Completed", timeout=30_000)
@@ -245,8 +242,7 @@ def test_a_status_tab_follows_its_count_as_recipients_join_it(live_stack, browse
 def test_a_page_whose_stream_is_refused_says_so_and_offers_to_sign_in(live_stack, browser: Browser):
     campaign = make_campaign(10, title="Watched")
     [nurse] = people_watching(browser, live_stack, campaign.id, nurse=Role.OPERATOR)
-    nurse.once("dialog", lambda dialog: dialog.accept())
-    nurse.get_by_role("button", name="Start dispatch").click()
+    start_dispatch(nurse)
     expect(nurse.get_by_test_id("campaign-status")).to_have_text("Sending")
     expect(nurse.locator("#live-status")).to_be_hidden()
 
@@ -273,8 +269,7 @@ def test_a_page_whose_stream_is_refused_says_so_and_offers_to_sign_in(live_stack
 def test_a_control_keeps_the_pages_tab_and_page(live_stack, browser: Browser):
     campaign = make_campaign(12, title="Places")
     [nurse] = people_watching(browser, live_stack, campaign.id, nurse=Role.OPERATOR)
-    nurse.once("dialog", lambda dialog: dialog.accept())
-    nurse.get_by_role("button", name="Start dispatch").click()
+    start_dispatch(nurse)
     expect(nurse.get_by_test_id("campaign-status")).to_have_text("Sending")
     nurse.get_by_role("link", name="Queued (").click()
     nurse.get_by_role("link", name="Next →").click()
@@ -305,8 +300,7 @@ def test_a_later_page_follows_its_own_rows_live(live_stack, browser: Browser):
     expect(nurse.get_by_text("Page 2 of 3")).to_be_visible()
     expect(nurse.locator("#campaign-stream")).to_have_attribute("data-shows", f"{ids[5]}-{ids[9]}")
 
-    nurse.once("dialog", lambda dialog: dialog.accept())
-    nurse.get_by_role("button", name="Start dispatch").click()
+    start_dispatch(nurse)
     # One at a time: the sixth is sent with six still to go, so its badge came
     # by the stream, not with the block's reload when the campaign completes.
     expect(nurse.locator(f"#recipient-{ids[5]}-status .badge-sent")).to_be_visible(timeout=30_000)

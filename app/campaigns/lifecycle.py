@@ -30,6 +30,7 @@ from sqlalchemy import CursorResult, RowMapping, TextClause, text
 
 from app import audit
 from app.audit import Action, Via
+from app.campaigns import cost
 from app.campaigns.models import RATE_SECONDS, AttemptOutcome, CampaignStatus, ErrorKind, RecipientStatus, lit
 from app.extensions import db
 from app.formatting import number, plural
@@ -186,7 +187,14 @@ def _refused(campaign_id: int, why: str) -> Result:
 
 
 def start(campaign_id: int, actor: User | None) -> Result:
-    if not _move(campaign_id, Change.START, f"started_at = now(), {_RATE_AFRESH}"):
+    """Start dispatch, if the campaign is a draft and its channel's monthly
+    budget allows what it is estimated to cost (kept on the row)."""
+    row = lock_for(campaign_id, Change.START)
+    estimate = cost.estimate(row, current_app.config) if row is not None else None
+    if row is not None and estimate and (refusal := cost.budget_refusal(row["channel"], estimate, current_app.config)):
+        return Result(False, refusal)
+    also = f"started_at = now(), {_RATE_AFRESH}, estimated_cost = :cost"
+    if not _move(campaign_id, Change.START, also, cost=estimate.amount if estimate else None):
         status = _status(campaign_id)
         if status == C.SENDING:
             return Result(False, "This campaign is already dispatching.")

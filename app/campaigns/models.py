@@ -3,6 +3,7 @@
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -13,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -122,6 +124,7 @@ class Campaign(Model):
         CheckConstraint(_in("channel", Channel), name="campaigns_channel_valid"),
         CheckConstraint(_in("status", CampaignStatus), name="campaigns_status_valid"),
         Index("campaigns_newest", "created_at", "id"),
+        Index("campaigns_started_per_channel", "channel", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -134,6 +137,8 @@ class Campaign(Model):
     # An SMS campaign's segments in all, over every recipient's own text:
     # what it costs. None on other channels.
     sms_segments: Mapped[int | None] = mapped_column(BigInteger)
+    # What Start estimated it to cost (migration 0007): monthly budgets add these up.
+    estimated_cost: Mapped[Decimal | None] = mapped_column(Numeric(14, 4))
     status: Mapped[str] = mapped_column(
         String(16), default=CampaignStatus.DRAFT, server_default=CampaignStatus.DRAFT.value
     )

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 from app import audit, htmx, jobqueue
 from app.auth.access import background, requires
 from app.auth.models import Role
-from app.campaigns import drafts, lifecycle, live
+from app.campaigns import cost, drafts, lifecycle, live
 from app.campaigns import preview as message_preview
 from app.campaigns.forms import CampaignForm
 from app.campaigns.lifecycle import Change
@@ -198,6 +198,20 @@ def recipient(campaign_id: int, recipient_id: int) -> str:
         recipient=found,
         attempts=attempts,
     )
+
+
+@bp.get("/campaigns/<int:campaign_id>/start")
+@requires(Role.OPERATOR)
+def confirm_start(campaign_id: int) -> str | Response:
+    """Start's confirmation, with its numbers as they are now: a dialog on the
+    campaign's page (htmx), or a page of its own."""
+    campaign = db.get_or_404(Campaign, campaign_id, description=GONE)
+    if not lifecycle.may(campaign, Change.START):
+        flash(f"This campaign is {campaign.status}; only a draft can be started.", "warning")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    estimate = cost.estimate(campaign, current_app.config)
+    template = "campaigns/_start_dialog.html" if htmx.is_htmx() else "campaigns/start.html"
+    return render_template(template, campaign=campaign, estimate=estimate, money=cost.money)
 
 
 @bp.post("/campaigns/<int:campaign_id>/start")

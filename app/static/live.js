@@ -118,7 +118,9 @@
   document.addEventListener("htmx:afterSettle", function () {
     if (!pressed || pressed.isConnected) return;
     pressed = null;
-    if (document.activeElement && document.activeElement !== document.body) return;
+    // Focus left in a dialog that has closed (a confirmation) counts as lost too.
+    var active = document.activeElement;
+    if (active && active !== document.body && !active.closest("dialog:not([open])")) return;
     var next = document.querySelector("#campaign-controls button, #campaign-controls a") ||
       document.querySelector("#notices p");
     if (!next) return;
@@ -255,5 +257,22 @@
     if (lines.length > PREVIEW_LINES) {
       event.detail.parameters.recipients = lines.slice(0, PREVIEW_LINES + 1).join("\n");
     }
+  });
+})();
+
+// A confirmation dialog (Start's) arrives in #dialog-slot: it opens as a
+// modal once htmx has processed it (opened sooner, its form could be sent
+// before htmx took it over, as a full page load), so the keyboard stays in it
+// and Escape closes it; sending its form closes it, and the page then follows
+// the change like any other.
+(function () {
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.target.id !== "dialog-slot") return;
+    var dialog = event.detail.target.querySelector("dialog");
+    if (dialog && !dialog.open) dialog.showModal();
+  });
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var dialog = event.detail.elt.closest && event.detail.elt.closest("#dialog-slot dialog");
+    if (dialog) dialog.close();
   });
 })();
