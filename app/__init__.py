@@ -13,6 +13,7 @@ from app.campaigns.views import bp as campaigns_bp
 from app.extensions import csrf, db, limiter, migrate, redis
 from app.live import views as live_views
 from app.live.views import bp as live_bp
+from app.saved_templates.views import bp as saved_templates_bp
 from app.users.views import bp as users_bp
 
 
@@ -36,7 +37,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     limiter.init_app(app)
 
-    for blueprint in (auth_bp, campaigns_bp, live_bp, users_bp):
+    for blueprint in (auth_bp, campaigns_bp, live_bp, saved_templates_bp, users_bp):
         app.register_blueprint(blueprint)
 
     live_views.init_app(app)

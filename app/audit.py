@@ -36,6 +36,9 @@ class Action(StrEnum):
     USER_DEACTIVATED = "user.deactivated"
     USER_REACTIVATED = "user.reactivated"
     USER_PASSWORD_SET = "user.password_set"
+    TEMPLATE_SAVED = "template.saved"
+    TEMPLATE_CHANGED = "template.changed"
+    TEMPLATE_DELETED = "template.deleted"
 
     @property
     def label(self) -> str:
@@ -55,6 +58,9 @@ class Action(StrEnum):
             "user.deactivated": "Deactivated the account",
             "user.reactivated": "Reactivated the account",
             "user.password_set": "Set a new password",
+            "template.saved": "Saved the template",
+            "template.changed": "Changed the template",
+            "template.deleted": "Deleted the template",
         }[self.value]
 
 
@@ -130,5 +136,13 @@ def staff_changes(limit: int = 50) -> list[AuditEvent]:
             .where(AuditEvent.subject_user_id.is_not(None))
             .order_by(AuditEvent.id.desc())
             .limit(limit)
+        )
+    )
+
+
+def template_changes(limit: int = 50) -> list[AuditEvent]:
+    return list(
+        db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action.like("template.%")).order_by(AuditEvent.id.desc()).limit(limit)
         )
     )

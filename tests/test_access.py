@@ -9,6 +9,7 @@ from app.auth.access import PUBLIC, required_role
 from app.auth.models import Role
 from app.campaigns.models import Recipient
 from app.extensions import db
+from app.saved_templates.models import SavedTemplate
 from tests.conftest import signed_in
 from tests.factories import make_campaign, make_user
 
@@ -26,6 +27,10 @@ ROLE_MATRIX = {
     "campaigns.recipient": Role.VIEWER,
     "live.events": Role.VIEWER,
     "users.change_password": Role.VIEWER,
+    "saved_templates.index": Role.VIEWER,
+    "saved_templates.new": Role.OPERATOR,
+    "saved_templates.edit": Role.OPERATOR,
+    "saved_templates.delete": Role.OPERATOR,
     "campaigns.new": Role.OPERATOR,
     "campaigns.preview": Role.OPERATOR,
     "campaigns.start": Role.OPERATOR,
@@ -133,6 +138,9 @@ def test_role_matrix(app, role):
     user = make_user(role, email=f"acting-{role.value}@example.com")
     client = signed_in(app, user)
     first_recipient = db.session.scalars(select(Recipient.id).where(Recipient.campaign_id == campaign.id)).first()
+    template = SavedTemplate(name="T", channel="sms", message="Hi")
+    db.session.add(template)
+    db.session.commit()
     actions = {
         "campaigns.home": ("GET", "/"),
         "campaigns.index": ("GET", "/campaigns"),
@@ -150,6 +158,10 @@ def test_role_matrix(app, role):
         "campaigns.cancel": ("POST", f"/campaigns/{campaign.id}/cancel"),
         "campaigns.edit": ("GET", f"/campaigns/{campaign.id}/edit"),
         "campaigns.delete": ("POST", f"/campaigns/{campaign.id}/delete"),
+        "saved_templates.index": ("GET", "/templates"),
+        "saved_templates.new": ("POST", "/templates/new"),
+        "saved_templates.edit": ("GET", f"/templates/{template.id}/edit"),
+        "saved_templates.delete": ("POST", f"/templates/{template.id}/delete"),
         "users.index": ("GET", "/staff"),
         "users.new": ("POST", "/staff/new"),
         "users.change_role": ("POST", f"/staff/{target.id}/role"),

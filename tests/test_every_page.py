@@ -9,6 +9,7 @@ from sqlalchemy import select
 from app.auth.models import Role
 from app.campaigns.models import Recipient
 from app.extensions import db
+from app.saved_templates.models import SavedTemplate
 from devtools.procfile import ROOT
 from tests.browser import goto_live, needs_chromium, sign_in
 from tests.factories import make_campaign, make_started_campaign, make_user
@@ -41,6 +42,9 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
     sent = make_started_campaign(8, title="Sent already")
     wait_for(lambda: reread(sent).status == "completed", 30, "the campaign to be sent")
     recipient = db.session.scalar(select(Recipient.id).where(Recipient.campaign_id == sent.id).limit(1))
+    template = SavedTemplate(name="Reminder", channel="email", subject="For {first_name}", message="See you.")
+    db.session.add(template)
+    db.session.commit()
     pages = {
         "sign in": "/sign-in",
         "campaigns": "/campaigns",
@@ -50,6 +54,11 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
         "a recipient's attempts": f"/campaigns/{sent.id}/recipients/{recipient}",
         "new campaign": "/campaigns/new",
         "editing a draft": f"/campaigns/{draft.id}/edit",
+        "start dispatch, without JavaScript's dialog": f"/campaigns/{draft.id}/start",
+        "templates": "/templates",
+        "new template": "/templates/new",
+        "editing a template": f"/templates/{template.id}/edit",
+        "a campaign from a template": f"/campaigns/new?template={template.id}",
         "staff": "/staff",
         "add a staff member": "/staff/new",
         "change password": "/account/password",

@@ -22,6 +22,8 @@ from app.kept import keeps_what_was_typed, take
 from app.live.broker import shows_param
 from app.notices import about_campaign
 from app.paging import paginate
+from app.saved_templates import library as saved_templates
+from app.saved_templates.models import SavedTemplate
 
 bp = Blueprint("campaigns", __name__)
 GONE = "There is no campaign with that number: it may have been a draft that was deleted."
@@ -48,7 +50,15 @@ def index() -> str:
 @csrf.exempt  # the form checks its own token, and shows itself again, filled in, if refused
 def new() -> str | Response:
     kept = take(request.args.get("kept")) if request.method == "GET" else None
-    form = CampaignForm(formdata=kept) if kept else CampaignForm()
+    start_from = request.args.get("template", type=int) if request.method == "GET" and not kept else None
+    if kept:
+        form = CampaignForm(formdata=kept)
+    elif start_from and (saved := db.session.get(SavedTemplate, start_from)):
+        form = CampaignForm(
+            data={"title": saved.name, "channel": saved.channel, "subject": saved.subject, "message": saved.message}
+        )
+    else:
+        form = CampaignForm()
     if form.validate_on_submit():
         parsed = form.parsed
         assert parsed is not None  # validating the recipients parsed them
@@ -63,7 +73,14 @@ def new() -> str | Response:
         db.session.commit()
         flash(creation_summary(parsed), about_campaign("success", campaign.status))
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    return render_template("campaigns/form.html", form=form, parsed=form.parsed, kept=kept is not None, editing=None)
+    return render_template(
+        "campaigns/form.html",
+        form=form,
+        parsed=form.parsed,
+        kept=kept is not None,
+        editing=None,
+        saved_templates=saved_templates.by_channel() if request.method == "GET" and not kept else [],
+    )
 
 
 @bp.route("/campaigns/preview", methods=["POST"])

@@ -1,0 +1,35 @@
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from app.campaigns import placeholders
+from app.campaigns.forms import no_nul
+from app.campaigns.models import Channel
+
+
+class SavedTemplateForm(FlaskForm):
+    name = StringField("Name", filters=[no_nul], validators=[DataRequired(), Length(max=200)])
+    channel = SelectField(
+        "Channel", choices=[SelectChoice(c.value, c.label) for c in Channel], default=Channel.SMS.value
+    )
+    subject = StringField("Subject", filters=[no_nul], description="Email only.", validators=[Length(max=300)])
+    message = TextAreaField(
+        "Message",
+        filters=[no_nul],
+        description="Placeholders as in a campaign: {first_name}, {first_name|there}, {last_name}, {phone}, {email}.",
+        validators=[DataRequired(), Length(max=4000)],
+    )
+    submit = SubmitField("Save template")
+
+    def validate_message(self, field: TextAreaField) -> None:
+        if unknown := placeholders.unknown(field.data or ""):
+            raise ValidationError(placeholders.unknown_message(unknown))
+
+    def validate_subject(self, field: StringField) -> None:
+        if unknown := placeholders.unknown(field.data or ""):
+            raise ValidationError(placeholders.unknown_message(unknown))
+
+    @property
+    def email_subject(self) -> str | None:
+        return ((self.subject.data or "").strip() or None) if self.channel.data == Channel.EMAIL else None
