@@ -53,10 +53,10 @@ def test_a_pasted_name_gives_first_and_last_name():
     assert values.fields == {"first_name": "Grace", "last_name": "Brewster Hopper", "phone": "+12025550143"}
     assert placeholders.from_paste("", "ada@example.com", is_email=True).fields["first_name"] == ""
     ada = placeholders.from_paste("Ada", "ada@example.com", is_email=True)
-    assert placeholders.empty("Hi {first_name} {last_name} {last_name|x} {email} {phone}", ada) == [
-        "last_name",
-        "phone",
-    ]
+    # What a preview marks: the placeholders with nothing to fill them and no fallback.
+    parts = placeholders.parts("Hi {first_name} {last_name} {last_name|x} {email} {phone}", ada)
+    assert [text for text, empty in parts if empty] == ["{last_name}", "{phone}"]
+    assert "".join(text for text, _ in parts) == "Hi Ada {last_name} x ada@example.com {phone}"
 
 
 def create(client, message, subject="", channel="email", recipients="Ada Lovelace, ada@example.com\nbob@example.com"):

@@ -74,15 +74,6 @@ def parts(template: str, values: Values) -> list[tuple[str, bool]]:
     return [piece for piece in pieces if piece[0]]
 
 
-def empty(template: str, values: Values) -> list[str]:
-    """The placeholders that render as nothing for these values (no value, no fallback)."""
-    return [
-        match.group(1)
-        for match in PLACEHOLDER.finditer(template)
-        if not values.get(match.group(1)) and not match.group(2)
-    ]
-
-
 def from_paste(name: str, address: str, *, is_email: bool) -> Values:
     """A pasted line's values: the first word of the name is the first name,
     the rest the last name; the address fills ``{email}`` or ``{phone}``."""
