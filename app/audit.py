@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, func, select
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import utcnow
@@ -39,6 +39,9 @@ class Action(StrEnum):
     TEMPLATE_SAVED = "template.saved"
     TEMPLATE_CHANGED = "template.changed"
     TEMPLATE_DELETED = "template.deleted"
+    CONTACT_ADDED = "contact.added"
+    CONTACT_CHANGED = "contact.changed"
+    CONTACT_DELETED = "contact.deleted"
 
     @property
     def label(self) -> str:
@@ -61,6 +64,9 @@ class Action(StrEnum):
             "template.saved": "Saved the template",
             "template.changed": "Changed the template",
             "template.deleted": "Deleted the template",
+            "contact.added": "Added the contact",
+            "contact.changed": "Changed the contact",
+            "contact.deleted": "Deleted the contact",
         }[self.value]
 
 
@@ -77,6 +83,7 @@ class AuditEvent(Model):
     __table_args__ = (
         Index("audit_events_campaign", "campaign_id", "id"),
         Index("audit_events_subject_user", "subject_user_id", "id"),
+        Index("audit_events_contact", "contact_id", "id", postgresql_where=text("contact_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -86,6 +93,9 @@ class AuditEvent(Model):
     via: Mapped[str] = mapped_column(String(16), default=Via.WEB)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     subject_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # The contact changed (migration 0009); no foreign key, so the history of a
+    # deleted contact stays.
+    contact_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     actor: Mapped[User | None] = relationship(foreign_keys=[actor_id], lazy="joined")
@@ -109,6 +119,7 @@ def record(
     via: Via = Via.WEB,
     campaign_id: int | None = None,
     subject_user_id: int | None = None,
+    contact_id: int | None = None,
     detail: str = "",
 ) -> None:
     db.session.add(
@@ -118,6 +129,7 @@ def record(
             via=via.value,
             campaign_id=campaign_id,
             subject_user_id=subject_user_id,
+            contact_id=contact_id,
             detail=detail,
         )
     )
@@ -145,4 +157,10 @@ def template_changes(limit: int = 50) -> list[AuditEvent]:
         db.session.scalars(
             select(AuditEvent).where(AuditEvent.action.like("template.%")).order_by(AuditEvent.id.desc()).limit(limit)
         )
+    )
+
+
+def contact_history(contact_id: int) -> list[AuditEvent]:
+    return list(
+        db.session.scalars(select(AuditEvent).where(AuditEvent.contact_id == contact_id).order_by(AuditEvent.id))
     )

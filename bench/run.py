@@ -547,7 +547,10 @@ def main() -> int:
         with app.app_context():
             flask_migrate.upgrade()
             db.session.execute(
-                text("TRUNCATE audit_events, campaigns, recipients, delivery_attempts, users RESTART IDENTITY CASCADE")
+                text(
+                    "TRUNCATE audit_events, campaigns, recipients, delivery_attempts, users, contacts, saved_templates "
+                    "RESTART IDENTITY CASCADE"
+                )
             )
             staff.add(BENCH_USER, Role.OPERATOR, BENCH_PASSWORD, actor=None, via=Via.COMMAND_LINE)
             db.session.commit()

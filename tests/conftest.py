@@ -140,7 +140,10 @@ def _clean_state(request):
         with db.engine.begin() as conn:
             conn.execute(text("SET LOCAL lock_timeout = '10s'"))
             conn.execute(
-                text("TRUNCATE audit_events, campaigns, recipients, delivery_attempts, users RESTART IDENTITY CASCADE")
+                text(
+                    "TRUNCATE audit_events, campaigns, recipients, delivery_attempts, users, contacts, saved_templates "
+                    "RESTART IDENTITY CASCADE"
+                )
             )
         redis.client.flushdb()
 

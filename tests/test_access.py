@@ -8,6 +8,7 @@ from app.auth import access
 from app.auth.access import PUBLIC, required_role
 from app.auth.models import Role
 from app.campaigns.models import Recipient
+from app.contacts.models import Contact
 from app.extensions import db
 from app.saved_templates.models import SavedTemplate
 from tests.conftest import signed_in
@@ -28,6 +29,11 @@ ROLE_MATRIX = {
     "live.events": Role.VIEWER,
     "users.change_password": Role.VIEWER,
     "saved_templates.index": Role.VIEWER,
+    "contacts.index": Role.VIEWER,
+    "contacts.show": Role.VIEWER,
+    "contacts.new": Role.OPERATOR,
+    "contacts.edit": Role.OPERATOR,
+    "contacts.delete": Role.OPERATOR,
     "saved_templates.new": Role.OPERATOR,
     "saved_templates.edit": Role.OPERATOR,
     "saved_templates.delete": Role.OPERATOR,
@@ -139,7 +145,8 @@ def test_role_matrix(app, role):
     client = signed_in(app, user)
     first_recipient = db.session.scalars(select(Recipient.id).where(Recipient.campaign_id == campaign.id)).first()
     template = SavedTemplate(name="T", channel="sms", message="Hi")
-    db.session.add(template)
+    contact, other_contact = Contact(phone="+12025550100"), Contact(phone="+12025550101")
+    db.session.add_all([template, contact, other_contact])
     db.session.commit()
     actions = {
         "campaigns.home": ("GET", "/"),
@@ -158,6 +165,11 @@ def test_role_matrix(app, role):
         "campaigns.cancel": ("POST", f"/campaigns/{campaign.id}/cancel"),
         "campaigns.edit": ("GET", f"/campaigns/{campaign.id}/edit"),
         "campaigns.delete": ("POST", f"/campaigns/{campaign.id}/delete"),
+        "contacts.index": ("GET", "/contacts"),
+        "contacts.show": ("GET", f"/contacts/{contact.id}"),
+        "contacts.new": ("POST", "/contacts/new"),
+        "contacts.edit": ("GET", f"/contacts/{contact.id}/edit"),
+        "contacts.delete": ("POST", f"/contacts/{other_contact.id}/delete"),
         "saved_templates.index": ("GET", "/templates"),
         "saved_templates.new": ("POST", "/templates/new"),
         "saved_templates.edit": ("GET", f"/templates/{template.id}/edit"),

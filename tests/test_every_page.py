@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from app.auth.models import Role
 from app.campaigns.models import Recipient
+from app.contacts.models import Contact
 from app.extensions import db
 from app.saved_templates.models import SavedTemplate
 from devtools.procfile import ROOT
@@ -43,7 +44,8 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
     wait_for(lambda: reread(sent).status == "completed", 30, "the campaign to be sent")
     recipient = db.session.scalar(select(Recipient.id).where(Recipient.campaign_id == sent.id).limit(1))
     template = SavedTemplate(name="Reminder", channel="email", subject="For {first_name}", message="See you.")
-    db.session.add(template)
+    contact = Contact(phone="+12025550143", first_name="Ada", location="London", attributes={"plan": "gold"})
+    db.session.add_all([template, contact])
     db.session.commit()
     pages = {
         "sign in": "/sign-in",
@@ -55,6 +57,11 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
         "new campaign": "/campaigns/new",
         "editing a draft": f"/campaigns/{draft.id}/edit",
         "start dispatch, without JavaScript's dialog": f"/campaigns/{draft.id}/start",
+        "contacts": "/contacts",
+        "a contact search that finds none": "/contacts?q=nobody",
+        "add contact": "/contacts/new",
+        "a contact": f"/contacts/{contact.id}",
+        "editing a contact": f"/contacts/{contact.id}/edit",
         "templates": "/templates",
         "new template": "/templates/new",
         "editing a template": f"/templates/{template.id}/edit",

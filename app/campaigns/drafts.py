@@ -89,23 +89,36 @@ class Templates:
 
 
 def _insert_recipients(campaign_id: int, recipients: list[ParsedRecipient], templates: Templates) -> length.Report:
-    """Store the recipients with their own texts; returns how long those are.
+    """Store the recipients with their own texts, each pasted line becoming or
+    updating a contact (by phone, or by email on an email campaign; a name on
+    the line replaces the contact's); returns how long the texts are.
 
-    Bulk insert, a chunk of rows per statement as arrays unnested by PostgreSQL.
-
-    Several times faster than one VALUES tuple per row, and unlike COPY it works
-    under gevent (psycopg2 refuses COPY with psycogreen's wait callback).
+    Bulk statements, a chunk of rows each as arrays unnested by PostgreSQL:
+    several times faster than one VALUES tuple per row, and unlike COPY they
+    work under gevent (psycopg2 refuses COPY with psycogreen's wait callback).
     """
-    statement = text(
+    key = "email" if templates.is_email else "phone"
+    contacts = text(
+        f"""
+        INSERT INTO contacts ({key}, first_name, last_name)
+        SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:firsts AS text[]), CAST(:lasts AS text[]))
+        ON CONFLICT ({key}) WHERE {key} IS NOT NULL DO UPDATE SET
+            first_name = CASE WHEN excluded.first_name <> '' THEN excluded.first_name ELSE contacts.first_name END,
+            last_name = CASE WHEN excluded.first_name <> '' THEN excluded.last_name ELSE contacts.last_name END,
+            updated_at = now()
         """
+    )
+    statement = text(
+        f"""
         INSERT INTO recipients (
-            campaign_id, line, name, address, address_normalized, rendered_content, rendered_subject
+            campaign_id, line, name, address, address_normalized, rendered_content, rendered_subject, contact_id
         )
-        SELECT :campaign_id, * FROM unnest(
+        SELECT :campaign_id, r.*, c.id FROM unnest(
             CAST(:lines AS integer[]), CAST(:names AS text[]),
             CAST(:addresses AS text[]), CAST(:normalized AS text[]),
             CAST(:contents AS text[]), CAST(:subjects AS text[])
-        )
+        ) AS r(line, name, address, normalized, content, subject)
+        LEFT JOIN contacts AS c ON c.{key} = r.normalized
         """
     )
     report = length.Report(templates.channel, sms_max_segments=None)
@@ -117,6 +130,15 @@ def _insert_recipients(campaign_id: int, recipients: list[ParsedRecipient], temp
         if templates.message is not None:
             for content, _ in rendered:
                 report.add(length.measure(content or "", templates.channel))
+        names = [placeholders.split_name(r.name) for r in chunk]
+        db.session.execute(
+            contacts,
+            {
+                "keys": [r.address_normalized for r in chunk],
+                "firsts": [first[:100] for first, _ in names],
+                "lasts": [last[:100] for _, last in names],
+            },
+        )
         db.session.execute(
             statement,
             {

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -253,6 +254,8 @@ class Recipient(Model):
         Index("recipients_campaign_status_id", "campaign_id", "status", "id"),
         # Serves the unfiltered page in paste order.
         Index("recipients_campaign_id", "campaign_id", "id"),
+        # A contact's messages across campaigns.
+        Index("recipients_contact", "contact_id", "id", postgresql_where=text("contact_id IS NOT NULL")),
         # No index on lease_expires_at or next_attempt_at: the reconciler looks
         # only among a campaign's few sending or retrying rows, through the
         # index above, and every claim would pay for one.
@@ -286,6 +289,9 @@ class Recipient(Model):
     # (the campaign's own text is sent). See ``content``.
     rendered_content: Mapped[str | None] = mapped_column(Text)
     rendered_subject: Mapped[str | None] = mapped_column(Text)
+    # The contact this recipient is (migration 0009): a pasted line becomes or
+    # updates one. None once the contact is deleted.
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -77,5 +77,11 @@ def parts(template: str, values: Values) -> list[tuple[str, bool]]:
 def from_paste(name: str, address: str, *, is_email: bool) -> Values:
     """A pasted line's values: the first word of the name is the first name,
     the rest the last name; the address fills ``{email}`` or ``{phone}``."""
-    first, last = [*name.split(maxsplit=1), "", ""][:2]
+    first, last = split_name(name)
     return Values({"first_name": first, "last_name": last, "email" if is_email else "phone": address}, {})
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """A pasted name's first word, and the rest."""
+    first, last = [*name.split(maxsplit=1), "", ""][:2]
+    return first, last

@@ -1,0 +1,103 @@
+"""The contact book: finding, adding, changing and erasing contacts, each
+change recorded in the history with who made it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Select, select, text
+
+from app import audit
+from app.audit import Action
+from app.contacts.models import Contact
+from app.extensions import db
+from app.formatting import plural
+
+if TYPE_CHECKING:
+    from app.auth.models import User
+
+
+class AddressTaken(Exception):
+    """Another contact has this phone or email."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    q: str = ""
+    location: str = ""
+    preferred_product: str = ""
+
+    def query(self) -> Select:
+        query = select(Contact)
+        if self.q:
+            # ILIKE '%…%' on the indexed expression: the trigram index serves it.
+            pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(text(f"{Contact.SEARCH} ILIKE :pattern").bindparams(pattern=pattern))
+        if self.location:
+            query = query.where(Contact.location == self.location)
+        if self.preferred_product:
+            query = query.where(Contact.preferred_product == self.preferred_product)
+        return query.order_by(Contact.id.desc())
+
+
+def choices(column) -> list[str]:
+    """The values a filter offers: those in use."""
+    return list(db.session.scalars(select(column).where(column != "").distinct().order_by(column).limit(200)))
+
+
+def save(contact: Contact | None, *, actor: User, **fields) -> Contact:
+    """Add (``contact`` None) or change a contact; the caller commits. Raises
+    AddressTaken, changing nothing, when another contact has its phone or email."""
+    for name in ("phone", "email"):
+        value = fields.get(name)
+        if value is None:
+            continue
+        others = select(Contact.id).where(getattr(Contact, name) == value)
+        if contact is not None:
+            others = others.where(Contact.id != contact.id)
+        if (other := db.session.scalar(others.limit(1))) is not None:
+            raise AddressTaken(f"Contact {other} already has this {name}.")
+    adding = contact is None
+    contact = contact or Contact()
+    changed = [name for name, value in fields.items() if getattr(contact, name) != value]
+    for name, value in fields.items():
+        setattr(contact, name, value)
+    db.session.add(contact)
+    db.session.flush()
+    detail = "" if adding else ", ".join(name.replace("_", " ") for name in changed) or "nothing"
+    action = Action.CONTACT_ADDED if adding else Action.CONTACT_CHANGED
+    audit.record(action, actor=actor, contact_id=contact.id, detail=detail)
+    return contact
+
+
+def erase(contact: Contact, *, actor: User) -> int:
+    """Delete a contact. The messages already sent to them stay counted in
+    their campaigns, with the personal fields erased; returns how many."""
+    erased: int = db.session.execute(  # type: ignore[attr-defined]
+        text(
+            "UPDATE recipients SET name = '', address = '(erased)', address_normalized = 'erased:' || id, "
+            "rendered_content = CASE WHEN rendered_content IS NULL THEN NULL ELSE '(erased)' END, "
+            "rendered_subject = CASE WHEN rendered_subject IS NULL THEN NULL ELSE '(erased)' END, "
+            "contact_id = NULL WHERE contact_id = :id"
+        ),
+        {"id": contact.id},
+    ).rowcount
+    kept = f"{plural(erased, 'message')} kept, personal fields erased" if erased else ""
+    audit.record(Action.CONTACT_DELETED, actor=actor, contact_id=contact.id, detail=kept)
+    db.session.delete(contact)
+    return erased
+
+
+def messages(contact_id: int, limit: int = 200):
+    """Every message sent to the contact across campaigns, newest first: the
+    recipient row, and its campaign."""
+    from app.campaigns.models import Campaign, Recipient
+
+    return db.session.execute(
+        select(Recipient, Campaign)
+        .join(Campaign, Campaign.id == Recipient.campaign_id)
+        .where(Recipient.contact_id == contact_id)
+        .order_by(Recipient.id.desc())
+        .limit(limit)
+    ).all()

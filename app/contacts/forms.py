@@ -1,0 +1,64 @@
+import re
+
+from flask import current_app
+from flask_wtf import FlaskForm
+from wtforms import StringField, SubmitField, TextAreaField
+from wtforms.validators import Length, ValidationError
+
+from app.addresses import InvalidAddress, normalize_email, normalize_phone
+from app.campaigns.forms import no_nul
+
+ATTRIBUTE_LINE = re.compile(r"^\s*([A-Za-z0-9_]+)\s*:\s*(.*?)\s*$")
+
+
+def parse_attributes(text: str) -> tuple[dict[str, str], list[str]]:
+    """``plan: gold`` lines → ``{"plan": "gold"}``, keys lower-cased; and the
+    lines that are not ``key: value``, as messages."""
+    attributes, errors = {}, []
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        found = ATTRIBUTE_LINE.match(line)
+        if found is None:
+            errors.append(f"Line {number}: write it as key: value, the key in letters, digits and _.")
+        else:
+            attributes[found.group(1).lower()] = found.group(2)
+    return attributes, errors
+
+
+class ContactForm(FlaskForm):
+    first_name = StringField("First name", filters=[no_nul], validators=[Length(max=100)])
+    last_name = StringField("Last name", filters=[no_nul], validators=[Length(max=100)])
+    phone = StringField("Phone", filters=[no_nul], description="With +country, or in DEFAULT_REGION's format.")
+    email = StringField("Email", filters=[no_nul])
+    location = StringField("Location", filters=[no_nul], validators=[Length(max=100)])
+    preferred_product = StringField("Preferred product", filters=[no_nul], validators=[Length(max=100)])
+    attributes = TextAreaField(
+        "Attributes", filters=[no_nul], description="One per line, key: value. A template reads {attributes.key}."
+    )
+    submit = SubmitField("Save contact")
+
+    normalized_phone: str | None = None
+    normalized_email: str | None = None
+    parsed_attributes: dict[str, str] | None = None
+
+    def validate_phone(self, field: StringField) -> None:
+        if (field.data or "").strip():
+            try:
+                self.normalized_phone = normalize_phone(field.data.strip(), current_app.config["DEFAULT_REGION"])
+            except InvalidAddress as error:
+                raise ValidationError(str(error)) from None
+
+    def validate_email(self, field: StringField) -> None:
+        if (field.data or "").strip():
+            try:
+                self.normalized_email = normalize_email(field.data.strip())
+            except InvalidAddress as error:
+                raise ValidationError(str(error)) from None
+        elif not (self.phone.data or "").strip():
+            raise ValidationError("A contact needs a phone or an email.")
+
+    def validate_attributes(self, field: TextAreaField) -> None:
+        self.parsed_attributes, errors = parse_attributes(field.data)
+        if errors:
+            raise ValidationError(" ".join(errors))

@@ -1,0 +1,106 @@
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from app import audit
+from app.auth.access import requires
+from app.auth.models import Role
+from app.contacts import book
+from app.contacts.forms import ContactForm
+from app.contacts.models import Contact
+from app.extensions import csrf, db
+from app.paging import paginate
+
+bp = Blueprint("contacts", __name__)
+
+
+def _contact_or_404(contact_id: int) -> Contact:
+    return db.get_or_404(
+        Contact, contact_id, description="There is no contact with that number: it may have been deleted."
+    )
+
+
+@bp.get("/contacts")
+@requires(Role.VIEWER)
+def index() -> str:
+    filters = book.Filters(
+        q=request.args.get("q", "").strip()[:200],
+        location=request.args.get("location", ""),
+        preferred_product=request.args.get("preferred_product", ""),
+    )
+    page = paginate(filters.query(), current_app.config["CAMPAIGNS_PER_PAGE"])
+    return render_template(
+        "contacts/index.html",
+        page=page,
+        filters=filters,
+        locations=book.choices(Contact.location),
+        products=book.choices(Contact.preferred_product),
+    )
+
+
+@bp.get("/contacts/<int:contact_id>")
+@requires(Role.VIEWER)
+def show(contact_id: int) -> str:
+    contact = _contact_or_404(contact_id)
+    return render_template(
+        "contacts/show.html",
+        contact=contact,
+        messages=book.messages(contact.id),
+        history=audit.contact_history(contact.id),
+    )
+
+
+@bp.route("/contacts/new", methods=["GET", "POST"])
+@requires(Role.OPERATOR)
+@csrf.exempt  # the form checks its own token, and shows itself again, filled in, if refused
+def new() -> str | Response:
+    return _edit(None)
+
+
+@bp.route("/contacts/<int:contact_id>/edit", methods=["GET", "POST"])
+@requires(Role.OPERATOR)
+@csrf.exempt  # the form checks its own token, and shows itself again, filled in, if refused
+def edit(contact_id: int) -> str | Response:
+    return _edit(_contact_or_404(contact_id))
+
+
+def _edit(contact: Contact | None) -> str | Response:
+    form = ContactForm(obj=contact)
+    if contact is not None and request.method == "GET":
+        form.attributes.data = "\n".join(f"{key}: {value}" for key, value in sorted(contact.attributes.items()))
+    if form.validate_on_submit():
+        try:
+            saved = book.save(
+                contact,
+                actor=current_user,
+                phone=form.normalized_phone,
+                email=form.normalized_email,
+                first_name=form.first_name.data.strip(),
+                last_name=form.last_name.data.strip(),
+                location=form.location.data.strip(),
+                preferred_product=form.preferred_product.data.strip(),
+                attributes=form.parsed_attributes or {},
+            )
+        except book.AddressTaken as taken:
+            (form.phone if "phone" in str(taken) else form.email).errors.append(str(taken))
+        else:
+            db.session.commit()
+            flash(f"Contact {saved.label} saved.", "success")
+            return redirect(url_for("contacts.show", contact_id=saved.id))
+    return render_template("contacts/form.html", form=form, contact=contact)
+
+
+@bp.post("/contacts/<int:contact_id>/delete")
+@requires(Role.OPERATOR)
+def delete(contact_id: int) -> Response:
+    contact = _contact_or_404(contact_id)
+    label = contact.label
+    erased = book.erase(contact, actor=current_user)
+    db.session.commit()
+    kept = (
+        f" The {erased} message{'s' if erased != 1 else ''} sent to them stay counted, with their details erased."
+        if erased
+        else ""
+    )
+    flash(f"Contact {label} deleted.{kept}", "success")
+    return redirect(url_for("contacts.index"))

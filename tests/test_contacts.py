@@ -1,0 +1,126 @@
+"""Contacts: added, changed and deleted by operators (each change in the
+history), found by any part of a name, phone or email and by filters, made or
+updated by every pasted line, with every message they were sent."""
+
+from sqlalchemy import select
+
+from app.audit import AuditEvent
+from app.auth.models import Role
+from app.campaigns.models import Campaign, Recipient
+from app.contacts.models import Contact
+from app.extensions import db
+from tests.conftest import signed_in
+from tests.factories import make_user
+
+
+def add(client, **fields):
+    form = {"first_name": "Ada", "last_name": "Lovelace", "phone": "+1 202 555 0143", "email": "", "location": "",
+            "preferred_product": "", "attributes": ""} | fields  # fmt: skip
+    return client.post("/contacts/new", data=form)
+
+
+def test_an_operator_adds_a_contact_and_its_page_shows_it_with_its_history(client):
+    response = add(client, email="Ada@Example.com", location="London", attributes="Plan: gold\ncity_code: LDN")
+    contact = db.session.scalar(select(Contact))
+    assert response.headers["Location"] == f"/contacts/{contact.id}"
+    assert (contact.phone, contact.email, contact.attributes) == (
+        "+12025550143",
+        "ada@example.com",
+        {"plan": "gold", "city_code": "LDN"},
+    )
+    page = client.get(f"/contacts/{contact.id}").get_data(as_text=True)
+    assert "<code>attributes.plan</code></dt><dd>gold</dd>" in page
+    assert "Added the contact by <strong>operator@example.com</strong>" in page
+    assert "No message yet" in page
+
+
+def test_bad_contacts_are_refused_saying_what_and_where(client):
+    page = add(client, phone="", email="").get_data(as_text=True)
+    assert "A contact needs a phone or an email." in page
+    page = add(client, phone="12345", attributes="plan gold").get_data(as_text=True)
+    assert "is not a valid phone number" in page
+    assert "Line 1: write it as key: value" in page and "plan gold</textarea>" in page
+    add(client)
+    taken = add(client, first_name="Someone else").get_data(as_text=True)
+    assert "Contact 1 already has this phone." in taken and 'value="Someone else"' in taken
+    assert db.session.query(Contact).count() == 1
+
+
+def test_a_change_says_what_changed_in_the_history(client):
+    add(client)
+    contact_id = db.session.scalar(select(Contact.id))
+    form = {"first_name": "Ada", "last_name": "Lovelace", "phone": "+12025550143", "email": "",
+            "location": "Paris", "preferred_product": "", "attributes": "plan: silver"}  # fmt: skip
+    assert client.post(f"/contacts/{contact_id}/edit", data=form).status_code == 302
+    page = client.get(f"/contacts/{contact_id}").get_data(as_text=True)
+    assert "Changed the contact (location, attributes) by" in page
+
+
+def test_the_list_finds_by_any_part_and_filters_with_a_total(client):
+    add(client, location="London", preferred_product="Tea")
+    add(client, first_name="Grace", last_name="Hopper", phone="", email="grace@navy.example", location="Arlington")
+    add(client, first_name="50%_off", last_name="", phone="+1 202 555 0199")
+    found = client.get("/contacts?q=love").get_data(as_text=True)
+    assert found.count('data-testid="contact-row"') == 1 and "1 contact found" in found
+    assert client.get("/contacts?q=NAVY").get_data(as_text=True).count('data-testid="contact-row"') == 1
+    assert client.get("/contacts?q=555 01").get_data(as_text=True).count('data-testid="contact-row"') == 0
+    assert client.get("/contacts?q=2025550").get_data(as_text=True).count('data-testid="contact-row"') == 2
+    # % and _ are what they are, not wildcards.
+    assert client.get("/contacts?q=%25_").get_data(as_text=True).count('data-testid="contact-row"') == 1
+    assert client.get("/contacts?location=London").get_data(as_text=True).count('data-testid="contact-row"') == 1
+    page = client.get("/contacts?preferred_product=Tea&location=Arlington").get_data(as_text=True)
+    assert "No contact matches" in page and "Clear the search" in page
+    everyone = client.get("/contacts?page=99999999999999999999").get_data(as_text=True)
+    assert "3 contacts" in everyone and everyone.count('data-testid="contact-row"') == 3
+    assert client.get("/contacts?q=" + "x" * 10_000).status_code == 200
+
+
+def test_pasted_lines_become_or_update_contacts_and_their_messages_are_listed(client):
+    def paste(title, lines):
+        client.post(
+            "/campaigns/new",
+            data={"title": title, "channel": "sms", "message": "Hi {first_name|there}", "recipients": lines},
+        )
+
+    paste("First", "Ada Lovelace, +1 202 555 0143\n+1 202 555 0144")
+    paste("Second", "Ada King, +1 202 555 0143\n+1 202 555 0144")
+    contacts = db.session.execute(select(Contact.phone, Contact.first_name, Contact.last_name).order_by(Contact.id))
+    assert contacts.all() == [("+12025550143", "Ada", "King"), ("+12025550144", "", "")]
+    assert db.session.scalar(select(Recipient.contact_id).where(Recipient.contact_id.is_(None))) is None
+    ada = db.session.scalar(select(Contact.id).where(Contact.first_name == "Ada"))
+    page = client.get(f"/contacts/{ada}").get_data(as_text=True)
+    assert page.count('data-testid="contact-message"') == 2
+    assert ">First</a>" in page and ">Second</a>" in page and "Hi Ada" in page
+
+
+def test_deleting_a_messaged_contact_erases_them_and_keeps_the_counts(client):
+    client.post(
+        "/campaigns/new",
+        data={
+            "title": "T",
+            "channel": "sms",
+            "message": "Hi {first_name}",
+            "recipients": "Ada, +12025550143\nBo, +12025550144",
+        },
+    )
+    campaign = db.session.scalar(select(Campaign))
+    ada = db.session.scalar(select(Contact).where(Contact.first_name == "Ada"))
+    response = client.post(f"/contacts/{ada.id}/delete", follow_redirects=True)
+    assert "Contact Ada deleted. The 1 message sent to them stay counted" in response.get_data(as_text=True)
+    assert client.get(f"/contacts/{ada.id}").status_code == 404
+    rows = db.session.execute(
+        select(Recipient.name, Recipient.address, Recipient.rendered_content).order_by(Recipient.line)
+    ).all()
+    assert rows == [("", "(erased)", "(erased)"), ("Bo", "+12025550144", "Hi Bo")]
+    db.session.refresh(campaign)
+    assert campaign.recipient_count == 2
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "contact.deleted"))
+    assert event.contact_id == ada.id and event.detail == "1 message kept, personal fields erased"
+
+
+def test_viewers_read_contacts_and_change_nothing(app, client):
+    add(client)
+    viewer = signed_in(app, make_user(Role.VIEWER, email="vera@example.com"))
+    page = viewer.get("/contacts").get_data(as_text=True)
+    assert "Lovelace" in page and "Add contact" not in page
+    assert viewer.post("/contacts/1/delete").status_code == 403
