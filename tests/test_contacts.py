@@ -124,3 +124,26 @@ def test_viewers_read_contacts_and_change_nothing(app, client):
     page = viewer.get("/contacts").get_data(as_text=True)
     assert "Lovelace" in page and "Add contact" not in page
     assert viewer.post("/contacts/1/delete").status_code == 403
+
+
+def test_a_pasted_line_is_rendered_from_its_contact_and_keeps_that_text(client):
+    add(client, location="London", attributes="plan: gold")
+    client.post(
+        "/campaigns/new",
+        data={
+            "title": "Known people",
+            "channel": "sms",
+            "message": "Hi {first_name|there} in {location|town}, plan {attributes.plan|basic}",
+            "recipients": "+1 202 555 0143\nBo, +1 202 555 0144",
+        },
+    )
+    texts = db.session.scalars(select(Recipient.rendered_content).order_by(Recipient.line)).all()
+    assert texts == ["Hi Ada in London, plan gold", "Hi Bo in town, plan basic"]
+    # Changing the contact later changes no message already written for them.
+    contact_id = db.session.scalar(select(Contact.id).where(Contact.first_name == "Ada"))
+    client.post(
+        f"/contacts/{contact_id}/edit",
+        data={"first_name": "Ada", "last_name": "", "phone": "+12025550143", "email": "", "location": "Paris",
+              "preferred_product": "", "attributes": ""},
+    )  # fmt: skip
+    assert db.session.scalar(select(Recipient.rendered_content).where(Recipient.line == 1)) == texts[0]

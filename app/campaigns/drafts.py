@@ -66,10 +66,19 @@ class Templates:
         self.message = message if placeholders.is_personal(message) else None
         self.subject = subject if subject and placeholders.is_personal(subject) else None
 
-    def render(self, recipient: ParsedRecipient) -> tuple[str | None, str | None]:
-        if self.message is None and self.subject is None:
+    @property
+    def personal(self) -> bool:
+        return self.message is not None or self.subject is not None
+
+    def render(
+        self, recipient: ParsedRecipient, values: placeholders.Values | None = None
+    ) -> tuple[str | None, str | None]:
+        """The recipient's text and subject, from ``values`` (its contact's), or
+        else from its pasted line alone."""
+        if not self.personal:
             return None, None
-        values = placeholders.from_paste(recipient.name, recipient.address_normalized, is_email=self.is_email)
+        if values is None:
+            values = placeholders.from_paste(recipient.name, recipient.address_normalized, is_email=self.is_email)
         return (
             None if self.message is None else placeholders.render(self.message, values),
             None if self.subject is None else placeholders.render(self.subject, values),
@@ -126,19 +135,19 @@ def _insert_recipients(campaign_id: int, recipients: list[ParsedRecipient], temp
         report.add(length.measure(templates.literal, templates.channel), len(recipients))
     for start in range(0, len(recipients), INSERT_CHUNK):
         chunk = recipients[start : start + INSERT_CHUNK]
-        rendered = [templates.render(r) for r in chunk]
-        if templates.message is not None:
-            for content, _ in rendered:
-                report.add(length.measure(content or "", templates.channel))
+        keys = [r.address_normalized for r in chunk]
         names = [placeholders.split_name(r.name) for r in chunk]
         db.session.execute(
             contacts,
-            {
-                "keys": [r.address_normalized for r in chunk],
-                "firsts": [first[:100] for first, _ in names],
-                "lasts": [last[:100] for _, last in names],
-            },
+            {"keys": keys, "firsts": [first[:100] for first, _ in names], "lasts": [last[:100] for _, last in names]},
         )
+        # Each text is rendered from the contact as it now is: the pasted name,
+        # and what the contact book knows besides (location, attributes…).
+        known = _contact_values(key, keys) if templates.personal else {}
+        rendered = [templates.render(r, known.get(r.address_normalized)) for r in chunk]
+        if templates.message is not None:
+            for content, _ in rendered:
+                report.add(length.measure(content or "", templates.channel))
         db.session.execute(
             statement,
             {
@@ -201,6 +210,31 @@ def delete(campaign_id: int, *, actor: User) -> str | None:
     detail = f"“{draft['title']}” (campaign {campaign_id}, {plural(draft['recipient_count'], 'recipient')})"
     audit.record(Action.CAMPAIGN_DELETED, actor=actor, detail=detail)
     return draft["title"]
+
+
+def _contact_values(key: str, keys: list[str]) -> dict[str, placeholders.Values]:
+    """The template values of the contacts with these phones (or emails), by it."""
+    rows = db.session.execute(
+        text(
+            f"SELECT {key}, first_name, last_name, location, preferred_product, phone, email, attributes "
+            f"FROM contacts WHERE {key} = ANY(CAST(:keys AS text[]))"
+        ),
+        {"keys": keys},
+    ).all()
+    return {
+        row[0]: placeholders.Values(
+            {
+                "first_name": row.first_name,
+                "last_name": row.last_name,
+                "location": row.location,
+                "preferred_product": row.preferred_product,
+                "phone": row.phone or "",
+                "email": row.email or "",
+            },
+            {name: str(value) for name, value in row.attributes.items()},
+        )
+        for row in rows
+    }
 
 
 def as_paste(campaign_id: int) -> str:
