@@ -39,6 +39,7 @@ ROLE_MATRIX = {
     "saved_templates.delete": Role.OPERATOR,
     "campaigns.new": Role.OPERATOR,
     "campaigns.preview": Role.OPERATOR,
+    "campaigns.audience_size": Role.OPERATOR,
     "campaigns.start": Role.OPERATOR,
     "campaigns.confirm_start": Role.OPERATOR,
     "campaigns.pause": Role.OPERATOR,
@@ -56,7 +57,7 @@ ROLE_MATRIX = {
 
 
 # Requests a page makes by itself (``@background``).
-BACKGROUND_ENDPOINTS = {"campaigns.preview"}
+BACKGROUND_ENDPOINTS = {"campaigns.preview", "campaigns.audience_size"}
 
 
 def endpoints(app):
@@ -156,6 +157,7 @@ def test_role_matrix(app, role):
         "users.change_password": ("GET", "/account/password"),
         "campaigns.new": ("POST", "/campaigns/new"),
         "campaigns.preview": ("POST", "/campaigns/preview"),
+        "campaigns.audience_size": ("POST", "/campaigns/audience"),
         "campaigns.recipient": ("GET", f"/campaigns/{campaign.id}/recipients/{first_recipient}"),
         "campaigns.confirm_start": ("GET", f"/campaigns/{campaign.id}/start"),
         "campaigns.start": ("POST", f"/campaigns/{campaign.id}/start"),

@@ -147,3 +147,67 @@ def test_a_pasted_line_is_rendered_from_its_contact_and_keeps_that_text(client):
               "preferred_product": "", "attributes": ""},
     )  # fmt: skip
     assert db.session.scalar(select(Recipient.rendered_content).where(Recipient.line == 1)) == texts[0]
+
+
+def contacts_campaign(client, **fields):
+    form = {"title": "To contacts", "channel": "sms", "message": "Hi {first_name}, {attributes.plan|basic}",
+            "audience": "contacts", "recipients": ""} | fields  # fmt: skip
+    return client.post("/campaigns/new", data=form)
+
+
+def test_a_campaign_goes_to_the_contacts_its_filters_choose(client):
+    add(client, first_name="Mary Ann", last_name="Evans", location="London", attributes="plan: gold")
+    add(client, first_name="Bo", phone="+1 202 555 0144", location="London")
+    add(client, first_name="Cy", phone="+1 202 555 0145", location="Paris", attributes="plan: gold")
+    add(client, first_name="Di", phone="", email="di@example.com", location="London")  # no phone: not for SMS
+    response = contacts_campaign(client, audience_location="London")
+    assert response.status_code == 302
+    rows = db.session.execute(
+        select(Recipient.name, Recipient.address_normalized, Recipient.rendered_content, Recipient.contact_id).order_by(
+            Recipient.line
+        )
+    ).all()
+    assert [(r.name, r.address_normalized, r.rendered_content) for r in rows] == [
+        ("Mary Ann Evans", "+12025550143", "Hi Mary Ann, gold"),
+        ("Bo Lovelace", "+12025550144", "Hi Bo, basic"),  # add() gives everyone last name Lovelace
+    ]
+    assert all(r.contact_id for r in rows)
+    # Choosing contacts changes none of them.
+    assert db.session.scalar(select(Contact.first_name).where(Contact.phone == "+12025550143")) == "Mary Ann"
+
+    contacts_campaign(client, title="Gold", audience_attribute="plan=gold")
+    gold = db.session.scalar(select(Campaign).where(Campaign.title == "Gold"))
+    assert gold.recipient_count == 2
+
+
+def test_an_audience_that_chooses_nobody_is_refused_saying_why(client):
+    add(client, location="London")
+    page = contacts_campaign(client, audience_location="Rome").get_data(as_text=True)
+    assert "No contact with a phone matches these filters." in page
+    page = contacts_campaign(client, audience_attribute="gold").get_data(as_text=True)
+    assert "Write it as key=value, such as plan=gold." in page
+    assert db.session.scalar(select(Campaign.id)) is None
+
+
+def test_the_form_shows_the_audience_size_as_the_filters_change(client):
+    add(client, location="London")
+    add(client, first_name="Bo", phone="", email="bo@example.com", location="London")
+    size = client.post("/campaigns/audience", data={"channel": "sms", "audience_location": "London"})
+    assert "<strong>1 contact</strong> with a phone matches these filters." in size.get_data(as_text=True)
+    size = client.post("/campaigns/audience", data={"channel": "email", "audience_location": ""})
+    assert "<strong>1 contact</strong> with an email matches" in size.get_data(as_text=True)
+    size = client.post("/campaigns/audience", data={"channel": "sms", "audience_location": "Rome"})
+    assert "<strong>0 contacts</strong> with a phone match these filters." in size.get_data(as_text=True)
+
+
+def test_the_preview_shows_the_audience_s_first_contacts_as_they_will_get_it(client):
+    add(client, location="London", attributes="plan: gold")
+    add(client, first_name="Bo", phone="+1 202 555 0144", location="Paris")
+    page = client.post(
+        "/campaigns/preview",
+        data={"channel": "sms", "message": "Hi {first_name} in {location}, {attributes.plan|basic}",
+              "audience": "contacts", "audience_location": "London", "recipients": ""},
+    ).get_data(as_text=True)  # fmt: skip
+    assert page.count('data-testid="preview-message"') == 1
+    assert "To Ada Lovelace" in page and "Hi Ada in London, gold" in page
+    assert "For 1 recipient:" in page

@@ -112,7 +112,7 @@ def test_the_preview_says_when_it_read_only_the_first_lines(client):
     page = client.post("/campaigns/preview", data={"channel": "sms", "message": "Hello", "recipients": paste}).get_data(
         as_text=True
     )
-    assert "Over the first 1,000 lines: 5 characters, 1 segment a message" in page
+    assert "Over the first 1,000 recipients: 5 characters, 1 segment a message" in page
 
 
 def test_the_preview_waits_for_known_placeholders_and_needs_an_operator(client, anonymous):

@@ -17,6 +17,7 @@ from app.campaigns import length, lifecycle, placeholders
 from app.campaigns.lifecycle import Change
 from app.campaigns.models import Campaign, Channel
 from app.campaigns.parsing import ParsedRecipient
+from app.contacts.book import values_of
 from app.extensions import db
 from app.formatting import number, plural
 
@@ -35,6 +36,7 @@ def create_campaign(
     created_by: User | None,
     via: Via = Via.WEB,
     subject: str | None = None,
+    from_contacts: bool = False,
 ) -> Campaign:
     """A draft campaign and its recipients, each with its text rendered,
     recorded in its history; the caller commits. The templates' placeholders
@@ -43,7 +45,7 @@ def create_campaign(
     campaign = Campaign(title=title, channel=channel, message=message, subject=subject, recipient_count=len(recipients))
     db.session.add(campaign)
     db.session.flush()
-    report = _insert_recipients(campaign.id, recipients, Templates(channel, message, subject))
+    report = _insert_recipients(campaign.id, recipients, Templates(channel, message, subject), from_contacts)
     campaign.sms_segments = report.segments if channel == Channel.SMS else None
     audit.record(
         Action.CAMPAIGN_CREATED,
@@ -97,10 +99,13 @@ class Templates:
         return report
 
 
-def _insert_recipients(campaign_id: int, recipients: list[ParsedRecipient], templates: Templates) -> length.Report:
+def _insert_recipients(
+    campaign_id: int, recipients: list[ParsedRecipient], templates: Templates, from_contacts: bool = False
+) -> length.Report:
     """Store the recipients with their own texts, each pasted line becoming or
     updating a contact (by phone, or by email on an email campaign; a name on
-    the line replaces the contact's); returns how long the texts are.
+    the line replaces the contact's; recipients chosen ``from_contacts`` are
+    contacts already); returns how long the texts are.
 
     Bulk statements, a chunk of rows each as arrays unnested by PostgreSQL:
     several times faster than one VALUES tuple per row, and unlike COPY they
@@ -137,10 +142,15 @@ def _insert_recipients(campaign_id: int, recipients: list[ParsedRecipient], temp
         chunk = recipients[start : start + INSERT_CHUNK]
         keys = [r.address_normalized for r in chunk]
         names = [placeholders.split_name(r.name) for r in chunk]
-        db.session.execute(
-            contacts,
-            {"keys": keys, "firsts": [first[:100] for first, _ in names], "lasts": [last[:100] for _, last in names]},
-        )
+        if not from_contacts:
+            db.session.execute(
+                contacts,
+                {
+                    "keys": keys,
+                    "firsts": [first[:100] for first, _ in names],
+                    "lasts": [last[:100] for _, last in names],
+                },
+            )
         # Each text is rendered from the contact as it now is: the pasted name,
         # and what the contact book knows besides (location, attributes…).
         known = _contact_values(key, keys) if templates.personal else {}
@@ -221,20 +231,7 @@ def _contact_values(key: str, keys: list[str]) -> dict[str, placeholders.Values]
         ),
         {"keys": keys},
     ).all()
-    return {
-        row[0]: placeholders.Values(
-            {
-                "first_name": row.first_name,
-                "last_name": row.last_name,
-                "location": row.location,
-                "preferred_product": row.preferred_product,
-                "phone": row.phone or "",
-                "email": row.email or "",
-            },
-            {name: str(value) for name, value in row.attributes.items()},
-        )
-        for row in rows
-    }
+    return {row[0]: values_of(row) for row in rows}
 
 
 def as_paste(campaign_id: int) -> str:

@@ -1,12 +1,14 @@
 from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from app.campaigns import drafts, placeholders
 from app.campaigns.models import Channel
-from app.campaigns.parsing import ParseResult, parse_recipients, plural
+from app.campaigns.parsing import ParsedRecipient, ParseResult, parse_recipients, plural
+from app.contacts.book import Audience
+from app.extensions import db
 
 
 def no_nul(value: str | None) -> str | None:
@@ -32,10 +34,19 @@ class CampaignForm(FlaskForm):
         "(with a fallback for an empty value), {last_name}, {phone}, {email}.",
         validators=[DataRequired(), Length(max=4000)],
     )
+    audience = RadioField(
+        "Send to",
+        choices=[SelectChoice("paste", "A pasted list"), SelectChoice("contacts", "Contacts")],
+        default="paste",
+    )
+    audience_location = StringField("Location", filters=[no_nul], description="Any, when left empty.")
+    audience_product = StringField("Preferred product", filters=[no_nul], description="Any, when left empty.")
+    audience_attribute = StringField(
+        "Attribute", filters=[no_nul], description="key=value, such as plan=gold; any, when left empty."
+    )
     recipients = TextAreaField(
         "Recipients",
         description="One per line: Name, Email or Phone. A bare email or phone is fine too.",
-        validators=[DataRequired()],
     )
     skip_invalid = BooleanField("Create the campaign without the lines that have errors")
     submit = SubmitField("Create campaign")
@@ -71,6 +82,23 @@ class CampaignForm(FlaskForm):
         )
         return False
 
+    def _choose_contacts(self, limit: int) -> None:
+        """The audience's contacts as recipients, in the order they were added."""
+        audience = self.contact_audience
+        reach = "an email" if audience.channel == Channel.EMAIL else "a phone"
+        size = audience.size()
+        if size == 0:
+            raise ValidationError(f"No contact with {reach} matches these filters.")
+        if size > limit:
+            raise ValidationError(f"{size:,} contacts match; a campaign takes at most {limit:,}. Narrow the filters.")
+        self.parsed = ParseResult(
+            recipients=[
+                ParsedRecipient(line, contact.name, key, key)
+                for line, contact in enumerate(db.session.scalars(audience.query()), start=1)
+                if (key := contact.email if audience.channel == Channel.EMAIL else contact.phone)
+            ]
+        )
+
     @property
     def email_subject(self) -> str | None:
         """The subject typed for an email, else None (an email then goes with its title)."""
@@ -78,10 +106,28 @@ class CampaignForm(FlaskForm):
             return None
         return (self.subject.data or "").strip() or None
 
+    @property
+    def contact_audience(self) -> Audience:
+        return Audience(
+            self.channel.data,
+            (self.audience_location.data or "").strip(),
+            (self.audience_product.data or "").strip(),
+            (self.audience_attribute.data or "").strip(),
+        )
+
+    def validate_audience_attribute(self, field: StringField) -> None:
+        if self.audience.data == "contacts" and (field.data or "").strip() and "=" not in field.data:
+            raise ValidationError("Write it as key=value, such as plan=gold.")
+
     def validate_recipients(self, field: TextAreaField) -> None:
         if self.channel.data not in {c.value for c in Channel}:
             return
         limit = current_app.config["RECIPIENT_LINE_LIMIT"]
+        if self.audience.data == "contacts":
+            self._choose_contacts(limit)
+            return
+        if not (field.data or "").strip():
+            raise ValidationError("Paste at least one recipient, one per line, or send to contacts.")
         self.parsed = parse_recipients(
             field.data, Channel(self.channel.data), current_app.config["DEFAULT_REGION"], limit
         )

@@ -5,9 +5,10 @@ messages are on the channel (an SMS's encoding and segments)."""
 from dataclasses import dataclass
 
 from app.campaigns import length, placeholders
-from app.campaigns.drafts import Templates
 from app.campaigns.models import Channel
 from app.campaigns.parsing import parse_recipients
+from app.contacts.book import Audience, values_of
+from app.extensions import db
 
 SAMPLES = 3
 # The page sends the paste's first lines only: a preview of 100,000 lines on
@@ -33,27 +34,46 @@ class Preview:
     cut: bool
 
 
-def build(channel: str, message: str, subject: str, paste: str, *, region: str, sms_max_segments: int) -> Preview:
+def build(
+    channel: str,
+    message: str,
+    subject: str,
+    paste: str,
+    *,
+    region: str,
+    sms_max_segments: int,
+    audience: Audience | None = None,
+) -> Preview:
+    """The preview of a pasted list, or of the contacts ``audience`` chooses
+    (its first PREVIEW_LINES, each rendered from what the contact book knows)."""
     channel = channel if channel in {c.value for c in Channel} else Channel.SMS.value
     unknown = placeholders.unknown(message) + placeholders.unknown(subject)
-    lines = paste.splitlines()
-    cut = len(lines) > PREVIEW_LINES
-    parsed = parse_recipients("\n".join(lines[:PREVIEW_LINES]), Channel(channel), region, PREVIEW_LINES)
-    if unknown or not message.strip():
-        return Preview(channel, unknown, [], None, min(len(lines), PREVIEW_LINES), cut)
     is_email = channel == Channel.EMAIL
+    if audience is None:
+        lines = paste.splitlines()
+        cut, read = len(lines) > PREVIEW_LINES, min(len(lines), PREVIEW_LINES)
+        parsed = parse_recipients("\n".join(lines[:PREVIEW_LINES]), Channel(channel), region, PREVIEW_LINES)
+        people = [
+            (r.name or r.address_normalized, placeholders.from_paste(r.name, r.address_normalized, is_email=is_email))
+            for r in parsed.recipients
+        ]
+    else:
+        contacts = db.session.scalars(audience.query().limit(PREVIEW_LINES + 1)).all()
+        cut, read = len(contacts) > PREVIEW_LINES, min(len(contacts), PREVIEW_LINES)
+        people = [(contact.label, values_of(contact)) for contact in contacts[:PREVIEW_LINES]]
+    if unknown or not message.strip():
+        return Preview(channel, unknown, [], None, read, cut)
     email_subject = (subject.strip() or None) if is_email else None
-    samples = []
-    for recipient in parsed.recipients[:SAMPLES]:
-        values = placeholders.from_paste(recipient.name, recipient.address_normalized, is_email=is_email)
-        content = placeholders.parts(message, values)
-        samples.append(
-            Sample(
-                recipient.name or recipient.address_normalized,
-                placeholders.parts(email_subject, values) if email_subject else None,
-                content,
-                length.measure(placeholders.render(message, values), channel),
-            )
+    samples = [
+        Sample(
+            to,
+            placeholders.parts(email_subject, values) if email_subject else None,
+            placeholders.parts(message, values),
+            length.measure(placeholders.render(message, values), channel),
         )
-    report = Templates(channel, message, email_subject).lengths(parsed.recipients, sms_max_segments)
-    return Preview(channel, [], samples, report, min(len(lines), PREVIEW_LINES), cut)
+        for to, values in people[:SAMPLES]
+    ]
+    report = length.Report(channel, sms_max_segments)
+    for line, (_, values) in enumerate(people, start=1):
+        report.add(length.measure(placeholders.render(message, values), channel), where=line)
+    return Preview(channel, [], samples, report, read, cut)

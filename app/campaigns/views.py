@@ -16,6 +16,7 @@ from app.campaigns.forms import CampaignForm
 from app.campaigns.lifecycle import Change
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import ParseResult
+from app.contacts.book import Audience
 from app.extensions import csrf, db
 from app.formatting import plural
 from app.kept import keeps_what_was_typed, take
@@ -69,6 +70,7 @@ def new() -> str | Response:
             parsed.recipients,
             created_by=current_user,
             subject=form.email_subject,
+            from_contacts=form.audience.data == "contacts",
         )
         db.session.commit()
         flash(creation_summary(parsed), about_campaign("success", campaign.status))
@@ -97,8 +99,29 @@ def preview() -> str:
         form.get("recipients", ""),
         region=current_app.config["DEFAULT_REGION"],
         sms_max_segments=current_app.config["SMS_MAX_SEGMENTS"],
+        audience=_audience(form) if form.get("audience") == "contacts" else None,
     )
     return render_template("campaigns/_preview.html", preview=shown)
+
+
+def _audience(form) -> Audience:
+    """The contacts the form's filters choose; an attribute filter not yet key=value is ignored."""
+    attribute = form.get("audience_attribute", "").strip()
+    return Audience(
+        form.get("channel", "sms"),
+        form.get("audience_location", "").strip(),
+        form.get("audience_product", "").strip(),
+        attribute if "=" in attribute else "",
+    )
+
+
+@bp.post("/campaigns/audience")
+@requires(Role.OPERATOR)
+@background
+def audience_size() -> str:
+    """How many contacts the form's filters choose, as they change (htmx)."""
+    audience = _audience(request.form)
+    return render_template("campaigns/_audience_size.html", audience=audience, size=audience.size())
 
 
 @bp.route("/campaigns/<int:campaign_id>/edit", methods=["GET", "POST"])

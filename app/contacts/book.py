@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import Row, Select, func, select, text
 
 from app import audit
 from app.audit import Action
+from app.campaigns.placeholders import Values
 from app.contacts.models import Contact
 from app.extensions import db
 from app.formatting import plural
@@ -39,6 +40,52 @@ class Filters:
         if self.preferred_product:
             query = query.where(Contact.preferred_product == self.preferred_product)
         return query.order_by(Contact.id.desc())
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Contacts a campaign is sent to: all of them, or those in a location,
+    preferring a product, or with an attribute's value; always those the
+    channel can reach (a phone for SMS and WhatsApp, an email for email)."""
+
+    channel: str
+    location: str = ""
+    preferred_product: str = ""
+    attribute: str = ""  # "key=value"
+
+    @property
+    def key(self):
+        return Contact.email if self.channel == "email" else Contact.phone
+
+    def query(self) -> Select:
+        query = select(Contact).where(self.key.is_not(None))
+        if self.location:
+            query = query.where(Contact.location == self.location)
+        if self.preferred_product:
+            query = query.where(Contact.preferred_product == self.preferred_product)
+        if self.attribute:
+            name, _, value = self.attribute.partition("=")
+            query = query.where(Contact.attributes.contains({name.strip().lower(): value.strip()}))
+        return query.order_by(Contact.id)
+
+    def size(self) -> int:
+        return db.session.scalar(select(func.count()).select_from(self.query().order_by(None).subquery())) or 0
+
+
+def values_of(contact: Contact | Row) -> Values:
+    """What a template is filled in from for this contact (a model, or a row
+    with its columns)."""
+    return Values(
+        {
+            "first_name": contact.first_name,
+            "last_name": contact.last_name,
+            "location": contact.location,
+            "preferred_product": contact.preferred_product,
+            "phone": contact.phone or "",
+            "email": contact.email or "",
+        },
+        {name: str(value) for name, value in contact.attributes.items()},
+    )
 
 
 def choices(column) -> list[str]:

@@ -20,3 +20,18 @@ document.addEventListener("submit", function (event) {
     if (event.target.id === "channel") follow();
   });
 })();
+
+// The New campaign form shows the pasted list or the contacts' filters, as "Send to" says.
+(function () {
+  function follow() {
+    var chosen = document.querySelector("input[name=audience]:checked");
+    if (!chosen) return;
+    document.querySelectorAll("[data-for-audience]").forEach(function (part) {
+      part.hidden = part.dataset.forAudience !== chosen.value;
+    });
+  }
+  document.addEventListener("DOMContentLoaded", follow);
+  document.addEventListener("change", function (event) {
+    if (event.target.name === "audience") follow();
+  });
+})();
