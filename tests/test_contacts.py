@@ -211,3 +211,24 @@ def test_the_preview_shows_the_audience_s_first_contacts_as_they_will_get_it(cli
     assert page.count('data-testid="preview-message"') == 1
     assert "To Ada Lovelace" in page and "Hi Ada in London, gold" in page
     assert "For 1 recipient:" in page
+
+
+def test_a_message_too_long_with_what_the_contact_book_knows_is_refused_on_save(client, config):
+    config(SMS_MAX_SEGMENTS=1)
+    add(client, location="L" * 100)
+    page = client.post(
+        "/campaigns/new",
+        data={"title": "Long", "channel": "sms", "message": "x" * 100 + " {location}", "recipients": "+12025550143"},
+    ).get_data(as_text=True)
+    assert "Too long for 1 recipient (line 1: 2 SMS segments; at most 1 are sent as one message)." in page
+    assert db.session.scalar(select(Campaign.id)) is None
+
+
+def test_the_preview_of_a_paste_says_what_the_contact_book_will_fill_in(client):
+    add(client, location="London")
+    page = client.post(
+        "/campaigns/preview",
+        data={"channel": "sms", "message": "Hi {first_name|there} in {location|town}",
+              "recipients": "+1 202 555 0143\nBo, +1 202 555 0199"},
+    ).get_data(as_text=True)  # fmt: skip
+    assert "Hi Ada in London" in page and "Hi Bo in town" in page

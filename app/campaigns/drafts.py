@@ -93,10 +93,34 @@ class Templates:
             if recipients:
                 report.add(length.measure(self.literal, self.channel), len(recipients), recipients[0].line)
             return report
-        for recipient in recipients:
-            content, _ = self.render(recipient)
+        for recipient, values in zip(recipients, values_for(self.channel, recipients), strict=True):
+            content, _ = self.render(recipient, values)
             report.add(length.measure(content or "", self.channel), where=recipient.line)
         return report
+
+
+def values_for(channel: str, recipients: list[ParsedRecipient]) -> list[placeholders.Values]:
+    """Each pasted line's values as they will be once it is stored: the contact
+    it becomes (when the contact book has it), the line's name replacing the
+    contact's; a line for a new contact has only what it says."""
+    key = "email" if channel == Channel.EMAIL else "phone"
+    found: list[placeholders.Values] = []
+    for start in range(0, len(recipients), INSERT_CHUNK):
+        chunk = recipients[start : start + INSERT_CHUNK]
+        known = _contact_values(key, [r.address_normalized for r in chunk])
+        for recipient in chunk:
+            pasted = placeholders.from_paste(recipient.name, recipient.address_normalized, is_email=key == "email")
+            values = known.get(recipient.address_normalized)
+            if values is None:
+                found.append(pasted)
+            elif recipient.name.strip():
+                first, last = pasted.fields["first_name"][:100], pasted.fields["last_name"][:100]
+                found.append(
+                    placeholders.Values({**values.fields, "first_name": first, "last_name": last}, values.attributes)
+                )
+            else:
+                found.append(values)
+    return found
 
 
 def _insert_recipients(

@@ -5,6 +5,7 @@ messages are on the channel (an SMS's encoding and segments)."""
 from dataclasses import dataclass
 
 from app.campaigns import length, placeholders
+from app.campaigns.drafts import values_for
 from app.campaigns.models import Channel
 from app.campaigns.parsing import parse_recipients
 from app.contacts.book import Audience, values_of
@@ -53,10 +54,8 @@ def build(
         lines = paste.splitlines()
         cut, read = len(lines) > PREVIEW_LINES, min(len(lines), PREVIEW_LINES)
         parsed = parse_recipients("\n".join(lines[:PREVIEW_LINES]), Channel(channel), region, PREVIEW_LINES)
-        people = [
-            (r.name or r.address_normalized, placeholders.from_paste(r.name, r.address_normalized, is_email=is_email))
-            for r in parsed.recipients
-        ]
+        known = values_for(channel, parsed.recipients)
+        people = [(r.name or r.address_normalized, values) for r, values in zip(parsed.recipients, known, strict=True)]
     else:
         contacts = db.session.scalars(audience.query().limit(PREVIEW_LINES + 1)).all()
         cut, read = len(contacts) > PREVIEW_LINES, min(len(contacts), PREVIEW_LINES)
