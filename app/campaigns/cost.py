@@ -46,7 +46,8 @@ def money(amount: Decimal, currency: str) -> str:
 
 def estimate(campaign: Campaign | Mapping[Any, Any], settings: Any) -> Estimate:
     """What the campaign (a model, or its row) costs to send to every recipient."""
-    row = campaign if isinstance(campaign, Mapping) else vars(campaign)
+    fields = ("channel", "message", "sms_segments", "recipient_count")
+    row = campaign if isinstance(campaign, Mapping) else {name: getattr(campaign, name) for name in fields}
     channel = Channel(row["channel"])
     segments = None
     if channel == Channel.SMS:

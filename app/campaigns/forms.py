@@ -16,6 +16,12 @@ def no_nul(value: str | None) -> str | None:
     return value.replace("\x00", "") if value else value
 
 
+def known_placeholders(form: FlaskForm, field: StringField | TextAreaField) -> None:
+    """A template's placeholders are all ones a recipient can fill."""
+    if unknown := placeholders.unknown(field.data or ""):
+        raise ValidationError(placeholders.unknown_message(unknown))
+
+
 class CampaignForm(FlaskForm):
     title = StringField("Title", filters=[no_nul], validators=[DataRequired(), Length(max=200)])
     channel = SelectField(
@@ -25,14 +31,14 @@ class CampaignForm(FlaskForm):
         "Subject",
         filters=[no_nul],
         description="Email only. Placeholders work here too; left empty, the title is the subject.",
-        validators=[Length(max=300)],
+        validators=[Length(max=300), known_placeholders],
     )
     message = TextAreaField(
         "Message",
         filters=[no_nul],
         description="Placeholders are filled in for each recipient: {first_name}, {first_name|there} "
         "(with a fallback for an empty value), {last_name}, {phone}, {email}.",
-        validators=[DataRequired(), Length(max=4000)],
+        validators=[DataRequired(), Length(max=4000), known_placeholders],
     )
     audience = RadioField(
         "Send to",
@@ -52,14 +58,6 @@ class CampaignForm(FlaskForm):
     submit = SubmitField("Create campaign")
 
     parsed: ParseResult | None = None
-
-    def validate_message(self, field: TextAreaField) -> None:
-        if unknown := placeholders.unknown(field.data or ""):
-            raise ValidationError(placeholders.unknown_message(unknown))
-
-    def validate_subject(self, field: StringField) -> None:
-        if unknown := placeholders.unknown(field.data or ""):
-            raise ValidationError(placeholders.unknown_message(unknown))
 
     def validate(self, extra_validators=None) -> bool:
         """Each field, then whether every recipient's message fits the channel."""

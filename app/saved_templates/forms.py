@@ -1,10 +1,9 @@
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, Length
 
-from app.campaigns import placeholders
-from app.campaigns.forms import no_nul
+from app.campaigns.forms import known_placeholders, no_nul
 from app.campaigns.models import Channel
 
 
@@ -13,22 +12,16 @@ class SavedTemplateForm(FlaskForm):
     channel = SelectField(
         "Channel", choices=[SelectChoice(c.value, c.label) for c in Channel], default=Channel.SMS.value
     )
-    subject = StringField("Subject", filters=[no_nul], description="Email only.", validators=[Length(max=300)])
+    subject = StringField(
+        "Subject", filters=[no_nul], description="Email only.", validators=[Length(max=300), known_placeholders]
+    )
     message = TextAreaField(
         "Message",
         filters=[no_nul],
         description="Placeholders as in a campaign: {first_name}, {first_name|there}, {last_name}, {phone}, {email}.",
-        validators=[DataRequired(), Length(max=4000)],
+        validators=[DataRequired(), Length(max=4000), known_placeholders],
     )
     submit = SubmitField("Save template")
-
-    def validate_message(self, field: TextAreaField) -> None:
-        if unknown := placeholders.unknown(field.data or ""):
-            raise ValidationError(placeholders.unknown_message(unknown))
-
-    def validate_subject(self, field: StringField) -> None:
-        if unknown := placeholders.unknown(field.data or ""):
-            raise ValidationError(placeholders.unknown_message(unknown))
 
     @property
     def email_subject(self) -> str | None:
