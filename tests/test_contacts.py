@@ -232,3 +232,11 @@ def test_the_preview_of_a_paste_says_what_the_contact_book_will_fill_in(client):
               "recipients": "+1 202 555 0143\nBo, +1 202 555 0199"},
     ).get_data(as_text=True)  # fmt: skip
     assert "Hi Ada in London" in page and "Hi Bo in town" in page
+
+
+def test_an_audience_of_contacts_is_measured_with_their_own_names(client, config):
+    config(SMS_MAX_SEGMENTS=1)
+    add(client, first_name="Mary Ann", last_name="Evans")
+    # 155 + 8 characters: too long as "Mary Ann", though "Mary" alone would fit.
+    page = contacts_campaign(client, message="x" * 155 + "{first_name}").get_data(as_text=True)
+    assert "Too long for 1 recipient (line 1: 2 SMS segments" in page

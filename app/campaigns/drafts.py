@@ -86,23 +86,28 @@ class Templates:
             None if self.subject is None else placeholders.render(self.subject, values),
         )
 
-    def lengths(self, recipients: list[ParsedRecipient], sms_max_segments: int) -> length.Report:
+    def lengths(
+        self, recipients: list[ParsedRecipient], sms_max_segments: int, from_contacts: bool = False
+    ) -> length.Report:
         """How long each recipient's message is, and which are too long for the channel."""
         report = length.Report(self.channel, sms_max_segments)
         if self.message is None:
             if recipients:
                 report.add(length.measure(self.literal, self.channel), len(recipients), recipients[0].line)
             return report
-        for recipient, values in zip(recipients, values_for(self.channel, recipients), strict=True):
+        for recipient, values in zip(recipients, values_for(self.channel, recipients, from_contacts), strict=True):
             content, _ = self.render(recipient, values)
             report.add(length.measure(content or "", self.channel), where=recipient.line)
         return report
 
 
-def values_for(channel: str, recipients: list[ParsedRecipient]) -> list[placeholders.Values]:
+def values_for(
+    channel: str, recipients: list[ParsedRecipient], from_contacts: bool = False
+) -> list[placeholders.Values]:
     """Each pasted line's values as they will be once it is stored: the contact
     it becomes (when the contact book has it), the line's name replacing the
-    contact's; a line for a new contact has only what it says."""
+    contact's; a line for a new contact has only what it says. Recipients
+    chosen ``from_contacts`` are their contacts as they are."""
     key = "email" if channel == Channel.EMAIL else "phone"
     found: list[placeholders.Values] = []
     for start in range(0, len(recipients), INSERT_CHUNK):
@@ -113,7 +118,7 @@ def values_for(channel: str, recipients: list[ParsedRecipient]) -> list[placehol
             values = known.get(recipient.address_normalized)
             if values is None:
                 found.append(pasted)
-            elif recipient.name.strip():
+            elif recipient.name.strip() and not from_contacts:
                 first, last = pasted.fields["first_name"][:100], pasted.fields["last_name"][:100]
                 found.append(
                     placeholders.Values({**values.fields, "first_name": first, "last_name": last}, values.attributes)

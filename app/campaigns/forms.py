@@ -64,7 +64,11 @@ class CampaignForm(FlaskForm):
         if not super().validate(extra_validators) or self.parsed is None:
             return False
         templates = drafts.Templates(self.channel.data, self.message.data, self.email_subject)
-        report = templates.lengths(self.parsed.recipients, current_app.config["SMS_MAX_SEGMENTS"])
+        report = templates.lengths(
+            self.parsed.recipients,
+            current_app.config["SMS_MAX_SEGMENTS"],
+            from_contacts=self.audience.data == "contacts",
+        )
         if not report.too_long:
             return True
         if templates.message is None:  # the same text for everyone
