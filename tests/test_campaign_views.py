@@ -218,7 +218,7 @@ def test_status_filter_and_htmx_page_fragment(client):
     # The same answer re-syncs a page whose event stream (re)opens: the header comes along.
     assert (
         'hx-trigger="htmx:sseOpen from:#campaign-live, htmx:sseMessage from:#campaign-refresh, '
-        'campaign-changed from:body, tab-changed"' in fragment
+        'campaign-changed from:body, tab-changed, status-changed"' in fragment
     )
     assert 'id="campaign-header" class="campaign-header" hx-swap-oob="true"' in fragment
     assert client.get(f"/campaigns/{campaign.id}?status=bogus").status_code == 400

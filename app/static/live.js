@@ -129,6 +129,28 @@
   });
 })();
 
+// A reload htmx had queued on a block that another answer then replaced is
+// lost with it, so a block could keep controls for a status the campaign has
+// left. The header, which every update brings, says the status now: when the
+// block was rendered for another, it reloads, at most once a second, and
+// checks again after each swap until they agree.
+(function () {
+  var last = 0;
+  var pending = null;
+  function follow() {
+    var block = document.getElementById("recipients");
+    var header = document.getElementById("campaign-header");
+    if (!block || !header || !block.dataset.campaignStatus || pending) return;
+    if (block.dataset.campaignStatus === header.dataset.status) return;
+    pending = setTimeout(function () {
+      pending = null;
+      last = Date.now();
+      htmx.trigger(document.getElementById("recipients"), "status-changed");
+    }, Math.max(0, 1000 - (Date.now() - last)));
+  }
+  document.addEventListener("htmx:afterSettle", follow);
+})();
+
 // A status tab (Sent, Failed…) lists the recipients that were in it when the
 // block was rendered; live updates change their badges and the tab's count.
 // When the count moves, the block reloads itself, at most once a second, so
