@@ -90,7 +90,7 @@ def expect_header_to_match_the_database(page: Page, campaign: Campaign) -> None:
         expect(page.locator(f"#count-{status}")).to_have_text(f"{campaign.count_for(status):,}")
 
 
-@pytest.mark.stack(PROVIDER_ERROR_RATES="invalid_address=0.25", DISPATCH_CONCURRENCY=2, AUTO_PAUSE_FAILURE_RATE=0)
+@pytest.mark.stack(PROVIDER_ERROR_RATES="invalid_address=0.5", DISPATCH_CONCURRENCY=2, AUTO_PAUSE_FAILURE_RATE=0)
 def test_every_control_shows_live_in_every_role_s_page(live_stack, browser: Browser):
     """An operator starts and pauses, an admin resumes and retries, a viewer
     watches: each change shows in all three pages, controls by role."""
@@ -128,7 +128,8 @@ def test_every_control_shows_live_in_every_role_s_page(live_stack, browser: Brow
     # Completion, by the dispatcher: the controls and the notice follow.
     for page in everyone:
         expect(page.get_by_test_id("campaign-status")).to_have_text("Completed", timeout=30_000)
-    assert reread(campaign).failed_count > 0, "a quarter of the sends fail, so Retry failed has something to do"
+    # Half the sends fail (at a quarter, none of 16 did in about one run of 100).
+    assert reread(campaign).failed_count > 0, "half the sends fail, so Retry failed has something to do"
     for page in staff:
         expect_controls(page, "Retry failed")
     for page in everyone:
