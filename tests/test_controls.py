@@ -286,6 +286,7 @@ def test_a_recipient_waiting_for_a_retry_says_when_and_keeps_the_campaign_open(
     run_worker()
     assert reread(campaign).status == "sending" and campaign.retrying_count == 3
     assert queued_jobs(app, redis_client) == 0, "a retry that is not due yet waits for the reconciler"
+    db.session.commit()  # now() is then the time of the query below, not of an earlier one
     waits = (
         db.session.execute(
             select(func.extract("epoch", Recipient.next_attempt_at - func.now())).where(

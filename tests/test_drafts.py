@@ -101,3 +101,23 @@ def test_a_drafts_controls_offer_edit_and_delete_and_a_started_ones_do_not(clien
     page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
     assert "Edit draft" not in page and "Delete draft" not in page
     assert re.search(r">Pause</button>", page)
+
+
+def test_recipient_ids_follow_the_paste_order_whatever_contacts_exist(client):
+    """Pages and claims go by id: a paste's recipients get ids in line order,
+    whether its lines are new contacts or known ones."""
+    known = "\n".join(f"p{n}@example.com" for n in range(0, 200, 7))
+    client.post("/campaigns/new", data={"title": "A", "channel": "email", "message": "Hi", "recipients": known})
+    for title, count in (("B", 200), ("C", 12)):
+        lines = "\n".join(f"P{n}, p{n}@example.com" for n in range(count))
+        response = client.post(
+            "/campaigns/new", data={"title": title, "channel": "email", "message": "Hi", "recipients": lines}
+        )
+        campaign_id = int(response.headers["Location"].rsplit("/", 1)[1])
+        rows = db.session.scalars(
+            select(Recipient.line).where(Recipient.campaign_id == campaign_id).order_by(Recipient.id)
+        ).all()
+        assert rows == list(range(1, count + 1))
+    made = make_campaign(12)
+    rows = db.session.scalars(select(Recipient.line).where(Recipient.campaign_id == made.id).order_by(Recipient.id))
+    assert rows.all() == list(range(1, 13))

@@ -136,6 +136,9 @@ def _insert_recipients(
     the line replaces the contact's; recipients chosen ``from_contacts`` are
     contacts already); returns how long the texts are.
 
+    Rows are inserted in paste order, so ids follow it (pages and claims go by
+    id): the contact is a scalar subquery, not a join, which could reorder them.
+
     Bulk statements, a chunk of rows each as arrays unnested by PostgreSQL:
     several times faster than one VALUES tuple per row, and unlike COPY they
     work under gevent (psycopg2 refuses COPY with psycogreen's wait callback).
@@ -156,12 +159,11 @@ def _insert_recipients(
         INSERT INTO recipients (
             campaign_id, line, name, address, address_normalized, rendered_content, rendered_subject, contact_id
         )
-        SELECT :campaign_id, r.*, c.id FROM unnest(
+        SELECT :campaign_id, r.*, (SELECT c.id FROM contacts AS c WHERE c.{key} = r.normalized) FROM unnest(
             CAST(:lines AS integer[]), CAST(:names AS text[]),
             CAST(:addresses AS text[]), CAST(:normalized AS text[]),
             CAST(:contents AS text[]), CAST(:subjects AS text[])
         ) AS r(line, name, address, normalized, content, subject)
-        LEFT JOIN contacts AS c ON c.{key} = r.normalized
         """
     )
     report = length.Report(templates.channel, sms_max_segments=None)
