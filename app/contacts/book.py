@@ -10,6 +10,7 @@ from sqlalchemy import Row, Select, func, select, text
 
 from app import audit
 from app.audit import Action
+from app.campaigns.models import Campaign, Recipient
 from app.campaigns.placeholders import Values
 from app.contacts.models import Contact
 from app.extensions import db
@@ -139,8 +140,6 @@ def erase(contact: Contact, *, actor: User) -> int:
 def messages(contact_id: int, limit: int = 200):
     """Every message sent to the contact across campaigns, newest first: the
     recipient row, and its campaign."""
-    from app.campaigns.models import Campaign, Recipient
-
     return db.session.execute(
         select(Recipient, Campaign)
         .join(Campaign, Campaign.id == Recipient.campaign_id)
