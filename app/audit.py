@@ -42,6 +42,8 @@ class Action(StrEnum):
     CONTACT_ADDED = "contact.added"
     CONTACT_CHANGED = "contact.changed"
     CONTACT_DELETED = "contact.deleted"
+    OPT_OUT_ADDED = "opt_out.added"
+    OPT_OUT_REMOVED = "opt_out.removed"
 
     @property
     def label(self) -> str:
@@ -67,6 +69,8 @@ class Action(StrEnum):
             "contact.added": "Added the contact",
             "contact.changed": "Changed the contact",
             "contact.deleted": "Deleted the contact",
+            "opt_out.added": "Opted out",
+            "opt_out.removed": "Opted back in",
         }[self.value]
 
 
@@ -76,6 +80,8 @@ class Via(StrEnum):
     WEB = "web"
     COMMAND_LINE = "cli"
     DISPATCHER = "dispatcher"
+    # A reply from the person themselves (POST /webhooks/inbound).
+    INBOUND = "inbound"
 
 
 class AuditEvent(Model):
@@ -109,7 +115,9 @@ class AuditEvent(Model):
     def actor_label(self) -> str:
         if self.actor is not None:
             return self.actor.email
-        return {"cli": "the command line", "dispatcher": "the dispatcher"}.get(self.via, "someone")
+        return {"cli": "the command line", "dispatcher": "the dispatcher", "inbound": "their reply"}.get(
+            self.via, "someone"
+        )
 
 
 def record(
@@ -152,10 +160,11 @@ def staff_changes(limit: int = 50) -> list[AuditEvent]:
     )
 
 
-def template_changes(limit: int = 50) -> list[AuditEvent]:
+def changes_of(kind: str, limit: int = 50) -> list[AuditEvent]:
+    """The latest changes of one kind of thing (``template``, ``opt_out``), newest first."""
     return list(
         db.session.scalars(
-            select(AuditEvent).where(AuditEvent.action.like("template.%")).order_by(AuditEvent.id.desc()).limit(limit)
+            select(AuditEvent).where(AuditEvent.action.like(f"{kind}.%")).order_by(AuditEvent.id.desc()).limit(limit)
         )
     )
 

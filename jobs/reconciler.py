@@ -105,8 +105,8 @@ def _sending() -> list[Sending]:
         text(
             f"""
             SELECT id,
-                   recipient_count - sending_count - retrying_count - sent_count - failed_count - cancelled_count,
-                   recipient_count - sending_count - sent_count - failed_count - cancelled_count,
+                   recipient_count - sending_count - retrying_count - {lifecycle.DONE},
+                   recipient_count - sending_count - {lifecycle.DONE},
                    sending_count
             FROM campaigns WHERE status = {lit(CampaignStatus.SENDING)}
             """

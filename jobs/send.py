@@ -84,10 +84,12 @@ def send_campaign(campaign_id: int) -> str:
             wanted = concurrency - len(in_flight) if claiming else 0
             grant = through_outages(partial(rate.take, wanted), patience, heartbeat)
             turn = through_outages(partial(_advance, campaign_id, outcomes, grant.granted), patience, heartbeat)
-            finished += sum(1 for s in turn.settled if s.status != RecipientStatus.RETRYING)
+            finished += sum(1 for s in turn.settled if s.status != RecipientStatus.RETRYING) + len(turn.skipped)
             flush_in = _show(
                 campaign_id,
-                turn.settled + [RecipientState(c.id, RecipientStatus.SENDING, c.attempt) for c in turn.claimed],
+                turn.settled
+                + turn.skipped
+                + [RecipientState(c.id, RecipientStatus.SENDING, c.attempt) for c in turn.claimed],
             )
             if turn.auto_paused:
                 live.show_campaign_change(campaign_id)
@@ -108,7 +110,7 @@ def send_campaign(campaign_id: int) -> str:
                 # retries that fall due later go to a new job. The first
                 # claim ignores the deadline, so every job makes progress.
                 claimed_once = True
-                claiming = len(turn.claimed) == grant.granted
+                claiming = turn.taken == grant.granted
             if claimed_once and time.monotonic() >= deadline:
                 claiming = False
             if not in_flight and not claiming:
@@ -123,7 +125,7 @@ def send_campaign(campaign_id: int) -> str:
     heartbeat.stop()
     if completed:
         live.show_campaign_change(campaign_id)
-        return f"campaign {campaign_id}: completed, {finished} sent or failed by this job"
+        return f"campaign {campaign_id}: completed, {finished} finished by this job"
     if more:
         jobqueue.enqueue_send(campaign_id)
         return f"campaign {campaign_id}: {finished} done, the rest handed to a new job"

@@ -24,6 +24,7 @@ def campaign(**state) -> Campaign:
         "sent_count": 0,
         "failed_count": 0,
         "cancelled_count": 0,
+        "skipped_count": 0,
         "sending_count": 0,
         "retrying_count": 0,
         "rate": 0.0,

@@ -17,6 +17,8 @@ from sqlalchemy import text
 from app.campaigns import length
 from app.campaigns.models import Campaign, Channel
 from app.extensions import db
+from app.optouts import registry as opt_outs
+from app.optouts.registry import Skipped
 
 PRICE = {Channel.SMS: "SMS_PRICE", Channel.WHATSAPP: "WHATSAPP_PRICE", Channel.EMAIL: "EMAIL_PRICE"}
 BUDGET = {
@@ -32,6 +34,8 @@ class Estimate:
     segments: int | None  # SMS only
     amount: Decimal
     currency: str
+    # Recipients not sent to (they opted out), not in the counts above.
+    skipped: int = 0
 
     @property
     def units(self) -> int:
@@ -44,8 +48,9 @@ def money(amount: Decimal, currency: str) -> str:
     return f"{amount.quantize(Decimal(places), ROUND_HALF_UP):,} {currency}"
 
 
-def estimate(campaign: Campaign | Mapping[Any, Any], settings: Any) -> Estimate:
-    """What the campaign (a model, or its row) costs to send to every recipient."""
+def estimate(campaign: Campaign | Mapping[Any, Any], settings: Any, skipped: Skipped | None = None) -> Estimate:
+    """What the campaign (a model, or its row) costs to send to every recipient
+    but the ``skipped``."""
     fields = ("channel", "message", "sms_segments", "recipient_count")
     row = campaign if isinstance(campaign, Mapping) else {name: getattr(campaign, name) for name in fields}
     channel = Channel(row["channel"])
@@ -54,9 +59,23 @@ def estimate(campaign: Campaign | Mapping[Any, Any], settings: Any) -> Estimate:
         segments = row["sms_segments"]
         if segments is None:  # saved before segments were kept: its literal text for everyone
             segments = length.measure(row["message"], channel).segments * row["recipient_count"]
-    units = segments if segments is not None else row["recipient_count"]
-    amount = Decimal(str(settings[PRICE[channel]])) * units
-    return Estimate(row["recipient_count"], segments, amount.quantize(Decimal("0.0001")), settings["PRICE_CURRENCY"])
+    messages = row["recipient_count"]
+    if skipped is not None:
+        messages -= skipped.recipients
+        segments = segments - skipped.segments if segments is not None else None
+    units = segments if segments is not None else messages
+    amount = (Decimal(str(settings[PRICE[channel]])) * units).quantize(Decimal("0.0001"))
+    return Estimate(messages, segments, amount, settings["PRICE_CURRENCY"], skipped.recipients if skipped else 0)
+
+
+def at_start(campaign: Campaign | Mapping[Any, Any], settings: Any) -> Estimate:
+    """What Start would send and spend now: every recipient whose address has
+    not opted out of the channel."""
+    if isinstance(campaign, Mapping):
+        skipped = opt_outs.among(campaign["id"], campaign["channel"], campaign["message"])
+    else:
+        skipped = opt_outs.among(campaign.id, campaign.channel, campaign.message)
+    return estimate(campaign, settings, skipped)
 
 
 def spent_this_month(channel: str) -> Decimal:

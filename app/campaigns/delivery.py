@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 from sqlalchemy import text
 
+from app.audit import Via
 from app.campaigns import lifecycle
 from app.campaigns.models import (
     AttemptOutcome,
@@ -33,6 +34,8 @@ from app.campaigns.models import (
     lit,
 )
 from app.extensions import db
+from app.optouts import registry as opt_outs
+from app.optouts.models import Source
 
 R = RecipientStatus
 
@@ -114,6 +117,13 @@ class Turn:
     # cancelled): the job should claim nothing more.
     halted: bool = False
     auto_paused: bool = False
+    # Claimed, but opted out: skipped, not sent.
+    skipped: list[RecipientState] = field(default_factory=list)
+
+    @property
+    def taken(self) -> int:
+        """Recipients this turn took from the queue or the retries: claimed or skipped."""
+        return len(self.claimed) + len(self.skipped)
 
 
 def advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> Turn:
@@ -127,21 +137,27 @@ def advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> Turn:
     last, so the campaign row stays locked only until the caller's commit.
     """
     lifecycle.hold_claim_lock(campaign_id)
-    status, retrying, recent = db.session.execute(
-        text("SELECT status, retrying_count, recent_outcomes FROM campaigns WHERE id = :id"), {"id": campaign_id}
+    status, channel, retrying, recent = db.session.execute(
+        text("SELECT status, channel, retrying_count, recent_outcomes FROM campaigns WHERE id = :id"),
+        {"id": campaign_id},
     ).one()
-    settled = _store(campaign_id, outcomes, cancelled=status == CampaignStatus.CANCELLED)
+    settled, opted_out = _store(campaign_id, outcomes, cancelled=status == CampaignStatus.CANCELLED)
+    for address in opted_out:
+        opt_outs.add(channel, address, Source.PROVIDER, via=Via.DISPATCHER, campaign_id=campaign_id)
     failed = [s.status != R.SENT for s in settled]
     # A turn whose outcomes will pause the campaign claims nothing more. (No
     # outcomes, no pause: note_outcomes judges only a turn that has some.)
     pausing = bool(failed) and lifecycle.too_many_failures(recent + lifecycle.outcomes_window(failed))
     claimed: list[Claimed] = []
+    skipped: list[RecipientState] = []
     from_retrying = 0
     if status == CampaignStatus.SENDING and limit > 0 and not pausing:
         if retrying:
-            claimed = _claim(campaign_id, limit, R.RETRYING)
-            from_retrying = len(claimed)
-        claimed += _claim(campaign_id, limit - len(claimed), R.QUEUED)
+            claimed, skipped = _claim(campaign_id, channel, limit, R.RETRYING)
+            from_retrying = len(claimed) + len(skipped)
+        more, more_skipped = _claim(campaign_id, channel, limit - len(claimed) - len(skipped), R.QUEUED)
+        claimed += more
+        skipped += more_skipped
     counts = Counter(s.status for s in settled)
     lifecycle.bump_counters(
         campaign_id,
@@ -152,39 +168,60 @@ def advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> Turn:
         sent=counts[R.SENT],
         failed=counts[R.FAILED],
         cancelled=counts[R.CANCELLED],
+        skipped=len(skipped),
     )
     # Decided again on the row itself, last: other jobs' outcomes may have come in between.
     auto_paused = status == CampaignStatus.SENDING and lifecycle.note_outcomes(campaign_id, failed)
-    return Turn(settled, claimed, halted=status != CampaignStatus.SENDING or auto_paused, auto_paused=auto_paused)
+    halted = status != CampaignStatus.SENDING or auto_paused
+    return Turn(settled, claimed, halted=halted, auto_paused=auto_paused, skipped=skipped)
 
 
-def _claim(campaign_id: int, limit: int, source: RecipientStatus) -> list[Claimed]:
+def _claim(
+    campaign_id: int, channel: str, limit: int, source: RecipientStatus
+) -> tuple[list[Claimed], list[RecipientState]]:
+    """Claim up to ``limit`` recipients with ``source`` status, in order; those
+    whose address has opted out of the channel are skipped instead, in the same
+    statement, so an opt-out committed before it stops the send."""
     if limit <= 0:
-        return []
-    due = "AND next_attempt_at <= now()" if source == R.RETRYING else ""
+        return [], []
+    due = "AND r.next_attempt_at <= now()" if source == R.RETRYING else ""
     rows = db.session.execute(
         text(
             f"""
-            UPDATE recipients
-            SET status = {lit(R.SENDING)}, attempts = attempts + 1, attempt_started_at = now(),
-                lease_expires_at = now() + make_interval(secs => :lease), next_attempt_at = NULL, updated_at = now()
-            WHERE id IN (
-                SELECT id FROM recipients
-                WHERE campaign_id = :campaign_id AND status = :source {due}
-                ORDER BY id LIMIT :limit
-                FOR UPDATE SKIP LOCKED
+            WITH picked AS (
+                SELECT r.id, {opt_outs.opted_out(":channel", "r.address_normalized")} AS opted_out
+                FROM recipients AS r
+                WHERE r.campaign_id = :campaign_id AND r.status = :source {due}
+                ORDER BY r.id LIMIT :limit
+                FOR UPDATE OF r SKIP LOCKED
             )
-            RETURNING id, address_normalized, attempts, attempt_limit, rendered_content, rendered_subject
+            UPDATE recipients AS r
+            SET status = CASE WHEN p.opted_out THEN {lit(R.SKIPPED)} ELSE {lit(R.SENDING)} END,
+                attempts = r.attempts + CASE WHEN p.opted_out THEN 0 ELSE 1 END,
+                attempt_started_at = CASE WHEN p.opted_out THEN r.attempt_started_at ELSE now() END,
+                lease_expires_at = CASE WHEN NOT p.opted_out THEN now() + make_interval(secs => :lease) END,
+                finished_at = CASE WHEN p.opted_out THEN now() END,
+                error_code = CASE WHEN p.opted_out THEN 'opted_out' ELSE r.error_code END,
+                last_error = CASE WHEN p.opted_out THEN :reason ELSE r.last_error END,
+                next_attempt_at = NULL, updated_at = now()
+            FROM picked AS p
+            WHERE r.id = p.id
+            RETURNING r.id, r.address_normalized, r.attempts, r.attempt_limit, r.rendered_content,
+                      r.rendered_subject, p.opted_out, r.last_error
             """
         ),
         {
             "campaign_id": campaign_id,
+            "channel": channel,
             "limit": limit,
             "source": source.value,
             "lease": current_app.config["LEASE_SECONDS"],
+            "reason": opt_outs.skipped_reason(channel),
         },
     ).all()
-    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+    claimed = sorted((Claimed(*row[:6]) for row in rows if not row.opted_out), key=lambda c: c.id)
+    skipped = [RecipientState(row.id, R.SKIPPED, row.attempts, row.last_error) for row in rows if row.opted_out]
+    return claimed, skipped
 
 
 # Written once per outcome, so each says what it means: a retry is stored as
@@ -192,15 +229,17 @@ def _claim(campaign_id: int, limit: int, source: RecipientStatus) -> list[Claime
 RETRY = f"o.status = {lit(R.RETRYING)} AND NOT :cancelled"
 
 
-def _store(campaign_id: int, outcomes: list[Outcome], cancelled: bool) -> list[RecipientState]:
-    """Write outcomes and log each as an attempt, a batch per statement as arrays.
+def _store(campaign_id: int, outcomes: list[Outcome], cancelled: bool) -> tuple[list[RecipientState], list[str]]:
+    """Write outcomes and log each as an attempt, a batch per statement as arrays;
+    returns the recipients' new states, and the addresses the provider said
+    have opted out.
 
     Naming the campaign as well as the ids lets PostgreSQL find the rows through
     the ``(campaign_id, status, id)`` index, among the few now ``sending``. In a
     cancelled campaign a transient failure is not retried: it is cancelled.
     """
     if not outcomes:
-        return []
+        return [], []
     rows = db.session.execute(
         text(
             f"""
@@ -222,7 +261,7 @@ def _store(campaign_id: int, outcomes: list[Outcome], cancelled: bool) -> list[R
                 WHERE r.id = o.id AND r.campaign_id = :campaign_id AND r.status = {lit(R.SENDING)}
                   AND r.attempts = o.attempt
                 RETURNING r.id, r.attempts, r.attempt_started_at, r.status, r.error_kind, r.error_code,
-                          r.last_error, r.provider_message_id, r.next_attempt_at
+                          r.last_error, r.provider_message_id, r.next_attempt_at, r.address_normalized
             ), logged AS (
                 INSERT INTO delivery_attempts
                     (campaign_id, recipient_id, attempt, started_at, outcome, error_code, error_message,
@@ -231,7 +270,8 @@ def _store(campaign_id: int, outcomes: list[Outcome], cancelled: bool) -> list[R
                        error_code, last_error, provider_message_id
                 FROM stored
             )
-            SELECT id, status, attempts, last_error, extract(epoch FROM next_attempt_at) FROM stored
+            SELECT id, status, attempts, last_error, extract(epoch FROM next_attempt_at),
+                   CASE WHEN error_code = 'opted_out' THEN address_normalized END FROM stored
             """
         ),
         {
@@ -247,10 +287,11 @@ def _store(campaign_id: int, outcomes: list[Outcome], cancelled: bool) -> list[R
             "delays": [o.retry_in or 0.0 for o in outcomes],
         },
     ).all()
-    return [
+    states = [
         RecipientState(rid, status, attempts, error, float(retry_at) if retry_at is not None else None)
-        for rid, status, attempts, error, retry_at in rows
+        for rid, status, attempts, error, retry_at, _ in rows
     ]
+    return states, [opted_out for *_, opted_out in rows if opted_out is not None]
 
 
 def retry_due(campaign_id: int) -> bool:

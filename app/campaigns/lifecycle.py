@@ -34,6 +34,7 @@ from app.campaigns import cost
 from app.campaigns.models import RATE_SECONDS, AttemptOutcome, CampaignStatus, ErrorKind, RecipientStatus, lit
 from app.extensions import db
 from app.formatting import number, plural
+from app.optouts import registry as opt_outs
 
 if TYPE_CHECKING:
     from app.auth.models import User
@@ -154,9 +155,13 @@ _SINCE_RATE = "LEAST(GREATEST(extract(epoch FROM clock_timestamp() - coalesce(ra
 RATE_GAP_SECONDS = 30.0
 
 
+# The recipients that are done with: sent, failed, cancelled or skipped. As SQL on a campaigns row.
+DONE = "(sent_count + failed_count + cancelled_count + skipped_count)"
+
+
 def bump_counters(campaign_id: int, progress: int | None = None, **deltas: int) -> None:
     """Add to the campaign's counters (``sending=``, ``retrying=``, ``sent=``,
-    ``failed=``, ``cancelled=``), in the transaction that changes the rows they count.
+    ``failed=``, ``cancelled=``, ``skipped=``), in the transaction that changes the rows they count.
 
     ``progress``, from a send job's loop turn: the sends it finished, which
     also bring the campaign's recent send rate up to date (``Campaign.send_rate``).
@@ -188,9 +193,10 @@ def _refused(campaign_id: int, why: str) -> Result:
 
 def start(campaign_id: int, actor: User | None) -> Result:
     """Start dispatch, if the campaign is a draft and its channel's monthly
-    budget allows what it is estimated to cost (kept on the row)."""
+    budget allows what it is estimated to cost (kept on the row). Recipients
+    whose address has opted out of the channel are skipped, and not paid for."""
     row = lock_for(campaign_id, Change.START)
-    estimate = cost.estimate(row, current_app.config) if row is not None else None
+    estimate = cost.at_start(row, current_app.config) if row is not None else None
     if row is not None and estimate and (refusal := cost.budget_refusal(row["channel"], estimate, current_app.config)):
         return Result(False, refusal)
     also = f"started_at = now(), {_RATE_AFRESH}, estimated_cost = :cost"
@@ -199,7 +205,11 @@ def start(campaign_id: int, actor: User | None) -> Result:
         if status == C.SENDING:
             return Result(False, "This campaign is already dispatching.")
         return Result(False, f"This campaign is {status}; it cannot be started again.")
-    audit.record(Action.CAMPAIGN_STARTED, actor=actor, campaign_id=campaign_id)
+    assert row is not None
+    skipped_now = opt_outs.skip(campaign_id, row["channel"])
+    bump_counters(campaign_id, skipped=skipped_now)
+    detail = f"{plural(skipped_now, 'recipient')} skipped: opted out" if skipped_now else ""
+    audit.record(Action.CAMPAIGN_STARTED, actor=actor, campaign_id=campaign_id, detail=detail)
     return Result(True, "Dispatch started.", to_send=_owed(campaign_id))
 
 
@@ -300,10 +310,7 @@ def retry_failed(campaign_id: int, actor: User | None, include_permanent: bool =
 def _owed(campaign_id: int) -> int:
     """Recipients queued or waiting for a retry."""
     return db.session.execute(
-        text(
-            "SELECT recipient_count - sending_count - sent_count - failed_count - cancelled_count "
-            "FROM campaigns WHERE id = :id"
-        ),
+        text(f"SELECT recipient_count - sending_count - {DONE} FROM campaigns WHERE id = :id"),
         {"id": campaign_id},
     ).scalar_one()
 
@@ -312,13 +319,10 @@ def _owed(campaign_id: int) -> int:
 
 
 def complete_if_done(campaign_id: int) -> bool:
-    """Mark the campaign completed once every recipient is sent, failed or
-    cancelled: none queued, sending or waiting for a retry."""
+    """Mark the campaign completed once every recipient is sent, failed,
+    cancelled or skipped: none queued, sending or waiting for a retry."""
     completed = _move(
-        campaign_id,
-        Change.COMPLETE,
-        "finished_at = now(), pause_reason = NULL",
-        when="sent_count + failed_count + cancelled_count = recipient_count",
+        campaign_id, Change.COMPLETE, "finished_at = now(), pause_reason = NULL", when=f"{DONE} = recipient_count"
     )
     if completed:
         audit.record(Action.CAMPAIGN_COMPLETED, via=Via.DISPATCHER, campaign_id=campaign_id)

@@ -69,6 +69,8 @@ class RecipientStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # Never sent: the address opted out of the channel (app.optouts).
+    SKIPPED = "skipped"
 
 
 class ErrorKind(StrEnum):
@@ -154,6 +156,7 @@ class Campaign(Model):
     failed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     retrying_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cancelled_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    skipped_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Why the campaign is paused, when it is: who paused it, or the failure
     # rate that paused it by itself.
     pause_reason: Mapped[str | None] = mapped_column(Text)
@@ -178,7 +181,7 @@ class Campaign(Model):
 
     @property
     def done_count(self) -> int:
-        return self.sent_count + self.failed_count + self.cancelled_count
+        return self.sent_count + self.failed_count + self.cancelled_count + self.skipped_count
 
     @property
     def queued_count(self) -> int:
@@ -199,6 +202,7 @@ class Campaign(Model):
             RecipientStatus.SENT: self.sent_count,
             RecipientStatus.FAILED: self.failed_count,
             RecipientStatus.CANCELLED: self.cancelled_count,
+            RecipientStatus.SKIPPED: self.skipped_count,
         }
         return counts[status]
 

@@ -249,7 +249,7 @@ def confirm_start(campaign_id: int) -> str | Response:
     if not lifecycle.may(campaign, Change.START):
         flash(f"This campaign is {campaign.status}; only a draft can be started.", "warning")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    estimate = cost.estimate(campaign, current_app.config)
+    estimate = cost.at_start(campaign, current_app.config)
     template = "campaigns/_start_dialog.html" if htmx.is_htmx() else "campaigns/start.html"
     return render_template(template, campaign=campaign, estimate=estimate, money=cost.money)
 

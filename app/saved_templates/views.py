@@ -21,7 +21,7 @@ def _template_or_404(template_id: int) -> SavedTemplate:
 @requires(Role.VIEWER)
 def index() -> str:
     return render_template(
-        "saved_templates/index.html", templates=library.by_channel(), changes=audit.template_changes()
+        "saved_templates/index.html", templates=library.by_channel(), changes=audit.changes_of("template")
     )
 
 

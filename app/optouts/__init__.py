@@ -1,0 +1,1 @@
+"""Opt-outs: addresses a channel never sends to again."""

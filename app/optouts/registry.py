@@ -1,0 +1,187 @@
+"""Who has opted out of what, and the one test every send passes through.
+
+An address is opted out of one channel: SMS and WhatsApp are separate lists,
+though both hold phone numbers. Staff add and remove entries, an import can
+add them, the provider's permanent ``opted_out`` answer adds one in the
+transaction that stores the answer (``app.campaigns.delivery``), and so does a
+STOP reply (``reply``). Every addition and removal is in the history.
+
+``OPTED_OUT`` is the SQL test: Start marks the recipients it matches
+``skipped``, and so does each claim, in the claiming statement, so an opt-out
+committed while a campaign sends stops every later send to that address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import current_app
+from sqlalchemy import Select, delete, or_, select, text
+from sqlalchemy.dialects.postgresql import insert
+
+from app import audit
+from app.audit import Action, Via
+from app.campaigns import length
+from app.campaigns.models import Channel, RecipientStatus, lit
+from app.campaigns.parsing import normalize_address
+from app.contacts.models import Contact
+from app.extensions import db
+from app.optouts.models import OptOut, Source
+
+if TYPE_CHECKING:
+    from app.auth.models import User
+
+
+def opted_out(channel: str, address: str) -> str:
+    """SQL: whether ``address`` (an expression) is opted out of ``channel`` (another)."""
+    return f"EXISTS (SELECT 1 FROM opt_outs AS o WHERE o.channel = {channel} AND o.address = {address})"
+
+
+def skipped_reason(channel: str) -> str:
+    return f"Not sent: this address opted out of {Channel(channel).label} messages."
+
+
+# A reply that is one of these words, in any case, opts the sender out; START opts them back in.
+STOP_WORDS = frozenset({"STOP", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+START_WORDS = frozenset({"START"})
+
+
+def normalize(channel: str, typed: str) -> str:
+    """The address as it is kept; ValueError says what is wrong with it."""
+    return normalize_address(typed.strip(), Channel(channel), current_app.config["DEFAULT_REGION"])
+
+
+def add(
+    channel: str,
+    address: str,
+    source: Source,
+    *,
+    actor: User | None = None,
+    via: Via = Via.WEB,
+    note: str = "",
+    campaign_id: int | None = None,
+) -> bool:
+    """Opt ``address`` (normalised) out of ``channel``; False if it already was.
+    The caller commits."""
+    added = db.session.execute(
+        insert(OptOut)
+        .values(
+            channel=channel,
+            address=address,
+            source=source.value,
+            note=note,
+            created_by_id=actor.id if actor is not None else None,
+            campaign_id=campaign_id,
+        )
+        .on_conflict_do_nothing(constraint="opt_outs_one_per_address")
+        .returning(OptOut.id)
+    ).scalar_one_or_none()
+    if added is not None:
+        _record(
+            Action.OPT_OUT_ADDED, channel, address, actor, via, f"{source.label.lower()}{': ' + note if note else ''}"
+        )
+    return added is not None
+
+
+def remove(channel: str, address: str, *, actor: User | None = None, via: Via = Via.WEB, why: str = "") -> bool:
+    """Opt ``address`` back in to ``channel``; False if it was not opted out."""
+    removed = db.session.execute(
+        delete(OptOut).where(OptOut.channel == channel, OptOut.address == address).returning(OptOut.id)
+    ).scalar_one_or_none()
+    if removed is not None:
+        _record(Action.OPT_OUT_REMOVED, channel, address, actor, via, why)
+    return removed is not None
+
+
+def _record(action: Action, channel: str, address: str, actor: User | None, via: Via, detail: str) -> None:
+    column = Contact.email if channel == Channel.EMAIL else Contact.phone
+    contact_id = db.session.scalar(select(Contact.id).where(column == address))
+    what = f"{Channel(channel).label} {address}"
+    audit.record(action, actor=actor, via=via, contact_id=contact_id, detail=f"{what}{', ' + detail if detail else ''}")
+
+
+def reply(channel: str, address: str, body: str) -> str:
+    """A message someone sent us: STOP and its synonyms opt them out of the
+    channel it came on, START opts them back in. Returns what was done:
+    ``opted_out``, ``opted_in`` or ``none``. The caller commits."""
+    word = body.strip().upper()
+    if word in STOP_WORDS:
+        add(channel, address, Source.REPLY, via=Via.INBOUND, note=f"replied {word}")
+        return "opted_out"
+    if word in START_WORDS:
+        remove(channel, address, via=Via.INBOUND, why=f"replied {word}")
+        return "opted_in"
+    return "none"
+
+
+def of_contact(contact: Contact) -> list[OptOut]:
+    """The contact's opt-outs, on every channel their phone or email is on."""
+    matches = []
+    if contact.phone:
+        matches.append((OptOut.channel != Channel.EMAIL) & (OptOut.address == contact.phone))
+    if contact.email:
+        matches.append((OptOut.channel == Channel.EMAIL) & (OptOut.address == contact.email))
+    return list(db.session.scalars(select(OptOut).where(or_(*matches)).order_by(OptOut.channel)))
+
+
+@dataclass(frozen=True)
+class Filters:
+    q: str = ""
+    channel: str = ""
+
+    def query(self) -> Select:
+        query = select(OptOut)
+        if self.q:
+            pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(OptOut.address.ilike(pattern))
+        if self.channel in set(Channel):
+            query = query.where(OptOut.channel == self.channel)
+        return query.order_by(OptOut.created_at.desc(), OptOut.id.desc())
+
+
+# The campaign side.
+
+R = RecipientStatus
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A draft's recipients who would be skipped if it started now."""
+
+    recipients: int
+    segments: int  # SMS segments their texts would have taken; 0 on other channels
+
+
+def among(campaign_id: int, channel: str, message: str) -> Skipped:
+    """Count the queued recipients of a campaign whose address is opted out."""
+    rows = db.session.execute(
+        text(
+            f"SELECT rendered_content FROM recipients AS r WHERE r.campaign_id = :id AND r.status = {lit(R.QUEUED)} "
+            f"AND {opted_out(':channel', 'r.address_normalized')}"
+        ),
+        {"id": campaign_id, "channel": channel},
+    ).scalars()
+    texts = list(rows)
+    segments = 0
+    if channel == Channel.SMS:
+        segments = sum(
+            length.measure(content if content is not None else message, Channel.SMS).segments for content in texts
+        )
+    return Skipped(len(texts), segments)
+
+
+def skip(campaign_id: int, channel: str) -> int:
+    """Mark the queued recipients whose address is opted out ``skipped``; how many.
+    The caller adds them to the campaign's counters."""
+    return db.session.execute(  # type: ignore[attr-defined]
+        text(
+            f"""
+            UPDATE recipients AS r
+            SET status = {lit(R.SKIPPED)}, error_code = 'opted_out', last_error = :reason,
+                finished_at = now(), updated_at = now()
+            WHERE r.campaign_id = :id AND r.status = {lit(R.QUEUED)} AND {opted_out(":channel", "r.address_normalized")}
+            """
+        ),
+        {"id": campaign_id, "channel": channel, "reason": skipped_reason(channel)},
+    ).rowcount
