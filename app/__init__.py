@@ -14,6 +14,8 @@ from app.contacts.views import bp as contacts_bp
 from app.extensions import csrf, db, limiter, migrate, redis
 from app.live import views as live_views
 from app.live.views import bp as live_bp
+from app.optouts.views import bp as optouts_bp
+from app.optouts.webhooks import bp as webhooks_bp
 from app.saved_templates.views import bp as saved_templates_bp
 from app.users.views import bp as users_bp
 
@@ -38,7 +40,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     limiter.init_app(app)
 
-    for blueprint in (auth_bp, campaigns_bp, contacts_bp, live_bp, saved_templates_bp, users_bp):
+    blueprints = (auth_bp, campaigns_bp, contacts_bp, live_bp, optouts_bp, saved_templates_bp, users_bp, webhooks_bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
 
     live_views.init_app(app)

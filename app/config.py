@@ -91,6 +91,12 @@ DEFAULTS: dict[str, Any] = {
     "SMS_MONTHLY_BUDGET": 0.0,
     "WHATSAPP_MONTHLY_BUDGET": 0.0,
     "EMAIL_MONTHLY_BUDGET": 0.0,
+    # POST /webhooks/inbound (replies: STOP opts out, START back in) takes
+    # only requests signed with this secret (HMAC-SHA256); empty refuses all.
+    "INBOUND_WEBHOOK_SECRET": "",
+    # A signed request older or newer than this is refused, so a captured one
+    # cannot be replayed later.
+    "INBOUND_WEBHOOK_TOLERANCE_SECONDS": 300.0,
     # Live updates per campaign are coalesced to at most this many a second.
     "LIVE_UPDATES_PER_SECOND": 5.0,
     # Worker processes `python -m jobs.worker` runs (the Procfile's default setup).

@@ -17,7 +17,12 @@ from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, Recipient
 from app.extensions import db
 from jobs.provider import Ledger
 
-TERMINAL = {RecipientStatus.SENT.value, RecipientStatus.FAILED.value, RecipientStatus.CANCELLED.value}
+TERMINAL = {
+    RecipientStatus.SENT.value,
+    RecipientStatus.FAILED.value,
+    RecipientStatus.CANCELLED.value,
+    RecipientStatus.SKIPPED.value,
+}
 
 
 def status_counts(campaign_id: int) -> dict[str, int]:
@@ -69,8 +74,8 @@ def assert_nothing_lost_or_sent_twice(campaign: Campaign, ledger_redis: Redis, a
         if r.status == RecipientStatus.SENT:
             assert entry is not None, f"recipient {r.id} is marked sent but the provider has no message"
             assert entry["message_id"] == r.provider_message_id
-        elif r.status == RecipientStatus.FAILED:
-            assert entry is None, f"recipient {r.id} is marked failed but the provider delivered it"
+        elif r.status in (RecipientStatus.FAILED, RecipientStatus.SKIPPED):
+            assert entry is None, f"recipient {r.id} is marked {r.status} but the provider delivered it"
     return ledger
 
 

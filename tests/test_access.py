@@ -10,12 +10,14 @@ from app.auth.models import Role
 from app.campaigns.models import Recipient
 from app.contacts.models import Contact
 from app.extensions import db
+from app.optouts.models import OptOut
 from app.saved_templates.models import SavedTemplate
 from tests.conftest import signed_in
 from tests.factories import make_campaign, make_user
 
-# The only endpoints anyone may reach without signing in.
-PUBLIC_ENDPOINTS = {"static", "auth.sign_in", "health"}
+# The only endpoints anyone may reach without signing in. The inbound webhook
+# takes only signed requests instead (tests/test_opt_outs.py).
+PUBLIC_ENDPOINTS = {"static", "auth.sign_in", "health", "webhooks.inbound"}
 
 # The least role each endpoint needs. A route added without an entry here fails
 # test_every_endpoint_is_in_the_role_matrix, so its access is always decided.
@@ -34,6 +36,9 @@ ROLE_MATRIX = {
     "contacts.new": Role.OPERATOR,
     "contacts.edit": Role.OPERATOR,
     "contacts.delete": Role.OPERATOR,
+    "optouts.index": Role.VIEWER,
+    "optouts.add": Role.OPERATOR,
+    "optouts.remove": Role.OPERATOR,
     "saved_templates.new": Role.OPERATOR,
     "saved_templates.edit": Role.OPERATOR,
     "saved_templates.delete": Role.OPERATOR,
@@ -147,7 +152,8 @@ def test_role_matrix(app, role):
     first_recipient = db.session.scalars(select(Recipient.id).where(Recipient.campaign_id == campaign.id)).first()
     template = SavedTemplate(name="T", channel="sms", message="Hi")
     contact, other_contact = Contact(phone="+12025550100"), Contact(phone="+12025550101")
-    db.session.add_all([template, contact, other_contact])
+    opt_out = OptOut(channel="sms", address="+12025550102", source="staff")
+    db.session.add_all([template, contact, other_contact, opt_out])
     db.session.commit()
     actions = {
         "campaigns.home": ("GET", "/"),
@@ -172,6 +178,9 @@ def test_role_matrix(app, role):
         "contacts.new": ("POST", "/contacts/new"),
         "contacts.edit": ("GET", f"/contacts/{contact.id}/edit"),
         "contacts.delete": ("POST", f"/contacts/{other_contact.id}/delete"),
+        "optouts.index": ("GET", "/opt-outs"),
+        "optouts.add": ("POST", "/opt-outs"),
+        "optouts.remove": ("POST", f"/opt-outs/{opt_out.id}/remove"),
         "saved_templates.index": ("GET", "/templates"),
         "saved_templates.new": ("POST", "/templates/new"),
         "saved_templates.edit": ("GET", f"/templates/{template.id}/edit"),

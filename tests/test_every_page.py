@@ -10,6 +10,7 @@ from app.auth.models import Role
 from app.campaigns.models import Recipient
 from app.contacts.models import Contact
 from app.extensions import db
+from app.optouts.models import OptOut
 from app.saved_templates.models import SavedTemplate
 from devtools.procfile import ROOT
 from tests.browser import goto_live, needs_chromium, sign_in
@@ -45,7 +46,8 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
     recipient = db.session.scalar(select(Recipient.id).where(Recipient.campaign_id == sent.id).limit(1))
     template = SavedTemplate(name="Reminder", channel="email", subject="For {first_name}", message="See you.")
     contact = Contact(phone="+12025550143", first_name="Ada", location="London", attributes={"plan": "gold"})
-    db.session.add_all([template, contact])
+    opt_out = OptOut(channel="whatsapp", address="+12025550143", source="reply", note="replied STOP")
+    db.session.add_all([template, contact, opt_out])
     db.session.commit()
     pages = {
         "sign in": "/sign-in",
@@ -62,6 +64,9 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
         "add contact": "/contacts/new",
         "a contact": f"/contacts/{contact.id}",
         "editing a contact": f"/contacts/{contact.id}/edit",
+        "opt-outs": "/opt-outs",
+        "an opt-out search that finds none": "/opt-outs?q=nobody",
+        "its skipped tab": f"/campaigns/{sent.id}?status=skipped",
         "templates": "/templates",
         "new template": "/templates/new",
         "editing a template": f"/templates/{template.id}/edit",
@@ -89,6 +94,11 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
         page.get_by_role("button", name="Create campaign").click()
         if problems := violations(page):
             found[f"a refused form at {size['width']} px"] = problems
+        page.goto(f"{live_stack}/opt-outs")
+        page.get_by_text("Opt out an address").click()
+        page.get_by_role("button", name="Opt out", exact=True).click()
+        if problems := violations(page):
+            found[f"a refused opt-out at {size['width']} px"] = problems
         context.close()
     assert found == {}
 

@@ -210,6 +210,8 @@ def start(campaign_id: int, actor: User | None) -> Result:
     bump_counters(campaign_id, skipped=skipped_now)
     detail = f"{plural(skipped_now, 'recipient')} skipped: opted out" if skipped_now else ""
     audit.record(Action.CAMPAIGN_STARTED, actor=actor, campaign_id=campaign_id, detail=detail)
+    if skipped_now and complete_if_done(campaign_id):
+        return Result(True, "Nothing to send: every recipient has opted out. The campaign is complete.")
     return Result(True, "Dispatch started.", to_send=_owed(campaign_id))
 
 

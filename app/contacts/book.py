@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Row, Select, func, select, text
+from sqlalchemy import ColumnElement, Row, Select, and_, exists, func, or_, select, text
 
 from app import audit
 from app.audit import Action
@@ -15,6 +15,7 @@ from app.campaigns.placeholders import Values
 from app.contacts.models import Contact
 from app.extensions import db
 from app.formatting import plural
+from app.optouts.models import OptOut
 
 if TYPE_CHECKING:
     from app.auth.models import User
@@ -24,11 +25,26 @@ class AddressTaken(Exception):
     """Another contact has this phone or email."""
 
 
+def opted_out(channel: str | None = None) -> ColumnElement[bool]:
+    """Whether a contact has opted out of ``channel`` (None: of any channel)."""
+    by_phone = and_(OptOut.address == Contact.phone, OptOut.channel != "email")
+    by_email = and_(OptOut.address == Contact.email, OptOut.channel == "email")
+    if channel is None:
+        return exists().where(or_(by_phone, by_email))
+    return exists().where(OptOut.channel == channel, by_email if channel == "email" else by_phone)
+
+
 @dataclass(frozen=True)
 class Filters:
     q: str = ""
     location: str = ""
     preferred_product: str = ""
+    # "yes": only those opted out of some channel; "no": only those who have not.
+    opted_out: str = ""
+
+    @property
+    def any(self) -> bool:
+        return bool(self.q or self.location or self.preferred_product or self.opted_out)
 
     def query(self) -> Select:
         query = select(Contact)
@@ -40,6 +56,8 @@ class Filters:
             query = query.where(Contact.location == self.location)
         if self.preferred_product:
             query = query.where(Contact.preferred_product == self.preferred_product)
+        if self.opted_out in ("yes", "no"):
+            query = query.where(opted_out() if self.opted_out == "yes" else ~opted_out())
         return query.order_by(Contact.id.desc())
 
 
@@ -47,7 +65,8 @@ class Filters:
 class Audience:
     """Contacts a campaign is sent to: all of them, or those in a location,
     preferring a product, or with an attribute's value; always those the
-    channel can reach (a phone for SMS and WhatsApp, an email for email)."""
+    channel can reach (a phone for SMS and WhatsApp, an email for email) and
+    who have not opted out of it."""
 
     channel: str
     location: str = ""
@@ -59,7 +78,7 @@ class Audience:
         return Contact.email if self.channel == "email" else Contact.phone
 
     def query(self) -> Select:
-        query = select(Contact).where(self.key.is_not(None))
+        query = select(Contact).where(self.key.is_not(None), ~opted_out(self.channel))
         if self.location:
             query = query.where(Contact.location == self.location)
         if self.preferred_product:

@@ -9,6 +9,7 @@ from app.contacts import book
 from app.contacts.forms import ContactForm
 from app.contacts.models import Contact
 from app.extensions import csrf, db
+from app.optouts import registry
 from app.paging import paginate
 
 bp = Blueprint("contacts", __name__)
@@ -27,6 +28,7 @@ def index() -> str:
         q=request.args.get("q", "").strip()[:200],
         location=request.args.get("location", ""),
         preferred_product=request.args.get("preferred_product", ""),
+        opted_out=request.args.get("opted_out", ""),
     )
     page = paginate(filters.query(), current_app.config["CAMPAIGNS_PER_PAGE"])
     return render_template(
@@ -46,6 +48,7 @@ def show(contact_id: int) -> str:
         "contacts/show.html",
         contact=contact,
         messages=book.messages(contact.id),
+        opt_outs=registry.of_contact(contact),
         history=audit.contact_history(contact.id),
     )
 

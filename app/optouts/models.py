@@ -62,3 +62,9 @@ class OptOut(Model):
     @property
     def source_label(self) -> str:
         return Source(self.source).label
+
+    @property
+    def added_by(self) -> str:
+        if self.created_by is not None:
+            return self.created_by.email
+        return {"provider": "the provider", "reply": "their reply", "import": "an import"}.get(self.source, "someone")

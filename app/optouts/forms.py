@@ -1,0 +1,28 @@
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from app.campaigns.forms import no_nul
+from app.campaigns.models import Channel
+from app.optouts import registry
+
+
+class OptOutForm(FlaskForm):
+    channel = SelectField("Channel", choices=[SelectChoice(c.value, c.label) for c in Channel])
+    address = StringField(
+        "Phone or email",
+        filters=[no_nul],
+        validators=[DataRequired("Type the phone number or email address to opt out."), Length(max=320)],
+        description="A phone for SMS and WhatsApp, with +country or in DEFAULT_REGION's format; an email for email.",
+    )
+    note = StringField("Why (optional)", filters=[no_nul], validators=[Length(max=500)])
+    submit = SubmitField("Opt out")
+
+    normalized: str = ""
+
+    def validate_address(self, field: StringField) -> None:
+        try:
+            self.normalized = registry.normalize(self.channel.data, field.data)
+        except ValueError as error:
+            raise ValidationError(f"{str(error)[0].upper()}{str(error)[1:]}.") from None
