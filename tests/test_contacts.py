@@ -5,7 +5,7 @@ updated by every pasted line, with every message they were sent."""
 from sqlalchemy import select
 
 from app.audit import AuditEvent
-from app.auth.models import Role
+from app.auth.models import Role, User
 from app.campaigns.models import Campaign, Recipient
 from app.contacts.models import Contact
 from app.extensions import db
@@ -91,6 +91,22 @@ def test_pasted_lines_become_or_update_contacts_and_their_messages_are_listed(cl
     page = client.get(f"/contacts/{ada}").get_data(as_text=True)
     assert page.count('data-testid="contact-message"') == 2
     assert ">First</a>" in page and ">Second</a>" in page and "Hi Ada" in page
+    # The paste's changes are in each contact's history, by whoever pasted;
+    # a line that changed nothing (the second 0144) adds nothing.
+    first, second = db.session.scalars(select(Campaign.id).order_by(Campaign.id)).all()
+    history = db.session.execute(
+        select(AuditEvent.contact_id, AuditEvent.action, AuditEvent.detail, AuditEvent.actor_id)
+        .where(AuditEvent.contact_id.is_not(None))
+        .order_by(AuditEvent.id)
+    ).all()
+    operator = db.session.scalar(select(User.id))
+    other = db.session.scalar(select(Contact.id).where(Contact.phone == "+12025550144"))
+    assert history == [
+        (ada, "contact.added", f"from the recipients of campaign {first}", operator),
+        (other, "contact.added", f"from the recipients of campaign {first}", operator),
+        (ada, "contact.changed", f"name, from the recipients of campaign {second}", operator),
+    ]
+    assert f"Changed the contact (name, from the recipients of campaign {second})" in page
 
 
 def test_deleting_a_messaged_contact_erases_them_and_keeps_the_counts(client):

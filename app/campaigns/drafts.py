@@ -45,7 +45,9 @@ def create_campaign(
     campaign = Campaign(title=title, channel=channel, message=message, subject=subject, recipient_count=len(recipients))
     db.session.add(campaign)
     db.session.flush()
-    report = _insert_recipients(campaign.id, recipients, Templates(channel, message, subject), from_contacts)
+    report = _insert_recipients(
+        campaign.id, recipients, Templates(channel, message, subject), created_by, from_contacts
+    )
     campaign.sms_segments = report.segments if channel == Channel.SMS else None
     audit.record(
         Action.CAMPAIGN_CREATED,
@@ -129,12 +131,19 @@ def values_for(
 
 
 def _insert_recipients(
-    campaign_id: int, recipients: list[ParsedRecipient], templates: Templates, from_contacts: bool = False
+    campaign_id: int,
+    recipients: list[ParsedRecipient],
+    templates: Templates,
+    actor: User | None,
+    from_contacts: bool = False,
 ) -> length.Report:
     """Store the recipients with their own texts, each pasted line becoming or
     updating a contact (by phone, or by email on an email campaign; a name on
     the line replaces the contact's; recipients chosen ``from_contacts`` are
     contacts already); returns how long the texts are.
+
+    Each contact the paste adds or changes has it in its history, by ``actor``;
+    one whose name the line does not change is left alone.
 
     Rows are inserted in paste order, so ids follow it (pages and claims go by
     id): the contact is a scalar subquery, not a join, which could reorder them.
@@ -146,12 +155,19 @@ def _insert_recipients(
     key = "email" if templates.is_email else "phone"
     contacts = text(
         f"""
-        INSERT INTO contacts ({key}, first_name, last_name)
-        SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:firsts AS text[]), CAST(:lasts AS text[]))
-        ON CONFLICT ({key}) WHERE {key} IS NOT NULL DO UPDATE SET
-            first_name = CASE WHEN excluded.first_name <> '' THEN excluded.first_name ELSE contacts.first_name END,
-            last_name = CASE WHEN excluded.first_name <> '' THEN excluded.last_name ELSE contacts.last_name END,
-            updated_at = now()
+        WITH upserted AS (
+            INSERT INTO contacts ({key}, first_name, last_name)
+            SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:firsts AS text[]), CAST(:lasts AS text[]))
+            ON CONFLICT ({key}) WHERE {key} IS NOT NULL DO UPDATE SET
+                first_name = excluded.first_name, last_name = excluded.last_name, updated_at = now()
+            WHERE excluded.first_name <> ''
+              AND (contacts.first_name, contacts.last_name) IS DISTINCT FROM (excluded.first_name, excluded.last_name)
+            RETURNING id, xmax = 0 AS added
+        )
+        INSERT INTO audit_events (action, actor_id, via, contact_id, detail, at)
+        SELECT CASE WHEN added THEN '{Action.CONTACT_ADDED.value}' ELSE '{Action.CONTACT_CHANGED.value}' END,
+               :actor, '{Via.WEB.value}', id, CASE WHEN added THEN :added ELSE :changed END, now()
+        FROM upserted
         """
     )
     statement = text(
@@ -180,6 +196,9 @@ def _insert_recipients(
                     "keys": keys,
                     "firsts": [first[:100] for first, _ in names],
                     "lasts": [last[:100] for _, last in names],
+                    "actor": actor.id if actor is not None else None,
+                    "added": f"from the recipients of campaign {campaign_id}",
+                    "changed": f"name, from the recipients of campaign {campaign_id}",
                 },
             )
         # Each text is rendered from the contact as it now is: the pasted name,
@@ -231,7 +250,7 @@ def edit(
         {**fields, "id": campaign_id, "count": len(recipients)},
     )
     db.session.execute(text("DELETE FROM recipients WHERE campaign_id = :id"), {"id": campaign_id})
-    report = _insert_recipients(campaign_id, recipients, Templates(channel, message, subject))
+    report = _insert_recipients(campaign_id, recipients, Templates(channel, message, subject), actor)
     db.session.execute(
         text("UPDATE campaigns SET sms_segments = :segments WHERE id = :id"),
         {"id": campaign_id, "segments": report.segments if channel == Channel.SMS else None},
