@@ -25,13 +25,15 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from app.campaigns import delivery, lifecycle
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient
 from app.campaigns.models import CampaignStatus as C
 from app.campaigns.models import RecipientStatus as R
 from app.extensions import db
+from app.optouts import registry
+from app.optouts.models import OptOut, Source
 from tests.factories import make_campaign
 from tests.helpers import TERMINAL, assert_counters_match_rows
 
@@ -49,6 +51,8 @@ CAMPAIGN_EDGES = {
     (C.PAUSED, C.COMPLETED): {"complete_if_done"},
     (C.PAUSED, C.CANCELLED): {"cancel"},
     (C.COMPLETED, C.SENDING): {"retry_failed"},
+    # Every recipient had opted out: nothing to send.
+    (C.DRAFT, C.COMPLETED): {"start"},
 }
 
 # Which step may move a recipient along each edge, as seen between two steps.
@@ -68,6 +72,9 @@ RECIPIENT_EDGES = {
     (R.QUEUED, R.CANCELLED): {"cancel"},
     (R.RETRYING, R.CANCELLED): {"cancel"},
     (R.FAILED, R.QUEUED): {"retry_failed"},
+    # Opted out: skipped when the campaign starts, or when claimed.
+    (R.QUEUED, R.SKIPPED): {"start", "advance"},
+    (R.RETRYING, R.SKIPPED): {"advance"},
 }
 
 # Half the answers are failures: enough to retry, fail and pause often, while
@@ -154,6 +161,8 @@ class CampaignMachine(RuleBasedStateMachine):
         self.dead: list[delivery.Claimed] = []
         # Claims already answered or reaped: any answer for them is stale.
         self.stale: list[delivery.Claimed] = []
+        # Recipients whose address has opted out.
+        self.opted_out: set[int] = set()
 
     @initialize(
         recipients=st.integers(1, 8),
@@ -186,6 +195,8 @@ class CampaignMachine(RuleBasedStateMachine):
         # A failed step may leave its transaction open, which would block the
         # next example (and _clean_state's TRUNCATE).
         db.session.rollback()
+        db.session.execute(delete(OptOut))
+        db.session.commit()
         current_app.config.update(self.saved_config)
 
     # A dispatch job's loop turn, and the workers behind it
@@ -216,7 +227,9 @@ class CampaignMachine(RuleBasedStateMachine):
             assert settled.status in possible
 
         claimed = [c.id for c in turn.claimed]
-        assert len(claimed) == len(set(claimed)) <= limit
+        assert len(claimed) == len(set(claimed)) and turn.taken <= limit
+        assert not set(claimed) & self.opted_out, "an opted-out address was claimed"
+        assert {s.id for s in turn.skipped} <= self.opted_out
         if self.status != C.SENDING:
             assert not turn.claimed and turn.halted, f"a {self.status} campaign gave out claims"
         self.last_turn = turn
@@ -231,7 +244,7 @@ class CampaignMachine(RuleBasedStateMachine):
             # Nothing else is in the way: every queued or retrying recipient is
             # due, so a turn claims as many as it may.
             owed = sum(row.status in (R.QUEUED, R.RETRYING) for row in self.rows.values())
-            assert len(turn.claimed) == min(limit, owed)
+            assert turn.taken == min(limit, owed)
         return turn
 
     def loop_turn(self, data, ids: list[int], limit: int, stale: Sequence[delivery.Claimed] = ()) -> delivery.Turn:
@@ -304,6 +317,16 @@ class CampaignMachine(RuleBasedStateMachine):
         claim = data.draw(st.sampled_from(self.claimed_again()), label="claim")
         turn = self.advance([self.answer(claim, answer)], 0)
         assert not turn.settled, f"a stale answer for {claim} was stored"
+
+    @rule(data=st.data())
+    def someone_opts_out(self, data):
+        """An opt-out commits between two steps, whatever the recipient is doing."""
+        rid = data.draw(st.sampled_from(sorted(self.rows)), label="opts out")
+        self.step = "opt_out"
+        address = db.session.scalar(select(Recipient.address_normalized).where(Recipient.id == rid))
+        registry.add("email", address, Source.STAFF)
+        db.session.commit()
+        self.opted_out.add(rid)
 
     @rule()
     def reconciler_pass(self):
@@ -424,8 +447,10 @@ class CampaignMachine(RuleBasedStateMachine):
                 assert row.attempts == was.attempts + (row.status == R.SENDING), (was, row)
             if row.status == R.SENT and was.status != R.SENT:
                 assert row.message_id == f"msg-{rid}-{row.attempts}", (rid, row)
-            if was.status == R.SENT:
-                assert row == was, f"recipient {rid} was sent, then changed: {was} → {row}"
+            if was.status in (R.SENT, R.SKIPPED):
+                assert row == was, f"recipient {rid} was {was.status}, then changed: {was} → {row}"
+            if row.status == R.SKIPPED:
+                assert rid in self.opted_out, f"recipient {rid} skipped, but never opted out"
             if row.attempts > was.attempts:
                 assert self.status == C.SENDING, f"recipient {rid} claimed in a {self.status} campaign"
 
