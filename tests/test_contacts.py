@@ -199,7 +199,7 @@ def test_a_campaign_goes_to_the_contacts_its_filters_choose(client):
 def test_an_audience_that_chooses_nobody_is_refused_saying_why(client):
     add(client, location="London")
     page = contacts_campaign(client, audience_location="Rome").get_data(as_text=True)
-    assert "No contact with a phone matches these filters." in page
+    assert "No contact with a phone matches these filters, leaving out those who opted out of SMS." in page
     page = contacts_campaign(client, audience_attribute="gold").get_data(as_text=True)
     assert "Write it as key=value, such as plan=gold." in page
     assert db.session.scalar(select(Campaign.id)) is None
@@ -209,11 +209,17 @@ def test_the_form_shows_the_audience_size_as_the_filters_change(client):
     add(client, location="London")
     add(client, first_name="Bo", phone="", email="bo@example.com", location="London")
     size = client.post("/campaigns/audience", data={"channel": "sms", "audience_location": "London"})
-    assert "<strong>1 contact</strong> with a phone matches these filters." in size.get_data(as_text=True)
+    assert (
+        "<strong>1 contact</strong> with a phone matches these filters, leaving out those who opted out of SMS."
+        in size.get_data(as_text=True)
+    )
     size = client.post("/campaigns/audience", data={"channel": "email", "audience_location": ""})
     assert "<strong>1 contact</strong> with an email matches" in size.get_data(as_text=True)
     size = client.post("/campaigns/audience", data={"channel": "sms", "audience_location": "Rome"})
-    assert "<strong>0 contacts</strong> with a phone match these filters." in size.get_data(as_text=True)
+    assert (
+        "<strong>0 contacts</strong> with a phone match these filters, leaving out those who opted out of SMS."
+        in size.get_data(as_text=True)
+    )
 
 
 def test_the_preview_shows_the_audience_s_first_contacts_as_they_will_get_it(client):

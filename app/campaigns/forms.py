@@ -90,7 +90,10 @@ class CampaignForm(FlaskForm):
         reach = "an email" if audience.channel == Channel.EMAIL else "a phone"
         size = audience.size()
         if size == 0:
-            raise ValidationError(f"No contact with {reach} matches these filters.")
+            raise ValidationError(
+                f"No contact with {reach} matches these filters, "
+                f"leaving out those who opted out of {Channel(audience.channel).label}."
+            )
         if size > limit:
             raise ValidationError(f"{size:,} contacts match; a campaign takes at most {limit:,}. Narrow the filters.")
         self.parsed = ParseResult(
