@@ -16,6 +16,7 @@ from app.contacts.models import Contact
 from app.extensions import db
 from app.formatting import plural
 from app.optouts.models import OptOut
+from app.searching import substring_pattern
 
 if TYPE_CHECKING:
     from app.auth.models import User
@@ -50,8 +51,7 @@ class Filters:
         query = select(Contact)
         if self.q:
             # ILIKE '%…%' on the indexed expression: the trigram index serves it.
-            pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            query = query.where(text(f"{Contact.SEARCH} ILIKE :pattern").bindparams(pattern=pattern))
+            query = query.where(text(f"{Contact.SEARCH} ILIKE :pattern").bindparams(pattern=substring_pattern(self.q)))
         if self.location:
             query = query.where(Contact.location == self.location)
         if self.preferred_product:

@@ -28,6 +28,7 @@ from app.campaigns.parsing import normalize_address
 from app.contacts.models import Contact
 from app.extensions import db
 from app.optouts.models import OptOut, Source
+from app.searching import substring_pattern
 
 if TYPE_CHECKING:
     from app.auth.models import User
@@ -133,8 +134,7 @@ class Filters:
     def query(self) -> Select:
         query = select(OptOut)
         if self.q:
-            pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            query = query.where(OptOut.address.ilike(pattern))
+            query = query.where(OptOut.address.ilike(substring_pattern(self.q)))
         if self.channel in set(Channel):
             query = query.where(OptOut.channel == self.channel)
         return query.order_by(OptOut.created_at.desc(), OptOut.id.desc())
