@@ -611,7 +611,8 @@ def main() -> int:
             flask_migrate.upgrade()
             db.session.execute(
                 text(
-                    "TRUNCATE audit_events, campaigns, recipients, delivery_attempts, users, contacts, saved_templates "
+                    "TRUNCATE audit_events, campaigns, recipients, delivery_attempts, users, contacts, "
+                    "saved_templates, contact_imports, contact_import_chunks, contact_import_failures "
                     "RESTART IDENTITY CASCADE"
                 )
             )
