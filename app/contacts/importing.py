@@ -14,21 +14,18 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import delete, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, insert, select, update
 
 from app import audit
 from app.audit import Action
-from app.contacts import csvfile, mapping
+from app.contacts import csvfile, mapping, upsert
 from app.contacts.models import ContactImport, ContactImportChunk, ContactImportFailure, ImportStatus
 from app.extensions import db, redis
 from app.formatting import number, plural, size
@@ -46,8 +43,6 @@ SAMPLE_ROWS = 1_000
 PROGRESS_EVENT = "progress"
 # The last event of an import's stream: pages close it (``sse-close``).
 FINISHED_EVENT = "finished"
-# A batch that meets a contact added meanwhile by someone else is read again.
-BATCH_ATTEMPTS = 3
 
 
 class Refused(ValueError):
@@ -114,6 +109,9 @@ class StoredFile(io.RawIOBase):
                     ContactImportChunk.import_id == self.import_id, ContactImportChunk.seq == self.seq
                 )
             )
+            # Nothing else happens in this session meanwhile: end the read's
+            # transaction rather than hold its snapshot open for the whole import.
+            db.session.commit()
             if data is None:
                 return 0
             self.seq += 1
@@ -188,14 +186,6 @@ def try_again(contact_import: ContactImport) -> bool:
 # -- the job ----------------------------------------------------------------------
 
 
-class Taken(Exception):
-    """Another job moved the import on, or it is no longer running: this one stops."""
-
-
-class Raced(Exception):
-    """A contact the batch meant to add was added meanwhile: read the batch again."""
-
-
 def run(import_id: int) -> str:
     """Import every row not yet done; returns a one-line summary for RQ's log.
 
@@ -217,7 +207,7 @@ def run(import_id: int) -> str:
         contact_import = db.session.get_one(ContactImport, import_id)
         _import_rows(contact_import)
         return _finish(import_id)
-    except Taken:
+    except upsert.Taken:
         db.session.rollback()
         return f"import {import_id}: another job has it"
     except Exception as error:
@@ -234,171 +224,35 @@ def run(import_id: int) -> str:
 
 
 def _import_rows(contact_import: ContactImport) -> None:
+    """Read and check rows here while a writer thread writes the batch before:
+    on two cores the checking (phone and email rules, in Python) and the
+    writing (PostgreSQL) then take about as long as the slower of them."""
     config = current_app.config
     batch_size = config["IMPORT_BATCH_ROWS"]
-    interval = 1 / config["LIVE_UPDATES_PER_SECOND"]
     header, columns = contact_import.header, contact_import.mapping
     keys = mapping.attribute_keys(header)
     region = config["DEFAULT_REGION"]
-    import_id, done = contact_import.id, contact_import.rows_done
-    records = stored_records(contact_import, skip=done)
+    import_id = contact_import.id
+    records = stored_records(contact_import, skip=contact_import.rows_done)
     next(records, None)
+    writer = upsert.BatchWriter(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        import_id,
+        contact_import.rows_done,
+        # Called on the writer's thread: nothing of this thread's session in it.
+        progress=lambda done: _publish(import_id, PROGRESS_EVENT, str(done)),
+        interval=1 / config["LIVE_UPDATES_PER_SECOND"],
+    )
     db.session.commit()
-    published_at = 0.0
     batch: list[tuple[mapping.Row, list[str]]] = []
-
-    def write() -> None:
-        nonlocal done, published_at
-        for attempt in range(1, BATCH_ATTEMPTS + 1):
-            try:
-                _write_batch(import_id, done, batch)
-                db.session.commit()
-                break
-            except (IntegrityError, Raced):
-                db.session.rollback()
-                if attempt == BATCH_ATTEMPTS:
-                    raise
-        done += len(batch)
-        batch.clear()
-        if time.monotonic() - published_at >= interval:
-            published_at = time.monotonic()
-            _publish(import_id, PROGRESS_EVENT, str(done))
-
-    for record in records:
-        batch.append((mapping.read_row(record.line, record.cells, header, columns, keys, region), record.cells))
-        if len(batch) >= batch_size:
-            write()
-    if batch:
-        write()
-
-
-@dataclass
-class _Target:
-    """A contact a batch writes to: one that exists (``id``) or one it adds."""
-
-    id: int | None
-    phone: str | None
-    email: str | None
-    changes: dict[str, Any] = field(default_factory=dict)
-    attributes: dict[str, str] = field(default_factory=dict)
-    touched: bool = False
-
-
-def _write_batch(import_id: int, done: int, batch: list[tuple[mapping.Row, list[str]]]) -> None:
-    """Write one batch and move the import's counts on, in the caller's transaction."""
-    position = db.session.scalar(
-        select(ContactImport.rows_done)
-        .where(ContactImport.id == import_id, ContactImport.status == ImportStatus.RUNNING)
-        .with_for_update()
-    )
-    if position != done:
-        raise Taken()
-    good = [row for row, _ in batch if not row.error]
-    phones = sorted({row.phone for row in good if row.phone})
-    emails = sorted({row.email for row in good if row.email})
-    existing = db.session.execute(
-        text("SELECT id, phone, email FROM contacts WHERE phone = ANY(:phones) UNION "
-             "SELECT id, phone, email FROM contacts WHERE email = ANY(:emails)"),
-        {"phones": phones, "emails": emails},
-    ).all()  # fmt: skip
-    by_phone: dict[str, _Target] = {}
-    by_email: dict[str, _Target] = {}
-    for contact_id, phone, email in existing:
-        target = _Target(contact_id, phone, email)
-        if phone:
-            by_phone[phone] = target
-        if email:
-            by_email[email] = target
-    # Addresses an existing contact gives up in this batch: another existing
-    # contact may not take them in the same statement (unique indexes are
-    # checked row by row); a contact added after the updates may.
-    released: set[str] = set()
-    touched: list[_Target] = []
-    created = updated = 0
-    for row in good:
-        found = (by_phone.get(row.phone) if row.phone else None) or (by_email.get(row.email) if row.email else None)
-        target = found or _Target(None, None, None)
-        if found is None:
-            created += 1
-        else:
-            updated += 1
-        if not target.touched:
-            target.touched = True
-            touched.append(target)
-        fields = dict(row.fields)
-        for name, index in (("phone", by_phone), ("email", by_email)):
-            value = fields.pop(name, None)
-            current = getattr(target, name)
-            if value is None or value == current:
-                continue
-            owner = index.get(value)
-            if (owner is not None and owner is not target) or (target.id is not None and value in released):
-                continue  # another contact's: this one keeps its own
-            if current is not None:
-                del index[current]
-                if target.id is not None:
-                    released.add(current)
-            index[value] = target
-            setattr(target, name, value)
-            target.changes[name] = value
-        target.changes.update(fields)
-        target.attributes.update(row.attributes)
-
-    updates = [_record(t) | {"id": t.id} for t in touched if t.id is not None]
-    additions = [_record(t) | {"phone": t.phone, "email": t.email} for t in touched if t.id is None]
-    if updates:
-        db.session.execute(text(UPDATE_CONTACTS), {"rows": json.dumps(updates)})
-    if additions:
-        added = db.session.execute(text(ADD_CONTACTS), {"rows": json.dumps(additions)}).rowcount  # type: ignore[attr-defined]
-        if added != len(additions):
-            raise Raced()
-    failures = [{"line": row.line, "reason": row.error, "raw": cells} for row, cells in batch if row.error]
-    if failures:
-        db.session.execute(text(ADD_FAILURES), {"import_id": import_id, "rows": json.dumps(failures)})
-    db.session.execute(
-        update(ContactImport)
-        .where(ContactImport.id == import_id)
-        .values(
-            rows_done=ContactImport.rows_done + len(batch),
-            created_count=ContactImport.created_count + created,
-            updated_count=ContactImport.updated_count + updated,
-            failed_count=ContactImport.failed_count + len(failures),
-        )
-    )
-
-
-def _record(target: _Target) -> dict[str, Any]:
-    return {**target.changes, "attributes": target.attributes}
-
-
-RECORD = (
-    "r(id int, phone text, email text, first_name text, last_name text, location text, "
-    "preferred_product text, attributes jsonb)"
-)
-# A value the row did not give is null here, and keeps what the contact has.
-UPDATE_CONTACTS = f"""
-UPDATE contacts AS c SET
-  phone = coalesce(r.phone, c.phone), email = coalesce(r.email, c.email),
-  first_name = coalesce(r.first_name, c.first_name), last_name = coalesce(r.last_name, c.last_name),
-  location = coalesce(r.location, c.location),
-  preferred_product = coalesce(r.preferred_product, c.preferred_product),
-  attributes = c.attributes || r.attributes, updated_at = now()
-FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS {RECORD}
-WHERE c.id = r.id
-"""
-ADD_CONTACTS = f"""
-INSERT INTO contacts (phone, email, first_name, last_name, location, preferred_product, attributes)
-SELECT r.phone, r.email, coalesce(r.first_name, ''), coalesce(r.last_name, ''), coalesce(r.location, ''),
-       coalesce(r.preferred_product, ''), r.attributes
-FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS {RECORD}
-ON CONFLICT DO NOTHING
-"""
-ADD_FAILURES = """
-INSERT INTO contact_import_failures (import_id, line, reason, raw)
-SELECT :import_id, r.line, r.reason, r.raw
-FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(line int, reason text, raw jsonb)
-ON CONFLICT DO NOTHING
-"""
+    with writer:
+        for record in records:
+            batch.append((mapping.read_row(record.line, record.cells, header, columns, keys, region), record.cells))
+            if len(batch) >= batch_size:
+                writer.put(batch)
+                batch = []
+        if batch:
+            writer.put(batch)
 
 
 def _finish(import_id: int) -> str:
