@@ -10,6 +10,7 @@ from app import cli, config, errors, health, security, templating
 from app.auth import access
 from app.auth.views import bp as auth_bp
 from app.campaigns.views import bp as campaigns_bp
+from app.contacts.import_views import bp as imports_bp
 from app.contacts.views import bp as contacts_bp
 from app.extensions import csrf, db, limiter, migrate, redis
 from app.live import views as live_views
@@ -40,7 +41,17 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     limiter.init_app(app)
 
-    blueprints = (auth_bp, campaigns_bp, contacts_bp, live_bp, optouts_bp, saved_templates_bp, users_bp, webhooks_bp)
+    blueprints = (
+        auth_bp,
+        campaigns_bp,
+        contacts_bp,
+        imports_bp,
+        live_bp,
+        optouts_bp,
+        saved_templates_bp,
+        users_bp,
+        webhooks_bp,
+    )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
 

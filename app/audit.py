@@ -42,6 +42,8 @@ class Action(StrEnum):
     CONTACT_ADDED = "contact.added"
     CONTACT_CHANGED = "contact.changed"
     CONTACT_DELETED = "contact.deleted"
+    # One event for a whole CSV import (who, which file, the counts), not one per contact.
+    CONTACTS_IMPORTED = "contacts.imported"
     OPT_OUT_ADDED = "opt_out.added"
     OPT_OUT_REMOVED = "opt_out.removed"
 
@@ -69,6 +71,7 @@ class Action(StrEnum):
             "contact.added": "Added the contact",
             "contact.changed": "Changed the contact",
             "contact.deleted": "Deleted the contact",
+            "contacts.imported": "Imported contacts",
             "opt_out.added": "Opted out",
             "opt_out.removed": "Opted back in",
         }[self.value]

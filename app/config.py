@@ -31,6 +31,13 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
     "DEFAULT_REGION": "US",
     "RECIPIENT_LINE_LIMIT": 50_000,
+    # The largest CSV file an import takes, in bytes, and the most rows (the
+    # header aside); a larger file is refused whole, before anything is written.
+    "IMPORT_MAX_BYTES": 100 * 1024 * 1024,
+    "IMPORT_MAX_ROWS": 1_000_000,
+    # Rows an import writes per transaction: its progress, and where a stopped
+    # import resumes, move by this many.
+    "IMPORT_BATCH_ROWS": 2_000,
     "RECIPIENTS_PER_PAGE": 100,
     "CAMPAIGNS_PER_PAGE": 25,
     "RQ_QUEUE": "dispatch",

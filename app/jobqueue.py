@@ -112,3 +112,18 @@ class Heartbeat:
             self.connection.delete(self.key)
         except RedisError as error:
             log.warning("campaign heartbeat not cleared: %s", error)
+
+
+IMPORT_JOB = "jobs.import_contacts.import_contacts"
+
+
+def enqueue_import(import_id: int) -> None:
+    """Queue the job that imports a confirmed contacts file; commit its ``queued`` status first."""
+    queue().enqueue(
+        IMPORT_JOB,
+        import_id,
+        job_id=f"import-contacts-{import_id}-{uuid.uuid4().hex}",
+        # A million rows take minutes; a job past this stops, and Try again resumes it.
+        job_timeout=3600,
+        result_ttl=0,
+    )

@@ -141,7 +141,8 @@ def _clean_state(request):
             conn.execute(text("SET LOCAL lock_timeout = '10s'"))
             conn.execute(
                 text(
-                    "TRUNCATE audit_events, campaigns, recipients, delivery_attempts, users, contacts, saved_templates "
+                    "TRUNCATE audit_events, campaigns, recipients, delivery_attempts, users, contacts, "
+                    "saved_templates, contact_imports, contact_import_chunks, contact_import_failures, opt_outs "
                     "RESTART IDENTITY CASCADE"
                 )
             )

@@ -1,5 +1,7 @@
 """Every endpoint refuses the signed-out, and each role may do exactly what it should."""
 
+import io
+
 import pytest
 from flask import url_for
 from sqlalchemy import select
@@ -8,6 +10,7 @@ from app.auth import access
 from app.auth.access import PUBLIC, required_role
 from app.auth.models import Role
 from app.campaigns.models import Recipient
+from app.contacts import importing
 from app.contacts.models import Contact
 from app.extensions import db
 from app.optouts.models import OptOut
@@ -39,6 +42,13 @@ ROLE_MATRIX = {
     "optouts.index": Role.VIEWER,
     "optouts.add": Role.OPERATOR,
     "optouts.remove": Role.OPERATOR,
+    "imports.index": Role.VIEWER,
+    "imports.show": Role.VIEWER,
+    "imports.failed_rows": Role.VIEWER,
+    "imports.new": Role.OPERATOR,
+    "imports.preview": Role.OPERATOR,
+    "imports.start": Role.OPERATOR,
+    "imports.retry": Role.OPERATOR,
     "saved_templates.new": Role.OPERATOR,
     "saved_templates.edit": Role.OPERATOR,
     "saved_templates.delete": Role.OPERATOR,
@@ -62,7 +72,7 @@ ROLE_MATRIX = {
 
 
 # Requests a page makes by itself (``@background``).
-BACKGROUND_ENDPOINTS = {"campaigns.preview", "campaigns.audience_size"}
+BACKGROUND_ENDPOINTS = {"campaigns.preview", "campaigns.audience_size", "imports.preview"}
 
 
 def endpoints(app):
@@ -152,9 +162,11 @@ def test_role_matrix(app, role):
     first_recipient = db.session.scalars(select(Recipient.id).where(Recipient.campaign_id == campaign.id)).first()
     template = SavedTemplate(name="T", channel="sms", message="Hi")
     contact, other_contact = Contact(phone="+12025550100"), Contact(phone="+12025550101")
-    opt_out = OptOut(channel="sms", address="+12025550102", source="staff")
+    opt_out = OptOut(channel="sms", address="+12025550103", source="staff")
     db.session.add_all([template, contact, other_contact, opt_out])
+    contact_import = importing.store(io.BytesIO(b"phone\n+12025550102\n"), "t.csv", actor=None)
     db.session.commit()
+    imported = f"/contacts/imports/{contact_import.id}"
     actions = {
         "campaigns.home": ("GET", "/"),
         "campaigns.index": ("GET", "/campaigns"),
@@ -181,6 +193,13 @@ def test_role_matrix(app, role):
         "optouts.index": ("GET", "/opt-outs"),
         "optouts.add": ("POST", "/opt-outs"),
         "optouts.remove": ("POST", f"/opt-outs/{opt_out.id}/remove"),
+        "imports.index": ("GET", "/contacts/imports"),
+        "imports.show": ("GET", imported),
+        "imports.failed_rows": ("GET", f"{imported}/failed-rows.csv"),
+        "imports.new": ("GET", "/contacts/imports/new"),
+        "imports.preview": ("POST", f"{imported}/preview"),
+        "imports.start": ("POST", f"{imported}/start"),
+        "imports.retry": ("POST", f"{imported}/retry"),
         "saved_templates.index": ("GET", "/templates"),
         "saved_templates.new": ("POST", "/templates/new"),
         "saved_templates.edit": ("GET", f"/templates/{template.id}/edit"),

@@ -2,13 +2,17 @@
 axe-core can find, no sideways scrolling on a phone-sized screen, and focus
 where the next key press is expected."""
 
+import io
+
 import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
+from app import jobqueue
 from app.auth.models import Role
 from app.campaigns.models import Recipient
-from app.contacts.models import Contact
+from app.contacts import importing
+from app.contacts.models import Contact, ContactImport
 from app.extensions import db
 from app.optouts.models import OptOut
 from app.saved_templates.models import SavedTemplate
@@ -22,6 +26,12 @@ pytestmark = [pytest.mark.slow, needs_chromium]
 AXE = (ROOT / "node_modules" / "axe-core" / "axe.min.js").read_text()
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
+
+
+def reread_import(contact_import: ContactImport) -> ContactImport:
+    db.session.commit()
+    db.session.refresh(contact_import)
+    return contact_import
 
 
 def violations(page: Page) -> list[str]:
@@ -48,7 +58,14 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
     contact = Contact(phone="+12025550143", first_name="Ada", location="London", attributes={"plan": "gold"})
     opt_out = OptOut(channel="whatsapp", address="+12025550143", source="reply", note="replied STOP")
     db.session.add_all([template, contact, opt_out])
+    people = b"phone,first name,plan\n+12025550150,Bo,gold\n12,Bad,\n"
+    finished = importing.store(io.BytesIO(people), "people.csv", actor=None)
+    waiting = importing.store(io.BytesIO(people), "later.csv", actor=None)
     db.session.commit()
+    assert importing.start(finished, finished.mapping)
+    db.session.commit()
+    jobqueue.enqueue_import(finished.id)
+    wait_for(lambda: reread_import(finished).status == "done", 30, "the import to finish")
     pages = {
         "sign in": "/sign-in",
         "campaigns": "/campaigns",
@@ -67,6 +84,10 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
         "opt-outs": "/opt-outs",
         "an opt-out search that finds none": "/opt-outs?q=nobody",
         "its skipped tab": f"/campaigns/{sent.id}?status=skipped",
+        "imports": "/contacts/imports",
+        "import contacts": "/contacts/imports/new",
+        "an import's columns and preview": f"/contacts/imports/{waiting.id}",
+        "a finished import with a failed row": f"/contacts/imports/{finished.id}",
         "templates": "/templates",
         "new template": "/templates/new",
         "editing a template": f"/templates/{template.id}/edit",
@@ -99,6 +120,16 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
         page.get_by_role("button", name="Opt out", exact=True).click()
         if problems := violations(page):
             found[f"a refused opt-out at {size['width']} px"] = problems
+        page.goto(f"{live_stack}/contacts/imports/new")
+        page.get_by_label("CSV file").set_input_files(
+            files=[{"name": "photo.csv", "mimeType": "text/csv", "buffer": b"\x89PNG\r\n\x1a\n"}]
+        )
+        page.get_by_role("button", name="Upload and preview").click()
+        expect(page.get_by_text("it looks like a PNG image")).to_be_visible()
+        if problems := violations(page):
+            found[f"a refused upload at {size['width']} px"] = problems
+        if size is PHONE:
+            assert sideways(page) <= 0, "a refused upload scrolls sideways at 390 px"
         context.close()
     assert found == {}
 

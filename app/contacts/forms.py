@@ -2,6 +2,7 @@ import re
 
 from flask import current_app
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import StringField, SubmitField, TextAreaField
 from wtforms.validators import Length, ValidationError
 
@@ -62,3 +63,15 @@ class ContactForm(FlaskForm):
         self.parsed_attributes, errors = parse_attributes(field.data)
         if errors:
             raise ValidationError(" ".join(errors))
+
+
+class ImportUploadForm(FlaskForm):
+    file = FileField(
+        "CSV file",
+        validators=[FileRequired("Choose a CSV file to import.")],
+        description=(
+            "UTF-8 (with or without a byte-order mark) or Latin-1; columns separated by commas, semicolons or tabs; "
+            "a header row first."
+        ),
+    )
+    submit = SubmitField("Upload and preview")

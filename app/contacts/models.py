@@ -1,14 +1,33 @@
-"""Contacts: the people campaigns are sent to (the services' "customers")."""
+"""Contacts: the people campaigns are sent to (the services' "customers"),
+and the CSV imports that add and update them."""
+
+from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, DateTime, Index, String, func, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import utcnow
 from app.extensions import Model
+
+if TYPE_CHECKING:
+    from app.auth.models import User
 
 
 class Contact(Model):
@@ -46,3 +65,89 @@ class Contact(Model):
 
     # The search expression contacts_search indexes (migration 0009).
     SEARCH = "(first_name || ' ' || last_name || ' ' || coalesce(phone, '') || ' ' || coalesce(email, ''))"
+
+
+class ImportStatus(StrEnum):
+    # Stored, waiting for its columns to be confirmed; nothing written yet.
+    UPLOADED = "uploaded"
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+    @property
+    def label(self) -> str:
+        return {
+            "uploaded": "Not started",
+            "queued": "Waiting for a worker",
+            "running": "Importing",
+            "done": "Done",
+            "failed": "Stopped",
+        }[self.value]
+
+
+class ContactImport(Model):
+    """One uploaded CSV file, from upload to its last row. The file itself is
+    kept in ``contact_import_chunks`` until the import is done, so a worker on
+    any machine can read it, and a stopped import can resume at ``rows_done``."""
+
+    __tablename__ = "contact_imports"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('uploaded', 'queued', 'running', 'done', 'failed')", name="contact_imports_status_valid"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default=ImportStatus.UPLOADED.value)
+    file_name: Mapped[str] = mapped_column(String(255))
+    file_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    # How the file was read: the encoding and delimiter found, and its header's cells.
+    encoding: Mapped[str] = mapped_column(String(16))
+    delimiter: Mapped[str] = mapped_column(String(1))
+    header: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    # What each column goes to, in the header's order: a contact field, "attribute" or "ignore".
+    mapping: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    total_rows: Mapped[int] = mapped_column(Integer, default=0)
+    # Rows read and written, committed with the contacts they changed: where a
+    # stopped import resumes.
+    rows_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    created_by: Mapped[User | None] = relationship(lazy="joined")
+
+    @property
+    def status_label(self) -> str:
+        return ImportStatus(self.status).label
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (ImportStatus.DONE, ImportStatus.FAILED)
+
+
+class ContactImportChunk(Model):
+    """The uploaded file, a slice of IMPORT_CHUNK_BYTES per row, in order."""
+
+    __tablename__ = "contact_import_chunks"
+
+    import_id: Mapped[int] = mapped_column(ForeignKey("contact_imports.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ContactImportFailure(Model):
+    """A row that changed nothing, and why; its cells as they were in the file."""
+
+    __tablename__ = "contact_import_failures"
+
+    import_id: Mapped[int] = mapped_column(ForeignKey("contact_imports.id", ondelete="CASCADE"), primary_key=True)
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[list[str]] = mapped_column(JSONB, default=list)

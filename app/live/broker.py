@@ -4,8 +4,8 @@ A stream used to hold a Redis connection of its own from the pool requests
 use, so a few hundred watchers took every connection and Start, the controls
 and ``/healthz`` failed with them. Now one reader (a thread; a greenlet under
 gunicorn's gevent worker) holds one pattern subscription to every campaign
-channel, on a connection of its own, and hands each message to the streams
-watching that campaign through bounded queues (``Watcher``).
+channel (and contact import channel), on a connection of its own, and hands
+each message to the streams watching that channel through bounded queues (``Watcher``).
 
 Each message is split once, and its text built once per distinct view: a
 stream that names the recipients its page shows (``Shows``) gets the badges
@@ -41,7 +41,8 @@ from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
-PATTERN = "campaign-*"
+# The channels streams can watch: campaigns, and contact imports.
+PATTERNS = ("campaign-*", "import-*")
 CONNECTED = ": connected\n\n"
 KEEPALIVE = ": keepalive\n\n"
 # The event that makes a page reload what it shows from the server.
@@ -259,10 +260,11 @@ class Broker:
             )
             pubsub = client.pubsub()
             try:
-                pubsub.psubscribe(PATTERN)
-                confirmed = pubsub.get_message(timeout=self.reconnect_seconds * 3)
-                if confirmed is None or confirmed["type"] != "psubscribe":
-                    raise RedisError("the subscription was not confirmed")
+                pubsub.psubscribe(*PATTERNS)
+                for _ in PATTERNS:
+                    confirmed = pubsub.get_message(timeout=self.reconnect_seconds * 3)
+                    if confirmed is None or confirmed["type"] != "psubscribe":
+                        raise RedisError("the subscription was not confirmed")
                 self.subscribed.set()
                 while not self.stopping.is_set():
                     message = pubsub.get_message(timeout=1.0)

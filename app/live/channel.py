@@ -20,3 +20,8 @@ def publish(redis: Redis, channel: str, data: str, type: str | None = None) -> i
 
 def campaign_channel(campaign_id: int) -> str:
     return f"campaign-{campaign_id}"
+
+
+def import_channel(import_id: int) -> str:
+    """A contacts import's progress (app.contacts.importing)."""
+    return f"import-{import_id}"

@@ -10,8 +10,9 @@ from app.live.broker import Broker, Shows, Unavailable, retry_hint
 
 bp = Blueprint("live", __name__)
 
-# Only campaign channels are served; anything else could read another feature's events.
-CHANNEL_NAME = re.compile(r"campaign-[0-9]{1,18}")
+# Only campaign and contact-import channels are served (both are for viewers);
+# anything else could read another feature's events.
+CHANNEL_NAME = re.compile(r"(campaign|import)-[0-9]{1,18}")
 # The first and last id of the recipients the page shows: "101-200".
 SHOWS = re.compile(r"([0-9]{1,18})-([0-9]{1,18})")
 EVENT_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -33,8 +34,8 @@ def broker() -> Broker:
 @bp.get("/stream")
 @requires(Role.VIEWER)
 def events() -> Response:
-    """A campaign's live updates; ``shows`` narrows its recipients' badges to
-    the page's (without it, every badge)."""
+    """A campaign's live updates, or a contact import's progress; ``shows``
+    narrows a campaign's recipients' badges to the page's (without it, every badge)."""
     channel = request.args.get("channel", "")
     if not CHANNEL_NAME.fullmatch(channel):
         abort(400, description="Unknown channel.")

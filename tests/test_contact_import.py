@@ -1,0 +1,363 @@
+"""Importing contacts from a CSV file: read in its encodings and delimiters,
+its columns mapped and previewed, then written by a real RQ worker, upserting
+by phone then email, with failed rows by line and a report to download."""
+
+import csv
+import io
+
+import pytest
+from sqlalchemy import func, select
+
+from app import jobqueue
+from app.audit import AuditEvent
+from app.auth.models import Role
+from app.contacts.models import Contact, ContactImport, ContactImportChunk, ContactImportFailure
+from app.extensions import db
+from app.live.channel import import_channel
+from tests.conftest import signed_in
+from tests.factories import make_user
+from tests.helpers import published, queued_jobs, read_until
+
+
+def upload(client, content: bytes | str, name: str = "contacts.csv"):
+    data = content.encode() if isinstance(content, str) else content
+    return client.post(
+        "/contacts/imports/new", data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data"
+    )
+
+
+def uploaded(client, content: bytes | str, name: str = "contacts.csv") -> ContactImport:
+    response = upload(client, content, name)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    import_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    return db.session.get_one(ContactImport, import_id)
+
+
+def start(client, contact_import: ContactImport, columns: list[str] | None = None):
+    form = {f"column-{i}": choice for i, choice in enumerate(columns or [])}
+    return client.post(f"/contacts/imports/{contact_import.id}/start", data=form)
+
+
+def imported(client, run_worker, content: bytes | str, columns: list[str] | None = None) -> ContactImport:
+    """Uploaded, started with the mapping (the automatic one if None) and run by a real worker."""
+    contact_import = uploaded(client, content)
+    assert start(client, contact_import, columns).status_code == 302
+    run_worker()
+    db.session.commit()
+    db.session.refresh(contact_import)
+    return contact_import
+
+
+def contacts() -> list[tuple]:
+    fields = (Contact.phone, Contact.email, Contact.first_name, Contact.last_name, Contact.location, Contact.attributes)
+    rows = db.session.execute(select(*fields).order_by(Contact.id))
+    return [tuple(row) for row in rows]
+
+
+def failures(contact_import: ContactImport) -> list[tuple[int, str]]:
+    rows = db.session.execute(
+        select(ContactImportFailure.line, ContactImportFailure.reason)
+        .where(ContactImportFailure.import_id == contact_import.id)
+        .order_by(ContactImportFailure.line)
+    )
+    return [tuple(row) for row in rows]
+
+
+def counts(contact_import: ContactImport) -> tuple:
+    return (
+        contact_import.status,
+        contact_import.rows_done,
+        contact_import.created_count,
+        contact_import.updated_count,
+        contact_import.failed_count,
+    )
+
+
+def test_a_file_is_previewed_then_imported_by_a_worker_with_one_history_event(client, run_worker, redis_client):
+    content = "Phone,Email,First name,Last name,City,Plan\n+254712000001,ada@example.com,Ada,Lovelace,Nairobi,gold\n"
+    content += "0712 000 002,,Bo,,Mombasa,\n,bob@,Cy,,,\n"
+    contact_import = uploaded(client, content)
+    assert (contact_import.status, contact_import.total_rows, contact_import.delimiter) == ("uploaded", 3, ",")
+    assert contact_import.mapping == ["phone", "email", "first_name", "last_name", "location", "attribute"]
+    page = client.get(f"/contacts/imports/{contact_import.id}").get_data(as_text=True)
+    assert page.count('data-testid="preview-row"') == 3
+    assert "+254712000002" in page  # as it will be stored
+    assert "Line 4: &#34;bob@&#34; is not a valid email address" in page
+    assert "the header being line 1" in page
+    assert "Import 3 rows" in page
+    assert db.session.scalar(select(func.count()).select_from(Contact)) == 0
+
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe(import_channel(contact_import.id))
+    pubsub.get_message(timeout=1)
+    assert start(client, contact_import).status_code == 302
+    assert queued_jobs(client.application, redis_client) == 1
+    run_worker()
+    events = published(pubsub, quiet=0.3)
+    pubsub.close()
+    db.session.commit()
+    db.session.refresh(contact_import)
+
+    assert counts(contact_import) == ("done", 3, 2, 0, 1)
+    assert contacts() == [
+        ("+254712000001", "ada@example.com", "Ada", "Lovelace", "Nairobi", {"plan": "gold"}),
+        ("+254712000002", None, "Bo", "", "Mombasa", {}),
+    ]
+    assert failures(contact_import) == [(4, '"bob@" is not a valid email address')]
+    assert {"data": "3", "type": "progress"} in events and events[-1] == {"data": "done", "type": "finished"}
+    assert db.session.scalar(select(func.count()).select_from(ContactImportChunk)) == 0, "the file goes when done"
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "contacts.imported"))
+    assert event.actor.email == "operator@example.com"
+    assert event.detail == f"import #{contact_import.id}, contacts.csv: 2 created, 0 updated, 1 failed"
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 1
+
+    page = client.get(f"/contacts/imports/{contact_import.id}").get_data(as_text=True)
+    assert "Read 3 of 3 rows" in page and "1 failed" in page and "sse-connect" not in page
+    assert "Download the 1 failed row (CSV)" in page
+    listing = client.get("/contacts/imports").get_data(as_text=True)
+    assert listing.count('data-testid="import-row"') == 1 and "contacts.csv" in listing
+
+
+def test_an_import_s_progress_reaches_its_stream_in_flask_sse_s_format(client, run_worker):
+    contact_import = uploaded(client, "phone\n+254712000001\n")
+    assert client.get("/stream?channel=import-").status_code == 400
+    response = client.get(f"/stream?channel={import_channel(contact_import.id)}", buffered=False)
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    chunks = iter(response.response)
+    assert next(chunks).decode().startswith(":")
+    start(client, contact_import)
+    run_worker()
+    text = read_until(chunks, lambda text: "event:finished" in text)
+    response.close()
+    assert "event:progress\ndata:1\n\n" in text and "event:finished\ndata:done\n\n" in text
+
+
+def test_a_second_start_does_not_queue_the_import_twice(client, redis_client):
+    contact_import = uploaded(client, "phone\n+254712000001\n")
+    start(client, contact_import)
+    start(client, contact_import)
+    assert queued_jobs(client.application, redis_client) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "delimiter"),
+    [
+        ("\ufeffEmail;Name\nada@example.com;José Núñez\n".encode(), ";"),
+        ("email\tname\nada@example.com\tJosé Núñez\n".encode("latin-1"), "\t"),
+        ("\ufeffemail,name\r\nada@example.com,José Núñez\r\n".encode("utf-8"), ","),
+    ],
+    ids=["utf-8 with a BOM, semicolons", "latin-1, tabs", "utf-8 with a BOM, CRLF"],
+)
+def test_encodings_and_delimiters_are_found(client, run_worker, content, delimiter):
+    contact_import = imported(client, run_worker, content)
+    assert contact_import.delimiter == delimiter
+    assert contact_import.header == ["Email" if delimiter == ";" else "email", "Name" if delimiter == ";" else "name"]
+    assert contacts() == [(None, "ada@example.com", "José", "Núñez", "", {})]
+
+
+def test_a_quoted_cell_with_line_breaks_keeps_the_line_numbers_of_the_file(client, run_worker):
+    content = 'phone,notes\n+254712000001,"two\nlines"\n+254712000002,"three\nmore\nlines"\n12345,x\n+254712000003,ok\n'
+    contact_import = imported(client, run_worker, content)
+    assert failures(contact_import) == [(7, '"12345" is not a valid phone number')]
+    assert contacts()[0][5] == {"notes": "two\nlines"}
+    assert counts(contact_import) == ("done", 4, 3, 0, 1)
+
+
+def test_headers_are_mapped_by_their_synonyms_and_the_rest_become_attributes(client):
+    header = "MSISDN,E-mail Address,Given name,Surname,Town,Product,Loyalty Tier!,Full Name,Mobile"
+    contact_import = uploaded(client, header + "\n+254712000001,a@example.com,A,B,C,D,E,F G,+254712000002\n")
+    assert contact_import.mapping == [
+        "phone", "email", "first_name", "last_name", "location", "preferred_product", "attribute", "name", "attribute",
+    ]  # fmt: skip
+    page = client.get(f"/contacts/imports/{contact_import.id}").get_data(as_text=True)
+    assert "Attribute (named after the column): loyalty_tier" in page
+
+
+def test_changing_the_mapping_changes_the_preview_and_the_import(client, run_worker):
+    content = "Who,Reach,Notes,Skip me\nMary Ann Evans,+254712000001,likes tea,secret\n"
+    contact_import = uploaded(client, content)
+    assert contact_import.mapping == ["attribute", "attribute", "attribute", "attribute"]
+    refused = start(client, contact_import, ["attribute", "attribute", "attribute", "ignore"])
+    assert refused.status_code == 400
+    page = refused.get_data(as_text=True)
+    assert "Choose a Phone or an Email column" in page
+    # What was chosen comes back chosen.
+    assert '<option value="ignore" selected>' in page
+    columns = ["name", "phone", "attribute", "ignore"]
+    preview = client.post(
+        f"/contacts/imports/{contact_import.id}/preview",
+        data={f"column-{i}": c for i, c in enumerate(columns)},
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)
+    assert "<td>Mary Ann</td>" in preview and "<td>Evans</td>" in preview and "+254712000001" in preview
+    assert "secret" not in preview
+    twice = client.post(
+        f"/contacts/imports/{contact_import.id}/preview", data={"column-0": "phone", "column-1": "phone"}
+    ).get_data(as_text=True)
+    assert "2 columns go to Phone: choose one." in twice
+    start(client, contact_import, columns)
+    run_worker()
+    assert contacts() == [("+254712000001", None, "Mary Ann", "Evans", "", {"notes": "likes tea"})]
+
+
+def test_rows_update_by_phone_then_email_and_empty_cells_change_nothing(client, run_worker):
+    db.session.add_all(
+        [
+            Contact(phone="+254712000001", email="ada@example.com", first_name="Ada", location="Nairobi",
+                    attributes={"plan": "gold", "kept": "yes"}),
+            Contact(phone="+254712000002", email="bo@example.com", first_name="Bo"),
+            Contact(email="cy@example.com", first_name="Cy"),
+        ]
+    )  # fmt: skip
+    db.session.commit()
+    content = (
+        "phone,email,first name,location,plan\n"
+        "+254712000001,,Ada K,,silver\n"  # by phone; empty email and location kept
+        ",CY@example.com,Cyrus,Kisumu,\n"  # by email
+        "+254712000009,cy@example.com,,,\n"  # by email, a new phone for Cy
+        "+254712000002,ada@example.com,Bob,,\n"  # phone is Bo's, email Ada's: Bo updated, keeps his email
+        "+254712000010,new@example.com,Di,,\n"  # new
+        "+254712000010,,Diana,Eldoret,\n"  # the same person again: updates the row before
+    )
+    contact_import = imported(client, run_worker, content)
+    assert counts(contact_import) == ("done", 6, 1, 5, 0)
+    assert contacts() == [
+        ("+254712000001", "ada@example.com", "Ada K", "", "Nairobi", {"plan": "silver", "kept": "yes"}),
+        ("+254712000002", "bo@example.com", "Bob", "", "", {}),
+        ("+254712000009", "cy@example.com", "Cyrus", "", "Kisumu", {}),
+        ("+254712000010", "new@example.com", "Diana", "", "Eldoret", {}),
+    ]
+
+
+def test_duplicates_across_batches_update_the_contact_the_earlier_batch_added(client, run_worker, config):
+    config(IMPORT_BATCH_ROWS=2)
+    rows = ["+254712000001,A", "+254712000002,B", "+254712000001,A2", "+254712000002,B2", "+254712000003,C"]
+    content = "phone,first name\n" + "\n".join(rows) + "\n"
+    contact_import = imported(client, run_worker, content)
+    assert counts(contact_import) == ("done", 5, 3, 2, 0)
+    assert [(c[0], c[2]) for c in contacts()] == [
+        ("+254712000001", "A2"),
+        ("+254712000002", "B2"),
+        ("+254712000003", "C"),
+    ]
+
+
+def test_each_failure_says_why_with_its_line(client, run_worker):
+    content = (
+        "phone,email,first name\n"
+        ",,Nobody\n"
+        "12345,,Short\n"
+        "+254712000001,bob@,Half\n"
+        "+254712000002,,Too,many,cells\n"
+        f"+254712000003,,{'x' * 101}\n"
+        ",,\n"  # blank: skipped, not a failure
+        "+254712000004,ok@example.com,Fine\n"
+    )
+    contact_import = imported(client, run_worker, content)
+    assert failures(contact_import) == [
+        (2, "no phone or email: a contact needs one of them"),
+        (3, '"12345" is not a valid phone number'),
+        (4, '"bob@" is not a valid email address'),
+        (5, "5 cells where the header has 3 (a separator inside a cell that is not in quotes?)"),
+        (6, "the first name is 101 characters long; at most 100 fit"),
+    ]
+    assert counts(contact_import) == ("done", 6, 1, 0, 5)
+
+
+def test_a_formula_is_stored_as_text_and_neutralised_in_the_failed_rows_download(client, run_worker):
+    content = 'phone,first name,note\n+254712000001,=HYPERLINK("http://x.example"),@SUM(A1)\n=1+2,-3,+4\n'
+    contact_import = imported(client, run_worker, content)
+    assert contacts() == [("+254712000001", None, '=HYPERLINK("http://x.example")', "", "", {"note": "@SUM(A1)"})]
+    response = client.get(f"/contacts/imports/{contact_import.id}/failed-rows.csv")
+    assert response.headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in response.headers["Content-Disposition"]
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
+    assert rows == [
+        ["line", "reason", "phone", "first name", "note"],
+        ["3", '"=1+2" is not a valid phone number', "'=1+2", "'-3", "'+4"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "This is not a CSV file: it looks like a PNG image."),
+        (b"PK\x03\x04rest", "an Excel workbook (.xlsx): save it as CSV"),
+        (b"hello\x00world,x\n", "binary data"),
+        (b"", "The file is empty."),
+        (b"just some words\nmore words\n", "no comma, semicolon or tab separates columns"),
+        (b"phone,name\n", "a header but no rows"),
+    ],
+    ids=["png", "xlsx", "nul bytes", "empty", "no delimiter", "header only"],
+)
+def test_a_bad_file_is_refused_saying_why_and_changes_nothing(client, content, message):
+    response = upload(client, content)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(ContactImport)) == 0
+
+
+def test_a_file_with_no_phone_or_email_column_mapped_is_not_imported(client, redis_client):
+    contact_import = uploaded(client, "first name,last name\nAda,Lovelace\n")
+    page = client.get(f"/contacts/imports/{contact_import.id}").get_data(as_text=True)
+    assert "Choose a Phone or an Email column" in page
+    assert start(client, contact_import).status_code == 400
+    db.session.refresh(contact_import)
+    assert contact_import.status == "uploaded" and queued_jobs(client.application, redis_client) == 0
+
+
+def test_a_file_over_the_size_or_row_limit_is_refused_and_changes_nothing(client, config):
+    config(IMPORT_MAX_BYTES=100)
+    page = upload(client, "phone\n" + "+254712000001\n" * 10).get_data(as_text=True)
+    assert "The file is 146 bytes, over the limit of 100 bytes." in page
+    config(IMPORT_MAX_BYTES=2000, IMPORT_MAX_ROWS=3)
+    page = upload(client, "phone\n" + "+254712000001\n" * 4).get_data(as_text=True)
+    assert "The file has more than 3 rows, the most one import takes" in page
+    assert upload(client, "phone\n" + "+254712000001\n" * 3).status_code == 302
+    # Over the limit for the whole request: refused before the file is read.
+    config(IMPORT_MAX_BYTES=10)
+    big = upload(client, "phone\n" + "+254712000001\n" * 10_000)
+    assert big.status_code == 413 and "over the limit of 10 bytes" in big.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(ContactImport)) == 1
+
+
+def test_a_resumed_import_writes_nothing_twice(client, run_worker, config):
+    config(IMPORT_BATCH_ROWS=2)
+    content = "phone,first name\n" + "".join(f"+2547120000{i:02d},P{i}\n" for i in range(10))
+    contact_import = uploaded(client, content)
+    start(client, contact_import)
+    run_worker()
+    # As a worker that died after its second batch would leave it: the file
+    # kept, four rows done and counted, the rest to do.
+    db.session.refresh(contact_import)
+    chunks = db.session.scalar(select(func.count()).select_from(ContactImportChunk))
+    assert chunks == 0
+    db.session.add(ContactImportChunk(import_id=contact_import.id, seq=0, data=content.encode()))
+    contact_import.status, contact_import.rows_done = "running", 4
+    contact_import.created_count, contact_import.updated_count = 4, 0
+    db.session.commit()
+    jobqueue.enqueue_import(contact_import.id)
+    run_worker()
+    db.session.refresh(contact_import)
+    assert counts(contact_import) == ("done", 10, 4, 6, 0)
+    assert db.session.scalar(select(func.count()).select_from(Contact)) == 10
+
+
+def test_viewers_see_imports_but_cannot_import(app, client):
+    contact_import = uploaded(client, "phone\n+254712000001\n")
+    viewer = signed_in(app, make_user(Role.VIEWER, email="vera@example.com"))
+    assert "Import contacts" not in viewer.get("/contacts").get_data(as_text=True)
+    assert viewer.get("/contacts/imports").status_code == 200
+    assert "waiting for an operator" in viewer.get(f"/contacts/imports/{contact_import.id}").get_data(as_text=True)
+    assert viewer.get("/contacts/imports/new").status_code == 403
+    assert upload(viewer, "phone\n+254712000002\n").status_code == 403
+    assert start(viewer, contact_import).status_code == 403
+    db.session.refresh(contact_import)
+    assert contact_import.status == "uploaded"
+
+
+def test_no_imports_yet_says_so(client):
+    page = client.get("/contacts/imports").get_data(as_text=True)
+    assert "No imports yet." in page and "Import a CSV file" in page
