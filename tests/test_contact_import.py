@@ -11,9 +11,11 @@ from sqlalchemy import func, select
 from app import jobqueue
 from app.audit import AuditEvent
 from app.auth.models import Role
+from app.campaigns.models import Recipient
 from app.contacts.models import Contact, ContactImport, ContactImportChunk, ContactImportFailure
 from app.extensions import db
 from app.live.channel import import_channel
+from app.optouts.models import OptOut
 from tests.conftest import signed_in
 from tests.factories import make_user
 from tests.helpers import published, queued_jobs, read_until
@@ -361,3 +363,64 @@ def test_viewers_see_imports_but_cannot_import(app, client):
 def test_no_imports_yet_says_so(client):
     page = client.get("/contacts/imports").get_data(as_text=True)
     assert "No imports yet." in page and "Import a CSV file" in page
+
+
+def test_an_opt_out_column_opts_contacts_out_of_their_channels(client, run_worker):
+    content = (
+        "phone,email,unsubscribed\n"
+        "+254712000001,ada@example.com,yes\n"
+        "+254712000002,,No\n"
+        "+254712000003,,maybe\n"
+        ",bo@example.com,X\n"
+    )
+    contact_import = imported(client, run_worker, content)
+    assert contact_import.mapping[2] == "opted_out"
+    assert failures(contact_import) == [(4, 'opted out is "maybe": write yes or no')]
+    entries = db.session.execute(
+        select(OptOut.channel, OptOut.address, OptOut.source, OptOut.note).order_by(OptOut.channel, OptOut.address)
+    ).all()
+    note = f"import {contact_import.id}"
+    assert [tuple(e) for e in entries] == [
+        ("email", "ada@example.com", "import", note),
+        ("email", "bo@example.com", "import", note),
+        ("sms", "+254712000001", "import", note),
+        ("whatsapp", "+254712000001", "import", note),
+    ]
+    assert contact_import.opted_out_count == 4
+    page = client.get(f"/contacts/imports/{contact_import.id}").get_data(as_text=True)
+    assert "4 opted out" in page
+    event = db.session.scalar(select(AuditEvent.detail).where(AuditEvent.action == "contacts.imported"))
+    assert event.endswith("3 created, 0 updated, 1 failed, 4 opted out")
+
+
+def test_a_campaign_goes_to_the_contacts_of_an_import(client, run_worker):
+    db.session.add(Contact(first_name="Old", phone="+254712000009"))
+    db.session.commit()
+    first = imported(client, run_worker, "phone,first name\n+254712000001,Ada\n+254712000002,Bo\n")
+    imported(client, run_worker, "phone,first name\n+254712000002,Bob\n+254712000003,Cy\n")
+    page = client.get(f"/contacts/imports/{first.id}").get_data(as_text=True)
+    link = f'href="/campaigns/new?audience_import={first.id}"'
+    assert link in page and "Send a campaign to these contacts" in page
+    form = client.get(f"/campaigns/new?audience_import={first.id}").get_data(as_text=True)
+    assert f'<option selected value="{first.id}">' in form or f'value="{first.id}" selected' in form
+    size = client.post("/campaigns/audience", data={"channel": "sms", "audience_import": str(first.id)})
+    assert "<strong>2 contacts</strong>" in size.get_data(as_text=True)
+    response = client.post(
+        "/campaigns/new",
+        data={
+            "title": "From the file",
+            "channel": "sms",
+            "message": "Hi {first_name}",
+            "audience": "contacts",
+            "audience_import": str(first.id),
+        },
+    )
+    assert response.status_code == 302
+    campaign_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    rows = db.session.execute(
+        select(Recipient.address_normalized, Recipient.rendered_content)
+        .where(Recipient.campaign_id == campaign_id)
+        .order_by(Recipient.id)
+    ).all()
+    # Bo became Bob in the second import: the campaign is rendered from the contact as it is.
+    assert [tuple(r) for r in rows] == [("+254712000001", "Hi Ada"), ("+254712000002", "Hi Bob")]

@@ -7,7 +7,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from app.campaigns import drafts, placeholders
 from app.campaigns.models import Channel
 from app.campaigns.parsing import ParsedRecipient, ParseResult, parse_recipients, plural
-from app.contacts.book import Audience
+from app.contacts.book import Audience, imports_to_choose
 from app.extensions import db
 
 
@@ -49,6 +49,11 @@ class CampaignForm(FlaskForm):
     audience_product = StringField("Preferred product", filters=[no_nul], description="Any, when left empty.")
     audience_attribute = StringField(
         "Attribute", filters=[no_nul], description="key=value, such as plan=gold; any, when left empty."
+    )
+    audience_import = SelectField(
+        "From an import",
+        description="Only the contacts a finished import added or updated; any, when none is chosen.",
+        validate_choice=False,
     )
     recipients = TextAreaField(
         "Recipients",
@@ -111,6 +116,12 @@ class CampaignForm(FlaskForm):
             return None
         return (self.subject.data or "").strip() or None
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.audience_import.choices = [SelectChoice("", "Any")] + [
+            SelectChoice(str(i.id), f"#{i.id} {i.file_name} ({i.finished_at:%Y-%m-%d})") for i in imports_to_choose()
+        ]
+
     @property
     def contact_audience(self) -> Audience:
         return Audience(
@@ -118,6 +129,7 @@ class CampaignForm(FlaskForm):
             (self.audience_location.data or "").strip(),
             (self.audience_product.data or "").strip(),
             (self.audience_attribute.data or "").strip(),
+            import_id=int(self.audience_import.data) if (self.audience_import.data or "").isdigit() else None,
         )
 
     def validate_audience_attribute(self, field: StringField) -> None:

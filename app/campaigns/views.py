@@ -58,6 +58,9 @@ def new() -> str | Response:
         form = CampaignForm(
             data={"title": saved.name, "channel": saved.channel, "subject": saved.subject, "message": saved.message}
         )
+    elif request.method == "GET" and (chosen := request.args.get("audience_import", type=int)):
+        # "Send a campaign to these contacts", from an import's page.
+        form = CampaignForm(data={"audience": "contacts", "audience_import": str(chosen)})
     else:
         form = CampaignForm()
     if form.validate_on_submit():
@@ -112,6 +115,7 @@ def _audience(form) -> Audience:
         form.get("audience_location", "").strip(),
         form.get("audience_product", "").strip(),
         attribute if "=" in attribute else "",
+        import_id=form.get("audience_import", type=int),
     )
 
 

@@ -12,7 +12,7 @@ from app import audit
 from app.audit import Action
 from app.campaigns.models import Campaign, Recipient
 from app.campaigns.placeholders import Values
-from app.contacts.models import Contact
+from app.contacts.models import Contact, ContactImport, ContactImportMember, ImportStatus
 from app.extensions import db
 from app.formatting import plural
 from app.optouts.models import OptOut
@@ -64,7 +64,7 @@ class Filters:
 @dataclass(frozen=True)
 class Audience:
     """Contacts a campaign is sent to: all of them, or those in a location,
-    preferring a product, or with an attribute's value; always those the
+    preferring a product, with an attribute's value, or from an import; always those the
     channel can reach (a phone for SMS and WhatsApp, an email for email) and
     who have not opted out of it."""
 
@@ -72,6 +72,8 @@ class Audience:
     location: str = ""
     preferred_product: str = ""
     attribute: str = ""  # "key=value"
+    # Only the contacts this import added or updated.
+    import_id: int | None = None
 
     @property
     def key(self):
@@ -86,6 +88,12 @@ class Audience:
         if self.attribute:
             name, _, value = self.attribute.partition("=")
             query = query.where(Contact.attributes.contains({name.strip().lower(): value.strip()}))
+        if self.import_id is not None:
+            query = query.where(
+                exists().where(
+                    ContactImportMember.import_id == self.import_id, ContactImportMember.contact_id == Contact.id
+                )
+            )
         return query.order_by(Contact.id)
 
     def size(self) -> int:
@@ -105,6 +113,18 @@ def values_of(contact: Contact | Row) -> Values:
             "email": contact.email or "",
         },
         {name: str(value) for name, value in contact.attributes.items()},
+    )
+
+
+def imports_to_choose(limit: int = 50) -> list[ContactImport]:
+    """The finished imports an audience may come from, newest first."""
+    return list(
+        db.session.scalars(
+            select(ContactImport)
+            .where(ContactImport.status == ImportStatus.DONE)
+            .order_by(ContactImport.id.desc())
+            .limit(limit)
+        )
     )
 
 

@@ -277,11 +277,14 @@ def _finish(import_id: int) -> str:
 
 
 def counts_said(contact_import: ContactImport) -> str:
-    """``3 created, 1 updated, 1 failed``."""
-    return (
+    """``3 created, 1 updated, 1 failed`` (``, 2 opted out`` when the file opted any out)."""
+    said = (
         f"{number(contact_import.created_count)} created, {number(contact_import.updated_count)} updated, "
         f"{number(contact_import.failed_count)} failed"
     )
+    if contact_import.opted_out_count:
+        said += f", {number(contact_import.opted_out_count)} opted out"
+    return said
 
 
 def _publish(import_id: int, event: str, data: str) -> None:

@@ -19,7 +19,15 @@ FIELDS = {
     "name": ("Full name (split into first and last)", {"name", "full name", "fullname", "contact name"}),
     "location": ("Location", {"location", "city", "town"}),
     "preferred_product": ("Preferred product", {"preferred product", "product"}),
+    "opted_out": (
+        "Opted out (yes adds an opt-out; no changes nothing)",
+        {"opted out", "opt out", "optout", "unsubscribed", "do not contact", "dnc", "suppressed"},
+    ),
 }
+# An opt-out column's cells: these (any case) opt the contact out of every
+# channel their phone or email is on; these change nothing; anything else fails the row.
+YES = frozenset({"yes", "y", "true", "1", "x", "opted out", "stop", "unsubscribed"})
+NO = frozenset({"no", "n", "false", "0"})
 CHOICES = [*FIELDS, ATTRIBUTE, IGNORE]
 CHOICE_LABELS = {name: label for name, (label, _) in FIELDS.items()} | {
     ATTRIBUTE: "Attribute (named after the column)",
@@ -89,6 +97,7 @@ class Row:
     fields: dict[str, str] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=dict)
     error: str = ""
+    opt_out: bool = False
 
     @property
     def phone(self) -> str | None:
@@ -125,6 +134,11 @@ def read_row(line: int, cells: list[str], header: list[str], mapping: list[str],
                 bad_email = str(error)
         elif choice == "name":
             full_name = " ".join(value.split())
+        elif choice == "opted_out":
+            if value.lower() not in YES | NO:
+                row.error = f'opted out is "{value[:40]}": write yes or no'
+                return row
+            row.opt_out = value.lower() in YES
         elif choice == ATTRIBUTE:
             if len(value) > MAX_ATTRIBUTE:
                 row.error = f"{key} is {number(len(value))} characters long; at most {number(MAX_ATTRIBUTE)} fit"

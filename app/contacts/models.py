@@ -115,6 +115,8 @@ class ContactImport(Model):
     created_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Addresses opted out by the file's opt-out column (migration 0013).
+    opted_out_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
@@ -151,3 +153,13 @@ class ContactImportFailure(Model):
     line: Mapped[int] = mapped_column(Integer, primary_key=True)
     reason: Mapped[str] = mapped_column(Text)
     raw: Mapped[list[str]] = mapped_column(JSONB, default=list)
+
+
+class ContactImportMember(Model):
+    """A contact an import added or updated (migration 0013): "the contacts of
+    import N" is a campaign's audience."""
+
+    __tablename__ = "contact_import_members"
+
+    import_id: Mapped[int] = mapped_column(ForeignKey("contact_imports.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)

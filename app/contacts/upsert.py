@@ -20,6 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from app.contacts import mapping
 from app.contacts.models import ContactImport, ImportStatus
 from app.extensions import db
+from app.optouts import registry as opt_outs
+from app.optouts.models import Source
 
 # A batch that meets a contact added meanwhile by someone else is read again.
 BATCH_ATTEMPTS = 3
@@ -118,6 +120,7 @@ class _Target:
     changes: dict[str, Any] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=dict)
     touched: bool = False
+    opt_out: bool = False
 
 
 def write_batch(import_id: int, done: int, batch: list[tuple[mapping.Row, list[str]]]) -> None:
@@ -179,15 +182,25 @@ def write_batch(import_id: int, done: int, batch: list[tuple[mapping.Row, list[s
             target.changes[name] = value
         target.changes.update(fields)
         target.attributes.update(row.attributes)
+        target.opt_out = target.opt_out or row.opt_out
 
     updates = [_record(t) | {"id": t.id} for t in touched if t.id is not None]
     additions = [_record(t) | {"phone": t.phone, "email": t.email} for t in touched if t.id is None]
     if updates:
         db.session.execute(text(UPDATE_CONTACTS), {"rows": json.dumps(updates)})
+    members = [t.id for t in touched if t.id is not None]
     if additions:
-        added = db.session.execute(text(ADD_CONTACTS), {"rows": json.dumps(additions)}).rowcount  # type: ignore[attr-defined]
-        if added != len(additions):
+        added = db.session.execute(text(ADD_CONTACTS), {"rows": json.dumps(additions)}).scalars().all()
+        if len(added) != len(additions):
             raise Raced()
+        members += added
+    db.session.execute(text(ADD_MEMBERS), {"import_id": import_id, "ids": members})
+    opted_out = opt_outs.add_many(
+        [(channel, t.phone) for t in touched if t.opt_out and t.phone for channel in ("sms", "whatsapp")]
+        + [("email", t.email) for t in touched if t.opt_out and t.email],
+        Source.IMPORT,
+        note=f"import {import_id}",
+    )
     failures = [{"line": row.line, "reason": row.error, "raw": cells} for row, cells in batch if row.error]
     if failures:
         db.session.execute(text(ADD_FAILURES), {"import_id": import_id, "rows": json.dumps(failures)})
@@ -199,6 +212,7 @@ def write_batch(import_id: int, done: int, batch: list[tuple[mapping.Row, list[s
             created_count=ContactImport.created_count + created,
             updated_count=ContactImport.updated_count + updated,
             failed_count=ContactImport.failed_count + len(failures),
+            opted_out_count=ContactImport.opted_out_count + opted_out,
         )
     )
 
@@ -227,6 +241,12 @@ INSERT INTO contacts (phone, email, first_name, last_name, location, preferred_p
 SELECT r.phone, r.email, coalesce(r.first_name, ''), coalesce(r.last_name, ''), coalesce(r.location, ''),
        coalesce(r.preferred_product, ''), r.attributes
 FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS {RECORD}
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+ADD_MEMBERS = """
+INSERT INTO contact_import_members (import_id, contact_id)
+SELECT :import_id, unnest(CAST(:ids AS integer[]))
 ON CONFLICT DO NOTHING
 """
 ADD_FAILURES = """

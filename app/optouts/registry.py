@@ -85,6 +85,30 @@ def add(
     return added is not None
 
 
+def add_many(entries: list[tuple[str, str]], source: Source, note: str = "") -> int:
+    """Opt each ``(channel, address)`` out, in one statement (an import's
+    column); how many were not already. The import's own history event
+    counts them, rather than one event each."""
+    if not entries:
+        return 0
+    return len(
+        db.session.execute(
+            text(
+                "INSERT INTO opt_outs (channel, address, source, note) "
+                "SELECT c, a, :source, :note "
+                "FROM unnest(CAST(:channels AS text[]), CAST(:addresses AS text[])) AS e(c, a) "
+                "ON CONFLICT ON CONSTRAINT opt_outs_one_per_address DO NOTHING RETURNING id"
+            ),
+            {
+                "channels": [c for c, _ in entries],
+                "addresses": [a for _, a in entries],
+                "source": source.value,
+                "note": note,
+            },
+        ).all()
+    )
+
+
 def remove(channel: str, address: str, *, actor: User | None = None, via: Via = Via.WEB, why: str = "") -> bool:
     """Opt ``address`` back in to ``channel``; False if it was not opted out."""
     removed = db.session.execute(
