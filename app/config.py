@@ -38,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     # Rows an import writes per transaction: its progress, and where a stopped
     # import resumes, move by this many.
     "IMPORT_BATCH_ROWS": 2_000,
+    # An import whose job wrote nothing for this long (its worker was killed)
+    # is queued again by the reconciler, and resumes where it stopped.
+    "IMPORT_STALL_SECONDS": 60.0,
     "RECIPIENTS_PER_PAGE": 100,
     "CAMPAIGNS_PER_PAGE": 25,
     "RQ_QUEUE": "dispatch",

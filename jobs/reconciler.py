@@ -7,7 +7,8 @@ Every RECONCILE_SECONDS it puts back recipients whose worker died mid-send
 (their lease expired), completes campaigns that have nothing left, and
 enqueues a send job for every sending campaign that is owed work (queued
 recipients, or retries now due) and has no job queued or running: after a
-retry's wait, a worker crash, or Redis losing its queues. The Procfile runs
+retry's wait, a worker crash, or Redis losing its queues; and queues again a
+contacts import whose job stopped writing (``importing.stalled``). The Procfile runs
 one; more are safe, since every change is guarded and a pass takes a Redis
 lock first.
 
@@ -31,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from app import create_app, jobqueue
 from app.campaigns import delivery, lifecycle, live
 from app.campaigns.models import CampaignStatus, lit
+from app.contacts import importing
 from app.extensions import db, redis
 
 log = logging.getLogger("jobs.reconciler")
@@ -56,7 +58,7 @@ def reconcile(lock_seconds: float = 0.0, jobless_before: set[int] | None = None)
     job off the queue has not beaten its heartbeat yet. ``lock_seconds`` > 0
     skips the pass when another reconciler made one that recently.
     """
-    done: dict[str, list[int]] = {"reaped": [], "completed": [], "jobless": [], "enqueued": []}
+    done: dict[str, list[int]] = {"reaped": [], "completed": [], "jobless": [], "enqueued": [], "imports": []}
     if lock_seconds > 0 and not redis.client.set(PASS_LOCK, "1", nx=True, px=int(lock_seconds * 1000)):
         return done
     for campaign_id in unit(lifecycle.campaigns_with_expired_leases):
@@ -84,6 +86,9 @@ def reconcile(lock_seconds: float = 0.0, jobless_before: set[int] | None = None)
             unit(lifecycle.note_restarted, campaign.id, campaign.queued)
         jobqueue.enqueue_send(campaign.id, campaign.owed)
         done["enqueued"].append(campaign.id)
+    for import_id in unit(importing.stalled):
+        jobqueue.enqueue_import(import_id)
+        done["imports"].append(import_id)
     return done
 
 

@@ -6,19 +6,21 @@ import csv
 import io
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app import jobqueue
 from app.audit import AuditEvent
 from app.auth.models import Role
 from app.campaigns.models import Recipient
-from app.contacts.models import Contact, ContactImport, ContactImportChunk, ContactImportFailure
+from app.contacts.models import Contact, ContactImport, ContactImportChunk, ContactImportFailure, ContactImportMember
 from app.extensions import db
 from app.live.channel import import_channel
 from app.optouts.models import OptOut
-from tests.conftest import signed_in
+from jobs.reconciler import reconcile
+from tests.conftest import signed_in, worker_env
 from tests.factories import make_user
-from tests.helpers import published, queued_jobs, read_until
+from tests.helpers import published, queued_jobs, read_until, wait_for
+from tests.processes import running
 
 
 def upload(client, content: bytes | str, name: str = "contacts.csv"):
@@ -424,3 +426,48 @@ def test_a_campaign_goes_to_the_contacts_of_an_import(client, run_worker):
     ).all()
     # Bo became Bob in the second import: the campaign is rendered from the contact as it is.
     assert [tuple(r) for r in rows] == [("+254712000001", "Hi Ada"), ("+254712000002", "Hi Bob")]
+
+
+def test_the_reconciler_queues_again_an_import_whose_job_stopped(client, run_worker, config, redis_client):
+    config(IMPORT_STALL_SECONDS=30)
+    content = "phone,first name\n" + "".join(f"+2547120000{i:02d},P{i}\n" for i in range(6))
+    contact_import = uploaded(client, content)
+    start(client, contact_import)
+    redis_client.flushdb()  # the job is lost, as when Redis loses its queues
+    assert reconcile()["imports"] == [], "its heartbeat is recent: it may be waiting for a worker"
+    db.session.execute(
+        text("UPDATE contact_imports SET heartbeat_at = now() - interval '31 seconds' WHERE id = :id"),
+        {"id": contact_import.id},
+    )
+    db.session.commit()
+    assert reconcile()["imports"] == [contact_import.id]
+    assert reconcile()["imports"] == [], "its heartbeat moved on: not queued twice"
+    run_worker()
+    db.session.refresh(contact_import)
+    assert counts(contact_import) == ("done", 6, 6, 0, 0)
+
+
+@pytest.mark.slow
+def test_an_import_whose_worker_is_killed_finishes_with_every_row_once(app, services, client, tmp_path):
+    rows = 20_000
+    content = "phone,first name\n" + "".join(f"+25471{i:07d},P{i}\n" for i in range(rows))
+    contact_import = uploaded(client, content)
+    env = worker_env(services, IMPORT_BATCH_ROWS=500, IMPORT_STALL_SECONDS=1, RECONCILE_SECONDS=0.3)
+    with running(env, tmp_path) as processes:
+        start(client, contact_import)
+
+        def progress() -> int:
+            db.session.commit()
+            db.session.refresh(contact_import)
+            return contact_import.rows_done
+
+        wait_for(lambda: progress() >= 1_000, 60, "rows written", processes.output)
+        processes.kill("worker")
+        stopped_at = progress()
+        assert stopped_at < rows, "killed mid-import"
+        processes.start("worker", "--processes", "1")
+        wait_for(lambda: progress() == rows and contact_import.status == "done", 120, "the import", processes.output)
+    assert counts(contact_import) == ("done", rows, rows, 0, 0)
+    assert db.session.scalar(select(func.count()).select_from(Contact)) == rows
+    members = db.session.scalar(select(func.count()).select_from(ContactImportMember))
+    assert members == rows

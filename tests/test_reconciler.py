@@ -94,6 +94,7 @@ def test_one_pass_at_a_time_across_reconcilers(app):
         "completed": [],
         "jobless": [],
         "enqueued": [],
+        "imports": [],
     }
 
 

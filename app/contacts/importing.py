@@ -168,7 +168,7 @@ def start(contact_import: ContactImport, columns: list[str]) -> bool:
     started = db.session.execute(
         update(ContactImport)
         .where(ContactImport.id == contact_import.id, ContactImport.status == ImportStatus.UPLOADED)
-        .values(status=ImportStatus.QUEUED, mapping=columns)
+        .values(status=ImportStatus.QUEUED, mapping=columns, heartbeat_at=func.now())
     )
     return started.rowcount == 1  # type: ignore[attr-defined]
 
@@ -178,9 +178,28 @@ def try_again(contact_import: ContactImport) -> bool:
     queued = db.session.execute(
         update(ContactImport)
         .where(ContactImport.id == contact_import.id, ContactImport.status == ImportStatus.FAILED)
-        .values(status=ImportStatus.QUEUED, error="")
+        .values(status=ImportStatus.QUEUED, error="", heartbeat_at=func.now())
     )
     return queued.rowcount == 1  # type: ignore[attr-defined]
+
+
+def stalled() -> list[int]:
+    """Imports queued or running whose heartbeat stopped IMPORT_STALL_SECONDS
+    ago (a killed worker, a lost job): their heartbeat is moved on, and the
+    caller, once committed, queues each again. A second job for one still
+    running is harmless: only one can write each batch (``upsert.Taken``)."""
+    return list(
+        db.session.scalars(
+            update(ContactImport)
+            .where(
+                ContactImport.status.in_([ImportStatus.QUEUED, ImportStatus.RUNNING]),
+                ContactImport.heartbeat_at
+                < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, current_app.config["IMPORT_STALL_SECONDS"]),
+            )
+            .values(heartbeat_at=func.now())
+            .returning(ContactImport.id)
+        )
+    )
 
 
 # -- the job ----------------------------------------------------------------------
@@ -198,7 +217,12 @@ def run(import_id: int) -> str:
             ContactImport.id == import_id,
             ContactImport.status.in_([ImportStatus.QUEUED, ImportStatus.RUNNING]),
         )
-        .values(status=ImportStatus.RUNNING, started_at=func.coalesce(ContactImport.started_at, func.now()), error="")
+        .values(
+            status=ImportStatus.RUNNING,
+            started_at=func.coalesce(ContactImport.started_at, func.now()),
+            error="",
+            heartbeat_at=func.now(),
+        )
     )
     db.session.commit()
     if claimed.rowcount != 1:  # type: ignore[attr-defined]

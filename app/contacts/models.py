@@ -117,6 +117,9 @@ class ContactImport(Model):
     failed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Addresses opted out by the file's opt-out column (migration 0013).
     opted_out_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Moved on when it is queued and by every batch written: the reconciler
+    # queues again an import whose heartbeat stopped (migration 0013).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())

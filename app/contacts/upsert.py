@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from app.contacts import mapping
@@ -213,6 +213,7 @@ def write_batch(import_id: int, done: int, batch: list[tuple[mapping.Row, list[s
             updated_count=ContactImport.updated_count + updated,
             failed_count=ContactImport.failed_count + len(failures),
             opted_out_count=ContactImport.opted_out_count + opted_out,
+            heartbeat_at=func.now(),
         )
     )
 
