@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 class Action(StrEnum):
     CAMPAIGN_CREATED = "campaign.created"
     CAMPAIGN_STARTED = "campaign.started"
+    CAMPAIGN_SCHEDULED = "campaign.scheduled"
+    CAMPAIGN_RESCHEDULED = "campaign.rescheduled"
+    CAMPAIGN_UNSCHEDULED = "campaign.unscheduled"
+    # Its scheduled time came and Start refused it (a budget): a draft again.
+    CAMPAIGN_START_REFUSED = "campaign.start_refused"
     CAMPAIGN_PAUSED = "campaign.paused"
     CAMPAIGN_RESUMED = "campaign.resumed"
     CAMPAIGN_CANCELLED = "campaign.cancelled"
@@ -52,6 +57,10 @@ class Action(StrEnum):
         return {
             "campaign.created": "Created the campaign",
             "campaign.started": "Started dispatch",
+            "campaign.scheduled": "Scheduled",
+            "campaign.rescheduled": "Rescheduled",
+            "campaign.unscheduled": "Unscheduled (back to draft)",
+            "campaign.start_refused": "Did not start at its scheduled time",
             "campaign.paused": "Paused",
             "campaign.resumed": "Resumed",
             "campaign.cancelled": "Cancelled",
@@ -83,6 +92,9 @@ class Via(StrEnum):
     WEB = "web"
     COMMAND_LINE = "cli"
     DISPATCHER = "dispatcher"
+    # The scheduler process, starting a campaign at its time (jobs.scheduler).
+    SCHEDULER = "scheduler"
+    API = "api"
     # A reply from the person themselves (POST /webhooks/inbound).
     INBOUND = "inbound"
 
@@ -118,9 +130,13 @@ class AuditEvent(Model):
     def actor_label(self) -> str:
         if self.actor is not None:
             return self.actor.email
-        return {"cli": "the command line", "dispatcher": "the dispatcher", "inbound": "their reply"}.get(
-            self.via, "someone"
-        )
+        return {
+            "cli": "the command line",
+            "dispatcher": "the dispatcher",
+            "scheduler": "the scheduler",
+            "api": "the API",
+            "inbound": "their reply",
+        }.get(self.via, "someone")
 
 
 def record(

@@ -66,6 +66,13 @@ DEFAULTS: dict[str, Any] = {
     # How often the reconciler looks for expired leases, due retries and
     # campaigns whose jobs were lost.
     "RECONCILE_SECONDS": 2.0,
+    # How often the scheduler looks for scheduled campaigns whose time has come.
+    "SCHEDULER_INTERVAL_SECONDS": 2.0,
+    # A scheduled campaign started later than this after its time says so in
+    # its history (the scheduler was not running, say).
+    "SCHEDULE_LATE_SECONDS": 60.0,
+    # The zone times are entered and shown in for a person who chose none (an IANA name).
+    "DEFAULT_TIMEZONE": "UTC",
     # A campaign pauses itself when at least this share of its last
     # AUTO_PAUSE_WINDOW attempts failed; 0 turns it off.
     "AUTO_PAUSE_FAILURE_RATE": 0.5,

@@ -1,7 +1,8 @@
 """How numbers, counts, durations and times read, in pages, notices and the history alike."""
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo
 
 
 def number(value: int) -> str:
@@ -36,9 +37,31 @@ def duration(seconds: float | None) -> str:
     return f"{hours} h {minutes} min"
 
 
-def timestamp(moment: datetime) -> str:
-    """One zone for everyone reading a shared history: UTC, to the second, named."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def timestamp(moment: datetime, zone: tzinfo = UTC) -> str:
+    """To the second, in the reader's zone, named: ``2026-12-03 10:00:00 EAT``."""
+    local = moment.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M:%S} {zone_name(local)}"
+
+
+def when(moment: datetime, zone: tzinfo = UTC) -> str:
+    """A time people plan by, in the reader's zone, named: ``3 Dec 2026, 10:00 EAT``."""
+    local = moment.astimezone(zone)
+    return f"{local.day} {local:%b %Y, %H:%M} {zone_name(local)}"
+
+
+def zone_name(local: datetime) -> str:
+    """``EAT``; a zone whose abbreviation is only an offset (``+04``) is named too: ``+04 Asia/Dubai``."""
+    abbreviation = local.tzname() or ""
+    key = getattr(local.tzinfo, "key", None) if isinstance(local.tzinfo, ZoneInfo) else None
+    if key and (not abbreviation or abbreviation[0] in "+-"):
+        return f"{abbreviation} {key}".strip()
+    return abbreviation or "UTC"
+
+
+def countdown(moment: datetime) -> str:
+    """``in 2 h 5 min`` until ``moment``, at render time; countdown.js keeps counting."""
+    seconds = moment.timestamp() - time.time()
+    return f"in {duration(seconds)}" if seconds >= 1 else "any moment now"
 
 
 def epoch(moment: datetime | float) -> int:

@@ -1,18 +1,26 @@
 """Jinja filters and globals shared by pages and live fragments."""
 
+from datetime import datetime
+
 from flask import Flask
 
+from app import zones
 from app.campaigns.lifecycle import allowed
 from app.campaigns.models import Channel
 from app.campaigns.placeholders import is_personal
-from app.formatting import duration, epoch, number, plural, retry_label, size, timestamp
+from app.formatting import countdown, duration, epoch, number, plural, retry_label, size, timestamp, when, zone_name
 from app.live.channel import campaign_channel
 
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(number)
     app.add_template_filter(duration)
-    app.add_template_filter(timestamp)
+    # Times read in the signed-in person's zone (app.zones), named.
+    app.add_template_filter(lambda moment: timestamp(moment, zones.viewer()), "timestamp")
+    app.add_template_filter(lambda moment: when(moment, zones.viewer()), "when")
+    app.add_template_filter(countdown)
+    app.add_template_global(lambda moment: zones.local_input(moment, zones.viewer()), "local_input")
+    app.add_template_global(viewer_zone_label)
     app.add_template_filter(lambda value: Channel(value).label, "channel_label")
     app.add_template_filter(size)
     app.add_template_global(plural)
@@ -21,3 +29,10 @@ def init_app(app: Flask) -> None:
     app.add_template_global(campaign_channel)
     app.add_template_global(allowed, "allowed_changes")
     app.add_template_test(is_personal, "personal")
+
+
+def viewer_zone_label() -> str:
+    """The signed-in person's zone as a form shows it: ``Africa/Nairobi (EAT)``."""
+    zone = zones.viewer()
+    name = zone_name(datetime.now(zone))
+    return name if zone.key in name else f"{zone.key} ({name})"

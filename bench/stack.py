@@ -104,3 +104,17 @@ class Workers:
         deadline = time.monotonic() + 10
         while Worker.count(connection=self.redis) and time.monotonic() < deadline:
             time.sleep(0.1)
+
+
+class Scheduler:
+    """``python -m jobs.scheduler``, the Procfile's, started and stopped around one measurement."""
+
+    def __init__(self, env: dict, **settings: str) -> None:
+        self.env = {**env, **settings}
+
+    def __enter__(self) -> "Scheduler":
+        self.process = procfile.start("scheduler", self.env)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        procfile.stop(self.process)

@@ -30,7 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from app import create_app, jobqueue
-from app.campaigns import delivery, lifecycle, live
+from app.campaigns import delivery, lifecycle, live, recovery
 from app.campaigns.models import CampaignStatus, lit
 from app.contacts import importing
 from app.extensions import db, redis
@@ -61,8 +61,8 @@ def reconcile(lock_seconds: float = 0.0, jobless_before: set[int] | None = None)
     done: dict[str, list[int]] = {"reaped": [], "completed": [], "jobless": [], "enqueued": [], "imports": []}
     if lock_seconds > 0 and not redis.client.set(PASS_LOCK, "1", nx=True, px=int(lock_seconds * 1000)):
         return done
-    for campaign_id in unit(lifecycle.campaigns_with_expired_leases):
-        if unit(lifecycle.reap_expired_leases, campaign_id):
+    for campaign_id in unit(recovery.campaigns_with_expired_leases):
+        if unit(recovery.reap_expired_leases, campaign_id):
             done["reaped"].append(campaign_id)
             live.show_campaign_change(campaign_id)
 
@@ -83,7 +83,7 @@ def reconcile(lock_seconds: float = 0.0, jobless_before: set[int] | None = None)
         if jobless_before is not None and campaign.id not in jobless_before:
             continue
         if campaign.queued > 0:
-            unit(lifecycle.note_restarted, campaign.id, campaign.queued)
+            unit(recovery.note_restarted, campaign.id, campaign.queued)
         jobqueue.enqueue_send(campaign.id, campaign.owed)
         done["enqueued"].append(campaign.id)
     for import_id in unit(importing.stalled):

@@ -38,18 +38,26 @@ def browser_type_launch_args(browser_type_launch_args):
 
 @pytest.fixture
 def live_stack(request, app, services, tmp_path):
-    """The Procfile's web and worker processes against the test databases; yields the base URL."""
+    """The Procfile's web and worker processes against the test databases, and
+    its scheduler for a test marked ``@pytest.mark.scheduler``; yields the base URL."""
     marker = request.node.get_closest_marker("stack")
     env = worker_env(services, **{**STACK_SETTINGS, **(marker.kwargs if marker else {})})
     port = embedded.pick_port()
-    with open(tmp_path / "web.log", "w") as web_log, open(tmp_path / "worker.log", "w") as worker_log:
+    with (
+        open(tmp_path / "web.log", "w") as web_log,
+        open(tmp_path / "worker.log", "w") as worker_log,
+        open(tmp_path / "scheduler.log", "w") as scheduler_log,
+    ):
         web = procfile.start_web(env, port, web_log)
-        worker = procfile.start("worker", env, worker_log)
+        others = [procfile.start("worker", env, worker_log)]
+        if request.node.get_closest_marker("scheduler"):
+            others.append(procfile.start("scheduler", env, scheduler_log))
         try:
             yield f"http://127.0.0.1:{port}"
         finally:
             procfile.stop(web, quick=True)
-            procfile.stop(worker)
+            for process in others:
+                procfile.stop(process)
 
 
 # Marks the page once its recipients block has reloaded itself for its stream,

@@ -22,11 +22,12 @@ class Processes:
         self.running: dict[str, subprocess.Popen] = {}
         self.starts = 0
 
-    def start(self, name: str, *extra: str) -> None:
-        """Start the Procfile's ``name`` process, with ``extra`` arguments."""
+    def start(self, name: str, *extra: str, label: str | None = None) -> None:
+        """Start the Procfile's ``name`` process, with ``extra`` arguments; ``label``
+        tells apart two of the same (two schedulers)."""
         self.starts += 1
         with open(self.logs / f"{name}-{self.starts}.log", "w") as log:
-            self.running[name] = subprocess.Popen(
+            self.running[label or name] = subprocess.Popen(
                 [*procfile.command(name, self.env), *extra],
                 cwd=procfile.ROOT,
                 env=self.env,

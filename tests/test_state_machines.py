@@ -27,7 +27,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import delete, func, select
 
-from app.campaigns import delivery, lifecycle
+from app.campaigns import delivery, lifecycle, recovery
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient
 from app.campaigns.models import CampaignStatus as C
 from app.campaigns.models import RecipientStatus as R
@@ -337,7 +337,7 @@ class CampaignMachine(RuleBasedStateMachine):
 
     def reap(self):
         self.step = "reap"
-        reaped = lifecycle.reap_expired_leases(self.cid)
+        reaped = recovery.reap_expired_leases(self.cid)
         db.session.commit()
         expired = {c.id for c in self.dead}
         assert reaped == len(expired), "exactly the claims of dead workers are reaped"

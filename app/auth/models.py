@@ -60,6 +60,8 @@ class User(UserMixin, Model):
     session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The zone they enter and read times in (an IANA name, migration 0014); None is DEFAULT_TIMEZONE.
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
     def get_id(self) -> str:
         return self.session_token

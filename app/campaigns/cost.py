@@ -103,5 +103,5 @@ def budget_refusal(channel: str, cost: Estimate, settings: Any) -> str | None:
     return (
         f"Not started: this campaign needs about {money(cost.amount, cost.currency)}, and "
         f"{money(max(left, Decimal(0)), cost.currency)} of this month's {label} budget of "
-        f"{money(budget, cost.currency)} is left. Nothing was changed."
+        f"{money(budget, cost.currency)} is left."
     )

@@ -245,6 +245,7 @@ def edit(
     db.session.execute(
         text(
             "UPDATE campaigns SET title = :title, channel = :channel, subject = :subject, message = :message, "
+            "schedule_refusal = NULL, "
             "recipient_count = :count WHERE id = :id"
         ),
         {**fields, "id": campaign_id, "count": len(recipients)},

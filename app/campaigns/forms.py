@@ -1,14 +1,19 @@
+from datetime import datetime
+
 from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, RadioField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, DateTimeLocalField, RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from app import zones
 from app.campaigns import drafts, placeholders
 from app.campaigns.models import Channel
 from app.campaigns.parsing import ParsedRecipient, ParseResult, parse_recipients, plural
+from app.clock import utcnow
 from app.contacts.book import Audience, imports_to_choose
 from app.extensions import db
+from app.formatting import when
 
 
 def no_nul(value: str | None) -> str | None:
@@ -60,6 +65,11 @@ class CampaignForm(FlaskForm):
         description="One per line: Name, Email or Phone. A bare email or phone is fine too.",
     )
     skip_invalid = BooleanField("Create the campaign without the lines that have errors")
+    send_at = DateTimeLocalField(
+        "Send at",
+        validators=[Optional()],
+        description="Optional: it then starts by itself at that time. Empty: you start it yourself.",
+    )
     submit = SubmitField("Create campaign")
 
     parsed: ParseResult | None = None
@@ -136,6 +146,14 @@ class CampaignForm(FlaskForm):
         if self.audience.data == "contacts" and (field.data or "").strip() and "=" not in field.data:
             raise ValidationError("Write it as key=value, such as plan=gold.")
 
+    def validate_send_at(self, field: DateTimeLocalField) -> None:
+        must_be_to_come(self, field)
+
+    @property
+    def send_at_utc(self) -> datetime | None:
+        """The time typed, in the signed-in person's zone, as UTC; None when left empty."""
+        return zones.to_utc(self.send_at.data, zones.viewer()) if self.send_at.data else None
+
     def validate_recipients(self, field: TextAreaField) -> None:
         if self.channel.data not in {c.value for c in Channel}:
             return
@@ -161,3 +179,24 @@ class CampaignForm(FlaskForm):
                 "Fix them, or tick the box to create the campaign with the "
                 f"{plural(len(self.parsed.recipients), 'valid recipient')}."
             )
+
+
+def must_be_to_come(form: FlaskForm, field: DateTimeLocalField) -> None:
+    """A time typed in the signed-in person's zone is still to come."""
+    if field.data is None:
+        return
+    at = zones.to_utc(field.data, zones.viewer())
+    if at <= utcnow():
+        raise ValidationError(f"{when(at, zones.viewer())} is in the past. Choose a time still to come.")
+
+
+class ScheduleForm(FlaskForm):
+    """A campaign page's Schedule (or Reschedule): when it starts by itself."""
+
+    send_at = DateTimeLocalField(
+        "Send at", validators=[DataRequired(message="Choose a date and time to send it."), must_be_to_come]
+    )
+
+    @property
+    def send_at_utc(self) -> datetime:
+        return zones.to_utc(self.send_at.data, zones.viewer())

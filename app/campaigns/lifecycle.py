@@ -1,11 +1,15 @@
 """A campaign's life: every change of its status, who may make it, and what
 may be done with it now.
 
-    draft ──start──▶ sending ◀──resume── paused
-      │                │  └──pause (or too many failures)──▶ │
-      │                ├──complete──▶ completed ◀──complete──┤
-      │                │                 └──retry failed──▶ sending
-      └──cancel────────┴──cancel──▶ cancelled ◀──cancel──────┘
+    scheduled ◀──schedule── draft      (reschedule: scheduled → scheduled)
+      │  └──unschedule (or Start refused at its time)──▶ draft
+      └──start (at its time, or now)──┐      │
+                                      ▼      ▼ start
+    paused ──resume──▶ sending ◀──────────────┘
+      ▲  pause (or too many failures)  │
+      └────────────────────────────────┤
+    completed ◀──complete── sending, paused;   retry failed: completed ──▶ sending
+    cancelled ◀──cancel── draft, scheduled, sending, paused
 
 ``TRANSITIONS`` is the one statement of that diagram: every change below is
 one guarded ``UPDATE … WHERE status IN (its sources)``, so two requests, two
@@ -22,18 +26,20 @@ None of these functions commits: the caller does, then enqueues any jobs
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, cast
 
 from flask import current_app
 from sqlalchemy import CursorResult, RowMapping, TextClause, text
 
-from app import audit
+from app import audit, zones
 from app.audit import Action, Via
 from app.campaigns import cost
-from app.campaigns.models import RATE_SECONDS, AttemptOutcome, CampaignStatus, ErrorKind, RecipientStatus, lit
+from app.campaigns.models import RATE_SECONDS, CampaignStatus, ErrorKind, RecipientStatus, lit
+from app.clock import utcnow
 from app.extensions import db
-from app.formatting import number, plural
+from app.formatting import plural, when
 from app.optouts import registry as opt_outs
 
 if TYPE_CHECKING:
@@ -46,6 +52,10 @@ R = RecipientStatus
 
 class Change(StrEnum):
     START = "start"
+    # Start at a time to come (app.campaigns.scheduling starts it then).
+    SCHEDULE = "schedule"
+    RESCHEDULE = "reschedule"
+    UNSCHEDULE = "unschedule"
     # A draft's title, channel, message and recipients (app.campaigns.drafts).
     EDIT = "edit"
     DELETE = "delete"
@@ -60,12 +70,20 @@ class Change(StrEnum):
 
 # Each change: the statuses it may start from, and the status each leads to.
 TRANSITIONS: dict[Change, dict[CampaignStatus, CampaignStatus]] = {
-    Change.START: {C.DRAFT: C.SENDING},
-    Change.EDIT: {C.DRAFT: C.DRAFT},
+    # Start on a scheduled campaign sends it now; the scheduler makes the same change at its time.
+    Change.START: {C.DRAFT: C.SENDING, C.SCHEDULED: C.SENDING},
+    Change.SCHEDULE: {C.DRAFT: C.SCHEDULED},
+    Change.RESCHEDULE: {C.SCHEDULED: C.SCHEDULED},
+    # Also the scheduler's, when Start refuses it at its time (a budget).
+    Change.UNSCHEDULE: {C.SCHEDULED: C.DRAFT},
+    # A scheduled campaign's message and recipients may still change until it
+    # starts (the JSON API adds recipients to one): budgets and opt-outs are
+    # checked when it starts, on what it is then.
+    Change.EDIT: {C.DRAFT: C.DRAFT, C.SCHEDULED: C.SCHEDULED},
     Change.DELETE: {C.DRAFT: C.DRAFT},
     Change.PAUSE: {C.SENDING: C.PAUSED},
     Change.RESUME: {C.PAUSED: C.SENDING},
-    Change.CANCEL: {C.DRAFT: C.CANCELLED, C.SENDING: C.CANCELLED, C.PAUSED: C.CANCELLED},
+    Change.CANCEL: {C.DRAFT: C.CANCELLED, C.SCHEDULED: C.CANCELLED, C.SENDING: C.CANCELLED, C.PAUSED: C.CANCELLED},
     # A completed campaign sends again; one still sending or paused stays so.
     Change.RETRY_FAILED: {C.SENDING: C.SENDING, C.PAUSED: C.PAUSED, C.COMPLETED: C.SENDING},
     Change.AUTO_PAUSE: {C.SENDING: C.PAUSED},
@@ -74,6 +92,9 @@ TRANSITIONS: dict[Change, dict[CampaignStatus, CampaignStatus]] = {
 # What staff may do, in the order the page offers it.
 OPERATOR_CHANGES = (
     Change.START,
+    Change.SCHEDULE,
+    Change.RESCHEDULE,
+    Change.UNSCHEDULE,
     Change.EDIT,
     Change.PAUSE,
     Change.RESUME,
@@ -103,6 +124,8 @@ class Result:
     notice: str
     # Recipients a dispatch job now has to send; the caller enqueues for them.
     to_send: int = 0
+    # Why Start was refused by a rule (a budget), not by the campaign's status.
+    refusal: str = ""
 
 
 # pg_advisory_xact_lock(CLAIM_LOCK, campaign_id): the first key names what the lock is for.
@@ -130,10 +153,13 @@ def _move(campaign_id: int, change: Change, also: str = "", when: str = "", **pa
     """Make ``change`` if the campaign is in one of its source statuses (and
     ``when`` holds), setting ``also`` as well; False if it was not."""
     moves = TRANSITIONS[change]
+    # A scheduled start's refusal is shown until the campaign's next change.
+    if "schedule_refusal" not in also:
+        also = f"schedule_refusal = NULL{', ' + also if also else ''}"
     cases = " ".join(f"WHEN {lit(source)} THEN {lit(target)}" for source, target in moves.items())
     sources = ", ".join(lit(source) for source in moves)
     statement = (
-        f"UPDATE campaigns SET status = CASE status {cases} END{', ' + also if also else ''} "
+        f"UPDATE campaigns SET status = CASE status {cases} END, {also} "
         f"WHERE id = :id AND status IN ({sources}){' AND ' + when if when else ''}"
     )
     return _rowcount(text(statement), {"id": campaign_id, **params}) == 1
@@ -191,14 +217,15 @@ def _refused(campaign_id: int, why: str) -> Result:
 # The operator's changes.
 
 
-def start(campaign_id: int, actor: User | None) -> Result:
-    """Start dispatch, if the campaign is a draft and its channel's monthly
-    budget allows what it is estimated to cost (kept on the row). Recipients
-    whose address has opted out of the channel are skipped, and not paid for."""
+def start(campaign_id: int, actor: User | None, via: Via = Via.WEB, note: str = "") -> Result:
+    """Start dispatch, if the campaign is a draft or scheduled and its
+    channel's monthly budget allows what it is estimated to cost (kept on the
+    row). Recipients whose address has opted out of the channel are skipped,
+    and not paid for. ``note`` goes in the history (the scheduler's lateness)."""
     row = lock_for(campaign_id, Change.START)
     estimate = cost.at_start(row, current_app.config) if row is not None else None
     if row is not None and estimate and (refusal := cost.budget_refusal(row["channel"], estimate, current_app.config)):
-        return Result(False, refusal)
+        return Result(False, f"{refusal} Nothing was changed.", refusal=refusal)
     also = f"started_at = now(), {_RATE_AFRESH}, estimated_cost = :cost"
     if not _move(campaign_id, Change.START, also, cost=estimate.amount if estimate else None):
         status = _status(campaign_id)
@@ -208,11 +235,45 @@ def start(campaign_id: int, actor: User | None) -> Result:
     assert row is not None
     skipped_now = opt_outs.skip(campaign_id, row["channel"])
     bump_counters(campaign_id, skipped=skipped_now)
-    detail = f"{plural(skipped_now, 'recipient')} skipped: opted out" if skipped_now else ""
-    audit.record(Action.CAMPAIGN_STARTED, actor=actor, campaign_id=campaign_id, detail=detail)
+    details = [note, f"{plural(skipped_now, 'recipient')} skipped: opted out" if skipped_now else ""]
+    audit.record(
+        Action.CAMPAIGN_STARTED, actor=actor, via=via, campaign_id=campaign_id, detail="; ".join(filter(None, details))
+    )
     if skipped_now and complete_if_done(campaign_id):
         return Result(True, "Nothing to send: every recipient has opted out. The campaign is complete.")
     return Result(True, "Dispatch started.", to_send=_owed(campaign_id))
+
+
+def schedule(campaign_id: int, at: datetime, actor: User | None, via: Via = Via.WEB) -> Result:
+    """Start the campaign by itself at ``at`` (aware): a draft is scheduled,
+    a scheduled one rescheduled. A time not in the future is refused.
+
+    Budgets and opt-outs are checked when it starts, not now. The history
+    says when, in the zone of whoever scheduled it."""
+    if at.tzinfo is None:
+        raise ValueError("a scheduled time must be timezone-aware")
+    said = when(at, zones.of(actor))
+    if at <= utcnow():
+        return Result(False, f"{said} is in the past: choose a time to come. Nothing was changed.")
+    # A draft is scheduled, a scheduled campaign rescheduled; the guarded move refuses any other.
+    was_draft = _status(campaign_id, lock=True) == C.DRAFT
+    change = Change.SCHEDULE if was_draft else Change.RESCHEDULE
+    if not _move(campaign_id, change, "scheduled_at = :at", at=at):
+        return _refused(campaign_id, "only a draft or a scheduled campaign can be scheduled")
+    action = Action.CAMPAIGN_SCHEDULED if was_draft else Action.CAMPAIGN_RESCHEDULED
+    audit.record(action, actor=actor, via=via, campaign_id=campaign_id, detail=f"to start at {said}")
+    return Result(True, f"Scheduled: it starts by itself at {said}.")
+
+
+def unschedule(campaign_id: int, actor: User | None, via: Via = Via.WEB, reason: str = "") -> Result:
+    """Back to draft: it no longer starts by itself. ``reason``, from the
+    scheduler (Start refused it at its time), is shown on its page and in the history."""
+    also = "scheduled_at = NULL, schedule_refusal = :reason"
+    if not _move(campaign_id, Change.UNSCHEDULE, also, reason=reason or None):
+        return _refused(campaign_id, "only a scheduled campaign can be unscheduled")
+    action = Action.CAMPAIGN_START_REFUSED if reason else Action.CAMPAIGN_UNSCHEDULED
+    audit.record(action, actor=actor, via=via, campaign_id=campaign_id, detail=reason)
+    return Result(True, reason or "Unscheduled: it is a draft again, and starts only when someone starts it.")
 
 
 def pause(campaign_id: int, actor: User | None) -> Result:
@@ -234,7 +295,7 @@ def resume(campaign_id: int, actor: User | None) -> Result:
     return Result(True, "Resumed. Recipients already sent are not sent again.", to_send=_owed(campaign_id))
 
 
-def cancel(campaign_id: int, actor: User | None) -> Result:
+def cancel(campaign_id: int, actor: User | None, via: Via = Via.WEB, reason: str = "") -> Result:
     """Cancel every recipient not yet sent; sends in flight finish and keep their outcome."""
     hold_claim_lock(campaign_id, exclusive=True)
     if not _move(campaign_id, Change.CANCEL, "pause_reason = NULL, finished_at = now()"):
@@ -258,8 +319,8 @@ def cancel(campaign_id: int, actor: User | None) -> Result:
     )
     cancelled = sum(counts.values())
     bump_counters(campaign_id, retrying=-counts.get(R.RETRYING, 0), cancelled=cancelled)
-    detail = f"{plural(cancelled, 'recipient')} not sent"
-    audit.record(Action.CAMPAIGN_CANCELLED, actor=actor, campaign_id=campaign_id, detail=detail)
+    detail = reason or f"{plural(cancelled, 'recipient')} not sent"
+    audit.record(Action.CAMPAIGN_CANCELLED, actor=actor, via=via, campaign_id=campaign_id, detail=detail)
     in_flight = db.session.execute(
         text("SELECT sending_count FROM campaigns WHERE id = :id"), {"id": campaign_id}
     ).scalar_one()
@@ -371,97 +432,3 @@ def note_outcomes(campaign_id: int, failed: list[bool]) -> bool:
         return False
     audit.record(Action.CAMPAIGN_PAUSED, via=Via.DISPATCHER, campaign_id=campaign_id, detail=reason)
     return True
-
-
-# The reconciler's recoveries.
-
-LEASE_EXPIRED_NOTE = "The worker stopped before the provider answered; sent again with the same idempotency key."
-CANCELLED_UNKNOWN_NOTE = (
-    "The worker stopped before the provider answered, and the campaign was cancelled "
-    "before it could ask again: the provider may have delivered it."
-)
-
-
-def campaigns_with_expired_leases() -> list[int]:
-    """Looked for among the sending rows of campaigns that have any, through the
-    ``(campaign_id, status, id)`` index: a few hundred rows, not the table.
-
-    ``clock_timestamp()``, not ``now()``: the lease ran out by the clock, not by
-    when this transaction happened to start.
-    """
-    return list(
-        db.session.scalars(
-            text(
-                f"""
-                SELECT c.id FROM campaigns AS c
-                WHERE c.sending_count > 0 AND EXISTS (
-                    SELECT 1 FROM recipients AS r
-                    WHERE r.campaign_id = c.id AND r.status = {lit(R.SENDING)}
-                      AND r.lease_expires_at < clock_timestamp())
-                """
-            )
-        )
-    )
-
-
-def reap_expired_leases(campaign_id: int) -> int:
-    """Put recipients whose worker died mid-send back in the queue; returns how many.
-
-    They are sent again under the same idempotency key, so one the provider had
-    already accepted is not delivered twice. In a cancelled campaign they are
-    cancelled instead, saying the provider may have them.
-    """
-    hold_claim_lock(campaign_id)
-    rows = db.session.execute(
-        text(
-            f"""
-            WITH expired AS (
-                UPDATE recipients AS r
-                SET status = CASE WHEN c.status = {lit(C.CANCELLED)} THEN {lit(R.CANCELLED)} ELSE {lit(R.QUEUED)} END,
-                    last_error = CASE WHEN c.status = {lit(C.CANCELLED)} THEN :unknown END,
-                    finished_at = CASE WHEN c.status = {lit(C.CANCELLED)} THEN now() END,
-                    -- An attempt the provider never answered does not use up a retry.
-                    attempt_limit = COALESCE(r.attempt_limit, :max_attempts) + 1,
-                    lease_expires_at = NULL, updated_at = now()
-                FROM campaigns AS c
-                WHERE r.campaign_id = :campaign_id AND c.id = r.campaign_id
-                  AND r.status = {lit(R.SENDING)} AND r.lease_expires_at < clock_timestamp()
-                RETURNING r.id, r.attempts, r.attempt_started_at, r.status
-            ), logged AS (
-                INSERT INTO delivery_attempts (campaign_id, recipient_id, attempt, started_at, outcome, error_message)
-                SELECT :campaign_id, id, attempts, attempt_started_at, {lit(AttemptOutcome.LEASE_EXPIRED)}, :note
-                FROM expired
-            )
-            SELECT status, count(*) FROM expired GROUP BY status
-            """
-        ),
-        {
-            "campaign_id": campaign_id,
-            "note": LEASE_EXPIRED_NOTE,
-            "unknown": CANCELLED_UNKNOWN_NOTE,
-            "max_attempts": current_app.config["RETRY_MAX_ATTEMPTS"],
-        },
-    ).all()
-    counts: dict[str, int] = dict(rows)
-    reaped = sum(counts.values())
-    cancelled = counts.get(R.CANCELLED, 0)
-    bump_counters(campaign_id, sending=-reaped, cancelled=cancelled)
-    if reaped:
-        what = "were cancelled" if cancelled else "went back to the queue"
-        audit.record(
-            Action.CAMPAIGN_RECOVERED,
-            via=Via.DISPATCHER,
-            campaign_id=campaign_id,
-            detail=f"{number(reaped)} recipients whose worker stopped mid-send {what}",
-        )
-    return reaped
-
-
-def note_restarted(campaign_id: int, queued: int) -> None:
-    """The reconciler enqueued a job for a campaign whose queued recipients had none."""
-    audit.record(
-        Action.CAMPAIGN_RECOVERED,
-        via=Via.DISPATCHER,
-        campaign_id=campaign_id,
-        detail=f"dispatch restarted: {plural(queued, 'queued recipient')} had no job",
-    )

@@ -22,11 +22,11 @@ from flask import current_app, render_template
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
-from app.audit import AuditEvent, campaign_history
+from app.audit import AuditEvent
 from app.campaigns.models import Campaign, RecipientState
 from app.extensions import db, redis
 from app.live.broker import REFRESH_EVENT
-from app.live.channel import campaign_channel, publish
+from app.live.channel import CAMPAIGN_LIST_CHANNEL, campaign_channel, publish
 
 log = logging.getLogger(__name__)
 
@@ -120,19 +120,21 @@ def flush(campaign_id: int) -> float | None:
 
 def show_campaign_change(campaign_id: int) -> None:
     """After a change to the campaign as a whole is committed (its status, or
-    many recipients at once), whoever made it: publish the header and history,
-    and tell open pages to reload what only a request renders (the controls,
-    and the rows of their tab and page). A failure here only delays what pages
-    show; the change itself stands."""
+    many recipients at once), whoever made it: publish the header, and tell
+    open pages to reload what only a request renders (the controls, the
+    history and schedule in their reader's time zone, and the rows of their
+    tab and page), and campaign lists to reload theirs. A failure here only
+    delays what pages show; the change itself stands."""
     try:
         campaign = fresh(campaign_id)
-        update = render_update(campaign, [], history=campaign_history(campaign_id))
+        update = render_update(campaign, [])
         status = campaign.status
         db.session.commit()
         channel = campaign_channel(campaign_id)
         publish(redis.client, channel, update, type=UPDATE_EVENT)
         # Browsers drop an event without data: it names the new status.
         publish(redis.client, channel, status, type=REFRESH_EVENT)
+        publish(redis.client, CAMPAIGN_LIST_CHANNEL, status, type=REFRESH_EVENT)
     except (RedisError, DBAPIError) as error:
         db.session.rollback()
         log.warning("campaign %s: status change not shown live: %s", campaign_id, error)
@@ -142,6 +144,7 @@ def show_deleted(campaign_id: int) -> None:
     """After a draft was deleted: open pages reload their block, and are told it is gone."""
     try:
         publish(redis.client, campaign_channel(campaign_id), "deleted", type=REFRESH_EVENT)
+        publish(redis.client, CAMPAIGN_LIST_CHANNEL, "deleted", type=REFRESH_EVENT)
     except RedisError as error:
         log.warning("campaign %s: deletion not shown live: %s", campaign_id, error)
 

@@ -55,6 +55,8 @@ class Channel(StrEnum):
 
 class CampaignStatus(StrEnum):
     DRAFT = "draft"
+    # Waits for ``scheduled_at``, when the scheduler starts it (app.campaigns.scheduling).
+    SCHEDULED = "scheduled"
     SENDING = "sending"
     PAUSED = "paused"
     COMPLETED = "completed"
@@ -128,6 +130,8 @@ class Campaign(Model):
         CheckConstraint(_in("status", CampaignStatus), name="campaigns_status_valid"),
         Index("campaigns_newest", "created_at", "id"),
         Index("campaigns_started_per_channel", "channel", "started_at"),
+        # The scheduler's "which are due" every pass reads only the scheduled rows.
+        Index("campaigns_due", "scheduled_at", postgresql_where=text("status = 'scheduled'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -148,6 +152,11 @@ class Campaign(Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # While ``scheduled``: when the scheduler starts it (migration 0014).
+    scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Why the start at its scheduled time was refused (a budget), which put it
+    # back to draft; shown on its page until its next change.
+    schedule_refusal: Mapped[str | None] = mapped_column(Text)
     # Kept in the same transactions that change recipient rows, so a page can
     # show totals for 100,000 recipients without counting them.
     recipient_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

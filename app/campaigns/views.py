@@ -12,7 +12,7 @@ from app.auth.access import background, requires
 from app.auth.models import Role
 from app.campaigns import cost, drafts, lifecycle, live
 from app.campaigns import preview as message_preview
-from app.campaigns.forms import CampaignForm
+from app.campaigns.forms import CampaignForm, ScheduleForm
 from app.campaigns.lifecycle import Change
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import ParseResult
@@ -42,7 +42,9 @@ def home() -> Response:
 def index() -> str:
     query = select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())
     page = paginate(query, current_app.config["CAMPAIGNS_PER_PAGE"])
-    return render_template("campaigns/index.html", page=page)
+    # The list reloads itself when any campaign's status changes (live.show_campaign_change).
+    template = "campaigns/_list.html" if htmx.targets("campaign-list") else "campaigns/index.html"
+    return render_template(template, page=page)
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
@@ -75,8 +77,13 @@ def new() -> str | Response:
             subject=form.email_subject,
             from_contacts=form.audience.data == "contacts",
         )
+        summary = creation_summary(parsed)
+        if (send_at := form.send_at_utc) is not None:
+            # Validated as still to come a moment ago; a refusal now would only say so.
+            summary = creation_summary(parsed, then=lifecycle.schedule(campaign.id, send_at, current_user).notice)
         db.session.commit()
-        flash(creation_summary(parsed), about_campaign("success", campaign.status))
+        db.session.refresh(campaign)
+        flash(summary, about_campaign("success", campaign.status))
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     return render_template(
         "campaigns/form.html",
@@ -187,7 +194,10 @@ def delete(campaign_id: int) -> Response:
     return redirect(target)
 
 
-def creation_summary(parsed: ParseResult, opening: str = "Campaign created with") -> str:
+REVIEW_THEN_START = "Review the list, then press Start dispatch."
+
+
+def creation_summary(parsed: ParseResult, opening: str = "Campaign created with", then: str = REVIEW_THEN_START) -> str:
     parts = [f"{opening} {plural(len(parsed.recipients), 'recipient')}."]
     if parsed.duplicates:
         parts.append(f"{plural(len(parsed.duplicates), 'duplicate')} removed: {parsed.duplicates_said()}")
@@ -195,7 +205,7 @@ def creation_summary(parsed: ParseResult, opening: str = "Campaign created with"
         parts.append(f"Line {parsed.header_line} was skipped as a header row.")
     if parsed.errors:
         parts.append(f"{plural(len(parsed.errors), 'line')} with errors skipped.")
-    parts.append("Review the list, then press Start dispatch.")
+    parts.append(then)
     return " ".join(parts)
 
 
@@ -251,7 +261,7 @@ def confirm_start(campaign_id: int) -> str | Response:
     campaign's page (htmx), or a page of its own."""
     campaign = db.get_or_404(Campaign, campaign_id, description=GONE)
     if not lifecycle.may(campaign, Change.START):
-        flash(f"This campaign is {campaign.status}; only a draft can be started.", "warning")
+        flash(f"This campaign is {campaign.status}; only a draft or a scheduled campaign can be started.", "warning")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     estimate = cost.at_start(campaign, current_app.config)
     template = "campaigns/_start_dialog.html" if htmx.is_htmx() else "campaigns/start.html"
@@ -262,6 +272,32 @@ def confirm_start(campaign_id: int) -> str | Response:
 @requires(Role.OPERATOR)
 def start(campaign_id: int) -> Response:
     return _control(campaign_id, lifecycle.start)
+
+
+@bp.post("/campaigns/<int:campaign_id>/schedule")
+@requires(Role.OPERATOR)
+@csrf.exempt  # the form checks its own token, and comes back with what was typed if refused
+def schedule(campaign_id: int) -> str | Response | tuple[str, int]:
+    """Schedule a draft, or reschedule a scheduled campaign, to start by itself
+    at the time typed (in the person's zone). Refused (a time past, no
+    recipients), the form comes back with what was typed and why."""
+    campaign = db.get_or_404(Campaign, campaign_id, description=GONE)
+    form = ScheduleForm()
+    if form.validate_on_submit():
+        if campaign.recipient_count == 0:
+            form.send_at.errors = ["This campaign has no recipients: add some before scheduling it."]
+        else:
+            at = form.send_at_utc
+            return _control(campaign.id, lambda cid, actor: lifecycle.schedule(cid, at, actor))
+    if htmx.is_htmx():
+        return render_template("campaigns/_schedule_controls.html", campaign=campaign, schedule_form=form, oob=True)
+    return render_template("campaigns/schedule.html", campaign=campaign, schedule_form=form), 400
+
+
+@bp.post("/campaigns/<int:campaign_id>/unschedule")
+@requires(Role.OPERATOR)
+def unschedule(campaign_id: int) -> Response:
+    return _control(campaign_id, lifecycle.unschedule)
 
 
 @bp.post("/campaigns/<int:campaign_id>/pause")

@@ -18,6 +18,11 @@ def publish(redis: Redis, channel: str, data: str, type: str | None = None) -> i
     return redis.publish(channel, json.dumps(Message(data, type=type).to_dict()))
 
 
+# The campaigns list: told when any campaign's status changes, so open lists reload.
+# Named so the broker's ``campaign-*`` subscription carries it too.
+CAMPAIGN_LIST_CHANNEL = "campaign-list"
+
+
 def campaign_channel(campaign_id: int) -> str:
     return f"campaign-{campaign_id}"
 

@@ -10,9 +10,9 @@ from app.live.broker import Broker, Shows, Unavailable, retry_hint
 
 bp = Blueprint("live", __name__)
 
-# Only campaign and contact-import channels are served (both are for viewers);
-# anything else could read another feature's events.
-CHANNEL_NAME = re.compile(r"(campaign|import)-[0-9]{1,18}")
+# Only campaign and contact-import channels, and the campaigns list's, are
+# served (all are for viewers); anything else could read another feature's events.
+CHANNEL_NAME = re.compile(r"(campaign|import)-[0-9]{1,18}|campaign-list")
 # The first and last id of the recipients the page shows: "101-200".
 SHOWS = re.compile(r"([0-9]{1,18})-([0-9]{1,18})")
 EVENT_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -3,6 +3,7 @@ from wtforms import EmailField, PasswordField, SelectField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from app import zones
 from app.auth.forms import new_password_field
 from app.auth.models import Role
 
@@ -33,3 +34,16 @@ class ChangePasswordForm(FlaskForm):
         validators=[EqualTo("new_password", message="The two new passwords are not the same.")],
     )
     submit = SubmitField("Change password")
+
+
+class TimeZoneForm(FlaskForm):
+    timezone = SelectField(
+        "Time zone",
+        description="Times on every page are shown in it, and the times you type are read in it.",
+        validators=[DataRequired(message="Choose a time zone.")],
+    )
+    submit = SubmitField("Save time zone")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = [SelectChoice(name, name.replace("_", " ")) for name in zones.names()]

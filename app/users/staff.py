@@ -5,7 +5,7 @@ own role or deactivate themselves, so there is always at least one active
 admin: the one making the change.
 """
 
-from app import audit
+from app import audit, zones
 from app.addresses import InvalidAddress, normalize_email
 from app.audit import Action, Via
 from app.auth.models import MIN_PASSWORD, Role, User, create_user, find_by_email
@@ -67,6 +67,13 @@ def set_password(user: User, password: str, *, actor: User | None, via: Via = Vi
     check_password(password)
     user.set_password(password)
     audit.record(Action.USER_PASSWORD_SET, actor=actor, via=via, subject_user_id=user.id)
+
+
+def set_timezone(user: User, name: str) -> None:
+    """The zone the person reads and types times in: a preference, not recorded in the history."""
+    if not zones.known(name):
+        raise StaffChangeRefused(f"{name!r} is not a time zone this server knows.")
+    user.timezone = name
 
 
 def find(email: str) -> User:

@@ -3,12 +3,14 @@ from flask_login import current_user, login_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from app import audit
+from app import audit, zones
 from app.auth.access import requires
 from app.auth.models import Role, User
+from app.clock import utcnow
 from app.extensions import csrf, db
+from app.formatting import when
 from app.users import staff
-from app.users.forms import ChangePasswordForm, NewUserForm, RoleForm
+from app.users.forms import ChangePasswordForm, NewUserForm, RoleForm, TimeZoneForm
 
 bp = Blueprint("users", __name__)
 
@@ -80,6 +82,21 @@ def _apply(change, success: str) -> Response:
         db.session.commit()
         flash(success, "success")
     return redirect(url_for("users.index"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@requires(Role.VIEWER)
+@csrf.exempt  # the form checks its own token, and shows itself again if refused
+def account() -> str | Response:
+    """One's own time zone: what times are shown and typed in."""
+    user = current_user._get_current_object()
+    form = TimeZoneForm(data={"timezone": zones.of(user).key})
+    if form.validate_on_submit():
+        staff.set_timezone(user, form.timezone.data)
+        db.session.commit()
+        flash(f"Times are now shown in {form.timezone.data}.", "success")
+        return redirect(url_for("users.account"))
+    return render_template("users/account.html", form=form, now_here=when(utcnow(), zones.of(user)))
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
