@@ -7,6 +7,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import cli, config, errors, health, security, templating
+from app.api import routes as api
 from app.auth import access
 from app.auth.views import bp as auth_bp
 from app.campaigns.views import bp as campaigns_bp
@@ -54,6 +55,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
+    api.init_app(app)
 
     live_views.init_app(app)
     health.init_app(app)

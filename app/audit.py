@@ -46,6 +46,8 @@ class Action(StrEnum):
     CONTACTS_IMPORTED = "contacts.imported"
     OPT_OUT_ADDED = "opt_out.added"
     OPT_OUT_REMOVED = "opt_out.removed"
+    TOKEN_CREATED = "token.created"
+    TOKEN_REVOKED = "token.revoked"
 
     @property
     def label(self) -> str:
@@ -74,6 +76,8 @@ class Action(StrEnum):
             "contacts.imported": "Imported contacts",
             "opt_out.added": "Opted out",
             "opt_out.removed": "Opted back in",
+            "token.created": "Created an API token",
+            "token.revoked": "Revoked an API token",
         }[self.value]
 
 
@@ -85,6 +89,18 @@ class Via(StrEnum):
     DISPATCHER = "dispatcher"
     # A reply from the person themselves (POST /webhooks/inbound).
     INBOUND = "inbound"
+    # A program calling /api/v1 with someone's token; the token's person is the actor.
+    API = "api"
+
+    @property
+    def label(self) -> str:
+        return {
+            "web": "on the web",
+            "cli": "from the command line",
+            "dispatcher": "by the dispatcher",
+            "inbound": "by their reply",
+            "api": "via API",
+        }[self.value]
 
 
 class AuditEvent(Model):
@@ -117,7 +133,8 @@ class AuditEvent(Model):
     @property
     def actor_label(self) -> str:
         if self.actor is not None:
-            return self.actor.email
+            # A change a program made with someone's token says so.
+            return f"{self.actor.email} {Via.API.label}" if self.via == Via.API else self.actor.email
         return {"cli": "the command line", "dispatcher": "the dispatcher", "inbound": "their reply"}.get(
             self.via, "someone"
         )
