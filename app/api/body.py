@@ -10,10 +10,10 @@ the same way.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from flask import g, request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.api.problems import Problem
 
@@ -131,3 +131,7 @@ def validation_problem(error: ValidationError, where: str = "body") -> Problem:
     detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return Problem(400, f"Invalid {where}: {detail}{more}.", errors=errors)
+
+
+# A JSON id: an integer in 1..2^63-1 (strict models refuse true and 1.0).
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]

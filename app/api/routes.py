@@ -6,11 +6,14 @@ An endpoint is a function in a module named for its resource
 ``ID`` rules: 1..2^63-1, anything else is 404 before the view runs.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Blueprint, Flask
 from werkzeug.wrappers import Response
 
-from app.api import auth, docs, health, idempotency, limits, problems
-from app.extensions import csrf
+from app.api import auth, campaigns, customers, docs, health, idempotency, limits, problems
+from app.extensions import csrf, db
 
 ID = "int(min=1, max=9223372036854775807)"
 
@@ -18,6 +21,14 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 bp.add_url_rule("/health", "health", health.show, methods=["GET"])
 bp.add_url_rule("/openapi.json", "openapi", docs.openapi, methods=["GET"])
+
+bp.add_url_rule("/customers", "create_customer", customers.create, methods=["POST"])
+bp.add_url_rule("/customers", "list_customers", customers.index, methods=["GET"])
+bp.add_url_rule(f"/customers/<{ID}:customer_id>", "customer", customers.show, methods=["GET"])
+
+bp.add_url_rule("/campaigns", "create_campaign", campaigns.create, methods=["POST"])
+bp.add_url_rule("/campaigns", "list_campaigns", campaigns.index, methods=["GET"])
+bp.add_url_rule(f"/campaigns/<{ID}:campaign_id>", "campaign", campaigns.show, methods=["GET"])
 
 
 @bp.before_request
@@ -37,9 +48,20 @@ def _after(response: Response) -> Response:
     return response
 
 
-bp.register_error_handler(problems.Problem, problems.response)
-bp.register_error_handler(problems.HTTPException, problems.from_http_error)
-bp.register_error_handler(Exception, problems.from_exception)
+def _undone(answer: Callable[[Any], Response]) -> Callable[[Any], Response]:
+    """An error answer keeps nothing the view had not committed (a draft
+    created before its schedule was refused, say)."""
+
+    def handle(error: Any) -> Response:
+        db.session.rollback()
+        return answer(error)
+
+    return handle
+
+
+bp.register_error_handler(problems.Problem, _undone(problems.response))
+bp.register_error_handler(problems.HTTPException, _undone(problems.from_http_error))
+bp.register_error_handler(Exception, _undone(problems.from_exception))
 
 
 def init_app(app: Flask) -> None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from math import ceil
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from flask import Response, request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import ColumnElement, Select, and_, func, not_, select
 
 from app.campaigns.models import Campaign, CampaignStatus, RecipientStatus
@@ -253,3 +253,24 @@ def json_response(data: Any, status: int = 200, *, location: str | None = None) 
     if location is not None:
         answer.headers["Location"] = location
     return answer
+
+
+def _lenient_int(value: Any) -> Any:
+    """A query value that is not an integer is treated as absent ([002])."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, str):
+        text = value.strip()
+        return int(text) if text.lstrip("+-").isdigit() and len(text) <= 100 else None
+    return value
+
+
+LenientInt = Annotated[int | None, BeforeValidator(_lenient_int)]
+
+
+class PageQuery(BaseModel):
+    """``page`` (from 1) and ``page_size`` (1–100, default 20); out-of-range
+    values are clamped and non-integers ignored, never refused."""
+
+    page: LenientInt = None
+    page_size: LenientInt = None
