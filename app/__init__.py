@@ -7,6 +7,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import cli, config, errors, health, security, templating
+from app.api import routes as api
 from app.auth import access
 from app.auth.views import bp as auth_bp
 from app.campaigns.views import bp as campaigns_bp
@@ -18,6 +19,7 @@ from app.live.views import bp as live_bp
 from app.optouts.views import bp as optouts_bp
 from app.optouts.webhooks import bp as webhooks_bp
 from app.saved_templates.views import bp as saved_templates_bp
+from app.tokens.views import bp as tokens_bp
 from app.users.views import bp as users_bp
 
 
@@ -49,11 +51,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         live_bp,
         optouts_bp,
         saved_templates_bp,
+        tokens_bp,
         users_bp,
         webhooks_bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
+    api.init_app(app)
 
     live_views.init_app(app)
     health.init_app(app)

@@ -51,6 +51,8 @@ class Action(StrEnum):
     CONTACTS_IMPORTED = "contacts.imported"
     OPT_OUT_ADDED = "opt_out.added"
     OPT_OUT_REMOVED = "opt_out.removed"
+    TOKEN_CREATED = "token.created"
+    TOKEN_REVOKED = "token.revoked"
 
     @property
     def label(self) -> str:
@@ -83,6 +85,8 @@ class Action(StrEnum):
             "contacts.imported": "Imported contacts",
             "opt_out.added": "Opted out",
             "opt_out.removed": "Opted back in",
+            "token.created": "Created an API token",
+            "token.revoked": "Revoked an API token",
         }[self.value]
 
 
@@ -94,9 +98,21 @@ class Via(StrEnum):
     DISPATCHER = "dispatcher"
     # The scheduler process, starting a campaign at its time (jobs.scheduler).
     SCHEDULER = "scheduler"
-    API = "api"
     # A reply from the person themselves (POST /webhooks/inbound).
     INBOUND = "inbound"
+    # A program calling /api/v1 with someone's token; the token's person is the actor.
+    API = "api"
+
+    @property
+    def label(self) -> str:
+        return {
+            "web": "on the web",
+            "cli": "from the command line",
+            "dispatcher": "by the dispatcher",
+            "scheduler": "by the scheduler",
+            "inbound": "by their reply",
+            "api": "via API",
+        }[self.value]
 
 
 class AuditEvent(Model):
@@ -129,12 +145,12 @@ class AuditEvent(Model):
     @property
     def actor_label(self) -> str:
         if self.actor is not None:
-            return self.actor.email
+            # A change a program made with someone's token says so.
+            return f"{self.actor.email} {Via.API.label}" if self.via == Via.API else self.actor.email
         return {
             "cli": "the command line",
             "dispatcher": "the dispatcher",
             "scheduler": "the scheduler",
-            "api": "the API",
             "inbound": "their reply",
         }.get(self.via, "someone")
 

@@ -1,4 +1,4 @@
-"""``flask demo …`` and ``flask users …`` commands."""
+"""``flask demo …``, ``flask users …`` and ``flask tokens …`` commands."""
 
 import secrets
 
@@ -12,6 +12,7 @@ from app.campaigns import drafts
 from app.campaigns.models import Campaign, Channel
 from app.campaigns.parsing import parse_recipients
 from app.extensions import db
+from app.tokens.cli import cli as tokens
 from app.users import staff
 from app.users.cli import users
 
@@ -37,6 +38,7 @@ DEMO_ADMIN = "admin@example.com"
 def init_app(app: Flask) -> None:
     app.cli.add_command(demo)
     app.cli.add_command(users)
+    app.cli.add_command(tokens, name="tokens")
 
 
 @click.group(help="Demo data.")

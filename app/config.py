@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     # none. Sign-in throttling counts per client address, so behind a proxy set it.
     "TRUSTED_PROXIES": 0,
     "SIGN_IN_FAILURE_LIMIT": "5 per minute",
+    # Per API token: every request, and accepted sends and starts (contract B.1).
+    "API_RATE_LIMIT": "600 per minute",
+    "API_SEND_RATE_LIMIT": "5 per minute",
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/dispatcher",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     # Werkzeug refuses form fields over 500 kB by default: about 10,000 pasted lines.

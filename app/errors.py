@@ -4,6 +4,7 @@ from flask import Flask, current_app, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from app.api import problems
 from app.formatting import size
 from app.htmx import is_htmx
 
@@ -22,6 +23,9 @@ def describe(error: HTTPException) -> str:
 
 
 def handle_http_error(error: HTTPException):
+    if problems.is_api_request():
+        # Under /api/ even a path that matches nothing answers in JSON.
+        return problems.from_http_error(error)
     if error.response is not None:
         # Built for this case already, e.g. the sign-in form saying how long to wait.
         return error.response

@@ -70,6 +70,8 @@ def init_app(app: Flask) -> None:
 def enforce() -> Response | None:
     if request.endpoint is None:
         return None  # Flask answers 404 / 405 itself.
+    if request.blueprint == "api":
+        return None  # bearer tokens only, never the session: app.api.auth
     needed = required_role(request.endpoint)
     if needed == PUBLIC:
         return None

@@ -18,7 +18,7 @@ class SessionInterface(SecureCookieSessionInterface):
     """
 
     def should_set_cookie(self, app: Flask, session: SessionMixin) -> bool:
-        if request.endpoint in NO_SESSION_ENDPOINTS:
+        if request.endpoint in NO_SESSION_ENDPOINTS or request.path.startswith("/api/"):
             return False
         # A page's own requests (a preview as someone types, a block reload)
         # renew nothing: one in flight while the person signs out in another

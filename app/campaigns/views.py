@@ -82,6 +82,8 @@ def new() -> str | Response:
             # Validated as still to come a moment ago; a refusal now would only say so.
             summary = creation_summary(parsed, then=lifecycle.schedule(campaign.id, send_at, current_user).notice)
         db.session.commit()
+        # Open campaign lists show it at once, whoever is watching.
+        live.show_campaign_change(campaign.id)
         db.session.refresh(campaign)
         flash(summary, about_campaign("success", campaign.status))
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, Row, Select, and_, exists, func, or_, select, text
 
 from app import audit
-from app.audit import Action
+from app.audit import Action, Via
 from app.campaigns.models import Campaign, Recipient
 from app.campaigns.placeholders import Values
 from app.contacts.models import Contact, ContactImport, ContactImportMember, ImportStatus
@@ -133,7 +133,7 @@ def choices(column) -> list[str]:
     return list(db.session.scalars(select(column).where(column != "").distinct().order_by(column).limit(200)))
 
 
-def save(contact: Contact | None, *, actor: User, **fields) -> Contact:
+def save(contact: Contact | None, *, actor: User, via: Via = Via.WEB, **fields) -> Contact:
     """Add (``contact`` None) or change a contact; the caller commits. Raises
     AddressTaken, changing nothing, when another contact has its phone or email."""
     for name in ("phone", "email"):
@@ -154,7 +154,7 @@ def save(contact: Contact | None, *, actor: User, **fields) -> Contact:
     db.session.flush()
     detail = "" if adding else ", ".join(name.replace("_", " ") for name in changed) or "nothing"
     action = Action.CONTACT_ADDED if adding else Action.CONTACT_CHANGED
-    audit.record(action, actor=actor, contact_id=contact.id, detail=detail)
+    audit.record(action, actor=actor, via=via, contact_id=contact.id, detail=detail)
     return contact
 
 

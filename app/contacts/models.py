@@ -44,10 +44,10 @@ class Contact(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str | None] = mapped_column(String(32))  # E.164
     email: Mapped[str | None] = mapped_column(String(320))  # normalised
-    first_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
-    last_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
-    location: Mapped[str] = mapped_column(String(100), default="", server_default="")
-    preferred_product: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    first_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    last_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    location: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    preferred_product: Mapped[str] = mapped_column(String(200), default="", server_default="")
     # Custom attributes: string values, by key ({attributes.KEY} in a template).
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())

@@ -35,3 +35,21 @@ document.addEventListener("submit", function (event) {
     if (event.target.name === "audience") follow();
   });
 })();
+
+// A button with data-opens="ID" opens that <dialog> as a modal (Revoke a token).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-opens]");
+  if (button) document.getElementById(button.dataset.opens).showModal();
+});
+
+// A button with data-copy="ID" copies that field's value (the new API token).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-copy]");
+  if (!button) return;
+  const field = document.getElementById(button.dataset.copy);
+  field.select();
+  navigator.clipboard.writeText(field.value).then(
+    () => { button.textContent = "Copied"; },
+    () => { button.textContent = "Select and copy it"; },
+  );
+});

@@ -1,0 +1,1 @@
+"""The JSON API under /api/v1: its URL rules are in ``routes``, one line each."""

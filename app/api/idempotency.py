@@ -1,0 +1,123 @@
+"""``Idempotency-Key`` on every POST (B.1): the first 2xx answer to a key is
+kept 24 hours and replayed, and the request is not run again.
+
+Kept in PostgreSQL, not Redis: a claim is a row with a unique key, so two
+concurrent requests cannot both win, and a stored answer survives a Redis
+restart or eviction, the moment a client is most likely to retry.
+
+The blueprint runs ``claim`` before every view and ``finish`` after it, so an
+endpoint gets this by being a POST: nothing to add to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+
+from flask import g, request
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, func, text
+from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.wrappers import Response
+
+from app.api.problems import Problem
+from app.clock import utcnow
+from app.extensions import Model, db
+
+HEADER = "Idempotency-Key"
+KEY = re.compile(r"[\x21-\x7e]{1,255}")
+KEEP = "24 hours"
+# A claim whose request never finished (its process died) is taken over after this.
+STALE = "5 minutes"
+
+
+class IdempotencyKey(Model):
+    __tablename__ = "api_idempotency_keys"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    # None while the first request runs.
+    status: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    location: Mapped[str | None] = mapped_column(Text)
+
+
+def fingerprint() -> str:
+    body = hashlib.sha256(request.get_data(cache=True)).hexdigest()
+    return hashlib.sha256(f"{request.method} {request.path} {body}".encode()).hexdigest()
+
+
+def claim() -> Response | None:
+    """Before a POST with a key: run it (claimed), replay the stored answer,
+    or refuse (422 another request's key, 409 still running)."""
+    if request.method != "POST" or HEADER not in request.headers or "api_user" not in g:
+        return None
+    key = request.headers[HEADER]
+    if not KEY.fullmatch(key):
+        raise Problem(
+            400,
+            f"{HEADER} must be 1 to 255 visible ASCII characters.",
+            errors=[{"field": HEADER, "message": "1 to 255 visible ASCII characters"}],
+        )
+    user_id, mine = g.api_user.id, fingerprint()
+    params = {"user_id": user_id, "key": key, "fingerprint": mine}
+    for _ in range(3):
+        db.session.execute(
+            text(
+                f"DELETE FROM api_idempotency_keys WHERE user_id = :user_id AND created_at < now() - interval '{KEEP}'"
+            ),
+            params,
+        )
+        claimed = db.session.execute(
+            text(
+                "INSERT INTO api_idempotency_keys (user_id, key, fingerprint) VALUES (:user_id, :key, :fingerprint) "
+                "ON CONFLICT (user_id, key) DO UPDATE SET created_at = now() "
+                "WHERE api_idempotency_keys.status IS NULL AND api_idempotency_keys.fingerprint = excluded.fingerprint "
+                f"AND api_idempotency_keys.created_at < now() - interval '{STALE}' "
+                "RETURNING 1"
+            ),
+            params,
+        ).first()
+        stored = None if claimed else db.session.get(IdempotencyKey, (user_id, key), populate_existing=True)
+        db.session.commit()
+        if claimed:
+            g.api_idempotency = (user_id, key)
+            return None
+        if stored is None:
+            continue  # the first request failed and gave the key back meanwhile
+        if stored.fingerprint != mine:
+            raise Problem(422, f"This {HEADER} was used for a different request (method, path or body).")
+        if stored.status is None:
+            raise Problem(409, f"A request with this {HEADER} is still running. Try again in a moment.")
+        replay = Response(stored.body, stored.status, mimetype="application/json")
+        if stored.location:
+            replay.headers["Location"] = stored.location
+        replay.headers["Idempotent-Replayed"] = "true"
+        return replay
+    raise Problem(409, f"A request with this {HEADER} is still running. Try again in a moment.")
+
+
+def finish(response: Response) -> Response:
+    """After a claimed POST: keep a 2xx answer; give the key back otherwise."""
+    claimed = g.pop("api_idempotency", None)
+    if claimed is None:
+        return response
+    user_id, key = claimed
+    db.session.rollback()  # whatever the view left uncommitted is not part of its answer
+    params = {"user_id": user_id, "key": key}
+    if 200 <= response.status_code < 300:
+        db.session.execute(
+            text(
+                "UPDATE api_idempotency_keys SET status = :status, body = :body, location = :location "
+                "WHERE user_id = :user_id AND key = :key"
+            ),
+            {**params, "status": response.status_code, "body": response.get_data(), "location": response.location},
+        )
+    else:
+        db.session.execute(
+            text("DELETE FROM api_idempotency_keys WHERE user_id = :user_id AND key = :key AND status IS NULL"), params
+        )
+    db.session.commit()
+    return response

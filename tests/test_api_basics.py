@@ -1,0 +1,72 @@
+"""The API's conventions (contract B.1): health, the document, problems for
+every error, headers, tokens and roles."""
+
+import pytest
+
+from app.auth.models import Role
+from tests.api import api_client, assert_problem
+
+
+def test_health_is_public_and_says_each_check_is_healthy(anonymous):
+    response = anonymous.get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert response.get_json() == {
+        "status": "healthy",
+        "checks": {"database": {"status": "healthy"}, "queue": {"status": "healthy"}},
+    }
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Set-Cookie" not in response.headers
+
+
+def test_health_is_503_naming_the_check_that_fails(app, anonymous, monkeypatch):
+    from app import health
+
+    monkeypatch.setattr(health, "check", lambda: {"database": True, "queue": False})
+    response = anonymous.get("/api/v1/health")
+    assert response.status_code == 503
+    assert response.get_json() == {
+        "status": "unhealthy",
+        "checks": {"database": {"status": "healthy"}, "queue": {"status": "unhealthy"}},
+    }
+
+
+def test_the_openapi_document_is_3_1_and_lists_health(anonymous):
+    document = anonymous.get("/api/v1/openapi.json").get_json()
+    assert document["openapi"].startswith("3.1")
+    assert "/api/v1/health" in document["paths"]
+    assert document["paths"]["/api/v1/health"]["get"]["security"] == []
+    assert document["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
+
+
+def test_an_unknown_path_under_the_api_is_a_404_problem(anonymous):
+    assert_problem(anonymous.get("/api/v1/nothing-here"), 404, "not-found")
+    assert_problem(anonymous.get("/api/v2/campaigns"), 404, "not-found")
+
+
+def test_a_wrong_method_is_a_405_problem(anonymous):
+    response = anonymous.delete("/api/v1/health")
+    assert_problem(response, 405)
+    assert "GET" in response.headers["Allow"]
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_every_role_may_read_health_with_a_token_too(app, role):
+    api = api_client(app, role)
+    assert api.get("/api/v1/health").status_code == 200
+
+
+def test_every_api_endpoint_declares_a_role_or_public(app):
+    from app.auth.access import required_role
+
+    with app.app_context():
+        api = [rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.startswith("api.")]
+        assert api and all(required_role(endpoint) is not None for endpoint in api)
+
+
+def test_the_api_is_exempt_from_csrf_and_ignores_the_session_cookie(app, client, anonymous):
+    # ``client`` is signed in with a session cookie; the API does not care.
+    response = client.post("/api/v1/health")
+    assert_problem(response, 405)
+    assert "Set-Cookie" not in response.headers
