@@ -8,22 +8,42 @@ page must never show what the database could still roll back.
 
 import logging
 from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from redis.exceptions import RedisError
 
 from app import jobqueue
 from app.campaigns import live
-from app.campaigns.lifecycle import Result
 from app.extensions import db
 
 log = logging.getLogger(__name__)
 
 
-def carry_out(campaign_id: int, change: Callable[[], Result]) -> Result:
+class Outcome(Protocol):
+    """What a change says of itself: ``lifecycle.Result``, ``adding.Added``."""
+
+    @property
+    def changed(self) -> bool: ...
+
+    @property
+    def to_send(self) -> int: ...
+
+
+Done = TypeVar("Done", bound=Outcome)
+
+
+def carry_out(campaign_id: int, change: Callable[[], Done]) -> Done:
     """Run ``change`` (a ``lifecycle`` or ``adding`` function, bound to its
     arguments), commit, enqueue for what it owes, and publish it live if it
-    changed anything. An exception from ``change`` leaves the rollback to the caller."""
+    changed anything.
+
+    A refused change is rolled back whole: a send whose Start a budget
+    refused keeps none of the recipients it added. An exception from
+    ``change`` leaves the rollback to the caller."""
     result = change()
+    if not result.changed:
+        db.session.rollback()
+        return result
     db.session.commit()
     if result.to_send:
         try:
