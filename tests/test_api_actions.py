@@ -170,3 +170,11 @@ def test_an_api_pause_or_send_shows_live_on_open_campaign_pages(app, redis_clien
     assert queued_jobs(app, redis_client) == 1
     db.session.commit()
     assert db.session.get(Campaign, other).status == "sending"
+
+
+def test_an_api_draft_without_recipients_cannot_be_started_from_its_page_either(app, client):
+    campaign_id = draft(api_client(app))
+    page = client.post(f"/campaigns/{campaign_id}/start", follow_redirects=True).get_data(as_text=True)
+    assert "no recipients yet" in page
+    db.session.commit()
+    assert db.session.get(Campaign, campaign_id).status == "draft"
