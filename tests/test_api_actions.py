@@ -130,6 +130,7 @@ def test_controls_are_for_operators_and_404_for_an_unknown_campaign(app):
         assert_problem(viewer.post(f"/api/v1/campaigns/{campaign.id}/{action}"), 403, "forbidden")
         assert_problem(api_client(app, email=f"{action}@example.com").post(f"/api/v1/campaigns/999/{action}"), 404)
     assert viewer.get(f"/api/v1/campaigns/{campaign.id}/events").status_code == 200
+    assert_problem(viewer.get("/api/v1/campaigns/999/events"), 404)
 
 
 def test_retry_failed_requeues_only_what_it_may_and_sends_a_failed_campaign_again(app, run_worker, config):
