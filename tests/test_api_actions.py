@@ -164,7 +164,11 @@ def test_an_api_pause_or_send_shows_live_on_open_campaign_pages(app, redis_clien
     update = next(e["data"] for e in events if e["type"] == "update")
     assert 'data-status="paused"' in update
     # The refresh has open pages reload their history, in each reader's time zone: it names the API.
-    page = signed_in(app, make_user(Role.VIEWER, email="watcher@example.com")).get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    page = (
+        signed_in(app, make_user(Role.VIEWER, email="watcher@example.com"))
+        .get(f"/campaigns/{campaign.id}")
+        .get_data(as_text=True)
+    )
     assert f"{api.user.email} via API" in page
 
     customer = api.post("/api/v1/customers", json={"phone": "0712 999999"}).get_json()["id"]
