@@ -123,6 +123,7 @@ def _phone_key(typed: str) -> str | None:
 @requires(Role.VIEWER)
 @endpoint({200: CustomerOut}, errors=(404,), tags=["customers"])
 def show(customer_id: int) -> Response:
+    """One customer (a contact of the web app)."""
     contact = db.session.get(Contact, customer_id)
     if contact is None:
         raise Problem(404, f"There is no customer {customer_id}.")

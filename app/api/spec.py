@@ -136,6 +136,10 @@ def document() -> dict[str, Any]:
     generated = spec.spec
     for path in generated["paths"].values():
         for method, operation in path.items():
+            # Docstrings are written for Python readers (``code``); the reference renders Markdown.
+            for field in ("summary", "description"):
+                if field in operation:
+                    operation[field] = operation[field].replace("``", "`")
             if method == "post" and not any(p["name"] == "Idempotency-Key" for p in operation["parameters"]):
                 operation["parameters"].append(IDEMPOTENCY_KEY)
             for answer in operation.get("responses", {}).values():
