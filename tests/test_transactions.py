@@ -44,7 +44,7 @@ class Sampler:
     def __post_init__(self) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._xmin_since: dict[tuple[int, str], float] = {}
+        self._xmin_since: dict[tuple[int, object, str], float] = {}
 
     def __enter__(self) -> "Sampler":
         self._thread.start()
@@ -63,18 +63,20 @@ class Sampler:
                     f"""
                     SELECT pid, application_name, state,
                            extract(epoch FROM clock_timestamp() - state_change),
-                           coalesce(backend_xid, backend_xmin)::text
+                           coalesce(backend_xid, backend_xmin)::text, xact_start
                     FROM pg_stat_activity WHERE datname = current_database() AND {OURS}
                     """
                 )
                 now = time.monotonic()
-                for pid, name, state, in_state, xmin in cursor.fetchall():
+                for pid, name, state, in_state, xmin, began in cursor.fetchall():
                     self.names.add(name)
                     who = f"{name} (pid {pid})"
                     if state == "idle in transaction":
                         self.idle_in_transaction[who] = max(self.idle_in_transaction.get(who, 0.0), float(in_state))
                     if xmin is not None:
-                        since = self._xmin_since.setdefault((pid, xmin), now)
+                        # One transaction's: while nothing writes, short transactions one
+                        # after another see the same xmin, and hold nothing back.
+                        since = self._xmin_since.setdefault((pid, began, xmin), now)
                         self.xmin_held[who] = max(self.xmin_held.get(who, 0.0), now - since)
                 self.samples += 1
                 time.sleep(0.05)
