@@ -17,7 +17,7 @@ from app.campaigns.models import DeliveryAttempt, Recipient
 from app.extensions import db
 from devtools import embedded, procfile
 from devtools.client import Browser, StreamListener
-from jobs.reconciler import reconcile
+from jobs.reconciler import PASS_LOCK, reconcile
 from tests.conftest import worker_env
 from tests.factories import PASSWORD, make_campaign, make_started_campaign, make_user, start_campaign
 from tests.helpers import reread, wait_for
@@ -145,7 +145,9 @@ def test_a_reconciler_pass_leaves_no_transaction_open(app):
 
 
 @pytest.mark.slow
-def test_a_dead_workers_recipients_go_back_at_the_first_pass_after_their_lease_expires(app, services, tmp_path, config):
+def test_a_dead_workers_recipients_go_back_at_the_first_pass_after_their_lease_expires(
+    app, services, tmp_path, config, redis_client
+):
     """With a pass every second, each lease is reaped within a second (and a
     pass's own time) of running out, however its expiry falls between passes."""
     interval = 1.0
@@ -153,6 +155,8 @@ def test_a_dead_workers_recipients_go_back_at_the_first_pass_after_their_lease_e
     campaign = make_started_campaign(6, enqueue=False)
     config(LEASE_SECONDS=1.0)
     with running(env, tmp_path, worker=False) as processes:
+        # Passes start once the process is up (seconds, on a busy machine): each takes this lock.
+        wait_for(lambda: redis_client.exists(PASS_LOCK), 30, "the reconciler's first pass", processes.output)
         # Three claims a third of a pass apart, whose workers all die.
         for _ in range(3):
             assert len(delivery.advance(campaign.id, [], 2).claimed) == 2
