@@ -8,19 +8,47 @@ from sqlalchemy import Select, func, select
 
 from app.extensions import db
 
+# No list is read this deep; a page number past it is read as this one, which
+# keeps a capped count's LIMIT (and OFFSET) inside PostgreSQL's bigint.
+MAX_PAGE = 1_000_000
 
-def paginate(query: Select, per_page: int, total: int | None = None) -> Pagination:
+
+def asked_page() -> int:
+    """``?page=``, at least 1 and at most MAX_PAGE; anything not a number is 1."""
+    return min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
+
+
+def count(query: Select, limit: int | None = None) -> int:
+    """How many rows ``query`` gives; with ``limit``, at most that many (it
+    stops reading there: a capped count of a million matches reads ``limit`` rows)."""
+    rows = query.order_by(None)
+    if limit is not None:
+        rows = rows.limit(limit)
+    return db.session.scalar(select(func.count()).select_from(rows.subquery())) or 0
+
+
+def paginate(query: Select, per_page: int, total: int | None = None, cap: int | None = None) -> Pagination:
     """The page ``?page=`` asks for; a number out of range gets the nearest
     page, never an error (or a database overflow on ``?page=99999999999999``).
 
     ``total``, when it is known without counting (a campaign's counters), saves
     the COUNT query that would otherwise read a 100,000-recipient campaign.
+    ``cap``: count no further than that many rows, or than the page asked
+    for and one more; the pagination's ``capped`` then says there may be
+    more than ``total`` (a search matching a million recipients).
     """
+    capped = False
     if total is None:
-        total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+        limit = None if cap is None else max(cap, asked_page() * per_page) + 1
+        total = count(query, limit)
+        capped = limit is not None and total >= limit
     pages = max(ceil(total / per_page), 1)
-    page = min(max(request.args.get("page", 1, type=int), 1), pages)
+    page = min(asked_page(), pages)
     pagination = db.paginate(query, page=page, per_page=per_page, max_per_page=per_page, error_out=False, count=False)
     # count=False leaves the total for us to set, as Flask-SQLAlchemy documents.
     pagination.total = total
+    pagination.capped = capped  # type: ignore[attr-defined]
     return pagination
+
+
+__all__ = ["MAX_PAGE", "Pagination", "asked_page", "count", "paginate"]
