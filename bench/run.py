@@ -43,7 +43,7 @@ from app.live.broker import shows_param
 from app.live.channel import campaign_channel
 from app.tokens import models as api_tokens
 from app.users import staff
-from bench import browser
+from bench import browser, search
 from bench.stack import Scheduler, Workers, rss_mb, servers, start_web
 from devtools import chromium
 from devtools.client import Browser, StreamListener
@@ -74,6 +74,8 @@ FIGURES = (
     "contact_import",
     "scheduled",
     "api_list",
+    "search_recipients",
+    "search_campaigns",
 )
 
 
@@ -811,6 +813,10 @@ def main() -> int:
             bench.scheduled()
         if "api_list" in only:
             bench.api_list()
+        if "search_recipients" in only:
+            search.recipients(bench, _percentile)
+        if "search_campaigns" in only:
+            search.campaigns(bench, _percentile)
 
     results = bench.results
     results["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
