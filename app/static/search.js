@@ -18,3 +18,18 @@
     },
   });
 })();
+
+// A search form sends every field, most of them empty; the URL it pushes
+// (what staff bookmark and share) keeps only what narrows or orders the
+// list: empty fields and the defaults (data-defaults: "sort=newest&dated=created")
+// are left out, which the server reads the same way.
+document.addEventListener("htmx:configRequest", function (event) {
+  var form = event.detail.elt;
+  if (!form.matches || !form.matches("form.search-form")) return;
+  var defaults = new URLSearchParams(form.dataset.defaults || "");
+  var data = event.detail.formData;
+  Array.from(new Set(data.keys())).forEach(function (name) {
+    var value = data.get(name);
+    if (value === "" || defaults.get(name) === value) data.delete(name);
+  });
+});
