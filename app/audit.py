@@ -151,6 +151,7 @@ class AuditEvent(Model):
             "cli": "the command line",
             "dispatcher": "the dispatcher",
             "scheduler": "the scheduler",
+            "api": "the API",
             "inbound": "their reply",
         }.get(self.via, "someone")
 

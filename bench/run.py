@@ -44,6 +44,7 @@ from app.live.channel import campaign_channel
 from app.tokens import models as api_tokens
 from app.users import staff
 from bench import browser, search
+from bench.api import api_send
 from bench.stack import Scheduler, Workers, rss_mb, servers, start_web
 from devtools import chromium
 from devtools.client import Browser, StreamListener
@@ -74,6 +75,7 @@ FIGURES = (
     "contact_import",
     "scheduled",
     "api_list",
+    "api_send",
     "search_recipients",
     "search_campaigns",
 )
@@ -757,8 +759,9 @@ def main() -> int:
             "RQ_QUEUE": QUEUE,
             "SECRET_KEY": "bench-only",
             "PYTHONUNBUFFERED": "1",
-            # api_list measures the endpoint, not the per-token limit.
+            # api_list and api_send measure the endpoints, not the per-token limits.
             "API_RATE_LIMIT": "100000 per minute",
+            "API_SEND_RATE_LIMIT": "100000 per minute",
         }
         app = create_app(
             {
@@ -813,6 +816,8 @@ def main() -> int:
             bench.scheduled()
         if "api_list" in only:
             bench.api_list()
+        if "api_send" in only:
+            api_send(bench, BENCH_USER)
         if "search_recipients" in only:
             search.recipients(bench, _percentile)
         if "search_campaigns" in only:

@@ -2,11 +2,13 @@
 recipient once, stored on its row, shown, and what the provider is sent."""
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.campaigns import placeholders
 from app.campaigns.models import Campaign, Recipient
 from app.campaigns.placeholders import Values
+from app.contacts.book import render_sql, values_of
+from app.contacts.models import Contact
 from app.extensions import db
 from jobs.provider import Ledger
 from tests.helpers import reread
@@ -141,3 +143,33 @@ def test_an_email_without_a_subject_goes_with_its_title(app, client, run_worker,
     run_worker()
     contents = {entry["content"] for entry in Ledger(redis_client).entries().values()}
     assert contents == {"Subject: Hello\n\nPlain"}
+
+
+SQL_TEMPLATES = [
+    "Hi {first_name}, check out {preferred_product} in {location}!",
+    "Hi {first_name|there} {last_name}!",
+    "{prefered_product}{phone}{email}",
+    "Plan: {attributes.plan|none}, tier {attributes.tier}.",
+    "{unknown|fallback} {First_Name} { x } {lone",
+    "No placeholder at all: 100% {}",
+    "",
+    "{first_name}" * 150,  # more pieces than concat() takes
+]
+
+
+def test_rendering_in_sql_gives_what_rendering_in_python_gives(app):
+    """The API's send renders many customers' texts in its INSERT … SELECT (book.render_sql)."""
+    db.session.add_all(
+        [
+            Contact(
+                phone="+254700000001", first_name="Ada", last_name="", location="Nairobi", attributes={"plan": "gold"}
+            ),
+            Contact(email="b@example.com", first_name="", preferred_product="Shoes", attributes={"tier": "2"}),
+        ]
+    )
+    db.session.commit()
+    contacts = db.session.scalars(select(Contact).order_by(Contact.id)).all()
+    for template in SQL_TEMPLATES:
+        expression, params = render_sql(template, "p")
+        rendered = db.session.scalars(text(f"SELECT {expression} FROM contacts AS c ORDER BY c.id"), params).all()
+        assert rendered == [placeholders.render(template, values_of(c)) for c in contacts], template

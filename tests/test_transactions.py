@@ -24,7 +24,7 @@ from tests.helpers import reread, wait_for
 from tests.processes import running
 
 # Connections of the Procfile's processes name themselves (app.config).
-OURS = "application_name IN ('dispatcher-web', 'dispatcher-worker', 'dispatcher-reconciler')"
+OURS = "application_name IN ('dispatcher-web', 'dispatcher-worker', 'dispatcher-reconciler', 'dispatcher-scheduler')"
 
 
 @dataclass
@@ -83,7 +83,8 @@ class Sampler:
 
 @pytest.mark.slow
 def test_no_process_leaves_a_transaction_open_while_a_campaign_sends(app, services, tmp_path):
-    """Web (with a page's event stream open), worker pool and reconciler, as the Procfile runs them."""
+    """Web (with a page's event stream open), worker pool, reconciler and
+    scheduler, as the Procfile runs them."""
     make_user(Role.OPERATOR)
     campaign = make_campaign(150)
     env = worker_env(
@@ -94,6 +95,8 @@ def test_no_process_leaves_a_transaction_open_while_a_campaign_sends(app, servic
         # Longer than the second a connection may idle in a transaction, so one
         # left open from one pass to the next shows.
         RECONCILE_SECONDS=1.5,
+        # Its passes find nothing due; it must not idle inside one either.
+        SCHEDULER_INTERVAL_SECONDS=0.5,
         PROVIDER_FAILURE_RATE=0.2,
         WEB_CONCURRENCY=1,
     )
@@ -103,6 +106,7 @@ def test_no_process_leaves_a_transaction_open_while_a_campaign_sends(app, servic
         open(tmp_path / "web.log", "w") as web_log,
         Sampler(services.database_url) as sampler,
     ):
+        processes.start("scheduler")
         web = procfile.start_web(env, port, web_log)
         try:
             staff = Browser(f"http://127.0.0.1:{port}", "operator@example.com", PASSWORD)
@@ -121,7 +125,7 @@ def test_no_process_leaves_a_transaction_open_while_a_campaign_sends(app, servic
             procfile.stop(web)
 
     assert sampler.samples > 50
-    assert {"dispatcher-web", "dispatcher-worker", "dispatcher-reconciler"} <= sampler.names
+    assert {"dispatcher-web", "dispatcher-worker", "dispatcher-reconciler", "dispatcher-scheduler"} <= sampler.names
     idle = {who: seconds for who, seconds in sampler.idle_in_transaction.items() if seconds > 1.0}
     assert not idle, f"idle in a transaction for over a second: {idle}"
     pinned = {who: seconds for who, seconds in sampler.xmin_held.items() if seconds > 3.0}

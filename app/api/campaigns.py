@@ -1,4 +1,5 @@
-"""Campaigns: create a draft (or a scheduled campaign), list them, read one.
+"""Campaigns: create a draft (or a scheduled campaign), list them, read one,
+and its history.
 
 Creating goes through ``drafts.create_campaign``, as the web form does, and
 refuses the same unknown placeholders with the same message.
@@ -19,12 +20,13 @@ from app.api import shapes
 from app.api.auth import api_user
 from app.api.body import StrictModel
 from app.api.problems import Problem
-from app.api.shapes import ApiStatus, CampaignOut, CampaignPage, ChannelName, PageQuery, json_response
+from app.api.shapes import ApiStatus, CampaignOut, CampaignPage, ChannelName, EventPage, PageQuery, json_response
 from app.api.spec import endpoint
-from app.audit import Via
+from app.audit import AuditEvent, Via
 from app.auth.access import requires
 from app.auth.models import Role, User
 from app.campaigns import drafts, lifecycle, live, placeholders
+from app.campaigns.lifecycle import Change
 from app.campaigns.models import Campaign
 from app.clock import utcnow
 from app.extensions import db
@@ -125,7 +127,28 @@ def show(campaign_id: int) -> Response:
 
 
 def campaign_or_404(campaign_id: int) -> Campaign:
-    campaign = db.session.get(Campaign, campaign_id)
+    # Read afresh: a session that outlives a request (tests, a CLI) may hold an older copy.
+    campaign = db.session.get(Campaign, campaign_id, populate_existing=True)
     if campaign is None:
         raise Problem(404, f"There is no campaign {campaign_id}.")
     return campaign
+
+
+@requires(Role.VIEWER)
+@endpoint({200: EventPage}, errors=(404,), query=PageQuery, tags=["campaigns"])
+def events(campaign_id: int, query: PageQuery) -> Response:
+    """The campaign's history, oldest first: who (``actor``), through what (``via``), what."""
+    campaign_or_404(campaign_id)
+    found = select(AuditEvent).where(AuditEvent.campaign_id == campaign_id)
+    return json_response(shapes.paginated(found, shapes.event, order_by=[AuditEvent.id.asc()]))
+
+
+def refusal(campaign_id: int, change: Change, notice: str, allowed: str) -> Problem:
+    """The 409 for a change the campaign refused, naming its status now: ``allowed``
+    says which statuses take the change; a refusal for another reason (no
+    recipients, a budget) is said in the domain's own words (``notice``)."""
+    campaign = live.fresh(campaign_id)
+    status = shapes.api_status(campaign)
+    if campaign.status in lifecycle.TRANSITIONS[change]:
+        return Problem(409, f"{notice} The campaign is {status}.")
+    return Problem(409, f"{allowed}; this campaign is {status}.")

@@ -12,7 +12,19 @@ from typing import Any
 from flask import Blueprint, Flask
 from werkzeug.wrappers import Response
 
-from app.api import auth, campaigns, customers, docs, health, idempotency, limits, problems
+from app.api import (
+    auth,
+    campaigns,
+    controls,
+    customers,
+    docs,
+    health,
+    idempotency,
+    limits,
+    problems,
+    recipients,
+    sending,
+)
 from app.extensions import csrf, db
 
 ID = "int(min=1, max=9223372036854775807)"
@@ -29,6 +41,21 @@ bp.add_url_rule(f"/customers/<{ID}:customer_id>", "customer", customers.show, me
 bp.add_url_rule("/campaigns", "create_campaign", campaigns.create, methods=["POST"])
 bp.add_url_rule("/campaigns", "list_campaigns", campaigns.index, methods=["GET"])
 bp.add_url_rule(f"/campaigns/<{ID}:campaign_id>", "campaign", campaigns.show, methods=["GET"])
+
+CAMPAIGN = f"/campaigns/<{ID}:campaign_id>"
+bp.add_url_rule(f"{CAMPAIGN}/events", "campaign_events", campaigns.events, methods=["GET"])
+bp.add_url_rule(f"{CAMPAIGN}/send", "send_campaign", sending.send, methods=["POST"])
+bp.add_url_rule(f"{CAMPAIGN}/start", "start_campaign", sending.start, methods=["POST"])
+bp.add_url_rule(f"{CAMPAIGN}/personalized-preview", "preview_campaign", sending.preview, methods=["POST"])
+
+bp.add_url_rule(f"{CAMPAIGN}/recipients", "add_recipients", recipients.add, methods=["POST"])
+bp.add_url_rule(f"{CAMPAIGN}/recipients", "list_recipients", recipients.index, methods=["GET"])
+bp.add_url_rule(f"{CAMPAIGN}/recipients/<{ID}:recipient_id>", "recipient", recipients.show, methods=["GET"])
+
+bp.add_url_rule(f"{CAMPAIGN}/pause", "pause_campaign", controls.pause, methods=["POST"])
+bp.add_url_rule(f"{CAMPAIGN}/resume", "resume_campaign", controls.resume, methods=["POST"])
+bp.add_url_rule(f"{CAMPAIGN}/cancel", "cancel_campaign", controls.cancel, methods=["POST"])
+bp.add_url_rule(f"{CAMPAIGN}/retry-failed", "retry_failed", controls.retry_failed, methods=["POST"])
 
 
 @bp.before_request

@@ -19,7 +19,7 @@ from app.extensions import db
 
 if TYPE_CHECKING:
     from app.audit import AuditEvent
-    from app.campaigns.models import Recipient
+    from app.campaigns.models import DeliveryAttempt, Recipient
     from app.contacts.models import Contact
 
 DEFAULT_PAGE_SIZE = 20
@@ -90,6 +90,61 @@ class CustomerOut(BaseModel):
     email: str
     attributes: dict[str, str]
     created_at: datetime
+
+
+RecipientStatusName = Literal["queued", "sending", "retrying", "sent", "failed", "cancelled", "skipped"]
+
+
+class RecipientOut(BaseModel):
+    id: int
+    campaign_id: int
+    customer_id: int | None
+    line: int | None = Field(description="Its place in the campaign's list: the pasted line, continued across pastes.")
+    name: str
+    address: str
+    status: RecipientStatusName
+    rendered_content: str
+    attempts: int
+    last_error: str | None
+    error_code: str | None
+    next_attempt_at: datetime | None
+    provider_message_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class AttemptOut(BaseModel):
+    number: int
+    started_at: datetime | None
+    finished_at: datetime
+    outcome: Literal["sent", "transient", "permanent", "lease_expired"]
+    error_code: str | None
+    error_message: str | None
+    provider_message_id: str | None
+
+
+class RecipientDetailOut(RecipientOut):
+    attempt_log: list[AttemptOut]
+
+
+class EventOut(BaseModel):
+    id: int
+    at: datetime
+    action: str
+    actor: str | None = Field(description="The email of the person who made the change, if a person did.")
+    via: str = Field(description="api, web, cli, dispatcher or inbound.")
+    detail: str
+
+
+class RecipientPage(BaseModel):
+    data: list[RecipientOut]
+    pagination: PaginationOut
+
+
+class EventPage(BaseModel):
+    data: list[EventOut]
+    pagination: PaginationOut
 
 
 class CampaignPage(BaseModel):
@@ -193,6 +248,18 @@ def recipient(row: Recipient, campaign_row: Campaign) -> dict[str, Any]:
         "created_at": timestamp(row.created_at),
         "updated_at": timestamp(row.updated_at),
         "finished_at": timestamp(row.finished_at),
+    }
+
+
+def attempt(row: DeliveryAttempt) -> dict[str, Any]:
+    return {
+        "number": row.attempt,
+        "started_at": timestamp(row.started_at),
+        "finished_at": timestamp(row.finished_at),
+        "outcome": row.outcome,
+        "error_code": row.error_code,
+        "error_message": row.error_message,
+        "provider_message_id": row.provider_message_id,
     }
 
 

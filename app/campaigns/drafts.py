@@ -52,8 +52,8 @@ def create_campaign(
     )
     db.session.add(campaign)
     db.session.flush()
-    report = _insert_recipients(
-        campaign.id, recipients, Templates(channel, message, subject), created_by, from_contacts
+    report = insert_recipients(
+        campaign.id, recipients, Templates(channel, message, subject), created_by, from_contacts, via
     )
     campaign.sms_segments = report.segments if channel == Channel.SMS else None
     audit.record(
@@ -137,12 +137,13 @@ def values_for(
     return found
 
 
-def _insert_recipients(
+def insert_recipients(
     campaign_id: int,
     recipients: list[ParsedRecipient],
     templates: Templates,
     actor: User | None,
     from_contacts: bool = False,
+    via: Via = Via.WEB,
 ) -> length.Report:
     """Store the recipients with their own texts, each pasted line becoming or
     updating a contact (by phone, or by email on an email campaign; a name on
@@ -173,7 +174,7 @@ def _insert_recipients(
         )
         INSERT INTO audit_events (action, actor_id, via, contact_id, detail, at)
         SELECT CASE WHEN added THEN '{Action.CONTACT_ADDED.value}' ELSE '{Action.CONTACT_CHANGED.value}' END,
-               :actor, '{Via.WEB.value}', id, CASE WHEN added THEN :added ELSE :changed END, now()
+               :actor, :via, id, CASE WHEN added THEN :added ELSE :changed END, now()
         FROM upserted
         """
     )
@@ -204,6 +205,7 @@ def _insert_recipients(
                     "firsts": [first[:100] for first, _ in names],
                     "lasts": [last[:100] for _, last in names],
                     "actor": actor.id if actor is not None else None,
+                    "via": via.value,
                     "added": f"from the recipients of campaign {campaign_id}",
                     "changed": f"name, from the recipients of campaign {campaign_id}",
                 },
@@ -258,7 +260,7 @@ def edit(
         {**fields, "id": campaign_id, "count": len(recipients)},
     )
     db.session.execute(text("DELETE FROM recipients WHERE campaign_id = :id"), {"id": campaign_id})
-    report = _insert_recipients(campaign_id, recipients, Templates(channel, message, subject), actor)
+    report = insert_recipients(campaign_id, recipients, Templates(channel, message, subject), actor)
     db.session.execute(
         text("UPDATE campaigns SET sms_segments = :segments WHERE id = :id"),
         {"id": campaign_id, "segments": report.segments if channel == Channel.SMS else None},

@@ -126,6 +126,9 @@ class Result:
     to_send: int = 0
     # Why Start was refused by a rule (a budget), not by the campaign's status.
     refusal: str = ""
+    # Recipients the change touched (Retry failed: how many it queued again),
+    # which the JSON API reports even when a paused campaign owes no job yet.
+    count: int = 0
 
 
 # pg_advisory_xact_lock(CLAIM_LOCK, campaign_id): the first key names what the lock is for.
@@ -218,11 +221,14 @@ def _refused(campaign_id: int, why: str) -> Result:
 
 
 def start(campaign_id: int, actor: User | None, via: Via = Via.WEB, note: str = "") -> Result:
-    """Start dispatch, if the campaign is a draft or scheduled and its
-    channel's monthly budget allows what it is estimated to cost (kept on the
-    row). Recipients whose address has opted out of the channel are skipped,
-    and not paid for. ``note`` goes in the history (the scheduler's lateness)."""
+    """Start dispatch, if the campaign is a draft or scheduled, has recipients,
+    and its channel's monthly budget allows what it is estimated to cost (kept
+    on the row). Recipients whose address has opted out of the channel are
+    skipped, and not paid for. ``note`` goes in the history (the scheduler's lateness)."""
     row = lock_for(campaign_id, Change.START)
+    # A draft made through the API has none until some are added; started, it would never complete.
+    if row is not None and row["recipient_count"] == 0:
+        return Result(False, "This campaign has no recipients yet: add some, then start it.")
     estimate = cost.at_start(row, current_app.config) if row is not None else None
     if row is not None and estimate and (refusal := cost.budget_refusal(row["channel"], estimate, current_app.config)):
         return Result(False, f"{refusal} Nothing was changed.", refusal=refusal)
@@ -241,7 +247,7 @@ def start(campaign_id: int, actor: User | None, via: Via = Via.WEB, note: str = 
     )
     if skipped_now and complete_if_done(campaign_id):
         return Result(True, "Nothing to send: every recipient has opted out. The campaign is complete.")
-    return Result(True, "Dispatch started.", to_send=_owed(campaign_id))
+    return Result(True, "Dispatch started.", to_send=owed(campaign_id))
 
 
 def schedule(campaign_id: int, at: datetime, actor: User | None, via: Via = Via.WEB) -> Result:
@@ -276,23 +282,23 @@ def unschedule(campaign_id: int, actor: User | None, via: Via = Via.WEB, reason:
     return Result(True, reason or "Unscheduled: it is a draft again, and starts only when someone starts it.")
 
 
-def pause(campaign_id: int, actor: User | None) -> Result:
+def pause(campaign_id: int, actor: User | None, via: Via = Via.WEB) -> Result:
     hold_claim_lock(campaign_id, exclusive=True)
     reason = f"Paused by {actor.email}." if actor is not None else "Paused."
     if not _move(campaign_id, Change.PAUSE, "pause_reason = :reason", reason=reason):
         return _refused(campaign_id, "only a sending campaign can be paused")
-    audit.record(Action.CAMPAIGN_PAUSED, actor=actor, campaign_id=campaign_id)
+    audit.record(Action.CAMPAIGN_PAUSED, actor=actor, via=via, campaign_id=campaign_id)
     return Result(True, "Paused. Sends already in flight finish; nothing new is sent until you resume.")
 
 
-def resume(campaign_id: int, actor: User | None) -> Result:
+def resume(campaign_id: int, actor: User | None, via: Via = Via.WEB) -> Result:
     hold_claim_lock(campaign_id, exclusive=True)
     # Auto-pause judges a resumed campaign only on attempts made after the resume.
     # Paused time is not sending time: the rate's clock starts again now.
     if not _move(campaign_id, Change.RESUME, "pause_reason = NULL, recent_outcomes = '', rate_at = now()"):
         return _refused(campaign_id, "only a paused campaign can be resumed")
-    audit.record(Action.CAMPAIGN_RESUMED, actor=actor, campaign_id=campaign_id)
-    return Result(True, "Resumed. Recipients already sent are not sent again.", to_send=_owed(campaign_id))
+    audit.record(Action.CAMPAIGN_RESUMED, actor=actor, via=via, campaign_id=campaign_id)
+    return Result(True, "Resumed. Recipients already sent are not sent again.", to_send=owed(campaign_id))
 
 
 def cancel(campaign_id: int, actor: User | None, via: Via = Via.WEB, reason: str = "") -> Result:
@@ -335,7 +341,7 @@ def cancel(campaign_id: int, actor: User | None, via: Via = Via.WEB, reason: str
     )
 
 
-def retry_failed(campaign_id: int, actor: User | None, include_permanent: bool = False) -> Result:
+def retry_failed(campaign_id: int, actor: User | None, include_permanent: bool = False, via: Via = Via.WEB) -> Result:
     """Queue the failed recipients again (only those whose failure was transient,
     unless ``include_permanent``), each with RETRY_MAX_ATTEMPTS more attempts.
 
@@ -364,13 +370,14 @@ def retry_failed(campaign_id: int, actor: User | None, include_permanent: bool =
     bump_counters(campaign_id, failed=-queued)
     _move(campaign_id, Change.RETRY_FAILED, f"finished_at = NULL, {_RATE_AFRESH}")
     detail = f"{plural(queued, 'recipient')} ({'all failures' if include_permanent else 'temporary failures only'})"
-    audit.record(Action.CAMPAIGN_RETRIED, actor=actor, campaign_id=campaign_id, detail=detail)
+    audit.record(Action.CAMPAIGN_RETRIED, actor=actor, via=via, campaign_id=campaign_id, detail=detail)
+    said = f"Queued {plural(queued, f'{which} recipient')} again."
     if status == C.PAUSED:
-        return Result(True, f"Queued {plural(queued, f'{which} recipient')} again. They are sent when you resume.")
-    return Result(True, f"Queued {plural(queued, f'{which} recipient')} again.", to_send=queued)
+        return Result(True, f"{said} They are sent when you resume.", count=queued)
+    return Result(True, said, to_send=queued, count=queued)
 
 
-def _owed(campaign_id: int) -> int:
+def owed(campaign_id: int) -> int:
     """Recipients queued or waiting for a retry."""
     return db.session.execute(
         text(f"SELECT recipient_count - sending_count - {DONE} FROM campaigns WHERE id = :id"),

@@ -1,16 +1,14 @@
-import logging
 from collections.abc import Callable
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
-from redis.exceptions import RedisError
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from app import audit, htmx, jobqueue, searching
+from app import audit, htmx, searching
 from app.auth.access import background, requires
 from app.auth.models import Role
-from app.campaigns import cost, drafts, lifecycle, listing, live, recipient_search
+from app.campaigns import controls, cost, drafts, lifecycle, listing, live, recipient_search
 from app.campaigns import preview as message_preview
 from app.campaigns.forms import CampaignForm, ScheduleForm
 from app.campaigns.lifecycle import Change
@@ -29,7 +27,6 @@ from app.saved_templates.models import SavedTemplate
 
 bp = Blueprint("campaigns", __name__)
 GONE = "There is no campaign with that number: it may have been a draft that was deleted."
-log = logging.getLogger(__name__)
 
 
 @bp.get("/")
@@ -361,16 +358,7 @@ def _control(campaign_id: int, change: Callable[..., lifecycle.Result]) -> Respo
     reloads its own recipients block in place (``campaign-changed``), keeping
     its tab and page; without JavaScript, the page is loaded again."""
     campaign = db.get_or_404(Campaign, campaign_id, description=GONE)
-    result = change(campaign.id, current_user)
-    db.session.commit()
-    if result.to_send:
-        try:
-            jobqueue.enqueue_send(campaign.id, result.to_send)
-        except RedisError as error:
-            # Committed all the same: the reconciler enqueues what the database says is owed.
-            log.warning("campaign %s: after %s, Redis was unreachable: %s", campaign.id, request.endpoint, error)
-    if result.changed:
-        live.show_campaign_change(campaign.id)
+    result = controls.carry_out(campaign.id, lambda: change(campaign.id, current_user))
     db.session.refresh(campaign)
     category = about_campaign("success" if result.changed else "warning", campaign.status)
     if htmx.is_htmx():

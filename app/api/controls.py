@@ -1,0 +1,86 @@
+"""Pause, resume, cancel and retry failed: the campaign page's buttons, as
+endpoints. Each calls the same ``lifecycle`` change through
+``controls.carry_out`` as the button does, recorded as the token's person via API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pydantic import BaseModel, Field
+from werkzeug.wrappers import Response
+
+from app.api import shapes
+from app.api.auth import api_user
+from app.api.body import Empty, StrictModel
+from app.api.campaigns import campaign_or_404, refusal
+from app.api.shapes import ApiStatus, CampaignOut, json_response
+from app.api.spec import endpoint
+from app.audit import Via
+from app.auth.access import requires
+from app.auth.models import Role
+from app.campaigns import controls, lifecycle, live
+from app.campaigns.lifecycle import Change, Result
+
+
+def _control(campaign_id: int, change: Change, make: Callable[[], Result], allowed: str) -> Response:
+    campaign_or_404(campaign_id)
+    result = controls.carry_out(campaign_id, make)
+    if not result.changed:
+        raise refusal(campaign_id, change, result.notice, allowed)
+    return json_response(shapes.campaign(live.fresh(campaign_id)))
+
+
+@requires(Role.OPERATOR)
+@endpoint({200: CampaignOut}, errors=(404, 409), json=Empty, tags=["controls"])
+def pause(campaign_id: int, json: Empty) -> Response:
+    """Sends in flight finish; nothing new is sent until it is resumed."""
+    return _control(
+        campaign_id, Change.PAUSE, lambda: lifecycle.pause(campaign_id, api_user(), Via.API),
+        "Only a sending campaign can be paused",
+    )  # fmt: skip
+
+
+@requires(Role.OPERATOR)
+@endpoint({200: CampaignOut}, errors=(404, 409), json=Empty, tags=["controls"])
+def resume(campaign_id: int, json: Empty) -> Response:
+    """Recipients already sent are not sent again."""
+    return _control(
+        campaign_id, Change.RESUME, lambda: lifecycle.resume(campaign_id, api_user(), Via.API),
+        "Only a paused campaign can be resumed",
+    )  # fmt: skip
+
+
+@requires(Role.OPERATOR)
+@endpoint({200: CampaignOut}, errors=(404, 409), json=Empty, tags=["controls"])
+def cancel(campaign_id: int, json: Empty) -> Response:
+    """Every recipient not yet sent is cancelled; sends in flight finish."""
+    return _control(
+        campaign_id, Change.CANCEL, lambda: lifecycle.cancel(campaign_id, api_user(), Via.API),
+        "Only a draft, scheduled, sending or paused campaign can be cancelled",
+    )  # fmt: skip
+
+
+class RetryIn(StrictModel):
+    include_permanent: bool = Field(False, description="Retry permanent failures too, not only temporary ones.")
+
+
+class RetryOut(BaseModel):
+    campaign_id: int
+    requeued: int
+    status: ApiStatus
+
+
+@requires(Role.OPERATOR)
+@endpoint({200: RetryOut}, errors=(404, 409), json=RetryIn, tags=["controls"])
+def retry_failed(campaign_id: int, json: RetryIn) -> Response:
+    """Queue failed recipients again; a sent or failed campaign sends again.
+    ``requeued`` is 0 when there was nothing to retry."""
+    campaign_or_404(campaign_id)
+    result = controls.carry_out(
+        campaign_id, lambda: lifecycle.retry_failed(campaign_id, api_user(), json.include_permanent, Via.API)
+    )
+    campaign = live.fresh(campaign_id)
+    if not result.changed and campaign.status not in lifecycle.TRANSITIONS[Change.RETRY_FAILED]:
+        raise refusal(campaign_id, Change.RETRY_FAILED, result.notice, "A campaign that never started cannot retry")
+    body = {"campaign_id": campaign_id, "requeued": result.count, "status": shapes.api_status(campaign)}
+    return json_response(body)
