@@ -122,3 +122,19 @@ def test_counts_stop_at_a_thousand_and_paging_goes_on_past_them(client, config):
     assert "Page 3 of 4" in html and names(html)[0] == "Person 1001"
     html = page(client, campaign, "?q=person 15")
     assert 'data-testid="match-count-all">111<' in html  # 15, 150–159, 1500–1599
+
+
+def test_a_tab_counts_its_own_matches_when_the_campaign_has_more_than_a_thousand(client, config):
+    config(RECIPIENTS_PER_PAGE=100)
+    campaign = make_large_campaign(1_600)
+    start_campaign(campaign, enqueue=False)
+    db.session.execute(
+        text("UPDATE recipients SET status = 'failed' WHERE campaign_id = :id AND line IN (7, 1207, 1507)"),
+        {"id": campaign.id},
+    )
+    db.session.commit()
+    html = page(client, campaign, "?q=person&status=failed", **BLOCK)
+    # Read from the index and sorted: paste order, counted exactly, so no pager.
+    assert names(html) == ["Person 7", "Person 1207", "Person 1507"]
+    assert 'class="pager"' not in html
+    assert names(page(client, campaign, "?q=person 12&status=failed", **BLOCK)) == ["Person 1207"]

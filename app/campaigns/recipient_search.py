@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, text
 
-from app import searching
+from app import paging, searching
 from app.campaigns.models import Recipient
 from app.extensions import db
 
@@ -60,12 +60,31 @@ class RecipientSearch:
             )
         )
 
-    def query(self) -> Select:
-        """The matching recipients of the tab, in paste order."""
+    def _tab(self) -> Select:
         found = select(Recipient).where(Recipient.campaign_id == self.campaign_id, self._matching())
         if self.status:
             found = found.where(Recipient.status == self.status)
-        return found.order_by(Recipient.id)
+        return found
+
+    def query(self, few: bool) -> Select:
+        """The matching recipients of the tab, in paste order.
+
+        ``few``: the tab holds at most CAP matches. They are then read from
+        the trigram index and sorted (ordering by ``id + 0``, which no index
+        serves, keeps PostgreSQL from walking the tab in id order instead:
+        it expects an early page, and a word common in the campaign but
+        rare in the tab would read the whole tab). Otherwise matches are
+        dense enough that walking the tab in id order stops early."""
+        return self._tab().order_by(Recipient.id + 0 if few else Recipient.id)
+
+    def in_tab(self, matches: Matches) -> int | None:
+        """How many recipients of the tab match, when at most CAP; None when more."""
+        if (known := matches.of(self.status)) is not None or self.status is None:
+            return known
+        # More than CAP in the campaign, so the tab's own capped count: the
+        # index has status, so a tab with few matches costs no rows read.
+        found = paging.count(self._tab(), CAP + 1)
+        return found if found <= CAP else None
 
     def matches(self) -> Matches:
         """The counts beside the tabs: one query over at most CAP + 1 matches."""

@@ -242,7 +242,8 @@ def show(campaign_id: int) -> str:
         search = RecipientSearch(campaign.id, q, status, current_app.config["DEFAULT_REGION"])
         matches = search.matches()
         # Exact when there are CAP matches or fewer; else counted as far as the page asked for.
-        recipients = paginate(search.query(), per_page, matches.of(status), cap=recipient_search.CAP)
+        found = search.in_tab(matches)
+        recipients = paginate(search.query(few=found is not None), per_page, found, cap=recipient_search.CAP)
     else:
         query = select(Recipient).where(Recipient.campaign_id == campaign.id)
         if status:
