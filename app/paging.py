@@ -27,21 +27,30 @@ def count(query: Select, limit: int | None = None) -> int:
     return db.session.scalar(select(func.count()).select_from(rows.subquery())) or 0
 
 
-def paginate(query: Select, per_page: int, total: int | None = None, cap: int | None = None) -> Pagination:
+def capped_count(query: Select, per_page: int, cap: int) -> tuple[int, bool]:
+    """How many rows ``query`` gives, counting no further than ``cap`` or than
+    the page asked for and one more; and whether it stopped there (there may
+    be more)."""
+    limit = max(cap, asked_page() * per_page) + 1
+    total = count(query, limit)
+    return total, total >= limit
+
+
+def paginate(
+    query: Select, per_page: int, total: int | None = None, cap: int | None = None, capped: bool = False
+) -> Pagination:
     """The page ``?page=`` asks for; a number out of range gets the nearest
     page, never an error (or a database overflow on ``?page=99999999999999``).
 
     ``total``, when it is known without counting (a campaign's counters), saves
-    the COUNT query that would otherwise read a 100,000-recipient campaign.
+    the COUNT query that would otherwise read a 100,000-recipient campaign;
+    ``capped`` then says whether it was counted with a cap (``capped_count``).
     ``cap``: count no further than that many rows, or than the page asked
     for and one more; the pagination's ``capped`` then says there may be
     more than ``total`` (a search matching a million recipients).
     """
-    capped = False
     if total is None:
-        limit = None if cap is None else max(cap, asked_page() * per_page) + 1
-        total = count(query, limit)
-        capped = limit is not None and total >= limit
+        total, capped = capped_count(query, per_page, cap) if cap is not None else (count(query), False)
     pages = max(ceil(total / per_page), 1)
     page = min(asked_page(), pages)
     pagination = db.paginate(query, page=page, per_page=per_page, max_per_page=per_page, error_out=False, count=False)
@@ -51,4 +60,4 @@ def paginate(query: Select, per_page: int, total: int | None = None, cap: int | 
     return pagination
 
 
-__all__ = ["MAX_PAGE", "Pagination", "asked_page", "count", "paginate"]
+__all__ = ["MAX_PAGE", "Pagination", "asked_page", "capped_count", "count", "paginate"]

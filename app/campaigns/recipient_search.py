@@ -77,14 +77,17 @@ class RecipientSearch:
         dense enough that walking the tab in id order stops early."""
         return self._tab().order_by(Recipient.id + 0 if few else Recipient.id)
 
-    def in_tab(self, matches: Matches) -> int | None:
-        """How many recipients of the tab match, when at most CAP; None when more."""
-        if (known := matches.of(self.status)) is not None or self.status is None:
-            return known
-        # More than CAP in the campaign, so the tab's own capped count: the
-        # index has status, so a tab with few matches costs no rows read.
-        found = paging.count(self._tab(), CAP + 1)
-        return found if found <= CAP else None
+    def in_tab(self, matches: Matches, per_page: int) -> tuple[int, bool]:
+        """How many recipients of the tab match, and whether that count was
+        capped (as ``paging.capped_count``)."""
+        if (known := matches.of(self.status)) is not None:
+            return known, False
+        if self.status is None and paging.asked_page() * per_page <= CAP:
+            # matches() has just counted the same CAP + 1.
+            return matches.counts[None], True
+        # The tab's own capped count: status is in the index, so a tab with
+        # few matches costs no rows read however common the word elsewhere.
+        return paging.capped_count(self._tab(), per_page, CAP)
 
     def matches(self) -> Matches:
         """The counts beside the tabs: one query over at most CAP + 1 matches."""

@@ -242,8 +242,9 @@ def show(campaign_id: int) -> str:
         search = RecipientSearch(campaign.id, q, status, current_app.config["DEFAULT_REGION"])
         matches = search.matches()
         # Exact when there are CAP matches or fewer; else counted as far as the page asked for.
-        found = search.in_tab(matches)
-        recipients = paginate(search.query(few=found is not None), per_page, found, cap=recipient_search.CAP)
+        found, capped = search.in_tab(matches, per_page)
+        few = not capped and found <= recipient_search.CAP
+        recipients = paginate(search.query(few), per_page, found, capped=capped)
     else:
         query = select(Recipient).where(Recipient.campaign_id == campaign.id)
         if status:
