@@ -27,11 +27,15 @@ def count(query: Select, limit: int | None = None) -> int:
     return db.session.scalar(select(func.count()).select_from(rows.subquery())) or 0
 
 
+def count_limit(per_page: int, cap: int) -> int:
+    """Where a capped count stops: ``cap`` or the page asked for, and one more."""
+    return max(cap, asked_page() * per_page) + 1
+
+
 def capped_count(query: Select, per_page: int, cap: int) -> tuple[int, bool]:
-    """How many rows ``query`` gives, counting no further than ``cap`` or than
-    the page asked for and one more; and whether it stopped there (there may
-    be more)."""
-    limit = max(cap, asked_page() * per_page) + 1
+    """How many rows ``query`` gives, counting no further than ``count_limit``;
+    and whether it stopped there (there may be more)."""
+    limit = count_limit(per_page, cap)
     total = count(query, limit)
     return total, total >= limit
 
@@ -60,4 +64,4 @@ def paginate(
     return pagination
 
 
-__all__ = ["MAX_PAGE", "Pagination", "asked_page", "capped_count", "count", "paginate"]
+__all__ = ["MAX_PAGE", "Pagination", "asked_page", "capped_count", "count", "count_limit", "paginate"]

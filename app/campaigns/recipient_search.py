@@ -82,9 +82,11 @@ class RecipientSearch:
         capped (as ``paging.capped_count``)."""
         if (known := matches.of(self.status)) is not None:
             return known, False
-        if self.status is None and paging.asked_page() * per_page <= CAP:
-            # matches() has just counted the same CAP + 1.
-            return matches.counts[None], True
+        limit = paging.count_limit(per_page, CAP)
+        if matches.counts.get(self.status, 0) >= limit:
+            # Among the CAP + 1 matches matches() has just read, as many are in
+            # this tab as the capped count would stop at.
+            return limit, True
         # The tab's own capped count: status is in the index, so a tab with
         # few matches costs no rows read however common the word elsewhere.
         return paging.capped_count(self._tab(), per_page, CAP)
