@@ -43,7 +43,7 @@ from app.live.broker import shows_param
 from app.live.channel import campaign_channel
 from app.tokens import models as api_tokens
 from app.users import staff
-from bench import browser
+from bench import browser, search
 from bench.api import api_send
 from bench.stack import Scheduler, Workers, rss_mb, servers, start_web
 from devtools import chromium
@@ -76,6 +76,8 @@ FIGURES = (
     "scheduled",
     "api_list",
     "api_send",
+    "search_recipients",
+    "search_campaigns",
 )
 
 
@@ -816,6 +818,10 @@ def main() -> int:
             bench.api_list()
         if "api_send" in only:
             api_send(bench, BENCH_USER)
+        if "search_recipients" in only:
+            search.recipients(bench, _percentile)
+        if "search_campaigns" in only:
+            search.campaigns(bench, _percentile)
 
     results = bench.results
     results["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")

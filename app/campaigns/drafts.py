@@ -42,7 +42,14 @@ def create_campaign(
     recorded in its history; the caller commits. The templates' placeholders
     must be known (``placeholders.unknown``): forms check that first."""
     subject = subject if channel == Channel.EMAIL else None
-    campaign = Campaign(title=title, channel=channel, message=message, subject=subject, recipient_count=len(recipients))
+    campaign = Campaign(
+        title=title,
+        channel=channel,
+        message=message,
+        subject=subject,
+        recipient_count=len(recipients),
+        created_by_id=created_by.id if created_by is not None else None,
+    )
     db.session.add(campaign)
     db.session.flush()
     report = insert_recipients(

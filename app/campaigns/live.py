@@ -18,7 +18,7 @@ process on whichever machine gets there first.
 import json
 import logging
 
-from flask import current_app, render_template
+from flask import current_app, get_template_attribute, render_template
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
@@ -31,6 +31,8 @@ from app.live.channel import CAMPAIGN_LIST_CHANNEL, campaign_channel, publish
 log = logging.getLogger(__name__)
 
 UPDATE_EVENT = "update"
+# A campaign's counts and progress, one line, for open campaign lists.
+PROGRESS_EVENT = "progress"
 
 
 def render_update(campaign: Campaign, changes: list[RecipientState], history: list[AuditEvent] | None = None) -> str:
@@ -110,12 +112,22 @@ def flush(campaign_id: int) -> float | None:
     latest = {change[0]: change for batch in reply[1:] for change in json.loads(batch)}
     changes = [RecipientState(*change) for _, change in sorted(latest.items())]
     try:
-        html = render_update(fresh(campaign_id), changes)
+        campaign = fresh(campaign_id)
+        html = render_update(campaign, changes)
+        row = render_list_progress(campaign)
         db.session.commit()
         publish(redis.client, campaign_channel(campaign_id), html, type=UPDATE_EVENT)
+        # The lists' rows follow at the same cadence, on the list's one channel:
+        # no stream of its own per campaign, and a line each list drops unless it shows it.
+        publish(redis.client, CAMPAIGN_LIST_CHANNEL, row, type=PROGRESS_EVENT)
     finally:
         redis.client.delete(keys[2])
     return None
+
+
+def render_list_progress(campaign: Campaign) -> str:
+    """The campaign's row counts and progress bar for campaign lists, out of band, on one line."""
+    return str(get_template_attribute("campaigns/_list_progress.html", "list_progress")(campaign, oob=True))
 
 
 def show_campaign_change(campaign_id: int) -> None:

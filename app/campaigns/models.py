@@ -132,7 +132,13 @@ class Campaign(Model):
         Index("campaigns_started_per_channel", "channel", "started_at"),
         # The scheduler's "which are due" every pass reads only the scheduled rows.
         Index("campaigns_due", "scheduled_at", postgresql_where=text("status = 'scheduled'")),
+        # The list's "created by" filter (migration 0016); the search's trigram
+        # index is on SEARCH, declared there.
+        Index("campaigns_created_by", "created_by_id", "created_at"),
     )
+
+    # What the campaign list's search box looks in (a trigram index, migration 0016).
+    SEARCH = "(title || ' ' || message)"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -151,6 +157,9 @@ class Campaign(Model):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who created it (migration 0016; older campaigns from their history). None:
+    # the command line, or someone since removed.
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # While ``scheduled``: when the scheduler starts it (migration 0014).
     scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -269,10 +278,15 @@ class Recipient(Model):
         Index("recipients_campaign_id", "campaign_id", "id"),
         # A contact's messages across campaigns.
         Index("recipients_contact", "contact_id", "id", postgresql_where=text("contact_id IS NOT NULL")),
+        # The search box's trigram index is on SEARCH (migration 0016).
         # No index on lease_expires_at or next_attempt_at: the reconciler looks
         # only among a campaign's few sending or retrying rows, through the
         # index above, and every claim would pay for one.
     )
+
+    # What the campaign page's search box looks in: the name, the address as
+    # typed and as normalised, and the recipient's own text (migration 0016).
+    SEARCH = "(name || ' ' || address || ' ' || address_normalized || ' ' || coalesce(rendered_content, ''))"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))

@@ -5,15 +5,16 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from app import audit, htmx
+from app import audit, htmx, searching
 from app.auth.access import background, requires
 from app.auth.models import Role
-from app.campaigns import controls, cost, drafts, lifecycle, live
+from app.campaigns import controls, cost, drafts, lifecycle, listing, live, recipient_search
 from app.campaigns import preview as message_preview
 from app.campaigns.forms import CampaignForm, ScheduleForm
 from app.campaigns.lifecycle import Change
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import ParseResult
+from app.campaigns.recipient_search import RecipientSearch
 from app.contacts.book import Audience
 from app.extensions import csrf, db
 from app.formatting import plural
@@ -37,11 +38,28 @@ def home() -> Response:
 @bp.get("/campaigns")
 @requires(Role.VIEWER)
 def index() -> str:
-    query = select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())
-    page = paginate(query, current_app.config["CAMPAIGNS_PER_PAGE"])
-    # The list reloads itself when any campaign's status changes (live.show_campaign_change).
-    template = "campaigns/_list.html" if htmx.targets("campaign-list") else "campaigns/index.html"
-    return render_template(template, page=page)
+    """The campaign list, searched and filtered as the URL says; for htmx,
+    the table only, with the status counts out of band."""
+    search = listing.CampaignSearch.from_args(request.args)
+    counts = search.status_counts()
+    # The counts beside the status filter give the total: no second COUNT.
+    total = counts[search.status] if search.status else sum(counts.values())
+    page = paginate(search.query(), current_app.config["CAMPAIGNS_PER_PAGE"], total)
+    if htmx.targets("campaign-list"):
+        # The list reloads itself when any campaign's status changes (live.show_campaign_change).
+        return render_template("campaigns/_list.html", page=page, search=search, counts=counts,
+                               statuses=listing.STATUSES, oob=True)  # fmt: skip
+    return render_template(
+        "campaigns/index.html",
+        page=page,
+        search=search,
+        counts=counts,
+        statuses=listing.STATUSES,
+        channels=listing.CHANNELS,
+        sorts=listing.SORTS,
+        dated=listing.DATED,
+        creators=listing.creators(),
+    )
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
@@ -217,19 +235,31 @@ def show(campaign_id: int) -> str:
     status = request.args.get("status") or None
     if status is not None and status not in set(RecipientStatus):
         abort(400, description=f"Unknown status filter {status!r}.")
-    query = select(Recipient).where(Recipient.campaign_id == campaign.id)
-    if status:
-        query = query.where(Recipient.status == status)
-    # The counters give the total: a page of a 100,000-recipient campaign counts nothing.
-    recipients = paginate(
-        query.order_by(Recipient.id), current_app.config["RECIPIENTS_PER_PAGE"], campaign.count_for(status)
-    )
+    per_page = current_app.config["RECIPIENTS_PER_PAGE"]
+    q = searching.typed(request.args)
+    matches = None
+    if q:
+        search = RecipientSearch(campaign.id, q, status, current_app.config["DEFAULT_REGION"])
+        matches = search.matches()
+        # Exact when there are CAP matches or fewer; else counted as far as the page asked for.
+        found, capped = search.in_tab(matches, per_page)
+        few = not capped and found <= recipient_search.CAP
+        recipients = paginate(search.query(few), per_page, found, capped=capped)
+    else:
+        query = select(Recipient).where(Recipient.campaign_id == campaign.id)
+        if status:
+            query = query.where(Recipient.status == status)
+        # The counters give the total: a page of a 100,000-recipient campaign counts nothing.
+        recipients = paginate(query.order_by(Recipient.id), per_page, campaign.count_for(status))
     template = "campaigns/_refresh.html" if htmx.targets("recipients") else "campaigns/show.html"
     return render_template(
         template,
         campaign=campaign,
         recipients=recipients,
         status=status,
+        q=q,
+        matches=matches,
+        cap=recipient_search.CAP,
         history=audit.campaign_history(campaign.id),
         shows=shows_param([r.id for r in recipients.items]),
     )

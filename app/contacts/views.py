@@ -2,7 +2,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from app import audit
+from app import audit, searching
 from app.auth.access import requires
 from app.auth.models import Role
 from app.contacts import book
@@ -25,7 +25,7 @@ def _contact_or_404(contact_id: int) -> Contact:
 @requires(Role.VIEWER)
 def index() -> str:
     filters = book.Filters(
-        q=request.args.get("q", "").strip()[:200],
+        q=searching.typed(request.args),
         location=request.args.get("location", ""),
         preferred_product=request.args.get("preferred_product", ""),
         opted_out=request.args.get("opted_out", ""),
