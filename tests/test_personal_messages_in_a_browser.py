@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.auth.models import Role
 from app.campaigns.models import Campaign, Recipient
 from app.extensions import db
-from tests.browser import needs_chromium, sign_in
+from tests.browser import MARK_BLOCK_RELOADED, needs_chromium, sign_in
 from tests.factories import make_user
 from tests.helpers import reread
 
@@ -20,6 +20,7 @@ pytestmark = [pytest.mark.slow, needs_chromium]
 def test_a_template_is_previewed_priced_and_sent_as_each_recipient_s_own_text(live_stack, browser: Browser):
     make_user(Role.OPERATOR, email="nurse@example.com")
     page = browser.new_context().new_page()
+    page.add_init_script(MARK_BLOCK_RELOADED)
     errors = []
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     sign_in(page, live_stack, "nurse@example.com")
@@ -43,6 +44,8 @@ def test_a_template_is_previewed_priced_and_sent_as_each_recipient_s_own_text(li
     expect(page.get_by_text("Campaign created with 2 recipients.")).to_be_visible()
     expect(page.get_by_test_id("rendered").first).to_have_text("Hi Ada, see you tomorrow at 10 ✓")
 
+    # Pressed before the page's scripts are up, Start dispatch is the page without JavaScript's.
+    expect(page.locator("body[data-block-reloaded]")).to_be_attached()
     page.get_by_role("button", name="Start dispatch").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text("Send to 2 recipients: 2 SMS messages, 2 segments in all, about 0.020 EUR.")
