@@ -76,9 +76,11 @@ def test_staff_pastes_creates_starts_and_watches_it_go_out_live(live_stack, page
 
     # Signed out behind the page's back, its next htmx request leads to Sign in and back.
     campaign_url = page.url
+    # No live reload of the block in flight: the press below is the page's next request.
+    expect(page.locator(".htmx-request")).to_have_count(0)
     page.context.clear_cookies()
     page.get_by_role("link", name="← Previous").click()
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible(timeout=15_000)
     page.get_by_label("Email").fill("nurse@example.com")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
