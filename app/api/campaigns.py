@@ -70,12 +70,17 @@ class CampaignIn(StrictModel):
         if not RFC3339.fullmatch(value):
             raise ValueError("must be an RFC 3339 date-time with an offset, such as 2030-06-01T10:00:00Z")
         try:
-            at = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+            at = _instant(value)
         except ValueError:
             raise ValueError("is not a real date and time") from None
         if at <= utcnow():
             raise ValueError("must be in the future")
         return value
+
+
+def _instant(rfc3339: str) -> datetime:
+    """An RFC 3339 date-time (``Z`` or an offset, any case) as an aware datetime."""
+    return datetime.fromisoformat(rfc3339.upper().replace("Z", "+00:00"))
 
 
 class CampaignQuery(PageQuery):
@@ -99,7 +104,7 @@ def create(json: CampaignIn) -> Response:
     campaign = drafts.create_campaign(json.name, json.channel, json.base_template, [], created_by=user, via=Via.API)
     if json.scheduled_at is not None:
         db.session.flush()
-        _schedule(campaign.id, datetime.fromisoformat(json.scheduled_at.upper().replace("Z", "+00:00")), user)
+        _schedule(campaign.id, _instant(json.scheduled_at), user)
     db.session.commit()
     # Open campaign lists show it, as they do one created on the web.
     live.show_campaign_change(campaign.id)

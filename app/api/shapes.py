@@ -279,11 +279,7 @@ def event(row: AuditEvent) -> dict[str, Any]:
 
 def _int_arg(name: str) -> int | None:
     """A non-integer value is treated as absent ([002]'s Go parse)."""
-    raw = request.args.get(name, "")
-    try:
-        return int(raw) if raw.strip().lstrip("+-").isdigit() and len(raw) <= 100 else None
-    except ValueError:
-        return None
+    return _lenient_int(request.args.get(name))
 
 
 def page_args() -> tuple[int, int]:
@@ -327,7 +323,12 @@ def _lenient_int(value: Any) -> Any:
         value = value[0] if value else None
     if isinstance(value, str):
         text = value.strip()
-        return int(text) if text.lstrip("+-").isdigit() and len(text) <= 100 else None
+        if not text.lstrip("+-").isdigit() or len(text) > 100:
+            return None  # "1.5", "x", "1_000"
+        try:
+            return int(text)
+        except ValueError:  # "+-5"
+            return None
     return value
 
 
