@@ -1,6 +1,7 @@
 """The Procfile's processes, started by tests and the benchmark exactly as
 ``make run`` (honcho) and a host start them, so all run the same commands."""
 
+import contextlib
 import os
 import re
 import shlex
@@ -12,6 +13,8 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
@@ -59,7 +62,8 @@ def start_web(env: Mapping[str, str], port: int, output: IO | int = subprocess.D
 
 
 def stop(process: subprocess.Popen, timeout: float = 20, quick: bool = False) -> None:
-    """SIGTERM, then SIGKILL if it has not stopped within ``timeout`` seconds.
+    """SIGTERM, then, if it has not stopped within ``timeout`` seconds, SIGKILL
+    for it and every process under it (``kill_tree``).
 
     ``quick``: SIGINT, which gunicorn takes as a quick shutdown, not waiting
     out its graceful timeout for the event streams still open.
@@ -69,8 +73,23 @@ def stop(process: subprocess.Popen, timeout: float = 20, quick: bool = False) ->
         try:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            kill_tree(process)
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILL the process and every process under it. Killing a worker pool
+    alone would leave its workers running, taking the next jobs from the
+    queue; RQ puts each work horse in a session of its own, out of reach of a
+    group kill, so the tree is read before anything dies."""
+    try:
+        tree = psutil.Process(process.pid)
+        everyone = [tree, *tree.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        everyone = []
+    for each in everyone:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            each.kill()
+    process.wait()
 
 
 def environment(**settings: object) -> dict[str, str]:

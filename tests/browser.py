@@ -11,6 +11,11 @@ from devtools import chromium, embedded, procfile
 from tests.conftest import worker_env
 from tests.factories import PASSWORD
 
+# A wait for what the page shows is a wait, not a speed test: a CI machine
+# sharing its two cores with the whole stack can take longer than
+# Playwright's 5 s for a stream to open or an answer to land.
+expect.set_options(timeout=10_000)
+
 needs_chromium = pytest.mark.skipif(
     not os.path.exists(chromium.PATH) and not os.environ.get("CI"),
     reason="Debian's chromium is not installed (make test installs it when run as root)",
@@ -56,8 +61,10 @@ def live_stack(request, app, services, tmp_path):
             yield f"http://127.0.0.1:{port}"
         finally:
             procfile.stop(web, quick=True)
+            # A send still in flight has nothing left to tell this test: the
+            # pool gets a moment for a warm stop, then goes, work horses and all.
             for process in others:
-                procfile.stop(process)
+                procfile.stop(process, timeout=3)
 
 
 # Marks the page once its recipients block has reloaded itself for its stream,

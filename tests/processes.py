@@ -1,13 +1,9 @@
 """The worker pool and reconciler as real processes, for tests that need them
 running while the test acts: fault injection and operator-control races."""
 
-import contextlib
-import signal
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
-
-import psutil
 
 from devtools import procfile
 
@@ -37,24 +33,12 @@ class Processes:
             )
 
     def kill(self, name: str) -> None:
-        """SIGKILL the process and every process under it: RQ puts each work
-        horse in a session of its own, out of reach of a group kill."""
-        process = self.running.pop(name)
-        tree = psutil.Process(process.pid)
-        for each in [tree, *tree.children(recursive=True)]:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                each.kill()
-        process.wait()
+        """SIGKILL the process and every process under it."""
+        procfile.kill_tree(self.running.pop(name))
 
     def stop_all(self) -> None:
         for name in list(self.running):
-            process = self.running[name]
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-                self.running.pop(name)
-            except subprocess.TimeoutExpired:
-                self.kill(name)
+            procfile.stop(self.running.pop(name), timeout=15)
 
     def output(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.logs.glob("*.log")))
