@@ -45,6 +45,19 @@ def phone_part(text: str, region: str) -> str | None:
     return None
 
 
+def prefix_range(prefix: str) -> tuple[str, str | None]:
+    """The range of texts that start with ``prefix``, a phone number's start
+    (``+`` and digits), for a btree: from ``prefix`` to the same with its last
+    digit counted up (``+2547009`` → ``+254701``), None when all are nines.
+    Bounds of digits, not ``prefix + "~"``, because outside the C collation
+    punctuation is ignored at first and would not bound anything; the
+    caller still checks the prefix itself (LIKE) on the rows the range reads."""
+    digits = prefix.rstrip("9")
+    if not digits or not digits[-1].isdigit():
+        return prefix, None
+    return prefix, digits[:-1] + str(int(digits[-1]) + 1)
+
+
 def choice(args: Mapping[str, str], name: str, allowed: Mapping[str, str], said: list[str], default: str = "") -> str:
     """One of ``allowed`` (value → label), else ``default``; a value that is
     not one of them is said in ``said`` and ignored."""

@@ -762,6 +762,8 @@ def main() -> int:
             # api_list and api_send measure the endpoints, not the per-token limits.
             "API_RATE_LIMIT": "100000 per minute",
             "API_SEND_RATE_LIMIT": "100000 per minute",
+            # The benchmark's numbers are Kenyan: "0700 12" is typed as dialled there.
+            "DEFAULT_REGION": "KE",
         }
         app = create_app(
             {

@@ -6,11 +6,12 @@ import re
 import pytest
 from sqlalchemy import text
 
-from app.campaigns import drafts
+from app import searching
+from app.campaigns import drafts, recipient_search
 from app.campaigns.models import Channel
 from app.campaigns.parsing import ParsedRecipient
 from app.extensions import db
-from tests.factories import make_large_campaign, start_campaign
+from tests.factories import make_campaign, make_large_campaign, start_campaign
 
 BLOCK = {"HX-Request": "true", "HX-Target": "recipients"}
 
@@ -138,3 +139,70 @@ def test_a_tab_counts_its_own_matches_when_the_campaign_has_more_than_a_thousand
     assert names(html) == ["Person 7", "Person 1207", "Person 1507"]
     assert 'class="pager"' not in html
     assert names(page(client, campaign, "?q=person 12&status=failed", **BLOCK)) == ["Person 1207"]
+
+
+def test_a_phone_number_s_start_finds_the_numbers_that_start_so_however_it_was_typed(client, clinic):
+    db.session.execute(text("UPDATE recipients SET rendered_content = 'Call 0712 345 000' WHERE name = 'Alan Turing'"))
+    db.session.commit()
+    # As dialled, with the trunk 0, or as kept: the numbers that start
+    # +254712 3…; not a message that quotes those digits (Alan's).
+    assert names(page(client, clinic, "?q=0712 3")) == ["Grace Hopper"]
+    assert names(page(client, clinic, "?q=%2B2547123")) == ["Grace Hopper"]
+    assert names(page(client, clinic, "?q=%2B254 712 3")) == ["Grace Hopper"]
+    assert names(page(client, clinic, "?q=%2B2547")) == ["Grace Hopper", "Ada Lovelace", "Alan Turing"]
+    assert names(page(client, clinic, "?q=%2B2547999")) == []
+    # In an email campaign the same digits are text like any other.
+    email = drafts.create_campaign(
+        "Mail",
+        Channel.EMAIL.value,
+        "Call 0712 345 000",
+        [ParsedRecipient(1, "Ada", "ada@example.com", "ada@example.com")],
+        created_by=None,
+        subject="A number",
+    )
+    db.session.commit()
+    start_campaign(email, enqueue=False)
+    db.session.execute(
+        text("UPDATE recipients SET rendered_content = 'Call 0712 345 000' WHERE campaign_id = :id"), {"id": email.id}
+    )
+    db.session.commit()
+    assert names(page(client, email, "?q=0712 3")) == ["Ada"]
+
+
+def test_the_range_of_a_phone_number_s_start_ends_where_the_next_start_begins():
+    assert searching.prefix_range("+2547123") == ("+2547123", "+2547124")
+    assert searching.prefix_range("+2547009") == ("+2547009", "+254701")
+    assert searching.prefix_range("+2547999") == ("+2547999", "+2548")
+    assert searching.prefix_range("+999") == ("+999", None)
+
+
+def test_many_matches_far_into_a_large_campaign_are_paged_in_paste_order(client, config):
+    """Matches that sit together far into a campaign (numbers pasted in
+    order), each page still in paste order."""
+    config(RECIPIENTS_PER_PAGE=100)
+    walk = recipient_search.WALK
+    campaign = make_campaign(0, title="Numbers in order")
+    # Pasted in order: 0749 980 001 …, 0750 000 000 (the walk's last), 0750 000 001 … 0750 003 000.
+    db.session.execute(
+        text(
+            "INSERT INTO recipients (campaign_id, line, name, address, address_normalized) "
+            "SELECT :id, n, 'Person ' || n, '07' || number, '+2547' || number "
+            "FROM generate_series(1, :walk + 3000) AS n, LATERAL (SELECT (50000000 + n - :walk)::text) AS kept(number)"
+        ),
+        {"id": campaign.id, "walk": walk},
+    )
+    db.session.commit()
+    html = page(client, campaign, "?q=075000", **BLOCK)
+    assert "More than 1,000 recipients match" in html
+    found = names(html)
+    assert found[:2] == [f"Person {walk}", f"Person {walk + 1}"] and len(found) == 100
+    assert names(page(client, campaign, "?q=075000&page=2", **BLOCK))[0] == f"Person {walk + 100}"
+    # Past the thousand matches the counts read: the walk in paste order
+    # meets one match in the tab's first WALK recipients, and the page is
+    # read through the indexes and sorted.
+    assert names(page(client, campaign, "?q=075000&page=11", **BLOCK))[:2] == [
+        f"Person {walk + 1000}",
+        f"Person {walk + 1001}",
+    ]
+    # A common word is paged by the walk, from the first recipient.
+    assert names(page(client, campaign, "?q=person", **BLOCK))[:2] == ["Person 1", "Person 2"]

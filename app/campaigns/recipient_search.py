@@ -10,8 +10,10 @@ someone pages past it (app.paging's ``cap``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import ceil
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, text
+from sqlalchemy import ColumnElement, Select, TextClause, and_, select, text
+from sqlalchemy.orm import aliased
 
 from app import paging, searching
 from app.campaigns.models import Recipient
@@ -19,21 +21,44 @@ from app.extensions import db
 
 # Counts of matches stop here: enough to say "1,000+", never a million-row count per keystroke.
 CAP = 1000
+# How far into a tab (in paste order) a page of many matches is looked for by
+# walking it, before the matches are read through the index instead.
+WALK = 20_000
 
 
 @dataclass(frozen=True)
 class Matches:
-    """How many recipients match in each status tab (None: All), among the
-    first CAP + 1 matches; when ``capped`` there were more than CAP, and no
-    tab's count is known (All shows "1,000+")."""
+    """The first CAP + 1 matches PostgreSQL came to (in no order), by status
+    tab (None: All), their ids sorted; when ``capped`` there were more than
+    CAP, and no tab's count is known (All shows "1,000+")."""
 
-    counts: dict[str | None, int]
+    ids: dict[str | None, list[int]]
     capped: bool
 
     def of(self, status: str | None) -> int | None:
+        """How many of the tab's recipients match, when that is known."""
         if self.capped:
             return None
-        return self.counts.get(status, 0)
+        return len(self.ids.get(status, []))
+
+    def read(self, status: str | None) -> int:
+        """How many of the tab's recipients are among the matches read."""
+        return len(self.ids.get(status, []))
+
+    def bound(self, status: str | None, first: int) -> int | None:
+        """An id no smaller than that of the tab's ``first``-th match in
+        paste order, None when the matches read do not say.
+
+        Any ``first`` matches have ids at least as large as the first
+        ``first`` in paste order: so the ``first``-th smallest id read
+        bounds them, and usually closely (PostgreSQL comes to rows in the
+        order they were written, which is mostly paste order)."""
+        ids = self.ids.get(status, [])
+        if len(ids) >= first:
+            return ids[first - 1]
+        if not self.capped:
+            return ids[-1] if ids else 0
+        return None
 
 
 @dataclass(frozen=True)
@@ -43,22 +68,24 @@ class RecipientSearch:
     status: str | None
     # For reading "0712 345" as the start of +254712345…
     region: str
+    # The addresses are phone numbers (SMS, WhatsApp), not email addresses.
+    phones: bool
 
-    def _matching(self) -> ColumnElement[bool]:
-        # ILIKE '%…%' on the indexed expression: the (campaign_id, trigrams)
-        # index serves each pattern; a phone typed as dialled is looked for as
-        # it is kept too.
-        patterns = [self.q]
-        if (kept := searching.phone_part(self.q, self.region)) and kept != self.q:
-            patterns.append(kept)
-        return or_(
-            *(
-                text(f"{Recipient.SEARCH} ILIKE :pattern_{i}").bindparams(
-                    **{f"pattern_{i}": searching.substring_pattern(typed)}
-                )
-                for i, typed in enumerate(patterns)
-            )
-        )
+    def _matching(self, rows: type[Recipient] = Recipient) -> ColumnElement[bool] | TextClause:
+        # ILIKE '%…%' on the indexed expression: the (campaign_id, status,
+        # trigrams) index serves it. In a campaign of phone numbers, a
+        # number's start, typed as dialled ("0712 34") or as kept
+        # ("+25471234"), finds the numbers that start so, as a range of the
+        # (campaign_id, address_normalized) index; not the same digits
+        # elsewhere (a message quoting a number): digits make trigrams that
+        # half the campaign shares, and reading those took 300 ms a search.
+        kept = searching.phone_part(self.q, self.region) if self.phones else None
+        if kept is None:
+            return text(f"{Recipient.SEARCH} ILIKE :pattern").bindparams(pattern=searching.substring_pattern(self.q))
+        low, high = searching.prefix_range(kept)
+        kept_as = rows.address_normalized
+        starts = and_(kept_as >= low, kept_as.like(f"{kept}%"))
+        return starts if high is None else and_(starts, kept_as < high)
 
     def _tab(self) -> Select:
         found = select(Recipient).where(Recipient.campaign_id == self.campaign_id, self._matching())
@@ -66,16 +93,44 @@ class RecipientSearch:
             found = found.where(Recipient.status == self.status)
         return found
 
-    def query(self, few: bool) -> Select:
-        """The matching recipients of the tab, in paste order.
+    def page(self, matches: Matches, found: int, capped: bool, per_page: int) -> paging.Pagination:
+        """The page asked for of the tab's matches, in paste order.
 
-        ``few``: the tab holds at most CAP matches. They are then read from
-        the trigram index and sorted (ordering by ``id + 0``, which no index
-        serves, keeps PostgreSQL from walking the tab in id order instead:
-        it expects an early page, and a word common in the campaign but
-        rare in the tab would read the whole tab). Otherwise matches are
-        dense enough that walking the tab in id order stops early."""
-        return self._tab().order_by(Recipient.id + 0 if few else Recipient.id)
+        The matches read for the counts bound where that page ends (an id):
+        at most CAP matches, they are read through the indexes up to there
+        and sorted (ordering by ``id + 0``, which no index serves, keeps
+        PostgreSQL from walking the tab in id order instead: it expects an
+        early page, and a word common in the campaign but rare in the tab
+        would read the whole tab); more, and the tab is walked in id order
+        up to there, which stops after the page's rows.
+
+        A page past what the matches read say (page 11 and on, or a tab of
+        many matches they hold too few of): the walk reads no further than the tab's
+        first WALK recipients, and a page it cannot fill there is read
+        through the indexes and sorted. Matches can sit together far into a
+        campaign (the numbers that start 0712 3, pasted in order), where an
+        unbounded walk would read most of a million rows."""
+        pages = max(ceil(found / per_page), 1)
+        end = matches.bound(self.status, min(paging.asked_page(), pages) * per_page)
+        few = not capped and found <= CAP
+        if end is not None or few:
+            upto = self._tab() if end is None else self._tab().where(Recipient.id <= end)
+            return paging.paginate(
+                upto.order_by(Recipient.id + 0 if few else Recipient.id), per_page, found, capped=capped
+            )
+        walked = paging.paginate(self._first_of_tab(WALK), per_page, found, capped=capped)
+        if len(walked.items) == per_page:
+            return walked
+        return paging.paginate(self._tab().order_by(Recipient.id + 0), per_page, found, capped=capped)
+
+    def _first_of_tab(self, walk: int) -> Select:
+        """The matches among the tab's first ``walk`` recipients, in paste order."""
+        tab = select(Recipient).where(Recipient.campaign_id == self.campaign_id)
+        if self.status:
+            tab = tab.where(Recipient.status == self.status)
+        first = aliased(Recipient, tab.order_by(Recipient.id).limit(walk).subquery("first_of_tab"))
+        # SEARCH names the columns bare: here they are the walked rows'.
+        return select(first).where(self._matching(first)).order_by(first.id)
 
     def in_tab(self, matches: Matches, per_page: int) -> tuple[int, bool]:
         """How many recipients of the tab match, and whether that count was
@@ -83,7 +138,7 @@ class RecipientSearch:
         if (known := matches.of(self.status)) is not None:
             return known, False
         limit = paging.count_limit(per_page, CAP)
-        if matches.counts.get(self.status, 0) >= limit:
+        if matches.read(self.status) >= limit:
             # Among the CAP + 1 matches matches() has just read, as many are in
             # this tab as the capped count would stop at.
             return limit, True
@@ -92,17 +147,16 @@ class RecipientSearch:
         return paging.capped_count(self._tab(), per_page, CAP)
 
     def matches(self) -> Matches:
-        """The counts beside the tabs: one query over at most CAP + 1 matches."""
-        first = (
-            select(Recipient.status)
+        """The counts beside the tabs, and where a page ends: one query over
+        at most CAP + 1 matches."""
+        found = db.session.execute(
+            select(Recipient.id, Recipient.status)
             .where(Recipient.campaign_id == self.campaign_id, self._matching())
             .limit(CAP + 1)
-            .subquery()
-        )
-        counts: dict[str | None, int] = {
-            status: number
-            for status, number in db.session.execute(select(first.c.status, func.count()).group_by(first.c.status))
-        }
-        total = sum(counts.values())
-        counts[None] = total
-        return Matches(counts, capped=total > CAP)
+        ).all()
+        ids: dict[str | None, list[int]] = {None: sorted(id for id, _ in found)}
+        for id, status in found:
+            ids.setdefault(status, []).append(id)
+        for tab in ids.values():
+            tab.sort()
+        return Matches(ids, capped=len(found) > CAP)

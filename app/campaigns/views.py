@@ -12,7 +12,7 @@ from app.campaigns import controls, cost, drafts, lifecycle, listing, live, reci
 from app.campaigns import preview as message_preview
 from app.campaigns.forms import CampaignForm, ScheduleForm
 from app.campaigns.lifecycle import Change
-from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
+from app.campaigns.models import Campaign, Channel, DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import ParseResult
 from app.campaigns.recipient_search import RecipientSearch
 from app.contacts.book import Audience
@@ -239,12 +239,13 @@ def show(campaign_id: int) -> str:
     q = searching.typed(request.args)
     matches = None
     if q:
-        search = RecipientSearch(campaign.id, q, status, current_app.config["DEFAULT_REGION"])
+        search = RecipientSearch(
+            campaign.id, q, status, current_app.config["DEFAULT_REGION"], phones=campaign.channel != Channel.EMAIL
+        )
         matches = search.matches()
         # Exact when there are CAP matches or fewer; else counted as far as the page asked for.
         found, capped = search.in_tab(matches, per_page)
-        few = not capped and found <= recipient_search.CAP
-        recipients = paginate(search.query(few), per_page, found, capped=capped)
+        recipients = search.page(matches, found, capped, per_page)
     else:
         query = select(Recipient).where(Recipient.campaign_id == campaign.id)
         if status:
