@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     # An import whose job wrote nothing for this long (its worker was killed)
     # is queued again by the reconciler, and resumes where it stopped.
     "IMPORT_STALL_SECONDS": 60.0,
+    # An uploaded file whose import was never started is removed (with its
+    # file) this many hours after the upload, by the reconciler.
+    "IMPORT_UNSTARTED_HOURS": 24.0,
     "RECIPIENTS_PER_PAGE": 100,
     "CAMPAIGNS_PER_PAGE": 25,
     "RQ_QUEUE": "dispatch",

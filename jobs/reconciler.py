@@ -8,7 +8,8 @@ Every RECONCILE_SECONDS it puts back recipients whose worker died mid-send
 enqueues a send job for every sending campaign that is owed work (queued
 recipients, or retries now due) and has no job queued or running: after a
 retry's wait, a worker crash, or Redis losing its queues; and queues again a
-contacts import whose job stopped writing (``importing.stalled``). The Procfile runs
+contacts import whose job stopped writing (``importing.stalled``). Once an hour
+it removes uploads never imported and expired idempotency keys. The Procfile runs
 one; more are safe, since every change is guarded and a pass takes a Redis
 lock first.
 
@@ -30,6 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from app import create_app, jobqueue
+from app.api import idempotency
 from app.campaigns import delivery, lifecycle, live, recovery
 from app.campaigns.models import CampaignStatus, lit
 from app.contacts import importing
@@ -38,6 +40,8 @@ from app.extensions import db, redis
 log = logging.getLogger("jobs.reconciler")
 
 PASS_LOCK = "dispatch:reconciler"
+HOUSEKEEPING_LOCK = "dispatch:housekeeping"
+HOUSEKEEPING_SECONDS = 3600
 T = TypeVar("T")
 
 
@@ -58,7 +62,14 @@ def reconcile(lock_seconds: float = 0.0, jobless_before: set[int] | None = None)
     job off the queue has not beaten its heartbeat yet. ``lock_seconds`` > 0
     skips the pass when another reconciler made one that recently.
     """
-    done: dict[str, list[int]] = {"reaped": [], "completed": [], "jobless": [], "enqueued": [], "imports": []}
+    done: dict[str, list[int]] = {
+        "reaped": [],
+        "completed": [],
+        "jobless": [],
+        "enqueued": [],
+        "imports": [],
+        "forgotten": [],
+    }
     if lock_seconds > 0 and not redis.client.set(PASS_LOCK, "1", nx=True, px=int(lock_seconds * 1000)):
         return done
     for campaign_id in unit(recovery.campaigns_with_expired_leases):
@@ -89,6 +100,11 @@ def reconcile(lock_seconds: float = 0.0, jobless_before: set[int] | None = None)
     for import_id in unit(importing.stalled):
         jobqueue.enqueue_import(import_id)
         done["imports"].append(import_id)
+    # Once an hour, by whichever reconciler comes first.
+    if redis.client.set(HOUSEKEEPING_LOCK, "1", nx=True, px=HOUSEKEEPING_SECONDS * 1000):
+        done["forgotten"] = unit(importing.forget_unstarted)
+        if expired := unit(idempotency.forget_expired):
+            log.info("removed %d idempotency keys older than %s", expired, idempotency.KEEP)
     return done
 
 

@@ -14,6 +14,7 @@ from app.auth.models import Role
 from app.extensions import db
 from app.tokens import models as tokens
 from app.tokens.models import ApiToken
+from jobs.reconciler import reconcile
 from tests.api import api_client, assert_problem, make_token
 from tests.factories import make_user
 
@@ -202,6 +203,18 @@ def test_a_key_still_running_is_409(app):
         headers={"Idempotency-Key": "busy", "Content-Type": "application/json"},
     )
     assert_problem(response, 409, "conflict")
+
+
+def test_keys_older_than_a_day_are_removed_by_the_reconciler_whoever_used_them(app):
+    api, quiet = api_client(app), api_client(app, email="quiet@example.com")
+    assert quiet.post("/api/v1/campaigns", json=CAMPAIGN, headers={"Idempotency-Key": "old"}).status_code == 201
+    assert api.post("/api/v1/campaigns", json=CAMPAIGN, headers={"Idempotency-Key": "new"}).status_code == 201
+    db.session.execute(
+        db.text("UPDATE api_idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old'")
+    )
+    db.session.commit()
+    reconcile()
+    assert db.session.scalars(db.text("SELECT key FROM api_idempotency_keys")).all() == ["new"]
 
 
 def _fingerprint(method: str, path: str, raw: bytes) -> str:

@@ -428,6 +428,26 @@ def test_a_campaign_goes_to_the_contacts_of_an_import(client, run_worker):
     assert [tuple(r) for r in rows] == [("+254712000001", "Hi Ada"), ("+254712000002", "Hi Bob")]
 
 
+def test_an_upload_never_imported_is_removed_with_its_file_a_day_later(client, run_worker):
+    left = uploaded(client, "phone\n+254712000001\n")
+    fresh = uploaded(client, "phone\n+254712000002\n")
+    imported = uploaded(client, "phone\n+254712000003\n")
+    start(client, imported)
+    run_worker()
+    left, fresh, imported = left.id, fresh.id, imported.id
+    db.session.execute(
+        text("UPDATE contact_imports SET created_at = now() - interval '25 hours' WHERE id IN (:left, :imported)"),
+        {"left": left, "imported": imported},
+    )
+    db.session.commit()
+    assert reconcile()["forgotten"] == [left]
+    assert db.session.scalar(select(func.count()).where(ContactImportChunk.import_id == left)) == 0
+    assert client.get(f"/contacts/imports/{left}").status_code == 404
+    assert client.get(f"/contacts/imports/{fresh}").status_code == 200
+    assert client.get(f"/contacts/imports/{imported}").status_code == 200
+    assert db.session.scalar(select(func.count()).select_from(Contact)) == 1
+
+
 def test_the_reconciler_queues_again_an_import_whose_job_stopped(client, run_worker, config, redis_client):
     config(IMPORT_STALL_SECONDS=30)
     content = "phone,first name\n" + "".join(f"+2547120000{i:02d},P{i}\n" for i in range(6))

@@ -44,6 +44,13 @@ class IdempotencyKey(Model):
     location: Mapped[str | None] = mapped_column(Text)
 
 
+def forget_expired() -> int:
+    """Remove every key kept longer than KEEP, whoever used it: ``claim``
+    removes only those of the person asking, and someone may never ask again."""
+    removed = db.session.execute(text(f"DELETE FROM api_idempotency_keys WHERE created_at < now() - interval '{KEEP}'"))
+    return removed.rowcount  # type: ignore[attr-defined]
+
+
 def fingerprint() -> str:
     body = hashlib.sha256(request.get_data(cache=True)).hexdigest()
     return hashlib.sha256(f"{request.method} {request.path} {body}".encode()).hexdigest()

@@ -202,6 +202,23 @@ def stalled() -> list[int]:
     )
 
 
+def forget_unstarted() -> list[int]:
+    """Remove the uploads whose import was never started IMPORT_UNSTARTED_HOURS
+    after they were uploaded, with their file (its chunks go with the row):
+    a file staff looked at and left holds up to IMPORT_MAX_BYTES for nothing."""
+    seconds = current_app.config["IMPORT_UNSTARTED_HOURS"] * 3600
+    return list(
+        db.session.scalars(
+            delete(ContactImport)
+            .where(
+                ContactImport.status == ImportStatus.UPLOADED,
+                ContactImport.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds),
+            )
+            .returning(ContactImport.id)
+        )
+    )
+
+
 # -- the job ----------------------------------------------------------------------
 
 
