@@ -94,6 +94,12 @@ def start_dispatch(page: Page) -> None:
     expect(page.locator("dialog[open]")).to_have_count(0)
 
 
+def screenshot(page: Page, name: str) -> None:
+    """Kept where SCREENSHOTS says, to look at as a new member of staff would."""
+    if folder := os.environ.get("SCREENSHOTS"):
+        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
+
+
 def sign_in(page: Page, base_url: str, email: str) -> None:
     page.goto(f"{base_url}/sign-in")
     page.get_by_label("Email").fill(email)

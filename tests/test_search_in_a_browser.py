@@ -2,7 +2,6 @@
 type, filters by status, Back restores the previous search (inputs and rows),
 and a recipient found in a sending campaign keeps its live badge."""
 
-import os
 import re
 
 import pytest
@@ -10,16 +9,10 @@ from playwright.sync_api import Page, expect
 
 from app.auth.models import Role
 from app.campaigns.models import Channel
-from tests.browser import MARK_BLOCK_RELOADED, needs_chromium, sign_in
+from tests.browser import MARK_BLOCK_RELOADED, needs_chromium, screenshot, sign_in
 from tests.factories import make_campaign, make_started_campaign, make_user
 
 pytestmark = [pytest.mark.slow, needs_chromium]
-
-
-def screenshot(page: Page, name: str) -> None:
-    """Kept where SCREENSHOTS says, to look at as a new member of staff would."""
-    if folder := os.environ.get("SCREENSHOTS"):
-        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
 
 
 def test_staff_search_and_filter_the_list_and_go_back_to_the_previous_search(live_stack, page: Page):
