@@ -39,6 +39,10 @@ class Watch:
     behind: int = 0
     bytes: int = 0
     last_update: str = ""
+    # The update with the newest campaign version: what a page shows, since
+    # live.js drops an update older than its header (updates from several
+    # processes can arrive out of order).
+    newest_update: str = ""
     # Campaign row version → time.monotonic() when the update carrying it arrived.
     received: dict[int, float] = field(default_factory=dict)
     # A stream that reads nothing after connecting, with a small receive
@@ -162,4 +166,7 @@ class Watchers:
             watch.last_update = text
             version = VERSION.search(text)
             if version:
-                watch.received.setdefault(int(version.group(1)), now)
+                number = int(version.group(1))
+                if number >= max(watch.received, default=0):
+                    watch.newest_update = text
+                watch.received.setdefault(number, now)

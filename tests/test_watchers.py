@@ -79,7 +79,9 @@ def test_hundreds_of_streams_share_one_subscription_and_requests_still_answer(
 
         # Every reading stream saw the final state, and only its page's badges.
         wait_for(lambda: all(version in w.received for w in watches), 10, "every stream to get the last update")
-        assert all('data-status="completed"' in w.last_update for w in watches)
+        # What each page shows: the newest update (an older one, from another
+        # process, can arrive after it and is dropped by the page).
+        assert all('data-status="completed"' in w.newest_update for w in watches)
         shown = {f"recipient-{id}-status" for id in first_page}
         for w in watches[:5]:
             assert set(re.findall(r"recipient-\d+-status", w.last_update)) <= shown
