@@ -37,9 +37,7 @@ class Matches:
 
     def of(self, status: str | None) -> int | None:
         """How many of the tab's recipients match, when that is known."""
-        if self.capped:
-            return None
-        return len(self.ids.get(status, []))
+        return None if self.capped else self.read(status)
 
     def read(self, status: str | None) -> int:
         """How many of the tab's recipients are among the matches read."""
@@ -105,11 +103,11 @@ class RecipientSearch:
         up to there, which stops after the page's rows.
 
         A page past what the matches read say (page 11 and on, or a tab of
-        many matches they hold too few of): the walk reads no further than the tab's
-        first WALK recipients, and a page it cannot fill there is read
-        through the indexes and sorted. Matches can sit together far into a
-        campaign (the numbers that start 0712 3, pasted in order), where an
-        unbounded walk would read most of a million rows."""
+        many matches they hold too few of): the walk reads no further than
+        the tab's first WALK recipients, and a page it cannot fill there is
+        read through the indexes and sorted. Matches can sit together far
+        into a campaign (the numbers that start 0712 3, pasted in order),
+        where an unbounded walk would read most of a million rows."""
         pages = max(ceil(found / per_page), 1)
         end = matches.bound(self.status, min(paging.asked_page(), pages) * per_page)
         few = not capped and found <= CAP
@@ -154,7 +152,7 @@ class RecipientSearch:
             .where(Recipient.campaign_id == self.campaign_id, self._matching())
             .limit(CAP + 1)
         ).all()
-        ids: dict[str | None, list[int]] = {None: sorted(id for id, _ in found)}
+        ids: dict[str | None, list[int]] = {None: [id for id, _ in found]}
         for id, status in found:
             ids.setdefault(status, []).append(id)
         for tab in ids.values():
