@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     # Per API token: every request, and accepted sends and starts (contract B.1).
     "API_RATE_LIMIT": "600 per minute",
     "API_SEND_RATE_LIMIT": "5 per minute",
+    # Tokens one person may have that are neither revoked nor expired; more
+    # tokens would otherwise multiply every per-token limit.
+    "API_TOKENS_PER_PERSON": 10,
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/dispatcher",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     # Werkzeug refuses form fields over 500 kB by default: about 10,000 pasted lines.
