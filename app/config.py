@@ -24,7 +24,8 @@ DEFAULTS: dict[str, Any] = {
     # none. Sign-in throttling counts per client address, so behind a proxy set it.
     "TRUSTED_PROXIES": 0,
     "SIGN_IN_FAILURE_LIMIT": "5 per minute",
-    # Per API token: every request, and accepted sends and starts (contract B.1).
+    # Per API token, and per person over all their tokens together: every
+    # request, and accepted sends and starts (contract B.1).
     "API_RATE_LIMIT": "600 per minute",
     "API_SEND_RATE_LIMIT": "5 per minute",
     # Tokens one person may have that are neither revoked nor expired; more
