@@ -31,6 +31,11 @@ DEFAULTS: dict[str, Any] = {
     # Tokens one person may have that are neither revoked nor expired; more
     # tokens would otherwise multiply every per-token limit.
     "API_TOKENS_PER_PERSON": 10,
+    # Idempotency-Key answers one person may have kept (24 h): how many, and
+    # their bodies' bytes in all. Past either, a new key is 429 until the
+    # oldest is a day old; a request without the header is unaffected.
+    "API_IDEMPOTENCY_KEYS_PER_PERSON": 10_000,
+    "API_IDEMPOTENCY_BYTES_PER_PERSON": 10 * 1024 * 1024,
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/dispatcher",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     # Werkzeug refuses form fields over 500 kB by default: about 10,000 pasted lines.
