@@ -5,6 +5,8 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app import audit
+from app.api.shapes import json_response
+from app.api.spec import document
 from app.auth.access import requires
 from app.auth.models import Role
 from app.extensions import db
@@ -76,3 +78,11 @@ def revoke(token_id: int) -> Response:
 @requires(Role.VIEWER)
 def reference() -> str:
     return render_template("tokens/reference.html")
+
+
+@bp.get("/account/api-reference/openapi.json")
+@requires(Role.VIEWER)
+def reference_document() -> Response:
+    """The document the reference page shows, for a signed-in person:
+    ``/api/v1/openapi.json`` takes a token, never the session cookie."""
+    return json_response(document())
