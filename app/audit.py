@@ -53,6 +53,9 @@ class Action(StrEnum):
     OPT_OUT_REMOVED = "opt_out.removed"
     TOKEN_CREATED = "token.created"
     TOKEN_REVOKED = "token.revoked"
+    # One event when a new password, signing out everywhere or deactivation
+    # revokes all of a person's tokens; its detail says how many and why.
+    TOKENS_REVOKED_ALL = "token.revoked_all"
 
     @property
     def label(self) -> str:
@@ -87,6 +90,7 @@ class Action(StrEnum):
             "opt_out.removed": "Opted back in",
             "token.created": "Created an API token",
             "token.revoked": "Revoked an API token",
+            "token.revoked_all": "Revoked every API token",
         }[self.value]
 
 

@@ -24,9 +24,18 @@ DEFAULTS: dict[str, Any] = {
     # none. Sign-in throttling counts per client address, so behind a proxy set it.
     "TRUSTED_PROXIES": 0,
     "SIGN_IN_FAILURE_LIMIT": "5 per minute",
-    # Per API token: every request, and accepted sends and starts (contract B.1).
+    # Per API token, and per person over all their tokens together: every
+    # request, and accepted sends and starts (contract B.1).
     "API_RATE_LIMIT": "600 per minute",
     "API_SEND_RATE_LIMIT": "5 per minute",
+    # Tokens one person may have that are neither revoked nor expired; more
+    # tokens would otherwise multiply every per-token limit.
+    "API_TOKENS_PER_PERSON": 10,
+    # Idempotency-Key answers one person may have kept (24 h): how many, and
+    # their bodies' bytes in all. Past either, a new key is 429 until the
+    # oldest is a day old; a request without the header is unaffected.
+    "API_IDEMPOTENCY_KEYS_PER_PERSON": 10_000,
+    "API_IDEMPOTENCY_BYTES_PER_PERSON": 10 * 1024 * 1024,
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/dispatcher",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     # Werkzeug refuses form fields over 500 kB by default: about 10,000 pasted lines.

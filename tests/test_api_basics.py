@@ -5,6 +5,8 @@ import pytest
 
 from app.auth.models import Role
 from tests.api import api_client, assert_problem
+from tests.conftest import signed_in
+from tests.factories import make_user
 
 
 def test_health_is_public_and_says_each_check_is_healthy(anonymous):
@@ -32,12 +34,29 @@ def test_health_is_503_naming_the_check_that_fails(app, anonymous, monkeypatch):
     }
 
 
-def test_the_openapi_document_is_3_1_and_lists_health(anonymous):
-    document = anonymous.get("/api/v1/openapi.json").get_json()
+def test_the_openapi_document_is_3_1_and_lists_health(app):
+    document = api_client(app, Role.VIEWER).get("/api/v1/openapi.json").get_json()
     assert document["openapi"].startswith("3.1")
     assert "/api/v1/health" in document["paths"]
     assert document["paths"]["/api/v1/health"]["get"]["security"] == []
     assert document["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
+
+
+def test_the_openapi_document_is_for_token_holders_and_signed_in_staff(app, anonymous):
+    """Only /health is public (contract B.1). The reference page reads its own
+    copy with the session, which the API itself never accepts."""
+    response = anonymous.get("/api/v1/openapi.json")
+    assert_problem(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    staff = signed_in(app, make_user(Role.VIEWER, email="reader@example.com"))
+    assert_problem(staff.get("/api/v1/openapi.json"), 401)
+    for_staff = staff.get("/account/api-reference/openapi.json")
+    assert for_staff.status_code == 200 and for_staff.mimetype == "application/json"
+    assert for_staff.get_json() == api_client(app, Role.VIEWER).get("/api/v1/openapi.json").get_json()
+    assert anonymous.get("/account/api-reference/openapi.json").status_code in (302, 401)
+    assert 'data-spec-url="/account/api-reference/openapi.json"' in staff.get("/account/api-reference").get_data(
+        as_text=True
+    )
 
 
 def test_an_unknown_path_under_the_api_is_a_404_problem(anonymous):

@@ -2,6 +2,7 @@
 
 import json
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from flask import g
@@ -264,7 +265,7 @@ def test_only_accepted_sends_count_against_the_send_limit(app, config):
         return app.response_class("{}", status)
 
     with app.test_request_context("/api/v1/campaigns/1/send", method="POST"):
-        g.api_token_id = 1
+        g.api_token_id, g.api_user = 1, SimpleNamespace(id=1)
         with pytest.raises(Problem):
             send()
         assert send().status_code == 202

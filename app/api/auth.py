@@ -13,12 +13,14 @@ import re
 from flask import g, request
 
 from app.api.problems import Problem
+from app.api.shapes import timestamp
 from app.auth.access import PUBLIC, required_role
 from app.auth.models import Role, User
 from app.tokens import models as tokens
 
 BEARER = re.compile(r"Bearer +([\x21-\x7e]+) *", re.IGNORECASE)
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
+INVALID = 'Bearer realm="api", error="invalid_token"'
 
 
 def bearer_token() -> str | None:
@@ -36,10 +38,17 @@ def authenticate() -> None:
         raise Problem(401, "Send a token: Authorization: Bearer <token>.", headers=CHALLENGE)
     token = tokens.authenticate(secret)
     if token is None:
+        expired = tokens.expired_at(secret)
+        if expired is not None:
+            raise Problem(
+                401,
+                f"That token expired at {timestamp(expired)}. Make a new one on the API tokens page.",
+                headers={"WWW-Authenticate": INVALID + ', error_description="The token expired"'},
+            )
         raise Problem(
             401,
             "That token is not valid: it is unknown or revoked, or its person was deactivated.",
-            headers={"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'},
+            headers={"WWW-Authenticate": INVALID},
         )
     g.api_token_id = token.id
     g.api_user = token.user

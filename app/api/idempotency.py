@@ -7,6 +7,14 @@ restart or eviction, the moment a client is most likely to retry.
 
 The blueprint runs ``claim`` before every view and ``finish`` after it, so an
 endpoint gets this by being a POST: nothing to add to it.
+
+What one person may have kept is bounded, in keys and in the answers' bytes
+(``API_IDEMPOTENCY_KEYS_PER_PERSON``, ``API_IDEMPOTENCY_BYTES_PER_PERSON``):
+otherwise every request with a new key would store a day of answers. Past
+either, a new key is 429 until the oldest key is a day old; the request can
+be retried then, or sent without the header now. Not 413, which says the
+request itself is too large: this one is not, and waiting is the remedy. The
+bytes are checked before a request runs, so one answer may go past them.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import hashlib
 import re
 from datetime import datetime
 
-from flask import g, request
+from flask import current_app, g, request
 from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.wrappers import Response
@@ -23,12 +31,21 @@ from werkzeug.wrappers import Response
 from app.api.problems import Problem
 from app.clock import utcnow
 from app.extensions import Model, db
+from app.formatting import number, size
 
 HEADER = "Idempotency-Key"
 KEY = re.compile(r"[\x21-\x7e]{1,255}")
 KEEP = "24 hours"
 # A claim whose request never finished (its process died) is taken over after this.
 STALE = "5 minutes"
+# pg_advisory_xact_lock(KEYS_LOCK, user_id): one person's new keys are counted
+# one at a time, so concurrent requests cannot all take the last place.
+KEYS_LOCK = 7302
+USAGE = text(
+    "SELECT count(*), coalesce(sum(octet_length(body)), 0), "
+    f"ceil(extract(epoch FROM min(created_at) + interval '{KEEP}' - now())), coalesce(bool_or(key = :key), false) "
+    "FROM api_idempotency_keys WHERE user_id = :user_id"
+)
 
 
 class IdempotencyKey(Model):
@@ -71,12 +88,14 @@ def claim() -> Response | None:
     user_id, mine = g.api_user.id, fingerprint()
     params = {"user_id": user_id, "key": key, "fingerprint": mine}
     for _ in range(3):
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:lock, :user_id)"), {**params, "lock": KEYS_LOCK})
         db.session.execute(
             text(
                 f"DELETE FROM api_idempotency_keys WHERE user_id = :user_id AND created_at < now() - interval '{KEEP}'"
             ),
             params,
         )
+        _check_room(params)
         claimed = db.session.execute(
             text(
                 "INSERT INTO api_idempotency_keys (user_id, key, fingerprint) VALUES (:user_id, :key, :fingerprint) "
@@ -104,6 +123,26 @@ def claim() -> Response | None:
         replay.headers["Idempotent-Replayed"] = "true"
         return replay
     raise Problem(409, f"A request with this {HEADER} is still running. Try again in a moment.")
+
+
+def _check_room(params: dict[str, object]) -> None:
+    """429 for a new key when the person's kept answers are at either bound."""
+    kept, octets, wait, known = db.session.execute(USAGE, params).one()
+    most_keys = current_app.config["API_IDEMPOTENCY_KEYS_PER_PERSON"]
+    most_bytes = current_app.config["API_IDEMPOTENCY_BYTES_PER_PERSON"]
+    if known or (kept < most_keys and octets < most_bytes):
+        return
+    wait = max(int(wait or 1), 1)
+    if kept >= most_keys:
+        reached = f"You have {number(kept)} {HEADER} answers kept (for 24 hours), the most one person may."
+    else:
+        reached = f"Your kept {HEADER} answers hold {size(octets)}, and one person may keep {size(most_bytes)}."
+    raise Problem(
+        429,
+        f"{reached} A new key is refused until the oldest is a day old, in {wait} s; "
+        "requests without the header go on as usual.",
+        headers={"Retry-After": str(wait)},
+    )
 
 
 def finish(response: Response) -> Response:

@@ -1,7 +1,12 @@
-"""Rate limits per token (B.1), counted in Redis so every web process shares them.
+"""Rate limits per token (B.1) and per person, counted in Redis so every web
+process shares them.
 
 A fixed window: ``API_RATE_LIMIT`` (``600 per minute``) for every request,
 and ``API_SEND_RATE_LIMIT`` (``5 per minute``) for accepted sends and starts.
+Each is counted for the token and for its person, over all their tokens:
+making more tokens must not buy more requests. The headers report the
+tighter of the two windows.
+
 A send is counted when it is let through and uncounted if it was not
 accepted (not 2xx), so concurrent sends cannot slip past the limit and a
 refused send costs nothing.
@@ -49,31 +54,41 @@ class Window:
     reset: int  # seconds until the window ends
 
 
-def _take(name: str, setting: str, token_id: int) -> Window:
-    """Count one request against ``setting``'s limit; 429 (uncounted) when over."""
+def _take(name: str, setting: str) -> Window:
+    """Count one request against ``setting``'s limit, for this token and for
+    its person; 429 (uncounted) when either is over."""
     amount, seconds = parse(current_app.config[setting])
     now = time.time()
     start = int(now // seconds) * seconds
-    key = f"api-rate:{name}:{token_id}:{start}"
+    keys = (f"api-rate:{name}:token:{g.api_token_id}:{start}", f"api-rate:{name}:person:{g.api_user.id}:{start}")
     reset = max(int(start + seconds - now), 1)
     try:
         with redis.client.pipeline() as pipe:
-            pipe.incr(key)
-            pipe.expire(key, seconds + 1)
-            count, _ = pipe.execute()
+            for key in keys:
+                pipe.incr(key)
+                pipe.expire(key, seconds + 1)
+            token_count, _, person_count, _ = pipe.execute()
     except RedisError:
         # A limit is a safeguard, not a reason to refuse every request while Redis is down.
         log.warning("API rate limit %s not counted: Redis unavailable", name)
         return Window(amount, amount, reset)
-    if count > amount:
-        redis.client.decr(key)
+    if max(token_count, person_count) > amount:
+        _decrement(keys)
+        whose = "this token" if token_count > amount else "this person's tokens together"
         raise Problem(
             429,
-            f"Over the limit of {current_app.config[setting]} for this token. Try again in {reset} s.",
+            f"Over the limit of {current_app.config[setting]} for {whose}. Try again in {reset} s.",
             headers={"Retry-After": str(reset), **_headers(Window(amount, 0, reset))},
         )
-    g.setdefault("api_rate_keys", {})[name] = key
-    return Window(amount, amount - count, reset)
+    g.setdefault("api_rate_keys", {})[name] = keys
+    return Window(amount, amount - max(token_count, person_count), reset)
+
+
+def _decrement(keys: tuple[str, ...]) -> None:
+    with redis.client.pipeline() as pipe:
+        for key in keys:
+            pipe.decr(key)
+        pipe.execute()
 
 
 def _headers(window: Window) -> dict[str, str]:
@@ -83,7 +98,7 @@ def _headers(window: Window) -> dict[str, str]:
 def check_request() -> None:
     """Before every authenticated API view: the all-requests limit."""
     if "api_token_id" in g:
-        g.api_rate_window = _take("all", "API_RATE_LIMIT", g.api_token_id)
+        g.api_rate_window = _take("all", "API_RATE_LIMIT")
 
 
 def add_headers(response: Response) -> Response:
@@ -99,7 +114,7 @@ def counts_as_send(view: Callable) -> Callable:
 
     @wraps(view)
     def limited(*args: Any, **kwargs: Any) -> Any:
-        g.api_send_window = _take("send", "API_SEND_RATE_LIMIT", g.api_token_id)
+        g.api_send_window = _take("send", "API_SEND_RATE_LIMIT")
         accepted = False
         try:
             result = view(*args, **kwargs)
@@ -120,9 +135,9 @@ def _status_of(result: Any) -> int:
 
 
 def _give_back(name: str) -> None:
-    key = g.get("api_rate_keys", {}).get(name)
-    if key is not None:
+    keys = g.get("api_rate_keys", {}).get(name)
+    if keys is not None:
         try:
-            redis.client.decr(key)
+            _decrement(keys)
         except RedisError:
             log.warning("API rate limit %s not given back: Redis unavailable", name)

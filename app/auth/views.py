@@ -13,6 +13,7 @@ from app.auth.forms import SignInForm
 from app.auth.models import Role, authenticate
 from app.clock import utcnow
 from app.extensions import csrf, db, limiter
+from app.tokens import models as tokens
 
 bp = Blueprint("auth", __name__)
 
@@ -82,10 +83,13 @@ def sign_out() -> Response:
 def sign_out_everywhere() -> Response:
     """Every session the person has, on every device: a signed cookie stays valid
     until it expires, so a copy taken before (another device, a shared machine)
-    ends here too."""
-    current_user.end_sessions()
+    ends here too. So do their API tokens: one made with a stolen session would
+    otherwise outlive it."""
+    user = current_user._get_current_object()
+    user.end_sessions()
+    revoked = tokens.revoke_all_for(user, tokens.RevokeReason.SIGNED_OUT_EVERYWHERE, actor=user)
     db.session.commit()
     logout_user()
     session.clear()
-    flash("You are signed out on every device.", "success")
+    flash("You are signed out on every device." + tokens.revoked_notice(revoked), "success")
     return redirect(url_for("auth.sign_in"))

@@ -6,6 +6,7 @@ from flask.cli import with_appcontext
 from app.audit import Via
 from app.auth.models import Role
 from app.extensions import db
+from app.formatting import plural
 from app.users import staff
 
 
@@ -34,8 +35,9 @@ def create(email: str, role: str, password: str) -> None:
 @with_appcontext
 def set_password(email: str, password: str) -> None:
     try:
-        staff.set_password(staff.find(email), password, actor=None, via=Via.COMMAND_LINE)
+        revoked = staff.set_password(staff.find(email), password, actor=None, via=Via.COMMAND_LINE)
     except staff.StaffChangeRefused as refused:
         raise click.ClickException(str(refused)) from None
     db.session.commit()
-    click.echo(f"New password set for {email.strip().lower()}; their open sessions have ended.")
+    tokens = f" {plural(revoked, 'API token')} of theirs revoked." if revoked else ""
+    click.echo(f"New password set for {email.strip().lower()}; their open sessions have ended.{tokens}")

@@ -3,12 +3,17 @@
 Shared by the admin pages and ``flask users …``. An admin cannot change their
 own role or deactivate themselves, so there is always at least one active
 admin: the one making the change.
+
+A new password and deactivation end the person's sessions and revoke their
+API tokens, in the same transaction: a token made with a stolen session goes
+with it. Reactivation brings neither back.
 """
 
 from app import audit, zones
 from app.addresses import InvalidAddress, normalize_email
 from app.audit import Action, Via
 from app.auth.models import MIN_PASSWORD, Role, User, create_user, find_by_email
+from app.tokens import models as tokens
 
 
 class StaffChangeRefused(ValueError):
@@ -54,6 +59,7 @@ def deactivate(user: User, *, actor: User) -> None:
     user.active = False
     user.end_sessions()
     audit.record(Action.USER_DEACTIVATED, actor=actor, subject_user_id=user.id)
+    tokens.revoke_all_for(user, tokens.RevokeReason.DEACTIVATED, actor=actor)
 
 
 def reactivate(user: User, *, actor: User) -> None:
@@ -63,10 +69,12 @@ def reactivate(user: User, *, actor: User) -> None:
     audit.record(Action.USER_REACTIVATED, actor=actor, subject_user_id=user.id)
 
 
-def set_password(user: User, password: str, *, actor: User | None, via: Via = Via.WEB) -> None:
+def set_password(user: User, password: str, *, actor: User | None, via: Via = Via.WEB) -> int:
+    """The new password; returns how many API tokens that revoked."""
     check_password(password)
     user.set_password(password)
     audit.record(Action.USER_PASSWORD_SET, actor=actor, via=via, subject_user_id=user.id)
+    return tokens.revoke_all_for(user, tokens.RevokeReason.PASSWORD_CHANGED, actor=actor, via=via)
 
 
 def set_timezone(user: User, name: str) -> None:

@@ -9,6 +9,7 @@ from app.auth.models import Role, User
 from app.clock import utcnow
 from app.extensions import csrf, db
 from app.formatting import when
+from app.tokens import models as tokens
 from app.users import staff
 from app.users.forms import ChangePasswordForm, NewUserForm, RoleForm, TimeZoneForm
 
@@ -61,7 +62,8 @@ def change_role(user_id: int) -> Response:
 def deactivate(user_id: int) -> Response:
     user = _user_or_404(user_id)
     return _apply(
-        lambda: staff.deactivate(user, actor=current_user), f"{user.email} is deactivated and signed out everywhere."
+        lambda: staff.deactivate(user, actor=current_user),
+        f"{user.email} is deactivated and signed out everywhere. Their API tokens are revoked.",
     )
 
 
@@ -110,10 +112,10 @@ def change_password() -> str | Response:
             form.current_password.errors.append("That is not your current password.")
         else:
             user = current_user._get_current_object()
-            staff.set_password(user, form.new_password.data, actor=user)
+            revoked = staff.set_password(user, form.new_password.data, actor=user)
             db.session.commit()
             # The new password ended every session, this one too; carry on signed in here.
             login_user(user)
-            flash("Password changed. Your other sessions have ended.", "success")
+            flash("Password changed. Your other sessions have ended." + tokens.revoked_notice(revoked), "success")
             return redirect(url_for("campaigns.index"))
     return render_template("users/change_password.html", form=form)
