@@ -10,14 +10,32 @@ Tests pass overrides to ``create_app``.
 import os
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
+
+
+class InProduction(NamedTuple):
+    """A default that depends on APP_ENV, which a test or a caller of
+    ``create_app`` may change after the environment is read: the app picks
+    one of the two at start (``app.security.init_app``)."""
+
+    production: Any
+    otherwise: Any
+
 
 DEFAULTS: dict[str, Any] = {
     # No default: outside development the app refuses to start without one
     # (app.security.check_secret_key).
     "SECRET_KEY": "",
+    # Anything but "development" is run as production: a secret key is
+    # required, and the two settings below default to HTTPS only.
     "APP_ENV": "production",
-    "SESSION_COOKIE_SECURE": False,
+    # The session cookie is sent over HTTPS only. Unset, it is in production,
+    # and not in development or tests, which serve plain http on 127.0.0.1.
+    "SESSION_COOKIE_SECURE": InProduction(True, otherwise=False),
+    # Strict-Transport-Security on every response: browsers that saw it use
+    # only HTTPS for this site for this many seconds. 0 sends none. Unset, a
+    # year in production and 0 elsewhere.
+    "HSTS_SECONDS": InProduction(365 * 24 * 3600, otherwise=0),
     # Sliding: every request renews it, so a day of idleness signs a person out.
     "SESSION_HOURS": 12.0,
     # How many reverse proxies in front set X-Forwarded-For / -Proto; 0 trusts
@@ -144,6 +162,8 @@ DEFAULTS: dict[str, Any] = {
 
 
 def _parse(text: str, default: Any) -> Any:
+    if isinstance(default, InProduction):
+        return _parse(text, default.production)
     if isinstance(default, bool):
         return text.strip().lower() in {"1", "true", "yes", "on"}
     if isinstance(default, dict):
