@@ -145,8 +145,12 @@ DEFAULTS: dict[str, Any] = {
     # only requests signed with this secret (HMAC-SHA256); empty refuses all.
     "INBOUND_WEBHOOK_SECRET": "",
     # A signed request older or newer than this is refused, so a captured one
-    # cannot be replayed later.
+    # cannot be replayed later; within it, each signature is taken once.
     "INBOUND_WEBHOOK_TOLERANCE_SECONDS": 300.0,
+    # The largest body it reads, in bytes: a reply is a few hundred.
+    "INBOUND_WEBHOOK_MAX_BYTES": 64 * 1024,
+    # Requests it takes per client address, signed or not; then 429.
+    "INBOUND_WEBHOOK_RATE_LIMIT": "600 per minute",
     # Live updates per campaign are coalesced to at most this many a second.
     "LIVE_UPDATES_PER_SECOND": 5.0,
     # Worker processes `python -m jobs.worker` runs (the Procfile's default setup).
