@@ -41,7 +41,14 @@ DEFAULTS: dict[str, Any] = {
     # How many reverse proxies in front set X-Forwarded-For / -Proto; 0 trusts
     # none. Sign-in throttling counts per client address, so behind a proxy set it.
     "TRUSTED_PROXIES": 0,
+    # Failed sign-ins allowed per client address and account together, and
+    # per account from every address (app.auth.throttling); then the form
+    # says how long to wait.
     "SIGN_IN_FAILURE_LIMIT": "5 per minute",
+    "SIGN_IN_ACCOUNT_FAILURE_LIMIT": "20 per hour",
+    # A browser that signed in to an account within this many days is held
+    # only to its own address's count for it, not to the account's.
+    "SIGN_IN_KNOWN_DEVICE_DAYS": 90.0,
     # Per API token, and per person over all their tokens together: every
     # request, and accepted sends and starts (contract B.1).
     "API_RATE_LIMIT": "600 per minute",
