@@ -39,7 +39,9 @@ DEFAULTS: dict[str, Any] = {
     # Sliding: every request renews it, so a day of idleness signs a person out.
     "SESSION_HOURS": 12.0,
     # How many reverse proxies in front set X-Forwarded-For / -Proto; 0 trusts
-    # none. Sign-in throttling counts per client address, so behind a proxy set it.
+    # none. Sign-in and webhook throttling count per client address: too few,
+    # and every client has the proxy's address, so one client's failures hold
+    # up everyone; too many, and a client can name its own address.
     "TRUSTED_PROXIES": 0,
     # Failed sign-ins allowed per client address and account together, and
     # per account from every address (app.auth.throttling); then the form
