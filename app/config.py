@@ -10,20 +10,47 @@ Tests pass overrides to ``create_app``.
 import os
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
+
+
+class InProduction(NamedTuple):
+    """A default that depends on APP_ENV, which a test or a caller of
+    ``create_app`` may change after the environment is read: the app picks
+    one of the two at start (``app.security.init_app``)."""
+
+    production: Any
+    otherwise: Any
+
 
 DEFAULTS: dict[str, Any] = {
     # No default: outside development the app refuses to start without one
     # (app.security.check_secret_key).
     "SECRET_KEY": "",
+    # Anything but "development" is run as production: a secret key is
+    # required, and the two settings below default to HTTPS only.
     "APP_ENV": "production",
-    "SESSION_COOKIE_SECURE": False,
+    # The session cookie is sent over HTTPS only. Unset, it is in production,
+    # and not in development or tests, which serve plain http on 127.0.0.1.
+    "SESSION_COOKIE_SECURE": InProduction(True, otherwise=False),
+    # Strict-Transport-Security on every response: browsers that saw it use
+    # only HTTPS for this site for this many seconds. 0 sends none. Unset, a
+    # year in production and 0 elsewhere.
+    "HSTS_SECONDS": InProduction(365 * 24 * 3600, otherwise=0),
     # Sliding: every request renews it, so a day of idleness signs a person out.
     "SESSION_HOURS": 12.0,
     # How many reverse proxies in front set X-Forwarded-For / -Proto; 0 trusts
-    # none. Sign-in throttling counts per client address, so behind a proxy set it.
+    # none. Sign-in and webhook throttling count per client address: too few,
+    # and every client has the proxy's address, so one client's failures hold
+    # up everyone; too many, and a client can name its own address.
     "TRUSTED_PROXIES": 0,
+    # Failed sign-ins allowed per client address and account together, and
+    # per account from every address (app.auth.throttling); then the form
+    # says how long to wait.
     "SIGN_IN_FAILURE_LIMIT": "5 per minute",
+    "SIGN_IN_ACCOUNT_FAILURE_LIMIT": "20 per hour",
+    # A browser that signed in to an account within this many days is held
+    # only to its own address's count for it, not to the account's.
+    "SIGN_IN_KNOWN_DEVICE_DAYS": 90.0,
     # Per API token, and per person over all their tokens together: every
     # request, and accepted sends and starts (contract B.1).
     "API_RATE_LIMIT": "600 per minute",
@@ -127,8 +154,12 @@ DEFAULTS: dict[str, Any] = {
     # only requests signed with this secret (HMAC-SHA256); empty refuses all.
     "INBOUND_WEBHOOK_SECRET": "",
     # A signed request older or newer than this is refused, so a captured one
-    # cannot be replayed later.
+    # cannot be replayed later; within it, each signature is taken once.
     "INBOUND_WEBHOOK_TOLERANCE_SECONDS": 300.0,
+    # The largest body it reads, in bytes: a reply is a few hundred.
+    "INBOUND_WEBHOOK_MAX_BYTES": 64 * 1024,
+    # Requests it takes per client address, signed or not; then 429.
+    "INBOUND_WEBHOOK_RATE_LIMIT": "600 per minute",
     # Live updates per campaign are coalesced to at most this many a second.
     "LIVE_UPDATES_PER_SECOND": 5.0,
     # Worker processes `python -m jobs.worker` runs (the Procfile's default setup).
@@ -144,6 +175,8 @@ DEFAULTS: dict[str, Any] = {
 
 
 def _parse(text: str, default: Any) -> Any:
+    if isinstance(default, InProduction):
+        return _parse(text, default.production)
     if isinstance(default, bool):
         return text.strip().lower() in {"1", "true", "yes", "on"}
     if isinstance(default, dict):

@@ -1,9 +1,12 @@
-"""Headers every response carries, and the rule that production has a real secret key."""
+"""Headers every response carries, and what production requires: a real
+secret key, and HTTPS for the session cookie and (HSTS) for browsers."""
 
 import secrets
 
-from flask import Flask
+from flask import Flask, current_app
 from werkzeug.wrappers import Response
+
+from app.config import InProduction
 
 # Our own scripts and styles only: no inline script, no eval, nothing from elsewhere.
 # htmx is configured (base.html) not to inject <style> or evaluate strings.
@@ -36,7 +39,13 @@ class MissingSecretKey(RuntimeError):
 
 def init_app(app: Flask) -> None:
     check_secret_key(app)
+    settle_transport(app)
     app.after_request(add_headers)
+
+
+def in_production(app: Flask) -> bool:
+    """Production rules hold unless APP_ENV says development or tests run the app."""
+    return app.config.get("APP_ENV") != "development" and not app.testing
 
 
 def check_secret_key(app: Flask) -> None:
@@ -47,7 +56,7 @@ def check_secret_key(app: Flask) -> None:
     """
     if app.config.get("SECRET_KEY"):
         return
-    if app.config.get("APP_ENV") == "development" or app.testing:
+    if not in_production(app):
         app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
         return
     raise MissingSecretKey(
@@ -57,7 +66,32 @@ def check_secret_key(app: Flask) -> None:
     )
 
 
+def settle_transport(app: Flask) -> None:
+    """Give each setting left unset its production or development default, and
+    warn when production runs with HTTPS protections turned off."""
+    production = in_production(app)
+    for name, value in list(app.config.items()):
+        if isinstance(value, InProduction):
+            app.config[name] = value.production if production else value.otherwise
+    if not production:
+        return
+    if not app.config["SESSION_COOKIE_SECURE"]:
+        app.logger.warning(
+            "SESSION_COOKIE_SECURE is off in production: the session cookie is sent over plain HTTP too, "
+            "where anyone on the network can read it and act as the person signed in. "
+            "Not recommended: serve the app over HTTPS and leave the setting unset."
+        )
+    if not app.config["HSTS_SECONDS"]:
+        app.logger.warning(
+            "HSTS_SECONDS is 0 in production: browsers are not told to use only HTTPS for this site, "
+            "so a visit typed as http:// can be intercepted. "
+            "Not recommended: serve the app over HTTPS and leave the setting unset."
+        )
+
+
 def add_headers(response: Response) -> Response:
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
+    if seconds := current_app.config["HSTS_SECONDS"]:
+        response.headers.setdefault("Strict-Transport-Security", f"max-age={int(seconds)}")
     return response

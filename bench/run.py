@@ -774,6 +774,8 @@ def main() -> int:
             "REDIS_URL": redis_url,
             "RQ_QUEUE": QUEUE,
             "SECRET_KEY": "bench-only",
+            # Served over plain http: no HTTPS-only session cookie.
+            "APP_ENV": "development",
             "PYTHONUNBUFFERED": "1",
             # api_list and api_send measure the endpoints, not the per-token limits.
             "API_RATE_LIMIT": "100000 per minute",

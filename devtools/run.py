@@ -54,6 +54,9 @@ def main() -> int:
             "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
         }
         env.setdefault("FLASK_DEBUG", "0")
+        # Served over plain http on 127.0.0.1: production's session cookie is
+        # HTTPS-only, and a browser need not send it back here.
+        env.setdefault("APP_ENV", "development")
         flask = [sys.executable, "-m", "flask"]
         subprocess.run([*flask, "db", "upgrade"], env=env, cwd=ROOT, check=True)
         subprocess.run([*flask, "demo", "load"], env=env, cwd=ROOT, check=True)

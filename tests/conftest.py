@@ -81,6 +81,8 @@ def worker_env(services: Services, **settings) -> dict[str, str]:
         "DATABASE_URL": services.database_url,
         "REDIS_URL": services.redis_url,
         "SECRET_KEY": "worker-test",
+        # Its web process is served over plain http: no HTTPS-only session cookie.
+        "APP_ENV": "development",
         **{
             name: base[name]
             for name in (

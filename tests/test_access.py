@@ -20,7 +20,7 @@ from tests.conftest import signed_in
 from tests.factories import make_campaign, make_user
 
 # The only endpoints anyone may reach without signing in. The inbound webhook
-# takes only signed requests instead (tests/test_opt_outs.py).
+# takes only signed requests instead (tests/test_inbound_webhook.py).
 PUBLIC_ENDPOINTS = {"static", "auth.sign_in", "health", "webhooks.inbound"}
 
 # The least role each endpoint needs. A route added without an entry here fails

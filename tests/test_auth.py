@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import select
 
 from app import create_app
+from app.auth import throttling
 from app.auth.models import Role, User
 from app.extensions import db
 from app.security import MissingSecretKey
@@ -64,12 +65,20 @@ def test_sign_in_records_last_login_and_starts_a_new_session(anonymous):
     assert user.last_login_at is not None
 
 
+def cookies(response) -> dict[str, str]:
+    """Each cookie the response sets, by name: the session's, and at sign-in
+    the one that marks a browser as known for the account."""
+    return {header.split("=", 1)[0]: header for header in response.headers.getlist("Set-Cookie")}
+
+
 def test_session_cookie_is_httponly_and_samesite_lax(anonymous):
     make_user(Role.VIEWER, email="vera@example.com")
-    cookie = sign_in(anonymous, "vera@example.com").headers["Set-Cookie"]
-    assert "HttpOnly" in cookie
-    assert "SameSite=Lax" in cookie
-    assert "Secure" not in cookie
+    set_now = cookies(sign_in(anonymous, "vera@example.com"))
+    assert set_now.keys() == {"session", throttling.KNOWN_DEVICE}
+    for cookie in set_now.values():
+        assert "HttpOnly" in cookie
+        assert "SameSite=Lax" in cookie
+        assert "Secure" not in cookie
 
 
 def test_session_cookie_is_secure_when_configured_for_https(app, services):
@@ -79,7 +88,9 @@ def test_session_cookie_is_secure_when_configured_for_https(app, services):
     response = https.test_client().post(
         "/sign-in", data={"email": "vera@example.com", "password": PASSWORD}, base_url="https://localhost"
     )
-    assert "Secure" in response.headers["Set-Cookie"]
+    set_now = cookies(response)
+    assert set_now.keys() == {"session", throttling.KNOWN_DEVICE}
+    assert all("; Secure" in cookie for cookie in set_now.values())
 
 
 def test_static_files_and_health_never_set_the_session_cookie(client):
@@ -133,6 +144,53 @@ def test_behind_a_trusted_proxy_failures_count_per_forwarded_address(app, servic
         sign_in(client, "vera@example.com", "guess", **{"X-Forwarded-For": "203.0.113.7"})
     assert sign_in(client, "vera@example.com", **{"X-Forwarded-For": "203.0.113.7"}).status_code == 429
     assert sign_in(client, "vera@example.com", **{"X-Forwarded-For": "198.51.100.2"}).status_code == 302
+
+
+ACCOUNT_PAUSED = "Too many failed sign-ins for this account, from several addresses: signing in to it is paused for"
+
+
+def spray(client, email: str, addresses: int) -> None:
+    """One wrong password for ``email`` from each of many addresses: none of
+    them reaches its own address's limit."""
+    for n in range(addresses):
+        failed = sign_in_from(client, f"203.0.113.{n + 1}", email, "guess")
+        assert failed.status_code == 200 and WRONG in failed.get_data(as_text=True)
+
+
+def sign_in_from(client, address: str, email: str, password: str = PASSWORD):
+    return client.post("/sign-in", data={"email": email, "password": password}, environ_base={"REMOTE_ADDR": address})
+
+
+def test_failures_from_many_addresses_pause_signing_in_to_the_account(anonymous):
+    make_user(Role.VIEWER, email="vera@example.com")
+    make_user(Role.VIEWER, email="olga@example.com")
+    spray(anonymous, "vera@example.com", 20)
+    # From a new address, and with the right password: the account's allowance is spent.
+    paused = sign_in_from(anonymous, "198.51.100.9", "Vera@Example.com")
+    assert paused.status_code == 429
+    page = paused.get_data(as_text=True)
+    assert ACCOUNT_PAUSED in page and "If the failures were not yours, tell an admin." in page
+    assert 'value="Vera@Example.com"' in page
+    # Another account, from any of those addresses, is not held up.
+    assert sign_in_from(anonymous, "203.0.113.1", "olga@example.com").status_code == 302
+
+
+def test_a_browser_that_signed_in_before_is_not_held_to_the_accounts_count(app, anonymous):
+    """Anyone can spend an account's allowance on purpose; its owner still
+    signs in from their own browser."""
+    make_user(Role.VIEWER, email="vera@example.com")
+    own = app.test_client()
+    assert sign_in_from(own, "192.0.2.10", "vera@example.com").status_code == 302
+    own.post("/sign-out")
+    spray(anonymous, "vera@example.com", 20)
+    assert sign_in_from(anonymous, "192.0.2.10", "vera@example.com").status_code == 429
+    # Its cookie is signed: one made up does not count.
+    anonymous.set_cookie(throttling.KNOWN_DEVICE, "vera@example.com", path="/sign-in")
+    assert sign_in_from(anonymous, "192.0.2.10", "vera@example.com").status_code == 429
+    assert sign_in_from(own, "192.0.2.10", "vera@example.com").status_code == 302
+    # Signing out everywhere (as a new password does) forgets every browser.
+    own.post("/sign-out-everywhere")
+    assert sign_in_from(own, "192.0.2.10", "vera@example.com").status_code == 429
 
 
 def test_successful_sign_ins_use_no_allowance(app):

@@ -1,10 +1,7 @@
-"""Opt-outs: the list and its pages, the signed inbound endpoint, the
-provider's opted_out answer, and the Skipped end state a campaign gives an
-opted-out address, at Start and at each claim, with a real worker sending."""
+"""Opt-outs: the list and its pages, the provider's opted_out answer, and the
+Skipped end state a campaign gives an opted-out address, at Start and at each
+claim, with a real worker sending. Replies that opt out: test_inbound_webhook.py."""
 
-import hashlib
-import hmac
-import json
 import time
 
 import pytest
@@ -22,8 +19,6 @@ from tests.conftest import signed_in, worker_env
 from tests.factories import make_user
 from tests.helpers import assert_counters_match_rows, assert_nothing_lost_or_sent_twice, reread, wait_for
 from tests.processes import running
-
-SECRET = "inbound-test-secret"
 
 
 def sms_draft(client, numbers: list[str], message: str = "Hi {first_name}") -> Campaign:
@@ -130,95 +125,6 @@ def test_an_audience_of_contacts_leaves_out_those_opted_out_of_its_channel(clien
     assert (
         "<strong>3 contacts</strong> with a phone match these filters, leaving out those who opted out of SMS." in text
     )
-
-
-# The inbound endpoint.
-
-
-def signed(body: bytes, secret: str = SECRET, at: float | None = None) -> dict[str, str]:
-    timestamp = str(int(at if at is not None else time.time()))
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return {"X-Signature-Timestamp": timestamp, "X-Signature": f"sha256={digest}", "Content-Type": "application/json"}
-
-
-@pytest.fixture
-def inbound(anonymous, config):
-    config(INBOUND_WEBHOOK_SECRET=SECRET)
-
-    def post(payload, headers=None, raw: bytes | None = None):
-        body = raw if raw is not None else json.dumps(payload).encode()
-        return anonymous.post("/webhooks/inbound", data=body, headers=headers if headers is not None else signed(body))
-
-    return post
-
-
-@pytest.mark.parametrize("word", ["STOP", " stop ", "Unsubscribe", "cancel", "END", "quit"])
-def test_a_stop_reply_opts_the_sender_out(inbound, word):
-    response = inbound({"channel": "sms", "from": "+1 (202) 555-0101", "text": word})
-    assert response.status_code == 200 and response.json == {
-        "action": "opted_out",
-        "channel": "sms",
-        "address": "+12025550101",
-    }
-    entry = db.session.scalar(select(OptOut))
-    assert (entry.channel, entry.address, entry.source) == ("sms", "+12025550101", "reply")
-    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == Action.OPT_OUT_ADDED.value))
-    assert event.via == "inbound" and event.actor_label == "their reply"
-
-
-def test_start_opts_back_in_and_other_words_change_nothing(inbound):
-    inbound({"channel": "whatsapp", "from": "+12025550101", "text": "STOP"})
-    assert inbound({"channel": "whatsapp", "from": "+12025550101", "text": "Stop please"}).json["action"] == "none"
-    assert db.session.scalar(select(func.count()).select_from(OptOut)) == 1
-    assert inbound({"channel": "whatsapp", "from": "+12025550101", "text": "start"}).json["action"] == "opted_in"
-    assert db.session.scalar(select(func.count()).select_from(OptOut)) == 0
-
-
-@pytest.mark.parametrize(
-    "headers",
-    [
-        {},
-        {"X-Signature-Timestamp": "now", "X-Signature": "sha256=00"},
-        "wrong secret",
-        "an hour old",
-        "signed over another body",
-    ],
-)
-def test_unsigned_or_badly_signed_requests_get_401_and_change_nothing(inbound, headers):
-    body = json.dumps({"channel": "sms", "from": "+12025550101", "text": "STOP"}).encode()
-    if headers == "wrong secret":
-        headers = signed(body, secret="guess")
-    elif headers == "an hour old":
-        headers = signed(body, at=time.time() - 3600)
-    elif headers == "signed over another body":
-        headers = signed(body.replace(b"0101", b"0102"))
-    response = inbound(None, headers=headers, raw=body)
-    assert response.status_code == 401 and "signature" in response.json["error"]
-    assert db.session.scalar(select(func.count()).select_from(OptOut)) == 0
-
-
-def test_without_a_secret_set_every_request_is_refused(anonymous, config):
-    config(INBOUND_WEBHOOK_SECRET="")
-    body = b'{"from": "+12025550101", "text": "STOP"}'
-    assert anonymous.post("/webhooks/inbound", data=body, headers=signed(body, secret="")).status_code == 401
-
-
-@pytest.mark.parametrize(
-    "raw, message",
-    [
-        (b"not json", "JSON object"),
-        (b"[1, 2]", "JSON object"),
-        (b'{"channel": "fax", "from": "+12025550101", "text": "STOP"}', "channel must be one of"),
-        (b'{"from": 12025550101, "text": "STOP"}', "must be strings"),
-        (b'{"from": "+1202\\u0000", "text": "STOP"}', "must be strings"),
-        (b'{"from": "not a number", "text": "STOP"}', "from: "),
-        (b'{"channel": "email", "from": "+12025550101", "text": "STOP"}', "is a phone number"),
-    ],
-)
-def test_bad_bodies_get_400_with_what_is_wrong(inbound, raw, message):
-    response = inbound(None, raw=raw)
-    assert response.status_code == 400 and message in response.json["error"]
-    assert db.session.scalar(select(func.count()).select_from(OptOut)) == 0
 
 
 # Campaigns.

@@ -5,12 +5,13 @@ import time
 
 import pytest
 
+from app import create_app
 from app.auth.models import Role, User
 from app.campaigns.models import Campaign
 from app.extensions import db
 from app.live.broker import KEEPALIVE
 from app.security import CONTENT_SECURITY_POLICY
-from tests.conftest import signed_in
+from tests.conftest import settings_for, signed_in
 from tests.factories import make_campaign, make_user
 from tests.helpers import read_until
 from tests.test_live_stream import open_stream
@@ -143,3 +144,50 @@ def test_an_open_stream_ends_when_its_user_is_deactivated(app, redis_client, con
         assert chunk == KEEPALIVE.encode()
         assert time.monotonic() < deadline, "the stream outlived its user's deactivation"
     response.close()
+
+
+def started(services, **settings):
+    """A web app started as a host starts it: not under test."""
+    return create_app({**settings_for(services), "TESTING": False, **settings})
+
+
+def test_production_sends_the_session_cookie_over_https_only_and_asks_for_https(app, services, caplog):
+    production = started(services, APP_ENV="production")
+    response = signed_in(production, make_user(Role.VIEWER, email="vera@example.com")).get(
+        "/campaigns", base_url="https://localhost"
+    )
+    assert response.status_code == 200
+    assert "; Secure" in response.headers["Set-Cookie"]
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert production.test_client().get("/healthz").headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert not [record for record in caplog.records if record.levelname == "WARNING"]
+
+
+def test_development_and_tests_keep_the_session_cookie_over_plain_http(app, services, client):
+    development = started(services, APP_ENV="development")
+    response = signed_in(development, make_user(Role.VIEWER, email="vera@example.com")).get("/campaigns")
+    assert response.status_code == 200 and "Set-Cookie" in response.headers
+    assert "Secure" not in response.headers["Set-Cookie"]
+    assert "Strict-Transport-Security" not in response.headers
+    under_test = client.get("/campaigns")
+    assert "Secure" not in under_test.headers["Set-Cookie"]
+    assert "Strict-Transport-Security" not in under_test.headers
+
+
+def test_production_without_tls_is_possible_and_warned_about_at_start(app, services, monkeypatch, caplog):
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", "false")
+    monkeypatch.setenv("HSTS_SECONDS", "0")
+    production = started(services, APP_ENV="production")
+    response = signed_in(production, make_user(Role.VIEWER, email="vera@example.com")).get("/campaigns")
+    assert response.status_code == 200
+    assert "Secure" not in response.headers["Set-Cookie"]
+    assert "Strict-Transport-Security" not in response.headers
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("SESSION_COOKIE_SECURE is off in production")
+    assert warnings[1].startswith("HSTS_SECONDS is 0 in production")
+
+
+def test_hsts_seconds_is_a_setting(app, services):
+    production = started(services, APP_ENV="production", HSTS_SECONDS=600)
+    assert production.test_client().get("/healthz").headers["Strict-Transport-Security"] == "max-age=600"

@@ -1,13 +1,9 @@
-import time
-
 import flask
-from flask import Blueprint, current_app, flash, g, make_response, redirect, render_template, request, session, url_for
-from flask_limiter import RequestLimit
-from flask_limiter.util import get_remote_address
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from app.addresses import email_key
+from app.auth import throttling
 from app.auth.access import public, requires, safe_next
 from app.auth.forms import SignInForm
 from app.auth.models import Role, authenticate
@@ -20,18 +16,9 @@ bp = Blueprint("auth", __name__)
 WRONG_CREDENTIALS = "That email and password do not match an active account."
 
 
-def _failure_key() -> str:
-    """Failures count per account and address together: one person mistyping
-    does not lock out a colleague, and one address cannot guess one account fast."""
-    return f"{get_remote_address()}|{email_key(request.form.get('email', ''))}"
-
-
-def _too_many_failures(limit: RequestLimit) -> flask.Response:
-    wait = max(int(limit.reset_at - time.time()) + 1, 1)
-    form = SignInForm()
-    message = f"Too many failed sign-ins for this account from your address. Wait {wait} seconds, then try again."
-    # Flask-Limiter only uses a flask.Response, not a bare werkzeug one.
-    return make_response(render_template("auth/sign_in.html", form=form, error=message), 429)
+def _failed(response: flask.Response) -> bool:
+    # Only failures use up an allowance, so signing in successfully is never slowed.
+    return g.get("sign_in_failed", False)
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
@@ -39,11 +26,18 @@ def _too_many_failures(limit: RequestLimit) -> flask.Response:
 @csrf.exempt  # the form checks its own token, and shows itself again if refused
 @limiter.limit(
     lambda: current_app.config["SIGN_IN_FAILURE_LIMIT"],
-    key_func=_failure_key,
+    key_func=throttling.address_and_account,
     methods=["POST"],
-    # Only failures use up the allowance, so signing in successfully is never slowed.
-    deduct_when=lambda response: g.get("sign_in_failed", False),
-    on_breach=_too_many_failures,
+    deduct_when=_failed,
+    on_breach=throttling.too_many_from_address,
+)
+@limiter.limit(
+    lambda: current_app.config["SIGN_IN_ACCOUNT_FAILURE_LIMIT"],
+    key_func=throttling.account,
+    methods=["POST"],
+    deduct_when=_failed,
+    exempt_when=throttling.known_device,
+    on_breach=throttling.too_many_for_account,
 )
 def sign_in() -> str | Response:
     if current_user.is_authenticated:
@@ -62,7 +56,9 @@ def sign_in() -> str | Response:
             session.permanent = True
             user.last_login_at = utcnow()
             db.session.commit()
-            return redirect(safe_next(request.args.get("next")) or url_for("campaigns.index"))
+            response = redirect(safe_next(request.args.get("next")) or url_for("campaigns.index"))
+            throttling.remember_device(response, user)
+            return response
     # Back to a form kept while signed out (app.kept): say so.
     keeping = "kept=" in (request.args.get("next") or "")
     return render_template("auth/sign_in.html", form=form, error=error, keeping=keeping)
