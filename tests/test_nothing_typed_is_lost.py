@@ -36,21 +36,22 @@ def test_a_form_whose_token_was_refused_comes_back_filled_in_with_a_message(app,
     assert sent.status_code == 302 and campaigns() == 1
 
 
-def test_a_form_sent_signed_out_comes_back_after_signing_in(app, anonymous):
-    make_user(Role.OPERATOR, email="nurse@example.com")
-    sent = anonymous.post("/campaigns/new", data=FORM)
+def test_a_form_sent_after_signing_out_comes_back_after_signing_in(app):
+    nurse = signed_in(app, make_user(Role.OPERATOR, email="nurse@example.com"))
+    nurse.post("/sign-out")  # in another tab: the browser has the one cookie
+    sent = nurse.post("/campaigns/new", data=FORM)
     assert sent.status_code == 302 and "/sign-in?next=" in sent.headers["Location"]
     assert campaigns() == 0
-    sign_in_page = anonymous.get(sent.headers["Location"]).get_data(as_text=True)
+    sign_in_page = nurse.get(sent.headers["Location"]).get_data(as_text=True)
     assert "Your session had ended, so your form was not sent." in sign_in_page
 
-    back = anonymous.post(sent.headers["Location"], data={"email": "nurse@example.com", "password": PASSWORD})
+    back = nurse.post(sent.headers["Location"], data={"email": "nurse@example.com", "password": PASSWORD})
     assert re.fullmatch(r"/campaigns/new\?kept=[\w-]+", back.headers["Location"])
-    form = anonymous.get(back.headers["Location"]).get_data(as_text=True)
+    form = nurse.get(back.headers["Location"]).get_data(as_text=True)
     assert "Here it is as you typed it" in form
     assert 'value="Flu shots"' in form and "Patient 1000, person1000@example.com" in form
     # Handed over once: the same address later shows an empty form.
-    again = anonymous.get(back.headers["Location"]).get_data(as_text=True)
+    again = nurse.get(back.headers["Location"]).get_data(as_text=True)
     assert "Patient 1000" not in again and "Here it is" not in again
 
 
