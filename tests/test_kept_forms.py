@@ -9,7 +9,6 @@ import re
 import secrets
 
 import pytest
-from redis.exceptions import OutOfMemoryError
 
 from app import kept
 from app.auth.models import Role
@@ -140,32 +139,6 @@ def test_a_kept_form_is_shown_only_to_the_browser_that_sent_it(app, anonymous, r
     assert back.headers["Location"] == kept_url
     form = nurse.get(kept_url).get_data(as_text=True)
     assert "Here it is as you typed it" in form and 'value="Flu shots"' in form
-
-
-@pytest.fixture
-def full_redis(redis_client):
-    """Redis as it answers when full under ``maxmemory`` with ``noeviction``:
-    every write refused (OOM), reads and deletes still served."""
-    before = redis_client.config_get("maxmemory*")
-    redis_client.set("filler", b"x" * 2 * 1024 * 1024)
-    redis_client.config_set("maxmemory-policy", "noeviction")
-    redis_client.config_set("maxmemory", "1mb")
-    try:
-        with pytest.raises(OutOfMemoryError):
-            redis_client.set("probe", "1")
-        yield redis_client
-    finally:
-        redis_client.config_set("maxmemory", before["maxmemory"])
-        redis_client.config_set("maxmemory-policy", before["maxmemory-policy"])
-
-
-def test_a_form_redis_refuses_is_not_kept_and_sign_in_says_so(app, full_redis):
-    nurse = signed_out(app)
-    sent = nurse.post("/campaigns/new", data=FORM)
-    assert sent.headers["Location"] == "/sign-in"
-    page = nurse.get("/sign-in").get_data(as_text=True)
-    assert f"Your session had ended, so your form was not sent, and it could not be kept just now. {GO_BACK}" in page
-    assert kept_forms(full_redis) == []
 
 
 def test_packing_gives_back_exactly_the_fields_packed():

@@ -1,0 +1,44 @@
+"""When Redis is full (``maxmemory`` with ``noeviction`` refuses every write),
+each request says so clearly or carries on, and nothing committed to
+PostgreSQL is lost: what waits for Redis starts once it takes work again."""
+
+from sqlalchemy import func, select
+
+from app.auth.models import Role
+from app.campaigns.models import Campaign, Recipient
+from app.extensions import db
+from jobs.reconciler import reconcile
+from tests.conftest import signed_in
+from tests.factories import make_campaign, make_user
+from tests.test_kept_forms import FORM, GO_BACK, kept_forms
+
+
+def test_a_form_redis_refuses_to_keep_is_not_kept_and_sign_in_says_so(app, redis_client, fill_redis):
+    nurse = signed_in(app, make_user(Role.OPERATOR, email="nurse@example.com"))
+    nurse.post("/sign-out")
+    fill_redis()
+    sent = nurse.post("/campaigns/new", data=FORM)
+    assert sent.headers["Location"] == "/sign-in"
+    page = nurse.get("/sign-in").get_data(as_text=True)
+    assert f"Your session had ended, so your form was not sent, and it could not be kept just now. {GO_BACK}" in page
+    assert kept_forms(redis_client) == []
+
+
+def test_a_start_redis_refuses_to_queue_is_kept_and_sends_once_redis_takes_work(
+    client, config, run_worker, redis_client, fill_redis
+):
+    """Committed first, queued after (app.campaigns.controls): the reconciler
+    queues what the database says is owed."""
+    config(PROVIDER_FAILURE_RATE=0.0)  # every one sent, so the count says none was lost
+    campaign = make_campaign(3)
+    fill_redis()
+    started = client.post(f"/campaigns/{campaign.id}/start")
+    assert started.status_code == 302
+    db.session.expire_all()
+    assert db.session.get_one(Campaign, campaign.id).status == "sending"
+
+    redis_client.config_set("maxmemory", 0)
+    assert reconcile()["enqueued"] == [campaign.id]
+    run_worker()
+    sent = select(func.count()).where(Recipient.campaign_id == campaign.id, Recipient.status == "sent")
+    assert db.session.scalar(sent) == 3
