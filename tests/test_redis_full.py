@@ -6,10 +6,12 @@ from sqlalchemy import func, select
 
 from app.auth.models import Role
 from app.campaigns.models import Campaign, Recipient
+from app.contacts.models import ImportStatus
 from app.extensions import db
 from jobs.reconciler import reconcile
 from tests.conftest import signed_in
 from tests.factories import make_campaign, make_user
+from tests.test_contact_import import start, uploaded
 from tests.test_kept_forms import FORM, GO_BACK, kept_forms
 
 
@@ -22,6 +24,29 @@ def test_a_form_redis_refuses_to_keep_is_not_kept_and_sign_in_says_so(app, redis
     page = nurse.get("/sign-in").get_data(as_text=True)
     assert f"Your session had ended, so your form was not sent, and it could not be kept just now. {GO_BACK}" in page
     assert kept_forms(redis_client) == []
+
+
+def test_an_import_redis_refuses_to_queue_says_so_and_starts_once_redis_takes_work(
+    client, config, run_worker, redis_client, fill_redis
+):
+    contact_import = uploaded(client, "phone,first name\n+254712000001,Ada\n+254712000002,Grace\n")
+    fill_redis()
+    started = start(client, contact_import)
+    assert started.status_code == 302
+    page = client.get(started.headers["Location"]).get_data(as_text=True)
+    assert (
+        "Importing 2 rows from contacts.csv. The job queue (Redis) refused it just now, so it waits: "
+        "it starts by itself within about 60 seconds of Redis taking work again. Nothing is lost."
+    ) in page
+    db.session.refresh(contact_import)
+    assert contact_import.status == ImportStatus.QUEUED
+
+    redis_client.config_set("maxmemory", 0)
+    config(IMPORT_STALL_SECONDS=0)
+    assert reconcile()["imports"] == [contact_import.id]
+    run_worker()
+    db.session.refresh(contact_import)
+    assert contact_import.status == ImportStatus.DONE
 
 
 def test_a_start_redis_refuses_to_queue_is_kept_and_sends_once_redis_takes_work(
