@@ -226,6 +226,11 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
         # If Redis is unreachable, count failures in each process's memory rather
         # than fail every sign-in.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        # If Redis is reachable but refuses writes (full, under maxmemory with
+        # noeviction), a failed sign-in it cannot count is answered as usual,
+        # uncounted, rather than with an error page (the count is taken after
+        # the answer, where the fallback above does not reach).
+        "RATELIMIT_SWALLOW_ERRORS": True,
         "SQLALCHEMY_DATABASE_URI": psycopg2_url(settings["DATABASE_URL"]),
         # Which process this is: web, worker, reconciler (each entry point says).
         # Its connections name themselves after it in pg_stat_activity.

@@ -10,9 +10,20 @@ from app.contacts.models import ImportStatus
 from app.extensions import db
 from jobs.reconciler import reconcile
 from tests.conftest import signed_in
-from tests.factories import make_campaign, make_user
+from tests.factories import PASSWORD, make_campaign, make_user
 from tests.test_contact_import import start, uploaded
 from tests.test_kept_forms import FORM, GO_BACK, kept_forms
+
+
+def test_a_wrong_password_while_redis_is_full_is_answered_and_the_right_one_signs_in(app, anonymous, fill_redis):
+    """Failures are counted after the answer; one Redis refuses to count is not an error page."""
+    make_user(Role.VIEWER, email="vera@example.com")
+    fill_redis()
+    wrong = anonymous.post("/sign-in", data={"email": "vera@example.com", "password": "a guess"})
+    assert wrong.status_code == 200
+    assert "That email and password do not match an active account." in wrong.get_data(as_text=True)
+    right = anonymous.post("/sign-in", data={"email": "vera@example.com", "password": PASSWORD})
+    assert right.status_code == 302 and right.headers["Location"] == "/campaigns"
 
 
 def test_a_form_redis_refuses_to_keep_is_not_kept_and_sign_in_says_so(app, redis_client, fill_redis):
