@@ -51,6 +51,12 @@ DEFAULTS: dict[str, Any] = {
     # A browser that signed in to an account within this many days is held
     # only to its own address's count for it, not to the account's.
     "SIGN_IN_KNOWN_DEVICE_DAYS": 90.0,
+    # A form sent by a browser whose session ended is kept (in Redis, an hour)
+    # until its person signs in again: at most this many bytes as stored, and at
+    # most this many forms per client address (the hourly part bounds what one
+    # address holds at once). A form refused either way is not kept.
+    "KEPT_FORM_MAX_BYTES": 1024 * 1024,
+    "KEPT_FORM_RATE_LIMIT": "5 per minute; 20 per hour",
     # Per API token, and per person over all their tokens together: every
     # request, and accepted sends and starts (contract B.1).
     "API_RATE_LIMIT": "600 per minute",
@@ -220,6 +226,11 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
         # If Redis is unreachable, count failures in each process's memory rather
         # than fail every sign-in.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        # If Redis is reachable but refuses writes (full, under maxmemory with
+        # noeviction), a failed sign-in it cannot count is answered as usual,
+        # uncounted, rather than with an error page (the count is taken after
+        # the answer, where the fallback above does not reach).
+        "RATELIMIT_SWALLOW_ERRORS": True,
         "SQLALCHEMY_DATABASE_URI": psycopg2_url(settings["DATABASE_URL"]),
         # Which process this is: web, worker, reconciler (each entry point says).
         # Its connections name themselves after it in pg_stat_activity.

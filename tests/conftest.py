@@ -9,6 +9,7 @@ import pytest
 from flask import g, has_app_context
 from flask.testing import FlaskClient
 from redis import Redis
+from redis.exceptions import OutOfMemoryError
 from rq import Queue, SimpleWorker
 from sqlalchemy import text
 
@@ -203,3 +204,22 @@ def run_worker(app):
             SimpleWorker([queue], connection=connection).work(burst=True, max_jobs=max_jobs)
 
     return run
+
+
+@pytest.fixture
+def fill_redis(redis_client):
+    """``fill_redis()`` makes Redis answer as it does when full under
+    ``maxmemory`` with ``noeviction`` (as the README recommends): every write
+    refused (OOM), reads and deletes still served. Restored afterwards."""
+    before = redis_client.config_get("maxmemory*")
+
+    def fill() -> None:
+        redis_client.set("filler", b"x" * 2 * 1024 * 1024)
+        redis_client.config_set("maxmemory-policy", "noeviction")
+        redis_client.config_set("maxmemory", "1mb")
+        with pytest.raises(OutOfMemoryError):
+            redis_client.set("probe", "1")
+
+    yield fill
+    redis_client.config_set("maxmemory", before["maxmemory"])
+    redis_client.config_set("maxmemory-policy", before["maxmemory-policy"])

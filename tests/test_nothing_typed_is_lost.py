@@ -4,7 +4,7 @@ session ended, comes back with everything typed in it."""
 import re
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select
 
 from app.auth.models import Role
@@ -36,21 +36,22 @@ def test_a_form_whose_token_was_refused_comes_back_filled_in_with_a_message(app,
     assert sent.status_code == 302 and campaigns() == 1
 
 
-def test_a_form_sent_signed_out_comes_back_after_signing_in(app, anonymous):
-    make_user(Role.OPERATOR, email="nurse@example.com")
-    sent = anonymous.post("/campaigns/new", data=FORM)
+def test_a_form_sent_after_signing_out_comes_back_after_signing_in(app):
+    nurse = signed_in(app, make_user(Role.OPERATOR, email="nurse@example.com"))
+    nurse.post("/sign-out")  # in another tab: the browser has the one cookie
+    sent = nurse.post("/campaigns/new", data=FORM)
     assert sent.status_code == 302 and "/sign-in?next=" in sent.headers["Location"]
     assert campaigns() == 0
-    sign_in_page = anonymous.get(sent.headers["Location"]).get_data(as_text=True)
+    sign_in_page = nurse.get(sent.headers["Location"]).get_data(as_text=True)
     assert "Your session had ended, so your form was not sent." in sign_in_page
 
-    back = anonymous.post(sent.headers["Location"], data={"email": "nurse@example.com", "password": PASSWORD})
+    back = nurse.post(sent.headers["Location"], data={"email": "nurse@example.com", "password": PASSWORD})
     assert re.fullmatch(r"/campaigns/new\?kept=[\w-]+", back.headers["Location"])
-    form = anonymous.get(back.headers["Location"]).get_data(as_text=True)
+    form = nurse.get(back.headers["Location"]).get_data(as_text=True)
     assert "Here it is as you typed it" in form
     assert 'value="Flu shots"' in form and "Patient 1000, person1000@example.com" in form
     # Handed over once: the same address later shows an empty form.
-    again = anonymous.get(back.headers["Location"]).get_data(as_text=True)
+    again = nurse.get(back.headers["Location"]).get_data(as_text=True)
     assert "Patient 1000" not in again and "Here it is" not in again
 
 
@@ -77,8 +78,7 @@ def test_a_long_paste_survives_signing_out_and_in_from_another_tab(live_stack, b
 
     # Signed out and in again in another tab: the form's token is now another session's.
     other_tab = context.new_page()
-    other_tab.goto(f"{live_stack}/campaigns")
-    other_tab.get_by_role("button", name="Sign out").click()
+    sign_out(other_tab, live_stack)
     sign_in(other_tab, live_stack, "nurse@example.com")
     form_tab.get_by_role("button", name="Create campaign").click()
     expect(form_tab.get_by_text("so it was not sent. Nothing you typed is lost")).to_be_visible()
@@ -92,8 +92,7 @@ def test_a_long_paste_survives_signing_out_and_in_from_another_tab(live_stack, b
     form_tab.get_by_label("Channel").select_option("Email")
     form_tab.get_by_label("Message", exact=True).fill("Hello again.")
     form_tab.get_by_label("Recipients", exact=True).fill(PASTE)
-    other_tab.goto(f"{live_stack}/campaigns")
-    other_tab.get_by_role("button", name="Sign out").click()
+    sign_out(other_tab, live_stack)
     form_tab.get_by_role("button", name="Create campaign").click()
     expect(form_tab.get_by_test_id("form-kept-note")).to_be_visible()
     form_tab.get_by_label("Email").fill("nurse@example.com")
@@ -105,6 +104,15 @@ def test_a_long_paste_survives_signing_out_and_in_from_another_tab(live_stack, b
     expect(form_tab.get_by_label("Recipients", exact=True)).to_have_value(PASTE)
     form_tab.get_by_role("button", name="Create campaign").click()
     expect(form_tab.get_by_text("Campaign created with 1,000 recipients.")).to_be_visible()
+
+
+def sign_out(page: Page, base_url: str) -> None:
+    """Signed out, and its answer in: the browser's cookie is the signed-out one.
+    Navigating on at once would cancel the answer, which may then land after
+    the next page's, or the form's tab may send before it."""
+    page.goto(f"{base_url}/campaigns")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_text("You are signed out in this browser.")).to_be_visible()
 
 
 def test_a_viewer_is_never_shown_a_kept_form(app):

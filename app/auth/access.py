@@ -10,13 +10,14 @@ from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, current_app, has_request_context, redirect, request, url_for
+from flask import Flask, abort, current_app, flash, has_request_context, redirect, request, url_for
+from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app import htmx, kept
+from app.auth import sessions
 from app.auth.models import Role, find_by_session_token
-from app.auth.sessions import SessionInterface
 from app.extensions import login_manager
 
 PUBLIC = "public"
@@ -60,7 +61,7 @@ def required_role(endpoint: str) -> Role | str | None:
 
 
 def init_app(app: Flask) -> None:
-    app.session_interface = SessionInterface()
+    app.session_interface = sessions.SessionInterface()
     login_manager.init_app(app)
     login_manager.user_loader(find_by_session_token)
     app.before_request(enforce)
@@ -93,8 +94,8 @@ def enforce() -> Response | None:
 def sign_in_required() -> Response:
     """Pages go to Sign in and come back after; htmx is told to go there; the rest get 401.
 
-    A form sent signed out, to a view that keeps what was typed, is kept, and
-    comes back filled in after signing in.
+    A form sent after its session ended, to a view that keeps what was typed,
+    is kept, and comes back filled in after signing in.
     """
     if current_app.view_functions.get(request.endpoint or "") in BACKGROUND:
         return Response("Sign in required.\n", 401, mimetype="text/plain")
@@ -105,10 +106,27 @@ def sign_in_required() -> Response:
     if not accept or accept.accept_html:
         back = safe_next(request.full_path.rstrip("?")) if request.method == "GET" else None
         if request.method == "POST" and current_app.view_functions.get(request.endpoint or "") in kept.KEEPING:
-            token = kept.keep(request.form)
-            back = url_for(request.endpoint or "", **(request.view_args or {}), kept=token) if token else None
+            back = _keep_what_was_typed()
         return redirect(url_for("auth.sign_in", next=back))
     return Response("Sign in required.\n", 401, mimetype="text/plain")
+
+
+def _keep_what_was_typed() -> str | None:
+    """Keep the form sent, for a browser whose session ended: where it comes
+    back after signing in. If it is not kept, None, and Sign in says why.
+
+    Only such a browser's: anyone else's would let a stranger fill Redis, or
+    plant a filled-in form and send someone its link."""
+    go_back = "Go back to the form to copy what you typed, then sign in."
+    if not sessions.was_signed_in():
+        flash(f"You are not signed in, so your form was not sent. {go_back}", "warning")
+        return None
+    try:
+        token = kept.keep(request.form, client=get_remote_address())
+    except kept.NotKept as refused:
+        flash(f"Your session had ended, so your form was not sent, and {refused}. {go_back}", "warning")
+        return None
+    return url_for(request.endpoint or "", **(request.view_args or {}), kept=token)
 
 
 def _path_of(url: str) -> str:

@@ -1,10 +1,20 @@
 """Flask's signed-cookie sessions, minus the cookie on static files."""
 
-from flask import Flask, request
+from flask import Flask, request, session
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
 # Answers that never read the session, so renewing it there only adds a Set-Cookie.
 NO_SESSION_ENDPOINTS = {"static", "health"}
+# Left by signing out in the session it clears: this browser was signed in.
+SIGNED_OUT = "signed_out"
+
+
+def was_signed_in() -> bool:
+    """Does this browser carry a session of someone whose session ended? Its
+    cookie holds a session token that no longer signs anyone in (signed out
+    everywhere, a new password), or signing out here left its mark. Anyone can
+    get a cookie by opening Sign in, but not one of these."""
+    return "_user_id" in session or session.get(SIGNED_OUT) is True
 
 
 class SessionInterface(SecureCookieSessionInterface):

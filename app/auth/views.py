@@ -3,10 +3,12 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from app import kept
 from app.auth import throttling
 from app.auth.access import public, requires, safe_next
 from app.auth.forms import SignInForm
 from app.auth.models import Role, authenticate
+from app.auth.sessions import SIGNED_OUT
 from app.clock import utcnow
 from app.extensions import csrf, db, limiter
 from app.tokens import models as tokens
@@ -50,8 +52,11 @@ def sign_in() -> str | Response:
             g.sign_in_failed = True
             error = WRONG_CREDENTIALS
         else:
-            # A fresh session, so nothing planted in the old one carries over.
+            # A fresh session, so nothing planted in the old one carries over;
+            # only the forms this browser kept, to come back after it.
+            carried = kept.carried_across_sign_in()
             session.clear()
+            session.update(carried)
             login_user(user)
             session.permanent = True
             user.last_login_at = utcnow()
@@ -59,8 +64,8 @@ def sign_in() -> str | Response:
             response = redirect(safe_next(request.args.get("next")) or url_for("campaigns.index"))
             throttling.remember_device(response, user)
             return response
-    # Back to a form kept while signed out (app.kept): say so.
-    keeping = "kept=" in (request.args.get("next") or "")
+    # Back to a form this browser kept while signed out (app.kept): say so.
+    keeping = kept.held_here(request.args.get("next"))
     return render_template("auth/sign_in.html", form=form, error=error, keeping=keeping)
 
 
@@ -70,6 +75,7 @@ def sign_out() -> Response:
     """This browser only: the person stays signed in on their other devices."""
     logout_user()
     session.clear()
+    session[SIGNED_OUT] = True  # a form sent from another tab now is kept (app.kept)
     flash("You are signed out in this browser.", "success")
     return redirect(url_for("auth.sign_in"))
 
@@ -87,5 +93,6 @@ def sign_out_everywhere() -> Response:
     db.session.commit()
     logout_user()
     session.clear()
+    session[SIGNED_OUT] = True  # a form sent from another tab now is kept (app.kept)
     flash("You are signed out on every device." + tokens.revoked_notice(revoked), "success")
     return redirect(url_for("auth.sign_in"))

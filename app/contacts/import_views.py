@@ -1,8 +1,11 @@
 """The Imports pages: upload a CSV file, choose where its columns go with a
 preview, confirm, and follow the import live."""
 
+import logging
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
+from redis.exceptions import RedisError
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
@@ -18,6 +21,7 @@ from app.htmx import targets
 from app.live.channel import import_channel
 
 bp = Blueprint("imports", __name__)
+log = logging.getLogger(__name__)
 # What a multipart upload adds to its file: the boundaries and the other fields.
 FORM_OVERHEAD = 64 * 1024
 
@@ -124,8 +128,7 @@ def start(import_id: int) -> str | Response | tuple[str, int]:
         return _mapping_page(contact_import, columns, problems), 400
     if importing.start(contact_import, columns):
         db.session.commit()
-        jobqueue.enqueue_import(contact_import.id)
-        flash(f"Importing {plural(contact_import.total_rows, 'row')} from {contact_import.file_name}.", "success")
+        _queue(contact_import, f"Importing {plural(contact_import.total_rows, 'row')} from {contact_import.file_name}.")
     return redirect(url_for("imports.show", import_id=contact_import.id))
 
 
@@ -135,9 +138,26 @@ def retry(import_id: int) -> Response:
     contact_import = _import_or_404(import_id)
     if importing.try_again(contact_import):
         db.session.commit()
-        jobqueue.enqueue_import(contact_import.id)
-        flash(f"Import #{contact_import.id} resumes after row {contact_import.rows_done:,}.", "success")
+        _queue(contact_import, f"Import #{contact_import.id} resumes after row {contact_import.rows_done:,}.")
     return redirect(url_for("imports.show", import_id=contact_import.id))
+
+
+def _queue(contact_import: ContactImport, notice: str) -> None:
+    """Queue the committed import's job, and say so. If Redis refuses it (full,
+    or down), the import stays queued in the database, and the reconciler
+    queues it again (``importing.stalled``) once Redis takes work."""
+    try:
+        jobqueue.enqueue_import(contact_import.id)
+    except RedisError as error:
+        log.warning("import %s: committed but not queued: %s", contact_import.id, error)
+        stall = current_app.config["IMPORT_STALL_SECONDS"]
+        flash(
+            f"{notice} The job queue (Redis) refused it just now, so it waits: it starts by itself "
+            f"within about {stall:.0f} seconds of Redis taking work again. Nothing is lost.",
+            "warning",
+        )
+        return
+    flash(notice, "success")
 
 
 @bp.get("/contacts/imports/<int:import_id>/failed-rows.csv")
