@@ -152,3 +152,22 @@ def test_packing_gives_back_exactly_the_fields_packed():
     stored = kept.pack(fields, 10_000)
     assert stored is not None and kept.unpack(stored) == fields
     assert kept.pack(fields, 10) is None
+
+
+def test_a_form_is_kept_for_a_browser_whose_session_expired_while_its_tab_stayed_open(app, anonymous, redis_client):
+    """An idle session's cookie is gone (the browser drops it when it expires),
+    but the browser still carries the signed mark of having signed in here."""
+    make_user(Role.OPERATOR, email="nurse@example.com")
+    signed = anonymous.post("/sign-in", data={"email": "nurse@example.com", "password": PASSWORD})
+    assert signed.status_code == 302
+    anonymous.delete_cookie("session")
+    sent = anonymous.post("/campaigns/new", data=FORM)
+    assert KEPT_LINK.fullmatch(sent.headers["Location"])
+    assert len(kept_forms(redis_client)) == 1
+
+
+def test_a_made_up_mark_of_having_signed_in_keeps_nothing(app, anonymous, redis_client):
+    anonymous.set_cookie("known_device", "nurse@example.com")
+    sent = anonymous.post("/campaigns/new", data=FORM)
+    assert sent.status_code == 302 and sent.headers["Location"] == "/sign-in"
+    assert kept_forms(redis_client) == []

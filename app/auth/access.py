@@ -16,7 +16,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app import htmx, kept
-from app.auth import sessions
+from app.auth import sessions, throttling
 from app.auth.models import Role, find_by_session_token
 from app.extensions import login_manager
 
@@ -118,7 +118,7 @@ def _keep_what_was_typed() -> str | None:
     Only such a browser's: anyone else's would let a stranger fill Redis, or
     plant a filled-in form and send someone its link."""
     go_back = "Go back to the form to copy what you typed, then sign in."
-    if not sessions.was_signed_in():
+    if not (sessions.was_signed_in() or throttling.signed_in_here_before()):
         flash(f"You are not signed in, so your form was not sent. {go_back}", "warning")
         return None
     try:

@@ -20,7 +20,7 @@ import hmac
 import time
 
 import flask
-from flask import current_app, make_response, render_template, request, url_for
+from flask import current_app, make_response, render_template, request
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -81,17 +81,32 @@ def _mark(user: User) -> str:
     return hashlib.sha256(user.session_token.encode()).hexdigest()
 
 
-def known_device() -> bool:
-    """This browser signed in to the account now typed before."""
+def _device_mark() -> str | None:
+    """The mark this browser's cookie holds, if it is ours and not too old."""
     cookie = request.cookies.get(KNOWN_DEVICE)
     if not cookie:
-        return False
+        return None
     try:
-        mark = _serializer().loads(cookie, max_age=current_app.config["SIGN_IN_KNOWN_DEVICE_DAYS"] * 86400)
+        return str(_serializer().loads(cookie, max_age=current_app.config["SIGN_IN_KNOWN_DEVICE_DAYS"] * 86400))
     except BadSignature:
+        return None
+
+
+def known_device() -> bool:
+    """This browser signed in to the account now typed before."""
+    mark = _device_mark()
+    if mark is None:
         return False
     user = find_by_email(typed_account())
-    return user is not None and user.active and hmac.compare_digest(str(mark), _mark(user))
+    return user is not None and user.active and hmac.compare_digest(mark, _mark(user))
+
+
+def signed_in_here_before() -> bool:
+    """Someone signed in with this browser within SIGN_IN_KNOWN_DEVICE_DAYS,
+    whoever they were and whether or not their sessions have ended since: a
+    session that expired while its tab stayed open leaves no session cookie,
+    but this one."""
+    return _device_mark() is not None
 
 
 def remember_device(response: Response, user: User) -> None:
@@ -100,7 +115,9 @@ def remember_device(response: Response, user: User) -> None:
         KNOWN_DEVICE,
         _serializer().dumps(_mark(user)),
         max_age=int(current_app.config["SIGN_IN_KNOWN_DEVICE_DAYS"] * 86400),
-        path=url_for("auth.sign_in"),
+        # Every path, not only Sign in's: a form sent after the session
+        # expired carries it as the sign that its sender signed in here.
+        path="/",
         secure=current_app.config["SESSION_COOKIE_SECURE"],
         httponly=True,
         samesite="Lax",
