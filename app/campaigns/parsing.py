@@ -24,7 +24,6 @@ HEADER_WORDS = {
     "phone", "phone number", "mobile", "mobile number", "cell", "msisdn", "number", "telephone", "tel",
     "address", "whatsapp",
 }  # fmt: skip
-NAME_AND_EMAIL = re.compile(r"^(.*?)\s*<([^<>]+)>$")
 
 
 @dataclass(frozen=True)
@@ -143,7 +142,10 @@ def _fields(line: str) -> list[str]:
         return next(csv.reader([line], delimiter="\t", skipinitialspace=True))
     if line.startswith('"'):
         return next(csv.reader([line], skipinitialspace=True))
-    return re.split(r"\s*,\s*", line, maxsplit=1)
+    # Not re.split(r"\s*,\s*"): on a long run of spaces that backtracks, in
+    # time growing with the square of the run.
+    name, comma, rest = line.partition(",")
+    return [name.rstrip(), rest.lstrip()] if comma else [line]
 
 
 def is_header(line: str) -> bool:
@@ -152,14 +154,29 @@ def is_header(line: str) -> bool:
     return bool(cells) and all(cell in HEADER_WORDS for cell in cells)
 
 
+def _name_and_email(line: str) -> tuple[str, str] | None:
+    """``Name <email>`` as its two parts: what is before the last ``<``, and what
+    is between it and the closing ``>`` (neither ``<`` nor ``>``, not empty).
+
+    String search, not a regular expression: ``(.*?)\\s*<`` backtracks over a
+    long run of spaces, in time growing with the square of the line."""
+    if not line.endswith(">"):
+        return None
+    opening = line.rfind("<", 0, len(line) - 1)
+    inside = line[opening + 1 : -1]
+    if opening < 0 or not inside or ">" in inside:
+        return None
+    return line[:opening], inside
+
+
 def split_line(line: str) -> tuple[str, str]:
     """``Name, Address``, ``Name<TAB>Address`` or ``Name <email>``; a bare
     address has an empty name."""
-    if line.endswith(">") and (match := NAME_AND_EMAIL.match(line)):
-        name = match[1].strip().strip(",").strip()
+    if parts := _name_and_email(line):
+        name = parts[0].strip().strip(",").strip()
         if name.startswith('"') and name.endswith('"') and len(name) > 1:
             name = name[1:-1].replace('""', '"')
-        return name, match[2].strip()
+        return name, parts[1].strip()
     tabbed = "\t" in line
     # Trailing separators (``Ann, ann@example.com,,``) come with spreadsheet exports.
     fields = [f.strip() if tabbed else f.strip(" ,") for f in _fields(line)]
