@@ -34,6 +34,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
     "DEFAULT_REGION": "US",
     "RECIPIENT_LINE_LIMIT": 50_000,
+    # A pasted recipient line longer than this many characters is that line's
+    # error and is not read further: a name and an address fit in far less, and
+    # a megabyte-long line must not hold up the web process reading it.
+    "RECIPIENT_LINE_MAX_CHARS": 1_000,
     # The largest CSV file an import takes, in bytes, and the most rows (the
     # header aside); a larger file is refused whole, before anything is written.
     "IMPORT_MAX_BYTES": 100 * 1024 * 1024,

@@ -6,8 +6,8 @@ from app.campaigns.parsing import parse_recipients, split_line
 EMAIL, SMS, WHATSAPP = Channel.EMAIL, Channel.SMS, Channel.WHATSAPP
 
 
-def parse(text: str, channel: Channel = EMAIL, region: str = "KE", limit: int = 100):
-    return parse_recipients(text, channel, region, limit)
+def parse(text: str, channel: Channel = EMAIL, region: str = "KE", limit: int = 100, line_max: int = 1_000):
+    return parse_recipients(text, channel, region, limit, line_max=line_max)
 
 
 @pytest.mark.parametrize(
@@ -186,9 +186,30 @@ def test_what_is_wrong_is_said_plainly(text, channel, message):
 
 def test_a_very_long_line_is_cut_in_its_message():
     line = "Smith, John, " + "x" * 23_000
-    [error] = parse(line, SMS).errors
+    [error] = parse(line, SMS, line_max=100_000).errors
     assert len(str(error)) < 200
     assert str(error).startswith(f'Line 1: "Smith, John, {"x" * 66}…" (23,013 characters) has more than a name')
+
+
+def test_a_line_over_the_most_characters_is_its_error_and_the_rest_is_read():
+    text = "Ann, ann@example.com\n" + "x" * 1_000_000 + "\nBo, bo@example.com"
+    result = parse(text)
+    [error] = result.errors
+    assert str(error) == (
+        f'Line 2: "{"x" * 79}…" (1,000,000 characters) is too long for one recipient line; at most 1,000 characters fit'
+    )
+    assert [r.line for r in result.recipients] == [1, 3]
+    # The most counts the line without the spaces around it, and a line of exactly the most is read.
+    at_most = " " * 10 + "N" * 200 + ", " + "x" * 786 + "@example.com" + " " * 10
+    assert [e.message for e in parse(at_most).errors] == ["the address is 798 characters long; at most 320 fit"]
+    assert "too long for one recipient line" in parse(at_most.strip() + "x").errors[0].message
+
+
+def test_a_first_line_over_the_most_is_an_error_not_a_header():
+    result = parse(", ".join(["Name", "Email"] * 300) + "\nann@example.com")
+    assert result.header_line is None
+    assert [e.line for e in result.errors] == [1] and "too long" in result.errors[0].message
+    assert [r.line for r in result.recipients] == [2]
 
 
 @pytest.mark.parametrize(

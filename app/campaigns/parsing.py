@@ -86,11 +86,12 @@ class ParseResult:
         return (said[0].upper() + said[1:] + (f"; and {number(more)} more" if more > 0 else "") + ".") if said else ""
 
 
-def parse_recipients(text: str, channel: Channel, region: str, limit: int) -> ParseResult:
+def parse_recipients(text: str, channel: Channel, region: str, limit: int, *, line_max: int) -> ParseResult:
     """Parse every line, keeping valid recipients and a per-line error for the rest.
 
     A paste with more than ``limit`` non-blank lines is refused whole: its
-    ``over_limit`` holds the count and nothing else is parsed.
+    ``over_limit`` holds the count and nothing else is parsed. A line longer
+    than ``line_max`` characters is an error, and is not read any further.
     """
     result = ParseResult()
     lines = text.splitlines()
@@ -106,12 +107,17 @@ def parse_recipients(text: str, channel: Channel, region: str, limit: int) -> Pa
         stripped = raw.replace("\x00", "").strip()
         if not stripped:
             continue
+        too_long = len(stripped) > line_max
         if first:
             first = False
-            if is_header(stripped):
+            if not too_long and is_header(stripped):
                 result.header_line = line_number
                 continue
         try:
+            if too_long:
+                raise ValueError(
+                    f"{quote(stripped)} is too long for one recipient line; at most {number(line_max)} characters fit"
+                )
             name, address = split_line(stripped)
             check_lengths(name, address)
             normalized = normalize_address(address, channel, region)
