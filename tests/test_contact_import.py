@@ -122,6 +122,17 @@ def test_a_file_is_previewed_then_imported_by_a_worker_with_one_history_event(cl
     assert listing.count('data-testid="import-row"') == 1 and "contacts.csv" in listing
 
 
+# email_validator read all of each such cell, seconds a megabyte, as the page
+# previewed the first rows. The bound only tells that from an answer.
+@pytest.mark.timeout(10)
+def test_email_cells_a_megabyte_long_are_refused_at_once_and_quoted_cut(client):
+    cell = "a" + " " * (1_000_000 - 13) + "@example.com"
+    contact_import = uploaded(client, "Phone,Email\n" + "".join(f"+2547120000{n:02d},{cell}\n" for n in range(10)))
+    page = client.get(f"/contacts/imports/{contact_import.id}").get_data(as_text=True)
+    said = f'"a{" " * 78}…" (1,000,000 characters) is not a valid email address'
+    assert f"Line 2: {said}".replace('"', "&#34;") in page
+
+
 def test_an_import_s_progress_reaches_its_stream_in_flask_sse_s_format(client, run_worker):
     contact_import = uploaded(client, "phone\n+254712000001\n")
     assert client.get("/stream?channel=import-").status_code == 400

@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 
 from app.addresses import InvalidAddress, country_code_left_out, is_phone, normalize_email, normalize_phone
 from app.campaigns.models import MAX_ADDRESS, MAX_NAME, Channel
-from app.formatting import number, plural
+from app.formatting import number, plural, quote
 
-# A line quoted in a message is cut to this many characters.
-QUOTED = 80
 # The words of a header row's cells, lower-cased: a first line made only of
 # these is a header, not a recipient.
 HEADER_WORDS = {
@@ -130,15 +128,6 @@ def parse_recipients(text: str, channel: Channel, region: str, limit: int, *, li
         seen[normalized] = line_number
         result.recipients.append(ParsedRecipient(line_number, name, address, normalized))
     return result
-
-
-def quote(text: str) -> str:
-    """What was typed, in quotes, as a message shows it: a tab visible as ⇥,
-    and a very long line cut, saying how long it was."""
-    shown = text.replace("\t", " ⇥ ")
-    if len(shown) > QUOTED:
-        return f'"{shown[: QUOTED - 1]}…" ({number(len(text))} characters)'
-    return f'"{shown}"'
 
 
 def _fields(line: str) -> list[str]:
