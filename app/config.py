@@ -42,6 +42,10 @@ DEFAULTS: dict[str, Any] = {
     # header aside); a larger file is refused whole, before anything is written.
     "IMPORT_MAX_BYTES": 100 * 1024 * 1024,
     "IMPORT_MAX_ROWS": 1_000_000,
+    # The most columns its header may have, refused the same way: the import's
+    # page maps each column with a choice, and 200,000 of them took 20 s and
+    # 230 MB to show.
+    "IMPORT_MAX_COLUMNS": 1_000,
     # Rows an import writes per transaction: its progress, and where a stopped
     # import resumes, move by this many.
     "IMPORT_BATCH_ROWS": 2_000,

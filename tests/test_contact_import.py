@@ -338,7 +338,7 @@ def test_a_file_with_no_phone_or_email_column_mapped_is_not_imported(client, red
     assert contact_import.status == "uploaded" and queued_jobs(client.application, redis_client) == 0
 
 
-def test_a_file_over_the_size_or_row_limit_is_refused_and_changes_nothing(client, config):
+def test_a_file_over_the_size_row_or_column_limit_is_refused_and_changes_nothing(client, config):
     config(IMPORT_MAX_BYTES=100)
     page = upload(client, "phone\n" + "+254712000001\n" * 10).get_data(as_text=True)
     assert "The file is 146 bytes, over the limit of 100 bytes." in page
@@ -346,11 +346,15 @@ def test_a_file_over_the_size_or_row_limit_is_refused_and_changes_nothing(client
     page = upload(client, "phone\n" + "+254712000001\n" * 4).get_data(as_text=True)
     assert "The file has more than 3 rows, the most one import takes" in page
     assert upload(client, "phone\n" + "+254712000001\n" * 3).status_code == 302
+    config(IMPORT_MAX_COLUMNS=3)
+    page = upload(client, "phone,a,b,c\n+254712000001,1,2,3\n").get_data(as_text=True)
+    assert "The file has 4 columns, over the 3 one import takes" in page
+    assert upload(client, "phone,a,b\n+254712000001,1,2\n").status_code == 302
     # Over the limit for the whole request: refused before the file is read.
     config(IMPORT_MAX_BYTES=10)
     big = upload(client, "phone\n" + "+254712000001\n" * 10_000)
     assert big.status_code == 413 and "over the limit of 10 bytes" in big.get_data(as_text=True)
-    assert db.session.scalar(select(func.count()).select_from(ContactImport)) == 1
+    assert db.session.scalar(select(func.count()).select_from(ContactImport)) == 2
 
 
 def test_a_resumed_import_writes_nothing_twice(client, run_worker, config):
