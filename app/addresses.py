@@ -9,10 +9,19 @@ import re
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from app.formatting import number, quote
+
+# An email address longer than this, as typed, is refused unread. No real one
+# comes near it: email_validator allows 254 characters once normalised (NFC
+# joins at most four code points into one), but reads all it is given first,
+# microseconds a character: a megabyte sent to the sign-in form held the web
+# process for 5 s before the form was checked at all.
+EMAIL_TYPED_MAX = 4 * 254
+
 
 class InvalidAddress(ValueError):
-    """The message says what was wrong, quoting what was typed; ``reason`` is
-    the validator's explanation, when it gives one."""
+    """The message says what was wrong, quoting what was typed (cut when
+    long); ``reason`` is the validator's explanation, when it gives one."""
 
     def __init__(self, message: str, reason: str = "") -> None:
         super().__init__(message)
@@ -23,10 +32,16 @@ def normalize_email(address: str) -> str:
     """Syntax checked (no DNS), the domain normalised, and lower-cased whole:
     mailbox providers treat the local part case-insensitively in practice, and
     "Bob@" and "bob@" typed twice mean one person."""
+    typed = address.strip()
+    if len(typed) > EMAIL_TYPED_MAX:
+        raise InvalidAddress(
+            f"{quote(typed)} is not a valid email address",
+            f"The email address is too long ({number(len(typed))} characters; at most 254).",
+        )
     try:
-        email = validate_email(address.strip(), check_deliverability=False)
+        email = validate_email(typed, check_deliverability=False)
     except EmailNotValidError as error:
-        raise InvalidAddress(f'"{address.strip()}" is not a valid email address', str(error)) from None
+        raise InvalidAddress(f"{quote(typed)} is not a valid email address", str(error)) from None
     return email.normalized.lower()
 
 
@@ -42,12 +57,12 @@ def email_key(typed: str) -> str:
 def normalize_phone(address: str, region: str) -> str:
     """E.164 (``+254712345678``); ``region`` is assumed for numbers typed without ``+country``."""
     try:
-        number = phonenumbers.parse(address, region)
+        parsed = phonenumbers.parse(address, region)
     except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise InvalidAddress(f'"{address}" is not a valid phone number')
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        parsed = None
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        raise InvalidAddress(f"{quote(address)} is not a valid phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def country_code_left_out(typed: str) -> int | None:

@@ -75,7 +75,9 @@ def _load_campaign() -> None:
     if db.session.scalar(select(Campaign.id).limit(1)) is not None:
         click.echo("Campaigns exist already; no demo loaded.")
         return
-    parsed = parse_recipients(DEMO_RECIPIENTS, Channel.SMS, "US", limit=len(DEMO_RECIPIENTS))
+    parsed = parse_recipients(
+        DEMO_RECIPIENTS, Channel.SMS, "US", limit=len(DEMO_RECIPIENTS), line_max=len(DEMO_RECIPIENTS)
+    )
     campaign = drafts.create_campaign(
         "Welcome to Campaign Dispatcher",
         Channel.SMS.value,

@@ -76,10 +76,18 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
     "DEFAULT_REGION": "US",
     "RECIPIENT_LINE_LIMIT": 50_000,
+    # A pasted recipient line longer than this many characters is that line's
+    # error and is not read further: a name and an address fit in far less, and
+    # a megabyte-long line must not hold up the web process reading it.
+    "RECIPIENT_LINE_MAX_CHARS": 1_000,
     # The largest CSV file an import takes, in bytes, and the most rows (the
     # header aside); a larger file is refused whole, before anything is written.
     "IMPORT_MAX_BYTES": 100 * 1024 * 1024,
     "IMPORT_MAX_ROWS": 1_000_000,
+    # The most columns its header may have, refused the same way: the import's
+    # page maps each column with a choice, and 200,000 of them took 20 s and
+    # 230 MB to show.
+    "IMPORT_MAX_COLUMNS": 1_000,
     # Rows an import writes per transaction: its progress, and where a stopped
     # import resumes, move by this many.
     "IMPORT_BATCH_ROWS": 2_000,

@@ -1,8 +1,11 @@
-"""How numbers, counts, durations and times read, in pages, notices and the history alike."""
+"""How numbers, counts, durations, times and quoted text read, in pages, notices and the history alike."""
 
 import time
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
+
+# Typed text quoted in a message is cut to this many characters.
+QUOTED = 80
 
 
 def number(value: int) -> str:
@@ -13,6 +16,15 @@ def number(value: int) -> str:
 def plural(count: int, noun: str) -> str:
     """``plural(1, "line")`` → ``1 line``; ``plural(1200, "line")`` → ``1,200 lines``."""
     return f"{number(count)} {noun}{'' if count == 1 else 's'}"
+
+
+def quote(text: str) -> str:
+    """What was typed, in quotes, as a message shows it: a tab visible as ⇥,
+    and a very long text cut, saying how long it was."""
+    shown = text.replace("\t", " ⇥ ")
+    if len(shown) > QUOTED:
+        return f'"{shown[: QUOTED - 1]}…" ({number(len(text))} characters)'
+    return f'"{shown}"'
 
 
 def size(octets: int) -> str:

@@ -62,7 +62,13 @@ def add(campaign_id: int, json: PasteIn) -> Response:
     if not lifecycle.may(campaign, Change.EDIT):
         raise refusal(campaign_id, Change.EDIT, "", NOT_EDITABLE)
     limit = current_app.config["RECIPIENT_LINE_LIMIT"]
-    parsed = parse_recipients(json.text, Channel(campaign.channel), current_app.config["DEFAULT_REGION"], limit)
+    parsed = parse_recipients(
+        json.text,
+        Channel(campaign.channel),
+        current_app.config["DEFAULT_REGION"],
+        limit,
+        line_max=current_app.config["RECIPIENT_LINE_MAX_CHARS"],
+    )
     if parsed.over_limit is not None:
         raise invalid("text", f"{parsed.over_limit:,} recipient lines; at most {limit:,} are taken at once")
     errors = [(e.line, e.message) for e in parsed.errors]

@@ -164,7 +164,11 @@ class CampaignForm(FlaskForm):
         if not (field.data or "").strip():
             raise ValidationError("Paste at least one recipient, one per line, or send to contacts.")
         self.parsed = parse_recipients(
-            field.data, Channel(self.channel.data), current_app.config["DEFAULT_REGION"], limit
+            field.data,
+            Channel(self.channel.data),
+            current_app.config["DEFAULT_REGION"],
+            limit,
+            line_max=current_app.config["RECIPIENT_LINE_MAX_CHARS"],
         )
         if self.parsed.over_limit is not None:
             raise ValidationError(

@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 
 from app.addresses import InvalidAddress, country_code_left_out, is_phone, normalize_email, normalize_phone
 from app.campaigns.models import MAX_ADDRESS, MAX_NAME, Channel
-from app.formatting import number, plural
+from app.formatting import number, plural, quote
 
-# A line quoted in a message is cut to this many characters.
-QUOTED = 80
 # The words of a header row's cells, lower-cased: a first line made only of
 # these is a header, not a recipient.
 HEADER_WORDS = {
@@ -24,7 +22,6 @@ HEADER_WORDS = {
     "phone", "phone number", "mobile", "mobile number", "cell", "msisdn", "number", "telephone", "tel",
     "address", "whatsapp",
 }  # fmt: skip
-NAME_AND_EMAIL = re.compile(r"^(.*?)\s*<([^<>]+)>$")
 
 
 @dataclass(frozen=True)
@@ -87,11 +84,12 @@ class ParseResult:
         return (said[0].upper() + said[1:] + (f"; and {number(more)} more" if more > 0 else "") + ".") if said else ""
 
 
-def parse_recipients(text: str, channel: Channel, region: str, limit: int) -> ParseResult:
+def parse_recipients(text: str, channel: Channel, region: str, limit: int, *, line_max: int) -> ParseResult:
     """Parse every line, keeping valid recipients and a per-line error for the rest.
 
     A paste with more than ``limit`` non-blank lines is refused whole: its
-    ``over_limit`` holds the count and nothing else is parsed.
+    ``over_limit`` holds the count and nothing else is parsed. A line longer
+    than ``line_max`` characters is an error, and is not read any further.
     """
     result = ParseResult()
     lines = text.splitlines()
@@ -107,12 +105,17 @@ def parse_recipients(text: str, channel: Channel, region: str, limit: int) -> Pa
         stripped = raw.replace("\x00", "").strip()
         if not stripped:
             continue
+        too_long = len(stripped) > line_max
         if first:
             first = False
-            if is_header(stripped):
+            if not too_long and is_header(stripped):
                 result.header_line = line_number
                 continue
         try:
+            if too_long:
+                raise ValueError(
+                    f"{quote(stripped)} is too long for one recipient line; at most {number(line_max)} characters fit"
+                )
             name, address = split_line(stripped)
             check_lengths(name, address)
             normalized = normalize_address(address, channel, region)
@@ -127,15 +130,6 @@ def parse_recipients(text: str, channel: Channel, region: str, limit: int) -> Pa
     return result
 
 
-def quote(text: str) -> str:
-    """What was typed, in quotes, as a message shows it: a tab visible as ⇥,
-    and a very long line cut, saying how long it was."""
-    shown = text.replace("\t", " ⇥ ")
-    if len(shown) > QUOTED:
-        return f'"{shown[: QUOTED - 1]}…" ({number(len(text))} characters)'
-    return f'"{shown}"'
-
-
 def _fields(line: str) -> list[str]:
     """The line's cells: tab-separated when it has a tab, else split at the
     first comma; CSV quoting either way (a quoted name may hold commas)."""
@@ -143,7 +137,10 @@ def _fields(line: str) -> list[str]:
         return next(csv.reader([line], delimiter="\t", skipinitialspace=True))
     if line.startswith('"'):
         return next(csv.reader([line], skipinitialspace=True))
-    return re.split(r"\s*,\s*", line, maxsplit=1)
+    # Not re.split(r"\s*,\s*"): on a long run of spaces that backtracks, in
+    # time growing with the square of the run.
+    name, comma, rest = line.partition(",")
+    return [name.rstrip(), rest.lstrip()] if comma else [line]
 
 
 def is_header(line: str) -> bool:
@@ -152,14 +149,29 @@ def is_header(line: str) -> bool:
     return bool(cells) and all(cell in HEADER_WORDS for cell in cells)
 
 
+def _name_and_email(line: str) -> tuple[str, str] | None:
+    """``Name <email>`` as its two parts: what is before the last ``<``, and what
+    is between it and the closing ``>`` (neither ``<`` nor ``>``, not empty).
+
+    String search, not a regular expression: ``(.*?)\\s*<`` backtracks over a
+    long run of spaces, in time growing with the square of the line."""
+    if not line.endswith(">"):
+        return None
+    opening = line.rfind("<", 0, len(line) - 1)
+    inside = line[opening + 1 : -1]
+    if opening < 0 or not inside or ">" in inside:
+        return None
+    return line[:opening], inside
+
+
 def split_line(line: str) -> tuple[str, str]:
     """``Name, Address``, ``Name<TAB>Address`` or ``Name <email>``; a bare
     address has an empty name."""
-    if line.endswith(">") and (match := NAME_AND_EMAIL.match(line)):
-        name = match[1].strip().strip(",").strip()
+    if parts := _name_and_email(line):
+        name = parts[0].strip().strip(",").strip()
         if name.startswith('"') and name.endswith('"') and len(name) > 1:
             name = name[1:-1].replace('""', '"')
-        return name, match[2].strip()
+        return name, parts[1].strip()
     tabbed = "\t" in line
     # Trailing separators (``Ann, ann@example.com,,``) come with spreadsheet exports.
     fields = [f.strip() if tabbed else f.strip(" ,") for f in _fields(line)]

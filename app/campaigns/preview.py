@@ -42,6 +42,7 @@ def build(
     paste: str,
     *,
     region: str,
+    line_max: int,
     sms_max_segments: int,
     audience: Audience | None = None,
 ) -> Preview:
@@ -53,7 +54,9 @@ def build(
     if audience is None:
         lines = paste.splitlines()
         cut, read = len(lines) > PREVIEW_LINES, min(len(lines), PREVIEW_LINES)
-        parsed = parse_recipients("\n".join(lines[:PREVIEW_LINES]), Channel(channel), region, PREVIEW_LINES)
+        parsed = parse_recipients(
+            "\n".join(lines[:PREVIEW_LINES]), Channel(channel), region, PREVIEW_LINES, line_max=line_max
+        )
         known = values_for(channel, parsed.recipients)
         people = [(r.name or r.address_normalized, values) for r, values in zip(parsed.recipients, known, strict=True)]
     else:

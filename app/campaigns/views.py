@@ -125,6 +125,7 @@ def preview() -> str:
         form.get("subject", ""),
         form.get("recipients", ""),
         region=current_app.config["DEFAULT_REGION"],
+        line_max=current_app.config["RECIPIENT_LINE_MAX_CHARS"],
         sms_max_segments=current_app.config["SMS_MAX_SEGMENTS"],
         audience=_audience(form) if form.get("audience") == "contacts" else None,
     )

@@ -69,6 +69,11 @@ def store(upload: IO[bytes], file_name: str, *, actor: User | None) -> ContactIm
             f"The file has more than {number(config['IMPORT_MAX_ROWS'])} rows, the most one import takes: "
             "split it into several files."
         )
+    if len(found.header) > config["IMPORT_MAX_COLUMNS"]:
+        raise Refused(
+            f"The file has {number(len(found.header))} columns, over the {number(config['IMPORT_MAX_COLUMNS'])} "
+            "one import takes: leave out the columns that are not needed."
+        )
     if not found.rows:
         raise Refused("The file has a header but no rows under it.")
     contact_import = ContactImport(

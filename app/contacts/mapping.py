@@ -49,12 +49,19 @@ def attribute_keys(header: list[str]) -> list[str]:
     """Each column's attribute key: its header lower-cased, with letters,
     digits and _ only (``{attributes.key}`` in a template), unique."""
     keys: list[str] = []
+    taken: set[str] = set()
+    # Where each key's next repeat starts counting: key_2 up to it are taken,
+    # so a header of one name many times over is read in linear time, not cubic.
+    next_suffix: dict[str, int] = {}
     for position, name in enumerate(header, start=1):
-        key = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or f"column_{position}"
-        candidate, n = key, 2
-        while candidate in keys:
-            candidate, n = f"{key}_{n}", n + 1
+        key = candidate = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or f"column_{position}"
+        if candidate in taken:
+            n = next_suffix.get(key, 2)
+            while (candidate := f"{key}_{n}") in taken:
+                n += 1
+            next_suffix[key] = n + 1
         keys.append(candidate)
+        taken.add(candidate)
     return keys
 
 
