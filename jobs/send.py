@@ -7,8 +7,11 @@ as many worker processes as there are jobs share it, on any machine.
 One loop turn of a job records every outcome that has arrived and claims as
 many new recipients as it has free slots and the channel's rate allows, in one
 transaction (``delivery.advance``). Provider calls run on a thread pool; only
-the job's own thread touches the database. Recipient changes go to the
-coalesced live updates (``app.campaigns.live``), never one message per change.
+the job's own thread touches the database. On a rate-limited channel each
+claimed call waits in its thread for its turn in the channel's schedule
+(``jobs.ratelimit``), given after the claim committed, so a slow transaction
+cannot bunch calls past the limit. Recipient changes go to the coalesced live
+updates (``app.campaigns.live``), never one message per change.
 
 A job outlives short outages: if PostgreSQL or Redis goes away it keeps what
 it has in memory, waits and carries on. If it dies instead, its claimed
@@ -94,11 +97,15 @@ def send_campaign(campaign_id: int) -> str:
             if turn.auto_paused:
                 live.show_campaign_change(campaign_id)
 
-            for recipient in turn.claimed:
+            turns = through_outages(partial(rate.turns, len(turn.claimed)), patience, heartbeat)
+            asked = time.monotonic()
+            for n, recipient in enumerate(turn.claimed):
                 content = message if recipient.content is None else recipient.content
                 subject = campaign_subject if recipient.subject is None else recipient.subject
                 future = pool.submit(
-                    provider.send, channel, recipient.address, content, recipient.idempotency_key, subject
+                    _when_due,
+                    asked + turns.wait(n),
+                    partial(provider.send, channel, recipient.address, content, recipient.idempotency_key, subject),
                 )
                 in_flight[future] = recipient
                 future.add_done_callback(done.put)
@@ -136,6 +143,13 @@ def _advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> delivery.
     turn = delivery.advance(campaign_id, outcomes, limit)
     db.session.commit()
     return turn
+
+
+def _when_due(due: float, send: Callable[[], T]) -> T:
+    """Make the call at its turn (a ``time.monotonic()``), not before."""
+    if (wait := due - time.monotonic()) > 0:
+        time.sleep(wait)
+    return send()
 
 
 def _finish(campaign_id: int) -> tuple[bool, bool]:

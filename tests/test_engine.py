@@ -172,6 +172,21 @@ def test_the_rate_limit_never_grants_more_than_the_rate_allows(redis_client):
     assert granted >= 200 * 0.25  # it does let sends through
 
 
+def test_every_process_takes_its_calls_turns_from_one_schedule_an_interval_apart(services, redis_client):
+    here = SendRate(redis_client, "sms", 50)
+    elsewhere = SendRate(Redis.from_url(services.redis_url), "sms", 50)
+    started = time.monotonic()
+    first = here.turns(3)
+    # The next three follow those, asked from another process a moment later.
+    after = elsewhere.turns(3)
+    between = time.monotonic() - started
+    assert first.first_in == 0 and [first.wait(n) for n in range(3)] == pytest.approx([0, 0.02, 0.04])
+    assert 0.06 - between <= after.first_in <= 0.06
+    assert after.wait(2) - after.first_in == pytest.approx(0.04)
+    assert SendRate(redis_client, "email", 50).turns(1).first_in == 0  # each channel has its own
+    assert SendRate(redis_client, "email", 0).turns(5).wait(4) == 0  # no limit, no waiting
+
+
 def test_a_rate_limited_campaign_is_spread_out_in_time(app, run_worker, config):
     config(EMAIL_RATE_LIMIT=40.0)
     campaign = make_started_campaign(30)
