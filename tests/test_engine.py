@@ -152,10 +152,13 @@ def test_no_rate_limit_grants_everything(redis_client):
 def test_the_rate_limit_is_one_bucket_for_every_process(app, services, redis_client):
     here = SendRate(redis_client, "sms", 50)
     elsewhere = SendRate(Redis.from_url(services.redis_url), "sms", 50)  # another worker's own connection
+    started = time.monotonic()
     first = here.take(100)
-    assert first.granted == 5  # a tenth of a second's worth
     second = elsewhere.take(100)
-    assert second.granted == 0 and 0 < second.retry_in <= 0.02
+    between = time.monotonic() - started
+    assert first.granted == 5  # a tenth of a second's worth
+    # Only what the bucket refilled since (none, unless the machine is busy).
+    assert second.granted <= 50 * between and 0 < second.retry_in <= 0.02
     assert SendRate(redis_client, "email", 50).take(100).granted == 5  # each channel has its own
 
 
