@@ -75,32 +75,38 @@ def error_rates(config: Any) -> dict[str, float]:
     return {code: share for code in ERRORS}
 
 
-# KEYS the keys' ledger entries; for KEYS[i], ARGV[2i - 1] a new message id, or
-# '' to accept nothing, and ARGV[2i] the text delivered with it; the last ARGV
-# the entries' TTL in seconds. Returns, for each key, the message id it is
+# KEYS the keys' ledger entries, then the call log. For KEYS[i], ARGV[3i - 2]
+# a new message id, or '' to accept nothing, ARGV[3i - 1] the text delivered
+# with it and ARGV[3i] when the call arrived; then the entries' TTL in seconds
+# and how many calls the log keeps. Returns, for each key, the message id it is
 # (now) known by, or false (nil).
 ACCEPT = """
-local ttl = ARGV[2 * #KEYS + 1]
+local calls = #KEYS - 1
+local log = KEYS[#KEYS]
+local ttl = ARGV[3 * calls + 1]
 local answers = {}
-for i, key in ipairs(KEYS) do
+for i = 1, calls do
+  local key = KEYS[i]
+  redis.call('ZADD', log, ARGV[3 * i], key .. ' ' .. ARGV[3 * i])
   local known = redis.call('HGET', key, 'message_id')
   if known then
     redis.call('HINCRBY', key, 'requests', 1)
     answers[i] = known
-  elseif ARGV[2 * i - 1] == '' then
+  elseif ARGV[3 * i - 2] == '' then
     answers[i] = false
   else
-    redis.call('HSET', key, 'message_id', ARGV[2 * i - 1], 'content', ARGV[2 * i], 'deliveries', 1, 'requests', 1)
+    redis.call('HSET', key, 'message_id', ARGV[3 * i - 2], 'content', ARGV[3 * i - 1], 'deliveries', 1, 'requests', 1)
     redis.call('EXPIRE', key, ttl)
-    answers[i] = ARGV[2 * i - 1]
+    answers[i] = ARGV[3 * i - 2]
   end
 end
+redis.call('ZREMRANGEBYRANK', log, 0, -tonumber(ARGV[3 * calls + 2]) - 1)
 return answers
 """
 LEDGER_PREFIX = "provider:ledger:"
 LEDGER_TTL_SECONDS = 7 * 24 * 3600
-# Every call's arrival, as a sorted set of "<key> <time>" scored by the time;
-# only the newest calls are kept, about 10 MB of them.
+# Every call's arrival, as a sorted set of "<ledger key> <time>" scored by the
+# time; only the newest calls are kept, about 10 MB of them.
 CALL_LOG = "provider:calls"
 CALL_LOG_LENGTH = 100_000
 
@@ -143,16 +149,11 @@ class Ledger:
                 except queue.Empty:
                     break
             try:
-                pipe = self.redis.pipeline(transaction=False)
-                self._accept(
-                    keys=[LEDGER_PREFIX + key for key, *_ in calls],
-                    args=[part for _, message_id, content, _, _ in calls for part in (message_id, content)]
-                    + [LEDGER_TTL_SECONDS],
-                    client=pipe,
+                answers = self._accept(
+                    keys=[LEDGER_PREFIX + key for key, *_ in calls] + [CALL_LOG],
+                    args=[part for _, message_id, content, at, _ in calls for part in (message_id, content, repr(at))]
+                    + [LEDGER_TTL_SECONDS, CALL_LOG_LENGTH],
                 )
-                pipe.zadd(CALL_LOG, {f"{key} {at!r}": at for key, _, _, at, _ in calls})
-                pipe.zremrangebyrank(CALL_LOG, 0, -CALL_LOG_LENGTH - 1)
-                answers, *_ = pipe.execute()
             except RedisError as error:
                 for *_, answer in calls:
                     answer.set_exception(error)
@@ -164,7 +165,7 @@ class Ledger:
         """The logged calls, oldest first: each call's idempotency key and the
         Unix time it arrived."""
         logged: list[tuple[bytes, float]] = self.redis.zrange(CALL_LOG, 0, -1, withscores=True)  # type: ignore[assignment]
-        return [(_text(member).rsplit(" ", 1)[0], at) for member, at in logged]
+        return [(_text(member).rsplit(" ", 1)[0].removeprefix(LEDGER_PREFIX), at) for member, at in logged]
 
     def entries(self) -> dict[str, dict[str, str]]:
         """Every key the provider holds, with its message id, content, deliveries and requests."""
