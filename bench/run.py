@@ -34,7 +34,7 @@ from app import create_app
 from app.audit import Via
 from app.auth.models import Role, User
 from app.campaigns import drafts, lifecycle
-from app.campaigns.models import Campaign, Recipient
+from app.campaigns.models import Campaign, Recipient, idempotency_key
 from app.campaigns.parsing import ParsedRecipient
 from app.config import psycopg2_url
 from app.contacts.models import ContactImport
@@ -49,6 +49,7 @@ from bench.stack import Scheduler, Workers, rss_mb, servers, start_web
 from devtools import chromium
 from devtools.client import Browser, StreamListener
 from devtools.watchers import Watch, Watchers
+from jobs.provider import Ledger, most_in_one_second
 
 BENCH_USER = "bench@example.com"
 BENCH_PASSWORD = "bench password, not a secret"
@@ -465,24 +466,26 @@ class Bench:
         )
 
     def rate_limit(self) -> None:
+        """The rate the provider saw: its own log of when each call arrived,
+        failed calls too (it counts them against the limit all the same)."""
         recipients = 200 if self.quick else 500
         campaign_id = self.campaign(recipients, "rate limited")
         with self.workers(EMAIL_RATE_LIMIT="50", **NO_LATENCY):
             self.dispatch(campaign_id)
         with self.app.app_context():
-            first, last = db.session.execute(
-                select(func.min(Recipient.finished_at), func.max(Recipient.finished_at)).where(
-                    Recipient.campaign_id == campaign_id
-                )
-            ).one()
+            ids = db.session.scalars(select(Recipient.id).where(Recipient.campaign_id == campaign_id)).all()
             db.session.commit()
-        measured = (recipients - 1) / (last - first).total_seconds()
+        ours = {idempotency_key(recipient_id) for recipient_id in ids}
+        calls = sorted(at for key, at in Ledger(Redis.from_url(self.redis_url)).calls() if key in ours)
+        measured = (len(calls) - 1) / (calls[-1] - calls[0])
         error = (measured - 50) / 50 * 100
+        busiest = most_in_one_second(calls)
         self.results["rate_limit_error_pct"] = round(error, 2)
+        self.results["rate_limit_busiest_second"] = busiest
         self.row(
-            f"rate limit 50 /s, {recipients} recipients, {os.cpu_count()} processes: measured rate",
-            f"{measured:.1f} /s ({error:+.1f} %)",
-            "within ± 5 %",
+            f"rate limit 50 /s, {recipients} recipients, {os.cpu_count()} processes: provider calls a second",
+            f"{measured:.1f} /s ({error:+.1f} %), busiest second {busiest} ({len(calls)} calls)",
+            "within ± 5 %; every second ≤ 52",
         )
 
     def watched_in_browser(self) -> None:

@@ -9,8 +9,13 @@ with the earlier message id and nothing is delivered again.
 It accepts a message as soon as the call arrives and answers after its latency,
 so a worker killed mid-call leaves a message the provider has and the database
 does not know about: exactly what idempotency keys are for.
+
+It also logs when each call arrived, failed ones too, as a provider counts
+calls against its rate limit: that log, not when the database recorded an
+outcome, is what a measure of the sending rate reads (``Ledger.calls``).
 """
 
+import bisect
 import queue
 import random
 import threading
@@ -70,30 +75,40 @@ def error_rates(config: Any) -> dict[str, float]:
     return {code: share for code in ERRORS}
 
 
-# KEYS the keys' ledger entries; for KEYS[i], ARGV[2i - 1] a new message id, or
-# '' to accept nothing, and ARGV[2i] the text delivered with it; the last ARGV
-# the entries' TTL in seconds. Returns, for each key, the message id it is
+# KEYS the keys' ledger entries, then the call log. For KEYS[i], ARGV[3i - 2]
+# a new message id, or '' to accept nothing, ARGV[3i - 1] the text delivered
+# with it and ARGV[3i] when the call arrived; then the entries' TTL in seconds
+# and how many calls the log keeps. Returns, for each key, the message id it is
 # (now) known by, or false (nil).
 ACCEPT = """
-local ttl = ARGV[2 * #KEYS + 1]
+local calls = #KEYS - 1
+local log = KEYS[#KEYS]
+local ttl = ARGV[3 * calls + 1]
 local answers = {}
-for i, key in ipairs(KEYS) do
+for i = 1, calls do
+  local key = KEYS[i]
+  redis.call('ZADD', log, ARGV[3 * i], key .. ' ' .. ARGV[3 * i])
   local known = redis.call('HGET', key, 'message_id')
   if known then
     redis.call('HINCRBY', key, 'requests', 1)
     answers[i] = known
-  elseif ARGV[2 * i - 1] == '' then
+  elseif ARGV[3 * i - 2] == '' then
     answers[i] = false
   else
-    redis.call('HSET', key, 'message_id', ARGV[2 * i - 1], 'content', ARGV[2 * i], 'deliveries', 1, 'requests', 1)
+    redis.call('HSET', key, 'message_id', ARGV[3 * i - 2], 'content', ARGV[3 * i - 1], 'deliveries', 1, 'requests', 1)
     redis.call('EXPIRE', key, ttl)
-    answers[i] = ARGV[2 * i - 1]
+    answers[i] = ARGV[3 * i - 2]
   end
 end
+redis.call('ZREMRANGEBYRANK', log, 0, -tonumber(ARGV[3 * calls + 2]) - 1)
 return answers
 """
 LEDGER_PREFIX = "provider:ledger:"
 LEDGER_TTL_SECONDS = 7 * 24 * 3600
+# Every call's arrival, as a sorted set of "<ledger key> <time>" scored by the
+# time; only the newest calls are kept, about 10 MB of them.
+CALL_LOG = "provider:calls"
+CALL_LOG_LENGTH = 100_000
 
 
 class Ledger:
@@ -111,16 +126,17 @@ class Ledger:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._accept = redis.register_script(ACCEPT)
-        self._calls: queue.SimpleQueue[tuple[str, str, str, Future[bytes | None]]] = queue.SimpleQueue()
+        self._calls: queue.SimpleQueue[tuple[str, str, str, float, Future[bytes | None]]] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write, name="provider-ledger", daemon=True)
         self._writer.start()
 
-    def accept(self, key: str, message_id: str | None, content: str = "") -> str | None:
+    def accept(self, key: str, message_id: str | None, content: str = "", called_at: float | None = None) -> str | None:
         """The message id ``key`` was accepted under before, else ``message_id``,
         now accepted with ``content`` (what was delivered); None if neither
-        (``message_id`` None: a failing call)."""
+        (``message_id`` None: a failing call). The call is logged as made at
+        ``called_at`` (a Unix time; now if not given)."""
         answer: Future[bytes | None] = Future()
-        self._calls.put((LEDGER_PREFIX + key, message_id or "", content, answer))
+        self._calls.put((key, message_id or "", content, called_at or time.time(), answer))
         known = answer.result()
         return known.decode() if known is not None else None
 
@@ -134,9 +150,9 @@ class Ledger:
                     break
             try:
                 answers = self._accept(
-                    keys=[key for key, _, _, _ in calls],
-                    args=[part for _, message_id, content, _ in calls for part in (message_id, content)]
-                    + [LEDGER_TTL_SECONDS],
+                    keys=[LEDGER_PREFIX + key for key, *_ in calls] + [CALL_LOG],
+                    args=[part for _, message_id, content, at, _ in calls for part in (message_id, content, repr(at))]
+                    + [LEDGER_TTL_SECONDS, CALL_LOG_LENGTH],
                 )
             except RedisError as error:
                 for *_, answer in calls:
@@ -145,6 +161,12 @@ class Ledger:
             for (*_, answer), known in zip(calls, answers, strict=True):
                 answer.set_result(known)
 
+    def calls(self) -> list[tuple[str, float]]:
+        """The logged calls, oldest first: each call's idempotency key and the
+        Unix time it arrived."""
+        logged: list[tuple[bytes, float]] = self.redis.zrange(CALL_LOG, 0, -1, withscores=True)  # type: ignore[assignment]
+        return [(_text(member).rsplit(" ", 1)[0].removeprefix(LEDGER_PREFIX), at) for member, at in logged]
+
     def entries(self) -> dict[str, dict[str, str]]:
         """Every key the provider holds, with its message id, content, deliveries and requests."""
         found = {}
@@ -152,6 +174,11 @@ class Ledger:
             entry = {_text(k): _text(v) for k, v in self.redis.hgetall(name).items()}
             found[_text(name)[len(LEDGER_PREFIX) :]] = entry
         return found
+
+
+def most_in_one_second(times: list[float]) -> int:
+    """The most of ``times`` (sorted) in any one second, ``(t - 1, t]``."""
+    return max((n - bisect.bisect_right(times, at - 1) + 1 for n, at in enumerate(times)), default=0)
 
 
 def _text(value: bytes | str) -> str:
@@ -175,6 +202,7 @@ class SimulatedProvider:
         """Deliver one message (an email with its subject); returns the
         provider's message id or raises ProviderError. The ledger keeps what was
         delivered, as a real provider's log would."""
+        called_at = time.time()
         latency = self.rng.uniform(self.latency_min, self.latency_max)
         error = self._pick_error()
         try:
@@ -183,6 +211,7 @@ class SimulatedProvider:
                 idempotency_key,
                 None if error else f"sim-{channel}-{uuid.uuid4().hex}",
                 message if subject is None else f"Subject: {subject}\n\n{message}",
+                called_at,
             )
         except RedisError:
             message_id, error = None, ERRORS["provider_error"]

@@ -7,8 +7,11 @@ as many worker processes as there are jobs share it, on any machine.
 One loop turn of a job records every outcome that has arrived and claims as
 many new recipients as it has free slots and the channel's rate allows, in one
 transaction (``delivery.advance``). Provider calls run on a thread pool; only
-the job's own thread touches the database. Recipient changes go to the
-coalesced live updates (``app.campaigns.live``), never one message per change.
+the job's own thread touches the database. On a rate-limited channel each
+claimed call waits in its thread for its turn in the channel's schedule
+(``jobs.ratelimit``), given after the claim committed, so a slow transaction
+cannot bunch calls past the limit. Recipient changes go to the coalesced live
+updates (``app.campaigns.live``), never one message per change.
 
 A job outlives short outages: if PostgreSQL or Redis goes away it keeps what
 it has in memory, waits and carries on. If it dies instead, its claimed
@@ -72,6 +75,8 @@ def send_campaign(campaign_id: int) -> str:
     tick = 1 / config["LIVE_UPDATES_PER_SECOND"]
     deadline = time.monotonic() + config["DISPATCH_SLICE_SECONDS"]
     in_flight: dict[Future, Claimed] = {}
+    # Calls that woke too late for their turns, to be given new ones.
+    missed: list[Claimed] = []
     done: queue.SimpleQueue[Future] = queue.SimpleQueue()
     outcomes: list[Outcome] = []
     finished = 0
@@ -81,7 +86,7 @@ def send_campaign(campaign_id: int) -> str:
     with ThreadPoolExecutor(concurrency, thread_name_prefix=f"campaign-{campaign_id}") as pool:
         while True:
             heartbeat.beat()
-            wanted = concurrency - len(in_flight) if claiming else 0
+            wanted = concurrency - len(in_flight) - len(missed) if claiming else 0
             grant = through_outages(partial(rate.take, wanted), patience, heartbeat)
             turn = through_outages(partial(_advance, campaign_id, outcomes, grant.granted), patience, heartbeat)
             finished += sum(1 for s in turn.settled if s.status != RecipientStatus.RETRYING) + len(turn.skipped)
@@ -94,11 +99,17 @@ def send_campaign(campaign_id: int) -> str:
             if turn.auto_paused:
                 live.show_campaign_change(campaign_id)
 
-            for recipient in turn.claimed:
+            calls, missed = missed + turn.claimed, []
+            turns = through_outages(partial(rate.turns, len(calls)), patience, heartbeat)
+            asked = time.monotonic()
+            for n, recipient in enumerate(calls):
                 content = message if recipient.content is None else recipient.content
                 subject = campaign_subject if recipient.subject is None else recipient.subject
                 future = pool.submit(
-                    provider.send, channel, recipient.address, content, recipient.idempotency_key, subject
+                    call_at_turn,
+                    asked + turns.wait(n),
+                    turns.late_after,
+                    partial(provider.send, channel, recipient.address, content, recipient.idempotency_key, subject),
                 )
                 in_flight[future] = recipient
                 future.add_done_callback(done.put)
@@ -118,7 +129,13 @@ def send_campaign(campaign_id: int) -> str:
 
             # Wake for outcomes, the next token, or a pending live update.
             timeout = min(t for t in (tick, grant.retry_in or None, flush_in) if t)
-            outcomes = [_settle(policy, in_flight.pop(f), f) for f in _gather(done, len(in_flight), timeout)]
+            outcomes = []
+            for future in _gather(done, len(in_flight), timeout):
+                recipient = in_flight.pop(future)
+                if isinstance(future.exception(), MissedTurn):
+                    missed.append(recipient)
+                else:
+                    outcomes.append(_settle(policy, recipient, future))
 
     _flush_the_rest(campaign_id)
     completed, more = through_outages(partial(_finish, campaign_id), patience, heartbeat)
@@ -136,6 +153,20 @@ def _advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> delivery.
     turn = delivery.advance(campaign_id, outcomes, limit)
     db.session.commit()
     return turn
+
+
+class MissedTurn(Exception):
+    """A call's thread woke too late for its turn: the call was not made."""
+
+
+def call_at_turn(due: float, late_after: float, send: Callable[[], T]) -> T:
+    """Make the call at its turn (a ``time.monotonic()``): not before, and not
+    more than ``late_after`` seconds after, when it would crowd the next turn's."""
+    if (wait := due - time.monotonic()) > 0:
+        time.sleep(wait)
+    if time.monotonic() - due > late_after:
+        raise MissedTurn
+    return send()
 
 
 def _finish(campaign_id: int) -> tuple[bool, bool]:

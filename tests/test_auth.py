@@ -296,3 +296,7 @@ def test_a_pages_own_requests_do_not_renew_the_session_cookie(client):
         "/campaigns/preview", data={"channel": "sms", "message": "Hi", "recipients": ""}, headers={"HX-Request": "true"}
     )
     assert preview.status_code == 200 and "Set-Cookie" not in preview.headers
+    # A live stream too: a page opens it by itself, and reopens it after every drop.
+    stream = client.get("/stream?channel=campaign-list", buffered=False)
+    stream.close()
+    assert stream.status_code == 200 and "Set-Cookie" not in stream.headers

@@ -17,6 +17,7 @@ from app.extensions import db
 from app.live.channel import campaign_channel
 from devtools import procfile
 from jobs.ratelimit import SendRate
+from jobs.send import MissedTurn, call_at_turn
 from tests.conftest import worker_env
 from tests.factories import make_campaign, make_large_campaign, make_started_campaign, start_campaign
 from tests.helpers import assert_nothing_lost_or_sent_twice, published, queued_jobs, status_counts
@@ -152,10 +153,13 @@ def test_no_rate_limit_grants_everything(redis_client):
 def test_the_rate_limit_is_one_bucket_for_every_process(app, services, redis_client):
     here = SendRate(redis_client, "sms", 50)
     elsewhere = SendRate(Redis.from_url(services.redis_url), "sms", 50)  # another worker's own connection
+    started = time.monotonic()
     first = here.take(100)
-    assert first.granted == 5  # a tenth of a second's worth
     second = elsewhere.take(100)
-    assert second.granted == 0 and 0 < second.retry_in <= 0.02
+    between = time.monotonic() - started
+    assert first.granted == 5  # a tenth of a second's worth
+    # Only what the bucket refilled since (none, unless the machine is busy).
+    assert second.granted <= 50 * between and 0 < second.retry_in <= 0.02
     assert SendRate(redis_client, "email", 50).take(100).granted == 5  # each channel has its own
 
 
@@ -170,6 +174,34 @@ def test_the_rate_limit_never_grants_more_than_the_rate_allows(redis_client):
     elapsed = time.monotonic() - started
     assert granted <= rate.capacity + 200 * elapsed
     assert granted >= 200 * 0.25  # it does let sends through
+
+
+def test_every_process_takes_its_calls_turns_from_one_schedule_an_interval_apart(services, redis_client):
+    here = SendRate(redis_client, "sms", 50)
+    elsewhere = SendRate(Redis.from_url(services.redis_url), "sms", 50)
+    started = time.monotonic()
+    first = here.turns(3)
+    # The next three follow those, asked from another process a moment later.
+    after = elsewhere.turns(3)
+    between = time.monotonic() - started
+    assert first.first_in == 0 and [first.wait(n) for n in range(3)] == pytest.approx([0, 0.02, 0.04])
+    assert 0.06 - between <= after.first_in <= 0.06
+    assert after.wait(2) - after.first_in == pytest.approx(0.04)
+    assert after.late_after == pytest.approx(0.01)  # half an interval
+    assert SendRate(redis_client, "email", 50).turns(1).first_in == 0  # each channel has its own
+    assert SendRate(redis_client, "email", 0).turns(5).wait(4) == 0  # no limit, no waiting
+
+
+def test_a_call_is_made_at_its_turn_and_not_when_its_thread_wakes_too_late():
+    made = []
+    due = time.monotonic() + 0.02
+    assert call_at_turn(due, 0.01, lambda: made.append(time.monotonic()) or "sim-1") == "sim-1"
+    assert made[0] >= due
+    # A thread the machine left waiting past its turn would crowd the next
+    # turn's call: it makes none, and the job gives it a new turn.
+    with pytest.raises(MissedTurn):
+        call_at_turn(time.monotonic() - 0.05, 0.01, lambda: made.append(time.monotonic()))
+    assert len(made) == 1
 
 
 def test_a_rate_limited_campaign_is_spread_out_in_time(app, run_worker, config):

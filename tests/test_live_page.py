@@ -270,6 +270,33 @@ def test_a_page_whose_stream_is_refused_says_so_and_offers_to_sign_in(live_stack
     expect_header_to_match_the_database(nurse, campaign)
 
 
+# Sessions are checked every ten minutes: the stream stays open after signing out,
+# and the page's own reload is the first to learn of it.
+@pytest.mark.stack(
+    PROVIDER_LATENCY_MIN=1.0, PROVIDER_LATENCY_MAX=1.5, DISPATCH_CONCURRENCY=1, SSE_KEEPALIVE_SECONDS=600
+)
+def test_a_page_whose_own_reload_is_refused_says_so_and_stays(live_stack, browser: Browser):
+    campaign = make_campaign(10, title="Watched")
+    [nurse] = people_watching(browser, live_stack, campaign.id, nurse=Role.OPERATOR)
+    start_dispatch(nurse)
+    expect(nurse.get_by_test_id("campaign-status")).to_have_text("Sending")
+    # On the Queued tab, the block reloads itself each time a send moves the tab's count.
+    nurse.get_by_role("link", name="Queued (").click()
+    queued = re.compile(rf".*/campaigns/{campaign.id}\?status=queued$")
+    expect(nurse).to_have_url(queued)
+
+    elsewhere = browser.new_context().new_page()
+    sign_in(elsewhere, live_stack, "nurse@example.com")
+    elsewhere.get_by_text("nurse@example.com · operator").click()
+    elsewhere.once("dialog", lambda dialog: dialog.accept())
+    elsewhere.get_by_role("button", name="Sign out everywhere").click()
+    note = nurse.locator("#live-status")
+    expect(note).to_contain_text("Live updates stopped: you are signed out", timeout=15_000)
+    expect(note.get_by_role("link", name="Sign in again")).to_be_visible()
+    expect(nurse).to_have_url(queued)
+    assert nurse.evaluate("window.__sameDocument") is True, "the page went to Sign in by itself"
+
+
 @pytest.mark.stack(PROVIDER_LATENCY_MIN=2.0, PROVIDER_LATENCY_MAX=3.0, DISPATCH_CONCURRENCY=1)
 def test_a_control_keeps_the_pages_tab_and_page(live_stack, browser: Browser):
     campaign = make_campaign(12, title="Places")

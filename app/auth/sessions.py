@@ -17,6 +17,10 @@ def was_signed_in() -> bool:
     return "_user_id" in session or session.get(SIGNED_OUT) is True
 
 
+# The live stream, which a page opens by itself (and again after every drop).
+STREAM_ENDPOINT = "live.events"
+
+
 class SessionInterface(SecureCookieSessionInterface):
     """Sessions are permanent and renewed on every page and form; not on static
     files, nor on the requests htmx makes for a page.
@@ -30,9 +34,10 @@ class SessionInterface(SecureCookieSessionInterface):
     def should_set_cookie(self, app: Flask, session: SessionMixin) -> bool:
         if request.endpoint in NO_SESSION_ENDPOINTS or request.path.startswith("/api/"):
             return False
-        # A page's own requests (a preview as someone types, a block reload)
-        # renew nothing: one in flight while the person signs out in another
-        # tab would put the session back. Pages and forms renew it.
-        if request.headers.get("HX-Request") == "true" and not session.modified:
+        # A page's own requests (a preview as someone types, a block reload,
+        # its live stream) renew nothing: one in flight while the person signs
+        # out in another tab would put the session back. Pages and forms renew it.
+        own = request.headers.get("HX-Request") == "true" or request.endpoint == STREAM_ENDPOINT
+        if own and not session.modified:
             return False
         return super().should_set_cookie(app, session)

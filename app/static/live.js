@@ -207,8 +207,16 @@
 // it offers to sign in again and come back; otherwise it says it is trying
 // again and offers a reload. When the stream opens again, the note goes (and
 // the block reloads, catching up).
+//
+// One rule for a session that ended, whichever of the page's own requests
+// learns of it first, the stream or a reload the page made by itself (for its
+// stream, a tab's count, a status): the page says so and stays where it is. It
+// never goes to Sign in by itself, which would take the person away from what
+// they were reading; a request they caused (a click on a tab or a control)
+// still takes them there, as htmx is told to.
 (function () {
   function note() { return document.getElementById("live-status"); }
+  function here() { return location.pathname + location.search; }
 
   function say(text, linkText, href) {
     var element = note();
@@ -220,22 +228,32 @@
     element.hidden = false;
   }
 
+  function signedOut() {
+    say("Live updates stopped: you are signed out, so this page no longer follows the campaign.",
+      "Sign in again", note().dataset.signIn + "?next=" + encodeURIComponent(here()));
+  }
+
   document.addEventListener("htmx:sseError", function () {
-    var element = note();
-    if (!element) return;
-    var here = location.pathname + location.search;
-    fetch(here, {headers: {"HX-Request": "true", "HX-Target": "recipients"}})
+    if (!note()) return;
+    fetch(here(), {headers: {"HX-Request": "true", "HX-Target": "recipients"}})
       .then(function (response) {
         if (response.status === 401) {
-          say("Live updates stopped: you are signed out, so this page no longer follows the campaign.",
-            "Sign in again", element.dataset.signIn + "?next=" + encodeURIComponent(here));
+          signedOut();
         } else {
-          say("Live updates stopped: the connection to the server was lost. Trying again…", "Reload the page", here);
+          say("Live updates stopped: the connection to the server was lost. Trying again…", "Reload the page", here());
         }
       })
       .catch(function () {
-        say("Live updates stopped: the server cannot be reached. Trying again…", "Reload the page", here);
+        say("Live updates stopped: the server cannot be reached. Trying again…", "Reload the page", here());
       });
+  });
+  // A person's click or keypress is a trusted event; the events a page's own
+  // reloads start from (a stream opening, htmx.trigger) are not.
+  document.addEventListener("htmx:beforeOnLoad", function (event) {
+    var cause = event.detail.requestConfig && event.detail.requestConfig.triggeringEvent;
+    if (event.detail.xhr.status !== 401 || !note() || (cause && cause.isTrusted)) return;
+    event.preventDefault();
+    signedOut();
   });
   document.addEventListener("htmx:sseOpen", function () {
     var element = note();
