@@ -4,12 +4,12 @@ recipient once, stored on its row, shown, and what the provider is sent."""
 import pytest
 from sqlalchemy import select, text
 
-from app.campaigns import placeholders
 from app.campaigns.models import Campaign, Recipient
-from app.campaigns.placeholders import Values
 from app.contacts.book import render_sql, values_of
 from app.contacts.models import Contact
 from app.extensions import db
+from app.messaging import placeholders
+from app.messaging.placeholders import Values
 from jobs.provider import Ledger
 from tests.helpers import reread
 

@@ -9,9 +9,10 @@ from sqlalchemy import text
 
 from app.auth.models import Role
 from app.campaigns import lifecycle
-from app.campaigns.models import Campaign, Channel
+from app.campaigns.models import Campaign
 from app.campaigns.scheduling import start_due
 from app.extensions import db
+from app.messaging.channels import Channel
 from tests.conftest import signed_in
 from tests.factories import make_campaign, make_user
 from tests.helpers import history, published, queued_jobs, reread

@@ -25,11 +25,12 @@ from app.api.spec import endpoint
 from app.audit import AuditEvent, Via
 from app.auth.access import requires
 from app.auth.models import Role, User
-from app.campaigns import drafts, lifecycle, live, placeholders
+from app.campaigns import drafts, lifecycle, live
 from app.campaigns.lifecycle import Change
 from app.campaigns.models import Campaign
 from app.clock import utcnow
 from app.extensions import db
+from app.messaging import placeholders
 
 # RFC 3339 date-time, with its offset required (Python would take a naive one).
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")

@@ -25,9 +25,10 @@ from app.auth.access import requires
 from app.auth.models import Role
 from app.campaigns import adding, controls, lifecycle, live
 from app.campaigns.lifecycle import Change
-from app.campaigns.models import Channel, DeliveryAttempt, Recipient, RecipientStatus
+from app.campaigns.models import DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import parse_recipients
 from app.extensions import db
+from app.messaging.channels import Channel
 
 # A 400 lists at most this many lines at fault; its detail says how many in all.
 LISTED = 1_000

@@ -24,11 +24,12 @@ from app.api.spec import endpoint
 from app.audit import Via
 from app.auth.access import requires
 from app.auth.models import Role
-from app.campaigns import adding, controls, lifecycle, live, placeholders
+from app.campaigns import adding, controls, lifecycle, live
 from app.campaigns.lifecycle import Change
 from app.contacts.book import values_of
 from app.contacts.models import Contact
 from app.extensions import db
+from app.messaging import placeholders
 
 MAX_CUSTOMERS = 50_000
 # A problem lists at most this many ids at fault; its detail says how many in all.

@@ -18,13 +18,16 @@ from sqlalchemy import text
 
 from app import audit
 from app.audit import Action, Via
-from app.campaigns import drafts, length, lifecycle
+from app.campaigns import drafts, lifecycle
 from app.campaigns.lifecycle import Change, Result
-from app.campaigns.models import MAX_NAME, CampaignStatus, Channel
+from app.campaigns.models import CampaignStatus
 from app.campaigns.parsing import ParsedRecipient
 from app.contacts.book import render_sql
 from app.extensions import db
 from app.formatting import plural
+from app.messaging import length
+from app.messaging.channels import Channel
+from app.messaging.names import MAX_NAME
 
 if TYPE_CHECKING:
     from app.auth.models import User

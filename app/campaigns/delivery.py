@@ -23,7 +23,7 @@ from flask import current_app
 from sqlalchemy import text
 
 from app.audit import Via
-from app.campaigns import lifecycle
+from app.campaigns import lifecycle, skipping
 from app.campaigns.models import (
     AttemptOutcome,
     CampaignStatus,
@@ -216,7 +216,7 @@ def _claim(
             "limit": limit,
             "source": source.value,
             "lease": current_app.config["LEASE_SECONDS"],
-            "reason": opt_outs.skipped_reason(channel),
+            "reason": skipping.skipped_reason(channel),
         },
     ).all()
     claimed = sorted((Claimed(*row[:6]) for row in rows if not row.opted_out), key=lambda c: c.id)

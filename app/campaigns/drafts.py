@@ -13,13 +13,16 @@ from sqlalchemy import text
 
 from app import audit
 from app.audit import Action, Via
-from app.campaigns import length, lifecycle, placeholders
+from app.campaigns import lifecycle
 from app.campaigns.lifecycle import Change
-from app.campaigns.models import Campaign, Channel
+from app.campaigns.models import Campaign
 from app.campaigns.parsing import ParsedRecipient
 from app.contacts.book import values_of
 from app.extensions import db
 from app.formatting import number, plural
+from app.messaging import length, placeholders
+from app.messaging.channels import Channel
+from app.messaging.names import split_name
 
 if TYPE_CHECKING:
     from app.auth.models import User
@@ -196,7 +199,7 @@ def insert_recipients(
     for start in range(0, len(recipients), INSERT_CHUNK):
         chunk = recipients[start : start + INSERT_CHUNK]
         keys = [r.address_normalized for r in chunk]
-        names = [placeholders.split_name(r.name) for r in chunk]
+        names = [split_name(r.name) for r in chunk]
         if not from_contacts:
             db.session.execute(
                 contacts,

@@ -7,24 +7,14 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app import zones
-from app.campaigns import drafts, placeholders
-from app.campaigns.models import Channel
+from app.campaigns import drafts
 from app.campaigns.parsing import ParsedRecipient, ParseResult, parse_recipients, plural
 from app.clock import utcnow
 from app.contacts.book import Audience, imports_to_choose
 from app.extensions import db
 from app.formatting import when
-
-
-def no_nul(value: str | None) -> str | None:
-    """PostgreSQL text cannot hold NUL; a stray one from a copied document is dropped."""
-    return value.replace("\x00", "") if value else value
-
-
-def known_placeholders(form: FlaskForm, field: StringField | TextAreaField) -> None:
-    """A template's placeholders are all ones a recipient can fill."""
-    if unknown := placeholders.unknown(field.data or ""):
-        raise ValidationError(placeholders.unknown_message(unknown))
+from app.forms import known_placeholders, no_nul
+from app.messaging.channels import Channel
 
 
 class CampaignForm(FlaskForm):

@@ -35,12 +35,11 @@ from sqlalchemy import CursorResult, RowMapping, TextClause, text
 
 from app import audit, zones
 from app.audit import Action, Via
-from app.campaigns import cost
+from app.campaigns import cost, skipping
 from app.campaigns.models import RATE_SECONDS, CampaignStatus, ErrorKind, RecipientStatus, lit
 from app.clock import utcnow
 from app.extensions import db
 from app.formatting import plural, when
-from app.optouts import registry as opt_outs
 
 if TYPE_CHECKING:
     from app.auth.models import User
@@ -239,7 +238,7 @@ def start(campaign_id: int, actor: User | None, via: Via = Via.WEB, note: str = 
             return Result(False, "This campaign is already dispatching.")
         return Result(False, f"This campaign is {status}; it cannot be started again.")
     assert row is not None
-    skipped_now = opt_outs.skip(campaign_id, row["channel"])
+    skipped_now = skipping.skip(campaign_id, row["channel"])
     bump_counters(campaign_id, skipped=skipped_now)
     details = [note, f"{plural(skipped_now, 'recipient')} skipped: opted out" if skipped_now else ""]
     audit.record(

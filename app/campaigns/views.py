@@ -12,7 +12,7 @@ from app.campaigns import controls, cost, drafts, lifecycle, listing, live, reci
 from app.campaigns import preview as message_preview
 from app.campaigns.forms import CampaignForm, ScheduleForm
 from app.campaigns.lifecycle import Change
-from app.campaigns.models import Campaign, Channel, DeliveryAttempt, Recipient, RecipientStatus
+from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import ParseResult
 from app.campaigns.recipient_search import RecipientSearch
 from app.contacts.book import Audience
@@ -20,6 +20,7 @@ from app.extensions import csrf, db
 from app.formatting import plural
 from app.kept import keeps_what_was_typed, take
 from app.live.broker import shows_param
+from app.messaging.channels import Channel
 from app.notices import about_campaign
 from app.paging import paginate
 from app.saved_templates import library as saved_templates

@@ -10,11 +10,10 @@ from sqlalchemy import ColumnElement, Row, Select, and_, exists, func, or_, sele
 
 from app import audit
 from app.audit import Action, Via
-from app.campaigns.models import Campaign, Recipient
-from app.campaigns.placeholders import ALIASES, ATTRIBUTE, PLACEHOLDER, Values
 from app.contacts.models import Contact, ContactImport, ContactImportMember, ImportStatus
 from app.extensions import db
 from app.formatting import plural
+from app.messaging.placeholders import ALIASES, ATTRIBUTE, PLACEHOLDER, Values
 from app.optouts.models import OptOut
 from app.searching import substring_pattern
 
@@ -215,15 +214,3 @@ def erase(contact: Contact, *, actor: User) -> int:
     audit.record(Action.CONTACT_DELETED, actor=actor, contact_id=contact.id, detail=kept)
     db.session.delete(contact)
     return erased
-
-
-def messages(contact_id: int, limit: int = 200):
-    """Every message sent to the contact across campaigns, newest first: the
-    recipient row, and its campaign."""
-    return db.session.execute(
-        select(Recipient, Campaign)
-        .join(Campaign, Campaign.id == Recipient.campaign_id)
-        .where(Recipient.contact_id == contact_id)
-        .order_by(Recipient.id.desc())
-        .limit(limit)
-    ).all()

@@ -4,8 +4,8 @@ fields of a contact as they will be stored, or the reason it cannot be."""
 import re
 from dataclasses import dataclass, field
 
-from app.addresses import InvalidAddress, normalize_email, normalize_phone
 from app.formatting import number
+from app.messaging.addresses import InvalidAddress, normalize_email, normalize_phone
 
 ATTRIBUTE = "attribute"
 IGNORE = "ignore"

@@ -5,6 +5,7 @@ from werkzeug.wrappers import Response
 from app import audit, searching
 from app.auth.access import requires
 from app.auth.models import Role
+from app.campaigns import people
 from app.contacts import book
 from app.contacts.forms import ContactForm
 from app.contacts.models import Contact
@@ -47,7 +48,7 @@ def show(contact_id: int) -> str:
     return render_template(
         "contacts/show.html",
         contact=contact,
-        messages=book.messages(contact.id),
+        messages=people.messages(contact.id),
         opt_outs=registry.of_contact(contact),
         history=audit.contact_history(contact.id),
     )

@@ -6,9 +6,10 @@ add them, the provider's permanent ``opted_out`` answer adds one in the
 transaction that stores the answer (``app.campaigns.delivery``), and so does a
 STOP reply (``reply``). Every addition and removal is in the history.
 
-``OPTED_OUT`` is the SQL test: Start marks the recipients it matches
-``skipped``, and so does each claim, in the claiming statement, so an opt-out
-committed while a campaign sends stops every later send to that address.
+``opted_out`` is the SQL test: Start marks the recipients it matches
+``skipped`` (``app.campaigns.skipping``), and so does each claim, in the
+claiming statement, so an opt-out committed while a campaign sends stops
+every later send to that address.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ from sqlalchemy.dialects.postgresql import insert
 
 from app import audit
 from app.audit import Action, Via
-from app.campaigns import length
-from app.campaigns.models import Channel, RecipientStatus, lit
-from app.campaigns.parsing import normalize_address
 from app.contacts.models import Contact
 from app.extensions import db
+from app.messaging.addresses import normalize_address
+from app.messaging.channels import Channel
 from app.optouts.models import OptOut, Source
 from app.searching import substring_pattern
 
@@ -37,10 +37,6 @@ if TYPE_CHECKING:
 def opted_out(channel: str, address: str) -> str:
     """SQL: whether ``address`` (an expression) is opted out of ``channel`` (another)."""
     return f"EXISTS (SELECT 1 FROM opt_outs AS o WHERE o.channel = {channel} AND o.address = {address})"
-
-
-def skipped_reason(channel: str) -> str:
-    return f"Not sent: this address opted out of {Channel(channel).label} messages."
 
 
 # A reply that is one of these words, in any case, opts the sender out; START opts them back in.
@@ -162,50 +158,3 @@ class Filters:
         if self.channel in set(Channel):
             query = query.where(OptOut.channel == self.channel)
         return query.order_by(OptOut.created_at.desc(), OptOut.id.desc())
-
-
-# The campaign side.
-
-R = RecipientStatus
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A draft's recipients who would be skipped if it started now."""
-
-    recipients: int
-    segments: int  # SMS segments their texts would have taken; 0 on other channels
-
-
-def among(campaign_id: int, channel: str, message: str) -> Skipped:
-    """Count the queued recipients of a campaign whose address is opted out."""
-    rows = db.session.execute(
-        text(
-            f"SELECT rendered_content FROM recipients AS r WHERE r.campaign_id = :id AND r.status = {lit(R.QUEUED)} "
-            f"AND {opted_out(':channel', 'r.address_normalized')}"
-        ),
-        {"id": campaign_id, "channel": channel},
-    ).scalars()
-    texts = list(rows)
-    segments = 0
-    if channel == Channel.SMS:
-        segments = sum(
-            length.measure(content if content is not None else message, Channel.SMS).segments for content in texts
-        )
-    return Skipped(len(texts), segments)
-
-
-def skip(campaign_id: int, channel: str) -> int:
-    """Mark the queued recipients whose address is opted out ``skipped``; how many.
-    The caller adds them to the campaign's counters."""
-    return db.session.execute(  # type: ignore[attr-defined]
-        text(
-            f"""
-            UPDATE recipients AS r
-            SET status = {lit(R.SKIPPED)}, error_code = 'opted_out', last_error = :reason,
-                finished_at = now(), updated_at = now()
-            WHERE r.campaign_id = :id AND r.status = {lit(R.QUEUED)} AND {opted_out(":channel", "r.address_normalized")}
-            """
-        ),
-        {"id": campaign_id, "channel": channel, "reason": skipped_reason(channel)},
-    ).rowcount

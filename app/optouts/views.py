@@ -7,8 +7,8 @@ from werkzeug.wrappers import Response
 from app import audit
 from app.auth.access import requires
 from app.auth.models import Role
-from app.campaigns.models import Channel
 from app.extensions import csrf, db
+from app.messaging.channels import Channel
 from app.optouts import registry
 from app.optouts.forms import OptOutForm
 from app.optouts.models import OptOut, Source

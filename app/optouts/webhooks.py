@@ -30,9 +30,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from app.auth.access import public
-from app.campaigns.models import Channel
 from app.extensions import csrf, db, limiter, redis
 from app.formatting import size
+from app.messaging.channels import Channel
 from app.optouts import registry
 
 bp = Blueprint("webhooks", __name__)

@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from app.messaging.names import split_name
+
 PLACEHOLDER = re.compile(r"\{(attributes\.[a-z0-9_]+|[a-z_]+)(?:\|([^{}|]*))?\}")
 KNOWN = ("first_name", "last_name", "location", "preferred_product", "phone", "email")
 # The spelling seed [001]'s own templates use, kept working.
@@ -79,9 +81,3 @@ def from_paste(name: str, address: str, *, is_email: bool) -> Values:
     the rest the last name; the address fills ``{email}`` or ``{phone}``."""
     first, last = split_name(name)
     return Values({"first_name": first, "last_name": last, "email" if is_email else "phone": address}, {})
-
-
-def split_name(name: str) -> tuple[str, str]:
-    """A pasted name's first word, and the rest."""
-    first, last = [*name.split(maxsplit=1), "", ""][:2]
-    return first, last
