@@ -112,7 +112,7 @@ def add_contacts(
     channel = templates.channel
     ids = list(dict.fromkeys(contact_ids))
     _check_contacts(ids, contact_ids, channel)
-    key = "email" if templates.is_email else "phone"
+    key = templates.contact_field
     # A template the same for everyone is not stored per recipient (Recipient.content).
     content, params = render_sql(templates.message, "m") if templates.message is not None else ("NULL", {})
     subject, subject_params = render_sql(templates.subject, "s") if templates.subject is not None else ("NULL", {})
@@ -156,7 +156,7 @@ def add_contacts(
 
 
 def _check_contacts(ids: list[int], asked: list[int], channel: str) -> None:
-    key = "email" if channel == Channel.EMAIL else "phone"
+    key = Channel(channel).contact_field
     rows = db.session.execute(
         text(
             f"SELECT u.id, c.id IS NOT NULL FROM unnest(CAST(:ids AS bigint[])) AS u(id) "

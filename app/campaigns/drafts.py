@@ -75,7 +75,7 @@ class Templates:
 
     def __init__(self, channel: str, message: str, subject: str | None) -> None:
         self.channel = channel
-        self.is_email = channel == Channel.EMAIL
+        self.contact_field = Channel(channel).contact_field
         self.literal = message
         self.message = message if placeholders.is_personal(message) else None
         self.subject = subject if subject and placeholders.is_personal(subject) else None
@@ -92,7 +92,7 @@ class Templates:
         if not self.personal:
             return None, None
         if values is None:
-            values = placeholders.from_paste(recipient.name, recipient.address_normalized, is_email=self.is_email)
+            values = placeholders.from_paste(recipient.name, recipient.address_normalized, Channel(self.channel))
         return (
             None if self.message is None else placeholders.render(self.message, values),
             None if self.subject is None else placeholders.render(self.subject, values),
@@ -120,13 +120,13 @@ def values_for(
     it becomes (when the contact book has it), the line's name replacing the
     contact's; a line for a new contact has only what it says. Recipients
     chosen ``from_contacts`` are their contacts as they are."""
-    key = "email" if channel == Channel.EMAIL else "phone"
+    key = Channel(channel).contact_field
     found: list[placeholders.Values] = []
     for start in range(0, len(recipients), INSERT_CHUNK):
         chunk = recipients[start : start + INSERT_CHUNK]
         known = _contact_values(key, [r.address_normalized for r in chunk])
         for recipient in chunk:
-            pasted = placeholders.from_paste(recipient.name, recipient.address_normalized, is_email=key == "email")
+            pasted = placeholders.from_paste(recipient.name, recipient.address_normalized, Channel(channel))
             values = known.get(recipient.address_normalized)
             if values is None:
                 found.append(pasted)
@@ -163,7 +163,7 @@ def insert_recipients(
     several times faster than one VALUES tuple per row, and unlike COPY they
     work under gevent (psycopg2 refuses COPY with psycogreen's wait callback).
     """
-    key = "email" if templates.is_email else "phone"
+    key = templates.contact_field
     contacts = text(
         f"""
         WITH upserted AS (

@@ -105,7 +105,7 @@ class CampaignForm(FlaskForm):
             recipients=[
                 ParsedRecipient(line, contact.name, key, key)
                 for line, contact in enumerate(db.session.scalars(audience.query()), start=1)
-                if (key := contact.email if audience.channel == Channel.EMAIL else contact.phone)
+                if (key := getattr(contact, Channel(audience.channel).contact_field))
             ]
         )
 

@@ -136,8 +136,9 @@ def preview() -> str:
 def _audience(form) -> Audience:
     """The contacts the form's filters choose; an attribute filter not yet key=value is ignored."""
     attribute = form.get("audience_attribute", "").strip()
+    channel = form.get("channel", "")
     return Audience(
-        form.get("channel", "sms"),
+        channel if channel in set(Channel) else Channel.SMS.value,
         form.get("audience_location", "").strip(),
         form.get("audience_product", "").strip(),
         attribute if "=" in attribute else "",
@@ -242,7 +243,7 @@ def show(campaign_id: int) -> str:
     matches = None
     if q:
         search = RecipientSearch(
-            campaign.id, q, status, current_app.config["DEFAULT_REGION"], phones=campaign.channel != Channel.EMAIL
+            campaign.id, q, status, current_app.config["DEFAULT_REGION"], phones=Channel(campaign.channel).uses_phone
         )
         matches = search.matches()
         # Exact when there are CAP matches or fewer; else counted as far as the page asked for.

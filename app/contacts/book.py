@@ -13,6 +13,7 @@ from app.audit import Action, Via
 from app.contacts.models import Contact, ContactImport, ContactImportMember, ImportStatus
 from app.extensions import db
 from app.formatting import plural
+from app.messaging.channels import Channel
 from app.messaging.placeholders import ALIASES, ATTRIBUTE, PLACEHOLDER, Values
 from app.optouts.models import OptOut
 from app.searching import substring_pattern
@@ -76,7 +77,7 @@ class Audience:
 
     @property
     def key(self):
-        return Contact.email if self.channel == "email" else Contact.phone
+        return getattr(Contact, Channel(self.channel).contact_field)
 
     def query(self) -> Select:
         query = select(Contact).where(self.key.is_not(None), ~opted_out(self.channel))

@@ -19,3 +19,9 @@ class Channel(StrEnum):
     @property
     def uses_phone(self) -> bool:
         return self is not Channel.EMAIL
+
+    @property
+    def contact_field(self) -> str:
+        """The contact's field that holds the address this channel sends to, and
+        the placeholder the address fills: ``phone`` or ``email``."""
+        return "phone" if self.uses_phone else "email"

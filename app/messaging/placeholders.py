@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from app.messaging.channels import Channel
 from app.messaging.names import split_name
 
 PLACEHOLDER = re.compile(r"\{(attributes\.[a-z0-9_]+|[a-z_]+)(?:\|([^{}|]*))?\}")
@@ -76,8 +77,8 @@ def parts(template: str, values: Values) -> list[tuple[str, bool]]:
     return [piece for piece in pieces if piece[0]]
 
 
-def from_paste(name: str, address: str, *, is_email: bool) -> Values:
+def from_paste(name: str, address: str, channel: Channel) -> Values:
     """A pasted line's values: the first word of the name is the first name,
-    the rest the last name; the address fills ``{email}`` or ``{phone}``."""
+    the rest the last name; the address fills the channel's ``{phone}`` or ``{email}``."""
     first, last = split_name(name)
-    return Values({"first_name": first, "last_name": last, "email" if is_email else "phone": address}, {})
+    return Values({"first_name": first, "last_name": last, channel.contact_field: address}, {})

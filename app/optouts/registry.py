@@ -116,7 +116,7 @@ def remove(channel: str, address: str, *, actor: User | None = None, via: Via = 
 
 
 def _record(action: Action, channel: str, address: str, actor: User | None, via: Via, detail: str) -> None:
-    column = Contact.email if channel == Channel.EMAIL else Contact.phone
+    column = getattr(Contact, Channel(channel).contact_field)
     contact_id = db.session.scalar(select(Contact.id).where(column == address))
     what = f"{Channel(channel).label} {address}"
     audit.record(action, actor=actor, via=via, contact_id=contact_id, detail=f"{what}{', ' + detail if detail else ''}")
