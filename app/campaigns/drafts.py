@@ -130,7 +130,8 @@ def values_for(
             values = known.get(recipient.address_normalized)
             if values is None:
                 found.append(pasted)
-            elif recipient.name.strip() and not from_contacts:
+            elif pasted.fields["first_name"] and not from_contacts:
+                # As the paste's upsert does: a line with a first name renames the contact.
                 first, last = pasted.fields["first_name"][:100], pasted.fields["last_name"][:100]
                 found.append(
                     placeholders.Values({**values.fields, "first_name": first, "last_name": last}, values.attributes)

@@ -78,7 +78,7 @@ def parts(template: str, values: Values) -> list[tuple[str, bool]]:
 
 
 def from_paste(name: str, address: str, channel: Channel) -> Values:
-    """A pasted line's values: the first word of the name is the first name,
-    the rest the last name; the address fills the channel's ``{phone}`` or ``{email}``."""
+    """A pasted line's values: its name split into first and last
+    (``names.split_name``); the address fills the channel's ``{phone}`` or ``{email}``."""
     first, last = split_name(name)
     return Values({"first_name": first, "last_name": last, channel.contact_field: address}, {})
