@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, Row, Select, and_, exists, func, or_, select, text
+from sqlalchemy import Row, Select, TextClause, exists, func, select, text
 
 from app import audit
 from app.audit import Action, Via
@@ -15,7 +15,7 @@ from app.extensions import db
 from app.formatting import plural
 from app.messaging.channels import Channel
 from app.messaging.placeholders import ALIASES, ATTRIBUTE, PLACEHOLDER, Values
-from app.optouts.models import OptOut
+from app.optouts import registry as opt_outs
 from app.searching import substring_pattern
 
 if TYPE_CHECKING:
@@ -26,13 +26,11 @@ class AddressTaken(Exception):
     """Another contact has this phone or email."""
 
 
-def opted_out(channel: str | None = None) -> ColumnElement[bool]:
-    """Whether a contact has opted out of ``channel`` (None: of any channel)."""
-    by_phone = and_(OptOut.address == Contact.phone, OptOut.channel != "email")
-    by_email = and_(OptOut.address == Contact.email, OptOut.channel == "email")
-    if channel is None:
-        return exists().where(or_(by_phone, by_email))
-    return exists().where(OptOut.channel == channel, by_email if channel == "email" else by_phone)
+def opted_out(channel: str | None = None, *, opted: bool = True) -> TextClause:
+    """Whether a contact has opted out of ``channel`` (None: of any channel);
+    ``opted`` False: whether they have not."""
+    test = opt_outs.contact_opted_out(Contact.__tablename__, channel)
+    return text(test if opted else f"NOT {test}")
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ class Filters:
         if self.preferred_product:
             query = query.where(Contact.preferred_product == self.preferred_product)
         if self.opted_out in ("yes", "no"):
-            query = query.where(opted_out() if self.opted_out == "yes" else ~opted_out())
+            query = query.where(opted_out(opted=self.opted_out == "yes"))
         return query.order_by(Contact.id.desc())
 
 
@@ -80,7 +78,7 @@ class Audience:
         return getattr(Contact, Channel(self.channel).contact_field)
 
     def query(self) -> Select:
-        query = select(Contact).where(self.key.is_not(None), ~opted_out(self.channel))
+        query = select(Contact).where(self.key.is_not(None), opted_out(self.channel, opted=False))
         if self.location:
             query = query.where(Contact.location == self.location)
         if self.preferred_product:
@@ -167,6 +165,12 @@ def imports_to_choose(limit: int = 50) -> list[ContactImport]:
             .limit(limit)
         )
     )
+
+
+def id_by_address(channel: str, address: str) -> int | None:
+    """The contact whose address on ``channel`` (their phone, or their email) this is."""
+    column = getattr(Contact, Channel(channel).contact_field)
+    return db.session.scalar(select(Contact.id).where(column == address))
 
 
 def choices(column) -> list[str]:

@@ -49,7 +49,7 @@ def show(contact_id: int) -> str:
         "contacts/show.html",
         contact=contact,
         messages=people.messages(contact.id),
-        opt_outs=registry.of_contact(contact),
+        opt_outs=registry.of_contact(contact.phone, contact.email),
         history=audit.contact_history(contact.id),
     )
 
