@@ -12,7 +12,6 @@ from app import audit
 from app.audit import Action, Via
 from app.contacts.models import Contact, ContactImport, ContactImportMember, ImportStatus
 from app.extensions import db
-from app.formatting import plural
 from app.messaging.channels import Channel
 from app.messaging.placeholders import ALIASES, ATTRIBUTE, PLACEHOLDER, Values
 from app.optouts import registry as opt_outs
@@ -114,6 +113,20 @@ def values_of(contact: Contact | Row) -> Values:
     )
 
 
+def values_by_address(channel: str, addresses: list[str]) -> dict[str, Values]:
+    """The template values of the contacts with these addresses on ``channel``
+    (phones, or emails), by address."""
+    field = Channel(channel).contact_field
+    rows = db.session.execute(
+        text(
+            f"SELECT {field}, first_name, last_name, location, preferred_product, phone, email, attributes "
+            f"FROM contacts WHERE {field} = ANY(CAST(:addresses AS text[]))"
+        ),
+        {"addresses": addresses},
+    ).all()
+    return {row[0]: values_of(row) for row in rows}
+
+
 # What ``values_of`` gives each field, as SQL over ``contacts AS c``.
 SQL_VALUES = {
     "first_name": "c.first_name",
@@ -203,19 +216,9 @@ def save(contact: Contact | None, *, actor: User, via: Via = Via.WEB, **fields) 
     return contact
 
 
-def erase(contact: Contact, *, actor: User) -> int:
-    """Delete a contact. The messages already sent to them stay counted in
-    their campaigns, with the personal fields erased; returns how many."""
-    erased: int = db.session.execute(  # type: ignore[attr-defined]
-        text(
-            "UPDATE recipients SET name = '', address = '(erased)', address_normalized = 'erased:' || id, "
-            "rendered_content = CASE WHEN rendered_content IS NULL THEN NULL ELSE '(erased)' END, "
-            "rendered_subject = CASE WHEN rendered_subject IS NULL THEN NULL ELSE '(erased)' END, "
-            "contact_id = NULL WHERE contact_id = :id"
-        ),
-        {"id": contact.id},
-    ).rowcount
-    kept = f"{plural(erased, 'message')} kept, personal fields erased" if erased else ""
-    audit.record(Action.CONTACT_DELETED, actor=actor, contact_id=contact.id, detail=kept)
+def delete(contact: Contact, *, actor: User, detail: str = "") -> None:
+    """Delete a contact, saying so in its history (``detail``: what became of
+    what was sent to them). The messages sent to them are the campaigns'
+    (``app.campaigns.people.delete_contact`` erases them first)."""
+    audit.record(Action.CONTACT_DELETED, actor=actor, contact_id=contact.id, detail=detail)
     db.session.delete(contact)
-    return erased

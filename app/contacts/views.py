@@ -99,7 +99,7 @@ def _edit(contact: Contact | None) -> str | Response:
 def delete(contact_id: int) -> Response:
     contact = _contact_or_404(contact_id)
     label = contact.label
-    erased = book.erase(contact, actor=current_user)
+    erased = people.delete_contact(contact, actor=current_user)
     db.session.commit()
     kept = (
         f" The {erased} message{'s' if erased != 1 else ''} sent to them stay counted, with their details erased."
