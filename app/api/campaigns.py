@@ -25,9 +25,9 @@ from app.api.spec import endpoint
 from app.audit import AuditEvent, Via
 from app.auth.access import requires
 from app.auth.models import Role, User
-from app.campaigns import drafts, lifecycle, live
-from app.campaigns.lifecycle import Change
+from app.campaigns import drafts, lifecycle, live, transitions
 from app.campaigns.models import Campaign
+from app.campaigns.transitions import Change
 from app.clock import utcnow
 from app.extensions import db
 from app.messaging import placeholders
@@ -155,6 +155,6 @@ def refusal(campaign_id: int, change: Change, notice: str, allowed: str) -> Prob
     recipients, a budget) is said in the domain's own words (``notice``)."""
     campaign = live.fresh(campaign_id)
     status = shapes.api_status(campaign)
-    if campaign.status in lifecycle.TRANSITIONS[change]:
+    if campaign.status in transitions.TRANSITIONS[change]:
         return Problem(409, f"{notice} The campaign is {status}.")
     return Problem(409, f"{allowed}; this campaign is {status}.")

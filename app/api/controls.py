@@ -18,8 +18,9 @@ from app.api.spec import endpoint
 from app.audit import Via
 from app.auth.access import requires
 from app.auth.models import Role
-from app.campaigns import controls, lifecycle, live
-from app.campaigns.lifecycle import Change, Result
+from app.campaigns import controls, lifecycle, live, transitions
+from app.campaigns.lifecycle import Result
+from app.campaigns.transitions import Change
 
 
 def _control(campaign_id: int, change: Change, make: Callable[[], Result], allowed: str) -> Response:
@@ -80,7 +81,7 @@ def retry_failed(campaign_id: int, json: RetryIn) -> Response:
         campaign_id, lambda: lifecycle.retry_failed(campaign_id, api_user(), json.include_permanent, Via.API)
     )
     campaign = live.fresh(campaign_id)
-    if not result.changed and campaign.status not in lifecycle.TRANSITIONS[Change.RETRY_FAILED]:
+    if not result.changed and campaign.status not in transitions.TRANSITIONS[Change.RETRY_FAILED]:
         raise refusal(campaign_id, Change.RETRY_FAILED, result.notice, "A campaign that never started cannot retry")
     body = {"campaign_id": campaign_id, "requeued": result.count, "status": shapes.api_status(campaign)}
     return json_response(body)

@@ -23,10 +23,10 @@ from app.api.spec import endpoint
 from app.audit import Via
 from app.auth.access import requires
 from app.auth.models import Role
-from app.campaigns import adding, controls, lifecycle, live
-from app.campaigns.lifecycle import Change
+from app.campaigns import adding, controls, lifecycle, live, transitions
 from app.campaigns.models import DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import parse_recipients
+from app.campaigns.transitions import Change
 from app.extensions import db
 from app.messaging.channels import Channel
 
@@ -60,7 +60,7 @@ def add(campaign_id: int, json: PasteIn) -> Response:
     """Add pasted recipients to a draft or scheduled campaign. A line whose
     address is already in the text or the campaign is a duplicate, not added."""
     campaign = campaign_or_404(campaign_id)
-    if not lifecycle.may(campaign, Change.EDIT):
+    if not transitions.may(campaign, Change.EDIT):
         raise refusal(campaign_id, Change.EDIT, "", NOT_EDITABLE)
     limit = current_app.config["RECIPIENT_LINE_LIMIT"]
     parsed = parse_recipients(

@@ -25,7 +25,7 @@ from app.audit import Via
 from app.auth.access import requires
 from app.auth.models import Role
 from app.campaigns import adding, controls, lifecycle, live
-from app.campaigns.lifecycle import Change
+from app.campaigns.transitions import Change
 from app.contacts.book import values_of
 from app.contacts.models import Contact
 from app.extensions import db

@@ -19,9 +19,10 @@ from sqlalchemy import text
 from app import audit
 from app.audit import Action, Via
 from app.campaigns import drafts, lifecycle
-from app.campaigns.lifecycle import Change, Result
+from app.campaigns.lifecycle import Result
 from app.campaigns.models import CampaignStatus
 from app.campaigns.parsing import ParsedRecipient
+from app.campaigns.transitions import Change
 from app.contacts.book import render_sql
 from app.extensions import db
 from app.formatting import plural

@@ -14,9 +14,9 @@ from sqlalchemy import text
 from app import audit
 from app.audit import Action, Via
 from app.campaigns import lifecycle
-from app.campaigns.lifecycle import Change
 from app.campaigns.models import Campaign
 from app.campaigns.parsing import ParsedRecipient
+from app.campaigns.transitions import Change
 from app.contacts import book, pasted
 from app.extensions import db
 from app.formatting import number, plural

@@ -8,13 +8,13 @@ from werkzeug.wrappers import Response
 from app import audit, htmx, searching
 from app.auth.access import background, requires
 from app.auth.models import Role
-from app.campaigns import controls, cost, drafts, lifecycle, listing, live, recipient_search
+from app.campaigns import controls, cost, drafts, lifecycle, listing, live, recipient_search, transitions
 from app.campaigns import preview as message_preview
 from app.campaigns.forms import CampaignForm, ScheduleForm
-from app.campaigns.lifecycle import Change
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import ParseResult
 from app.campaigns.recipient_search import RecipientSearch
+from app.campaigns.transitions import Change
 from app.contacts.book import Audience
 from app.extensions import csrf, db
 from app.formatting import plural
@@ -166,7 +166,7 @@ def edit(campaign_id: int) -> str | Response:
     if kept:
         form = CampaignForm(formdata=kept)
     elif request.method == "GET":
-        if not lifecycle.may(campaign, Change.EDIT):
+        if not transitions.may(campaign, Change.EDIT):
             flash(f"This campaign is {campaign.status}; only a draft can be edited.", "warning")
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
         paste = drafts.as_paste(campaign.id)
@@ -293,7 +293,7 @@ def confirm_start(campaign_id: int) -> str | Response:
     """Start's confirmation, with its numbers as they are now: a dialog on the
     campaign's page (htmx), or a page of its own."""
     campaign = db.get_or_404(Campaign, campaign_id, description=GONE)
-    if not lifecycle.may(campaign, Change.START):
+    if not transitions.may(campaign, Change.START):
         flash(f"This campaign is {campaign.status}; only a draft or a scheduled campaign can be started.", "warning")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     estimate = cost.at_start(campaign, current_app.config)
