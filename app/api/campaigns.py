@@ -149,12 +149,16 @@ def events(campaign_id: int, query: PageQuery) -> Response:
     return json_response(shapes.paginated(found, shapes.event, order_by=[AuditEvent.id.asc()]))
 
 
-def refusal(campaign_id: int, change: Change, notice: str, allowed: str) -> Problem:
-    """The 409 for a change the campaign refused, naming its status now: ``allowed``
-    says which statuses take the change; a refusal for another reason (no
-    recipients, a budget) is said in the domain's own words (``notice``)."""
+def refusal(campaign_id: int, change: Change, notice: str, allowed: str = "") -> Problem:
+    """The 409 for a change the campaign refused, naming its status now: which
+    statuses take the change (from ``TRANSITIONS``, unless ``allowed`` says it
+    in the contract's words); a refusal for another reason (no recipients, a
+    budget) is said in the domain's own words (``notice``)."""
     campaign = live.fresh(campaign_id)
     status = shapes.api_status(campaign)
     if campaign.status in transitions.TRANSITIONS[change]:
         return Problem(409, f"{notice} The campaign is {status}.")
+    if not allowed:
+        rule = transitions.only(change, shapes.status_names)
+        allowed = rule[0].upper() + rule[1:]
     return Problem(409, f"{allowed}; this campaign is {status}.")

@@ -32,7 +32,7 @@ from app.messaging.channels import Channel
 
 # A 400 lists at most this many lines at fault; its detail says how many in all.
 LISTED = 1_000
-NOT_EDITABLE = "Recipients can be added only to a draft or scheduled campaign"
+NOT_EDITABLE = f"Recipients can be added only to {transitions.which(Change.EDIT, shapes.status_names)}"
 
 
 class PasteIn(StrictModel):

@@ -174,6 +174,11 @@ def api_status(campaign: Campaign) -> str:
     return campaign.status
 
 
+def status_names(status: CampaignStatus) -> list[str]:
+    """The API's names for one of the project's statuses (``api_status``)."""
+    return ["sent", "failed"] if status == CampaignStatus.COMPLETED else [status.value]
+
+
 def status_filter(status: str) -> ColumnElement[bool]:
     """The WHERE clause for an API status: the same mapping as ``api_status``."""
     all_failed = and_(Campaign.sent_count == 0, Campaign.failed_count > 0)

@@ -22,7 +22,7 @@ from app.campaigns import drafts, lifecycle
 from app.campaigns.lifecycle import Result
 from app.campaigns.models import CampaignStatus
 from app.campaigns.parsing import ParsedRecipient
-from app.campaigns.transitions import Change
+from app.campaigns.transitions import Change, which
 from app.contacts.book import render_sql
 from app.extensions import db
 from app.formatting import plural
@@ -78,7 +78,7 @@ class Added:
 
 def _refused(campaign_id: int) -> Result:
     status = db.session.execute(text("SELECT status FROM campaigns WHERE id = :id"), {"id": campaign_id}).scalar_one()
-    return Result(False, f"This campaign is {status}; recipients can be added only before it starts.")
+    return Result(False, f"This campaign is {status}; recipients can be added only to {which(Change.EDIT)}.")
 
 
 def send_to_contacts(campaign_id: int, contact_ids: list[int], *, actor: User | None, via: Via = Via.WEB) -> Result:

@@ -25,7 +25,7 @@ from app import audit, zones
 from app.audit import Action, Via
 from app.campaigns import cost, skipping
 from app.campaigns.models import RATE_SECONDS, CampaignStatus, ErrorKind, RecipientStatus, lit
-from app.campaigns.transitions import TRANSITIONS, Change
+from app.campaigns.transitions import TRANSITIONS, Change, refused
 from app.clock import utcnow
 from app.extensions import db
 from app.formatting import plural, when
@@ -132,8 +132,8 @@ def bump_counters(campaign_id: int, progress: int | None = None, **deltas: int) 
 _RATE_AFRESH = "rate = 0, active_seconds = 0, rate_at = now()"
 
 
-def _refused(campaign_id: int, why: str) -> Result:
-    return Result(False, f"This campaign is {_status(campaign_id)}; {why}.")
+def _refused(campaign_id: int, change: Change) -> Result:
+    return Result(False, refused(change, _status(campaign_id)))
 
 
 # The operator's changes.
@@ -156,7 +156,7 @@ def start(campaign_id: int, actor: User | None, via: Via = Via.WEB, note: str = 
         status = _status(campaign_id)
         if status == C.SENDING:
             return Result(False, "This campaign is already dispatching.")
-        return Result(False, f"This campaign is {status}; it cannot be started again.")
+        return Result(False, refused(Change.START, status))
     assert row is not None
     skipped_now = skipping.skip(campaign_id, row["channel"])
     bump_counters(campaign_id, skipped=skipped_now)
@@ -184,7 +184,7 @@ def schedule(campaign_id: int, at: datetime, actor: User | None, via: Via = Via.
     was_draft = _status(campaign_id, lock=True) == C.DRAFT
     change = Change.SCHEDULE if was_draft else Change.RESCHEDULE
     if not _move(campaign_id, change, "scheduled_at = :at", at=at):
-        return _refused(campaign_id, "only a draft or a scheduled campaign can be scheduled")
+        return _refused(campaign_id, Change.SCHEDULE)
     action = Action.CAMPAIGN_SCHEDULED if was_draft else Action.CAMPAIGN_RESCHEDULED
     audit.record(action, actor=actor, via=via, campaign_id=campaign_id, detail=f"to start at {said}")
     return Result(True, f"Scheduled: it starts by itself at {said}.")
@@ -195,7 +195,7 @@ def unschedule(campaign_id: int, actor: User | None, via: Via = Via.WEB, reason:
     scheduler (Start refused it at its time), is shown on its page and in the history."""
     also = "scheduled_at = NULL, schedule_refusal = :reason"
     if not _move(campaign_id, Change.UNSCHEDULE, also, reason=reason or None):
-        return _refused(campaign_id, "only a scheduled campaign can be unscheduled")
+        return _refused(campaign_id, Change.UNSCHEDULE)
     action = Action.CAMPAIGN_START_REFUSED if reason else Action.CAMPAIGN_UNSCHEDULED
     audit.record(action, actor=actor, via=via, campaign_id=campaign_id, detail=reason)
     return Result(True, reason or "Unscheduled: it is a draft again, and starts only when someone starts it.")
@@ -205,7 +205,7 @@ def pause(campaign_id: int, actor: User | None, via: Via = Via.WEB) -> Result:
     hold_claim_lock(campaign_id, exclusive=True)
     reason = f"Paused by {actor.email}." if actor is not None else "Paused."
     if not _move(campaign_id, Change.PAUSE, "pause_reason = :reason", reason=reason):
-        return _refused(campaign_id, "only a sending campaign can be paused")
+        return _refused(campaign_id, Change.PAUSE)
     audit.record(Action.CAMPAIGN_PAUSED, actor=actor, via=via, campaign_id=campaign_id)
     return Result(True, "Paused. Sends already in flight finish; nothing new is sent until you resume.")
 
@@ -215,7 +215,7 @@ def resume(campaign_id: int, actor: User | None, via: Via = Via.WEB) -> Result:
     # Auto-pause judges a resumed campaign only on attempts made after the resume.
     # Paused time is not sending time: the rate's clock starts again now.
     if not _move(campaign_id, Change.RESUME, "pause_reason = NULL, recent_outcomes = '', rate_at = now()"):
-        return _refused(campaign_id, "only a paused campaign can be resumed")
+        return _refused(campaign_id, Change.RESUME)
     audit.record(Action.CAMPAIGN_RESUMED, actor=actor, via=via, campaign_id=campaign_id)
     return Result(True, "Resumed. Recipients already sent are not sent again.", to_send=owed(campaign_id))
 
@@ -224,7 +224,7 @@ def cancel(campaign_id: int, actor: User | None, via: Via = Via.WEB, reason: str
     """Cancel every recipient not yet sent; sends in flight finish and keep their outcome."""
     hold_claim_lock(campaign_id, exclusive=True)
     if not _move(campaign_id, Change.CANCEL, "pause_reason = NULL, finished_at = now()"):
-        return _refused(campaign_id, "it cannot be cancelled")
+        return _refused(campaign_id, Change.CANCEL)
     counts: dict[str, int] = dict(
         db.session.execute(
             text(
@@ -270,7 +270,7 @@ def retry_failed(campaign_id: int, actor: User | None, include_permanent: bool =
     hold_claim_lock(campaign_id, exclusive=True)
     status = _status(campaign_id, lock=True)
     if status not in TRANSITIONS[Change.RETRY_FAILED]:
-        return Result(False, f"This campaign is {status}; its failed recipients cannot be retried.")
+        return Result(False, refused(Change.RETRY_FAILED, status))
     kinds = [ErrorKind.TRANSIENT.value] + ([ErrorKind.PERMANENT.value] if include_permanent else [])
     queued = _rowcount(
         text(

@@ -17,6 +17,7 @@ each change from it, and the page, the API and their refusals read it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -94,3 +95,54 @@ def may(campaign: Campaign, change: Change) -> bool:
 def allowed(campaign: Campaign) -> list[Change]:
     """The changes staff may make now: for the page's controls, the views and the API alike."""
     return [change for change in OPERATOR_CHANGES if may(campaign, change)]
+
+
+# How a refusal names each change the operator makes: "can {done}".
+DONE = {
+    Change.START: "be started",
+    Change.SCHEDULE: "be scheduled",
+    Change.RESCHEDULE: "be rescheduled",
+    Change.UNSCHEDULE: "be unscheduled",
+    Change.EDIT: "be edited",
+    Change.DELETE: "be deleted",
+    Change.PAUSE: "be paused",
+    Change.RESUME: "be resumed",
+    Change.CANCEL: "be cancelled",
+    Change.RETRY_FAILED: "have its failed recipients retried",
+}
+
+
+def sources(change: Change) -> list[CampaignStatus]:
+    """The statuses ``change`` may be made from; Schedule's include
+    Reschedule's, since the one control does both."""
+    found = list(TRANSITIONS[change])
+    if change is Change.SCHEDULE:
+        found += [status for status in TRANSITIONS[Change.RESCHEDULE] if status not in found]
+    return found
+
+
+def as_stored(status: CampaignStatus) -> list[str]:
+    """A status's name as the page says it: its own."""
+    return [status.value]
+
+
+def which(change: Change, names: Callable[[CampaignStatus], list[str]] = as_stored) -> str:
+    """The campaigns ``change`` may be made to, from ``TRANSITIONS``: ``a draft
+    or a scheduled campaign``. ``names`` says how each status reads (the API
+    says ``sent`` or ``failed`` for ``completed``)."""
+    kinds = ["a draft"] if C.DRAFT in sources(change) else []
+    others = [name for status in sources(change) if status != C.DRAFT for name in names(status)]
+    if others:
+        listed = others[0] if len(others) == 1 else f"{', '.join(others[:-1])} or {others[-1]}"
+        kinds.append(f"a {listed} campaign")
+    return " or ".join(kinds)
+
+
+def only(change: Change, names: Callable[[CampaignStatus], list[str]] = as_stored) -> str:
+    """``only a sending campaign can be paused``: the rule a refusal states."""
+    return f"only {which(change, names)} can {DONE[change]}"
+
+
+def refused(change: Change, status: str) -> str:
+    """Why ``change`` is refused to a campaign that is ``status``, as the page says it."""
+    return f"This campaign is {status}; {only(change)}."

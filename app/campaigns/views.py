@@ -167,7 +167,7 @@ def edit(campaign_id: int) -> str | Response:
         form = CampaignForm(formdata=kept)
     elif request.method == "GET":
         if not transitions.may(campaign, Change.EDIT):
-            flash(f"This campaign is {campaign.status}; only a draft can be edited.", "warning")
+            flash(transitions.refused(Change.EDIT, campaign.status), "warning")
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
         paste = drafts.as_paste(campaign.id)
         form = CampaignForm(data={"title": campaign.title, "channel": campaign.channel, "subject": campaign.subject,
@@ -201,7 +201,7 @@ def delete(campaign_id: int) -> Response:
     db.session.commit()
     if title is None:
         db.session.refresh(campaign)
-        flash(f"This campaign is {campaign.status}; only a draft can be deleted.", "warning")
+        flash(transitions.refused(Change.DELETE, campaign.status), "warning")
         target = url_for("campaigns.show", campaign_id=campaign_id)
     else:
         live.show_deleted(campaign_id)
@@ -294,7 +294,7 @@ def confirm_start(campaign_id: int) -> str | Response:
     campaign's page (htmx), or a page of its own."""
     campaign = db.get_or_404(Campaign, campaign_id, description=GONE)
     if not transitions.may(campaign, Change.START):
-        flash(f"This campaign is {campaign.status}; only a draft or a scheduled campaign can be started.", "warning")
+        flash(transitions.refused(Change.START, campaign.status), "warning")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     estimate = cost.at_start(campaign, current_app.config)
     template = "campaigns/_start_dialog.html" if htmx.is_htmx() else "campaigns/start.html"
