@@ -112,6 +112,31 @@ class Templates:
         return report
 
 
+def too_long(
+    channel: str,
+    message: str,
+    subject: str | None,
+    recipients: list[ParsedRecipient],
+    *,
+    sms_max_segments: int,
+    from_contacts: bool = False,
+) -> str | None:
+    """Why some of these recipients' messages (each rendered as it will be
+    stored) do not fit the channel, as the form says it; None when all fit."""
+    templates = Templates(channel, message, subject)
+    report = templates.lengths(recipients, sms_max_segments, from_contacts)
+    if not report.too_long:
+        return None
+    if templates.message is None:  # the same text for everyone
+        return f"The message is too long: {report.too_long[0][1]}. Shorten it; nothing is cut off."
+    lines = "; ".join(f"line {line}: {why}" for line, why in report.too_long)
+    more = report.too_long_count - len(report.too_long)
+    return (
+        f"Too long for {plural(report.too_long_count, 'recipient')} ({lines}"
+        f"{f'; and {more:,} more' if more else ''}). Shorten the message; nothing is cut off."
+    )
+
+
 def values_for(
     channel: str, recipients: list[ParsedRecipient], from_contacts: bool = False
 ) -> list[placeholders.Values]:
