@@ -26,7 +26,6 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
 # The API's campaign statuses ([002]'s five and the project's paused, cancelled).
-API_STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "failed", "cancelled")
 ApiStatus = Literal["draft", "scheduled", "sending", "paused", "sent", "failed", "cancelled"]
 ChannelName = Literal["sms", "whatsapp", "email"]
 

@@ -207,12 +207,6 @@ class Campaign(Model):
         }
         return counts[status]
 
-    @property
-    def progress_percent(self) -> float:
-        if not self.recipient_count:
-            return 0.0
-        return 100.0 * self.done_count / self.recipient_count
-
     def send_rate(self, now: datetime | None = None) -> float | None:
         """Recipients finished a second recently, over sending time only; None
         until there is enough to say (RATE_SETTLE_SECONDS of sending, and some done).
