@@ -183,6 +183,24 @@ def record(
     )
 
 
+def record_each_row(rows: str, *, action: str, contact_id: str, detail: str) -> str:
+    """SQL recording one event for each row of ``rows`` (a CTE earlier in the
+    same statement), as ``record`` records one: ``action``, ``contact_id`` and
+    ``detail`` are SQL expressions over its columns, and the statement binds
+    ``each_row_params``. A bulk change (a paste adding or renaming thousands
+    of contacts) writes its history in the statement that makes it: a second
+    statement carrying every row's id back and forth costs it a tenth more."""
+    return (
+        "INSERT INTO audit_events (action, actor_id, via, contact_id, detail, at) "
+        f"SELECT {action}, :audit_actor, :audit_via, {contact_id}, {detail}, now() FROM {rows}"
+    )
+
+
+def each_row_params(actor: User | None, via: Via) -> dict[str, object]:
+    """The parameters ``record_each_row`` binds: who made the change, and through what."""
+    return {"audit_actor": actor.id if actor is not None else None, "audit_via": via.value}
+
+
 def campaign_history(campaign_id: int) -> list[AuditEvent]:
     return list(
         db.session.scalars(select(AuditEvent).where(AuditEvent.campaign_id == campaign_id).order_by(AuditEvent.id))

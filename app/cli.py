@@ -9,9 +9,10 @@ from sqlalchemy import select
 from app.audit import Via
 from app.auth.models import Role, User
 from app.campaigns import drafts
-from app.campaigns.models import Campaign, Channel
+from app.campaigns.models import Campaign
 from app.campaigns.parsing import parse_recipients
 from app.extensions import db
+from app.messaging.channels import Channel
 from app.tokens.cli import cli as tokens
 from app.users import staff
 from app.users.cli import users

@@ -5,11 +5,11 @@ from datetime import datetime
 from flask import Flask
 
 from app import zones
-from app.campaigns.lifecycle import allowed
-from app.campaigns.models import Channel
-from app.campaigns.placeholders import is_personal
+from app.campaigns.transitions import allowed
 from app.formatting import countdown, duration, epoch, number, plural, retry_label, size, timestamp, when, zone_name
 from app.live.channel import campaign_channel
+from app.messaging.channels import Channel
+from app.messaging.placeholders import is_personal
 
 
 def init_app(app: Flask) -> None:

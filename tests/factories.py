@@ -8,9 +8,10 @@ from werkzeug.security import generate_password_hash
 from app import jobqueue
 from app.auth.models import Role, User
 from app.campaigns import drafts, lifecycle
-from app.campaigns.models import Campaign, Channel
+from app.campaigns.models import Campaign
 from app.campaigns.parsing import ParsedRecipient
 from app.extensions import db
+from app.messaging.channels import Channel
 
 
 def make_campaign(

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from app.audit import AuditEvent
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus, idempotency_key
 from app.extensions import db
+from app.live.broker import CONNECTED
 from jobs.provider import Ledger
 
 TERMINAL = {
@@ -129,3 +130,15 @@ def read_until(chunks: Iterator[bytes], done: Callable[[str], bool], timeout: fl
         assert time.monotonic() < deadline, f"the stream did not get there in {timeout} s: {text[-500:]!r}"
         text += next(chunks).decode()
     return text
+
+
+def open_stream(client, channel: str, shows: str | None = None):
+    """A live stream opened as a page opens it: the response, and its chunks
+    after the first (the comment that says the watcher is registered)."""
+    query = f"channel={channel}" + (f"&shows={shows}" if shows else "")
+    response = client.get(f"/stream?{query}", buffered=False)
+    assert response.status_code == 200
+    assert response.mimetype == "text/event-stream"
+    chunks = iter(response.response)
+    assert next(chunks).decode() == CONNECTED  # the watcher is registered by now
+    return response, chunks

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.addresses import EMAIL_TYPED_MAX, InvalidAddress, normalize_email, normalize_phone
+from app.messaging.addresses import EMAIL_TYPED_MAX, InvalidAddress, normalize_email, normalize_phone
 
 
 # email_validator read all of such an address, microseconds a character: this

@@ -115,7 +115,10 @@ def test_pause_resume_and_cancel_answer_the_campaign_and_are_in_its_history_via_
     assert "sending" in assert_problem(api.post(f"{base}/resume"), 409)["detail"]
     cancelled = api.post(f"{base}/cancel", json={}).get_json()
     assert cancelled["status"] == "cancelled" and cancelled["stats"]["cancelled"] == 3
-    assert "cancelled" in assert_problem(api.post(f"{base}/cancel"), 409)["detail"]
+    refused = assert_problem(api.post(f"{base}/cancel"), 409)["detail"]
+    assert refused == (
+        "Only a draft or a scheduled, sending or paused campaign can be cancelled; this campaign is cancelled."
+    )
     events = api.get(f"{base}/events").get_json()
     assert [e["action"] for e in events["data"]] == [
         "campaign.created", "campaign.started", "campaign.paused", "campaign.resumed", "campaign.cancelled",
@@ -139,7 +142,12 @@ def test_retry_failed_requeues_only_what_it_may_and_sends_a_failed_campaign_agai
     api = api_client(app)
     campaign = make_started_campaign(3)
     base = f"/api/v1/campaigns/{campaign.id}"
-    assert "draft" in assert_problem(api.post(f"/api/v1/campaigns/{make_campaign(1).id}/retry-failed"), 409)["detail"]
+    refused = assert_problem(api.post(f"/api/v1/campaigns/{make_campaign(1).id}/retry-failed"), 409)["detail"]
+    # The API's names for the statuses TRANSITIONS allows: completed is sent or failed.
+    assert refused == (
+        "Only a sending, paused, sent or failed campaign can have its failed recipients retried; "
+        "this campaign is draft."
+    )
     run_worker()
     assert api.get(base).get_json()["status"] == "failed"
     nothing = api.post(f"{base}/retry-failed").get_json()

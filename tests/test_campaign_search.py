@@ -9,10 +9,11 @@ from sqlalchemy import select, text
 
 from app.auth.models import Role
 from app.campaigns import live
-from app.campaigns.models import Campaign, Channel
+from app.campaigns.models import Campaign
 from app.clock import utcnow
 from app.extensions import db
 from app.live.channel import CAMPAIGN_LIST_CHANNEL
+from app.messaging.channels import Channel
 from tests.factories import make_campaign, make_started_campaign, make_user
 from tests.helpers import published
 

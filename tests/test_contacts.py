@@ -205,6 +205,15 @@ def test_an_audience_that_chooses_nobody_is_refused_saying_why(client):
     assert db.session.scalar(select(Campaign.id)) is None
 
 
+def test_an_audience_larger_than_a_campaign_takes_is_refused_saying_how_many(client, config):
+    config(RECIPIENT_LINE_LIMIT=2)
+    for n in range(3):
+        add(client, first_name=f"P{n}", phone=f"+1 202 555 014{n}", location="London")
+    page = contacts_campaign(client, audience_location="London").get_data(as_text=True)
+    assert "3 contacts match; a campaign takes at most 2. Narrow the filters." in page
+    assert db.session.scalar(select(Campaign.id)) is None
+
+
 def test_the_form_shows_the_audience_size_as_the_filters_change(client):
     add(client, location="London")
     add(client, first_name="Bo", phone="", email="bo@example.com", location="London")

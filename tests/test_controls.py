@@ -6,14 +6,16 @@ import itertools
 import re
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
+from app.campaigns import transitions
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient
 from app.extensions import db
 from tests.conftest import signed_in, worker_env
-from tests.factories import make_campaign, make_user
+from tests.factories import make_campaign, make_started_campaign, make_user
 from tests.helpers import (
     assert_counters_match_rows,
     assert_nothing_lost_or_sent_twice,
@@ -67,6 +69,23 @@ def test_pressing_pause_or_resume_in_the_wrong_state_changes_nothing_and_says_wh
     assert "only a paused campaign can be resumed" in press(client, campaign, "resume")
     assert reread(campaign).status == "draft"
     assert [action for action, _, _ in history(campaign)] == ["campaign.created"]
+
+
+@pytest.mark.parametrize("change", transitions.OPERATOR_CHANGES)
+def test_a_refusal_names_exactly_the_statuses_transitions_allows(change):
+    rule = transitions.only(change).split(" can ")[0]
+    named = set(re.findall(r"\b(draft|scheduled|sending|paused|completed|cancelled)\b", rule))
+    assert named == {status.value for status in transitions.sources(change)}
+
+
+def test_a_scheduled_campaign_opens_in_the_edit_form_and_a_sending_one_says_who_may_be_edited(client):
+    scheduled = make_campaign(2)
+    scheduled.status, scheduled.scheduled_at = "scheduled", datetime(2099, 1, 1, tzinfo=UTC)
+    db.session.commit()
+    assert client.get(f"/campaigns/{scheduled.id}/edit").status_code == 200
+    sending = make_started_campaign(2, enqueue=False)
+    said = client.get(f"/campaigns/{sending.id}/edit", follow_redirects=True).get_data(as_text=True)
+    assert "This campaign is sending; only a draft or a scheduled campaign can be edited." in said
 
 
 def test_twenty_concurrent_starts_dispatch_exactly_once(app, redis_client):

@@ -68,7 +68,9 @@ def test_an_edit_sent_after_the_campaign_started_changes_nothing_and_keeps_what_
     # Opening the form of a started campaign says why it is not offered.
     opened = client.get(f"/campaigns/{campaign.id}/edit")
     assert opened.status_code == 302
-    assert "only a draft can be edited" in client.get(opened.headers["Location"]).get_data(as_text=True)
+    said = client.get(opened.headers["Location"]).get_data(as_text=True)
+    # As TRANSITIONS says: a scheduled campaign may be edited too.
+    assert "This campaign is sending; only a draft or a scheduled campaign can be edited." in said
 
 
 def test_a_draft_is_deleted_with_its_recipients_and_the_deletion_is_recorded(client):

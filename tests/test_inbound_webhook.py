@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app import create_app
 from app.audit import Action, AuditEvent
+from app.contacts.models import Contact
 from app.extensions import db
 from app.optouts.models import OptOut
 from tests.conftest import settings_for
@@ -57,6 +58,17 @@ def test_a_stop_reply_opts_the_sender_out(inbound, word):
     assert (entry.channel, entry.address, entry.source) == ("sms", "+12025550101", "reply")
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == Action.OPT_OUT_ADDED.value))
     assert event.via == "inbound" and event.actor_label == "their reply"
+
+
+def test_a_reply_puts_its_opt_out_in_the_history_of_the_contact_with_that_address(inbound):
+    ada = Contact(first_name="Ada", phone="+12025550101")
+    db.session.add(ada)
+    db.session.commit()
+    inbound({"channel": "sms", "from": "+12025550101", "text": "STOP"})
+    inbound({"channel": "sms", "from": "+12025550101", "text": "START"})
+    found = select(AuditEvent.contact_id, AuditEvent.action).where(AuditEvent.action.like("opt_out.%"))
+    events = db.session.execute(found.order_by(AuditEvent.id)).all()
+    assert [tuple(event) for event in events] == [(ada.id, "opt_out.added"), (ada.id, "opt_out.removed")]
 
 
 def test_start_opts_back_in_and_other_words_change_nothing(inbound):

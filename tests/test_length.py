@@ -5,9 +5,9 @@ segments a campaign keeps, and the form's live preview."""
 import pytest
 from sqlalchemy import select
 
-from app.campaigns.length import measure
 from app.campaigns.models import Campaign
 from app.extensions import db
+from app.messaging.length import measure
 
 
 @pytest.mark.parametrize(

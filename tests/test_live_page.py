@@ -8,12 +8,12 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
-from app.addresses import normalize_phone
 from app.auth.models import Role
 from app.campaigns import drafts
 from app.campaigns.models import Campaign, Recipient
 from app.campaigns.parsing import ParsedRecipient
 from app.extensions import db
+from app.messaging.addresses import normalize_phone
 from tests.browser import goto_live, needs_chromium, sign_in, start_dispatch
 from tests.factories import PASSWORD, make_campaign, make_user
 from tests.helpers import reread

@@ -13,24 +13,14 @@ from app.auth.models import Role
 from app.campaigns.live import UPDATE_EVENT, render_update
 from app.campaigns.models import Campaign, RecipientState
 from app.extensions import db
-from app.live.broker import BEHIND, CONNECTED, KEEPALIVE
+from app.live.broker import BEHIND, KEEPALIVE
 from app.live.channel import campaign_channel, publish
 from devtools import embedded
 from tests.conftest import settings_for, signed_in
 from tests.factories import make_campaign, make_user
-from tests.helpers import published, read_until, wait_for
+from tests.helpers import open_stream, published, read_until, wait_for
 
 BADGE = re.compile(r'id="recipient-([0-9]+)-status"')
-
-
-def open_stream(client, channel: str, shows: str | None = None):
-    query = f"channel={channel}" + (f"&shows={shows}" if shows else "")
-    response = client.get(f"/stream?{query}", buffered=False)
-    assert response.status_code == 200
-    assert response.mimetype == "text/event-stream"
-    chunks = iter(response.response)
-    assert next(chunks).decode() == CONNECTED  # the watcher is registered by now
-    return response, chunks
 
 
 def watching(app) -> int:

@@ -105,7 +105,7 @@ def test_a_contact_shows_its_opt_outs_and_the_list_filters_by_them(client):
     bob = Contact(first_name="Bob", phone="+12025550102")
     db.session.add_all([ada, bob])
     db.session.commit()
-    opt_out("whatsapp", "+12025550101")
+    assert client.post("/opt-outs", data={"channel": "whatsapp", "address": "+12025550101"}).status_code == 302
     page = client.get(f"/contacts/{ada.id}").get_data(as_text=True)
     assert "WhatsApp (<code>+12025550101</code>, added by staff" in page
     assert "Opted out" in page and "WhatsApp +12025550101, added by staff" in page  # its history
@@ -124,6 +124,28 @@ def test_an_audience_of_contacts_leaves_out_those_opted_out_of_its_channel(clien
     text = " ".join(size.get_data(as_text=True).split())
     assert (
         "<strong>3 contacts</strong> with a phone match these filters, leaving out those who opted out of SMS." in text
+    )
+
+
+def test_the_page_and_the_providers_answer_put_an_opt_out_in_its_contacts_history(client, config, run_worker):
+    """Whoever opts an address out names the contact with it (app.contacts
+    finds them): staff on the opt-outs page, and the provider's answer. A
+    reply does too (test_inbound_webhook.py)."""
+    campaign = sms_draft(client, numbers(2))
+    contacts = dict(db.session.execute(select(Contact.phone, Contact.id)).all())
+    client.post("/opt-outs", data={"channel": "whatsapp", "address": "+12025550000"})
+    config(PROVIDER_ERROR_RATES={"opted_out": 1.0}, AUTO_PAUSE_FAILURE_RATE=0)
+    client.post(f"/campaigns/{campaign.id}/start")
+    run_worker()
+    events = db.session.execute(
+        select(AuditEvent.contact_id, AuditEvent.via)
+        .where(AuditEvent.action == Action.OPT_OUT_ADDED.value)
+        .order_by(AuditEvent.id)
+    ).all()
+    assert tuple(events[0]) == (contacts["+12025550000"], "web")
+    # The provider's answers, in whichever order they came back.
+    assert sorted(tuple(event) for event in events[1:]) == sorted(
+        (contacts[number], "dispatcher") for number in numbers(2)
     )
 
 

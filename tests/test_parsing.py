@@ -1,7 +1,7 @@
 import pytest
 
-from app.campaigns.models import Channel
 from app.campaigns.parsing import parse_recipients, split_line
+from app.messaging.channels import Channel
 
 EMAIL, SMS, WHATSAPP = Channel.EMAIL, Channel.SMS, Channel.WHATSAPP
 

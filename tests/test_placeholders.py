@@ -4,12 +4,13 @@ recipient once, stored on its row, shown, and what the provider is sent."""
 import pytest
 from sqlalchemy import select, text
 
-from app.campaigns import placeholders
 from app.campaigns.models import Campaign, Recipient
-from app.campaigns.placeholders import Values
 from app.contacts.book import render_sql, values_of
 from app.contacts.models import Contact
 from app.extensions import db
+from app.messaging import placeholders
+from app.messaging.channels import Channel
+from app.messaging.placeholders import Values
 from jobs.provider import Ledger
 from tests.helpers import reread
 
@@ -51,10 +52,10 @@ def test_unknown_placeholders_are_named_and_the_valid_ones_listed():
 
 
 def test_a_pasted_name_gives_first_and_last_name():
-    values = placeholders.from_paste("Grace  Brewster Hopper", "+12025550143", is_email=False)
+    values = placeholders.from_paste("Grace  Brewster Hopper", "+12025550143", Channel.SMS)
     assert values.fields == {"first_name": "Grace", "last_name": "Brewster Hopper", "phone": "+12025550143"}
-    assert placeholders.from_paste("", "ada@example.com", is_email=True).fields["first_name"] == ""
-    ada = placeholders.from_paste("Ada", "ada@example.com", is_email=True)
+    assert placeholders.from_paste("", "ada@example.com", Channel.EMAIL).fields["first_name"] == ""
+    ada = placeholders.from_paste("Ada", "ada@example.com", Channel.EMAIL)
     # What a preview marks: the placeholders with nothing to fill them and no fallback.
     parts = placeholders.parts("Hi {first_name} {last_name} {last_name|x} {email} {phone}", ada)
     assert [text for text, empty in parts if empty] == ["{last_name}", "{phone}"]

@@ -8,9 +8,9 @@ from sqlalchemy import text
 
 from app import searching
 from app.campaigns import drafts, recipient_search
-from app.campaigns.models import Channel
 from app.campaigns.parsing import ParsedRecipient
 from app.extensions import db
+from app.messaging.channels import Channel
 from tests.factories import make_campaign, make_large_campaign, start_campaign
 
 BLOCK = {"HX-Request": "true", "HX-Target": "recipients"}

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 
 from app.auth.models import Role
-from app.campaigns import lifecycle
-from app.campaigns.models import Campaign, Channel
+from app.campaigns import lifecycle, transitions
+from app.campaigns.models import Campaign
 from app.campaigns.scheduling import start_due
 from app.extensions import db
+from app.messaging.channels import Channel
 from tests.conftest import signed_in
 from tests.factories import make_campaign, make_user
 from tests.helpers import history, published, queued_jobs, reread
@@ -225,7 +226,7 @@ def test_a_scheduled_campaign_with_no_recipients_at_its_time_is_cancelled_saying
 def test_a_scheduled_campaign_can_be_edited_and_cancelled_but_not_deleted(app, client):
     campaign = make_campaign(2)
     schedule(client, campaign, FUTURE)
-    assert [c.value for c in lifecycle.allowed(reread(campaign))] == [
+    assert [c.value for c in transitions.allowed(reread(campaign))] == [
         "start",
         "reschedule",
         "unschedule",

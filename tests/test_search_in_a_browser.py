@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app.auth.models import Role
-from app.campaigns.models import Channel
+from app.messaging.channels import Channel
 from tests.browser import MARK_BLOCK_RELOADED, needs_chromium, screenshot, sign_in
 from tests.factories import make_campaign, make_started_campaign, make_user
 

@@ -13,8 +13,7 @@ from app.live.broker import KEEPALIVE
 from app.security import CONTENT_SECURITY_POLICY
 from tests.conftest import settings_for, signed_in
 from tests.factories import make_campaign, make_user
-from tests.helpers import read_until
-from tests.test_live_stream import open_stream
+from tests.helpers import open_stream, read_until
 
 TITLE = '<script>alert("title")</script>'
 MESSAGE = "\"><img src=x onerror=alert(1)>'--"

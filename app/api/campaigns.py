@@ -25,11 +25,12 @@ from app.api.spec import endpoint
 from app.audit import AuditEvent, Via
 from app.auth.access import requires
 from app.auth.models import Role, User
-from app.campaigns import drafts, lifecycle, live, placeholders
-from app.campaigns.lifecycle import Change
+from app.campaigns import drafts, lifecycle, live, transitions
 from app.campaigns.models import Campaign
+from app.campaigns.transitions import Change
 from app.clock import utcnow
 from app.extensions import db
+from app.messaging import placeholders
 
 # RFC 3339 date-time, with its offset required (Python would take a naive one).
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
@@ -148,12 +149,16 @@ def events(campaign_id: int, query: PageQuery) -> Response:
     return json_response(shapes.paginated(found, shapes.event, order_by=[AuditEvent.id.asc()]))
 
 
-def refusal(campaign_id: int, change: Change, notice: str, allowed: str) -> Problem:
-    """The 409 for a change the campaign refused, naming its status now: ``allowed``
-    says which statuses take the change; a refusal for another reason (no
-    recipients, a budget) is said in the domain's own words (``notice``)."""
+def refusal(campaign_id: int, change: Change, notice: str, allowed: str = "") -> Problem:
+    """The 409 for a change the campaign refused, naming its status now: which
+    statuses take the change (from ``TRANSITIONS``, unless ``allowed`` says it
+    in the contract's words); a refusal for another reason (no recipients, a
+    budget) is said in the domain's own words (``notice``)."""
     campaign = live.fresh(campaign_id)
     status = shapes.api_status(campaign)
-    if campaign.status in lifecycle.TRANSITIONS[change]:
+    if campaign.status in transitions.TRANSITIONS[change]:
         return Problem(409, f"{notice} The campaign is {status}.")
+    if not allowed:
+        rule = transitions.only(change, shapes.status_names)
+        allowed = rule[0].upper() + rule[1:]
     return Problem(409, f"{allowed}; this campaign is {status}.")

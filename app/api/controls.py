@@ -18,15 +18,16 @@ from app.api.spec import endpoint
 from app.audit import Via
 from app.auth.access import requires
 from app.auth.models import Role
-from app.campaigns import controls, lifecycle, live
-from app.campaigns.lifecycle import Change, Result
+from app.campaigns import controls, lifecycle, live, transitions
+from app.campaigns.lifecycle import Result
+from app.campaigns.transitions import Change
 
 
-def _control(campaign_id: int, change: Change, make: Callable[[], Result], allowed: str) -> Response:
+def _control(campaign_id: int, change: Change, make: Callable[[], Result]) -> Response:
     campaign_or_404(campaign_id)
     result = controls.carry_out(campaign_id, make)
     if not result.changed:
-        raise refusal(campaign_id, change, result.notice, allowed)
+        raise refusal(campaign_id, change, result.notice)
     return json_response(shapes.campaign(live.fresh(campaign_id)))
 
 
@@ -34,30 +35,21 @@ def _control(campaign_id: int, change: Change, make: Callable[[], Result], allow
 @endpoint({200: CampaignOut}, errors=(404, 409), json=Empty, tags=["controls"])
 def pause(campaign_id: int, json: Empty) -> Response:
     """Sends in flight finish; nothing new is sent until it is resumed."""
-    return _control(
-        campaign_id, Change.PAUSE, lambda: lifecycle.pause(campaign_id, api_user(), Via.API),
-        "Only a sending campaign can be paused",
-    )  # fmt: skip
+    return _control(campaign_id, Change.PAUSE, lambda: lifecycle.pause(campaign_id, api_user(), Via.API))
 
 
 @requires(Role.OPERATOR)
 @endpoint({200: CampaignOut}, errors=(404, 409), json=Empty, tags=["controls"])
 def resume(campaign_id: int, json: Empty) -> Response:
     """Recipients already sent are not sent again."""
-    return _control(
-        campaign_id, Change.RESUME, lambda: lifecycle.resume(campaign_id, api_user(), Via.API),
-        "Only a paused campaign can be resumed",
-    )  # fmt: skip
+    return _control(campaign_id, Change.RESUME, lambda: lifecycle.resume(campaign_id, api_user(), Via.API))
 
 
 @requires(Role.OPERATOR)
 @endpoint({200: CampaignOut}, errors=(404, 409), json=Empty, tags=["controls"])
 def cancel(campaign_id: int, json: Empty) -> Response:
     """Every recipient not yet sent is cancelled; sends in flight finish."""
-    return _control(
-        campaign_id, Change.CANCEL, lambda: lifecycle.cancel(campaign_id, api_user(), Via.API),
-        "Only a draft, scheduled, sending or paused campaign can be cancelled",
-    )  # fmt: skip
+    return _control(campaign_id, Change.CANCEL, lambda: lifecycle.cancel(campaign_id, api_user(), Via.API))
 
 
 class RetryIn(StrictModel):
@@ -80,7 +72,7 @@ def retry_failed(campaign_id: int, json: RetryIn) -> Response:
         campaign_id, lambda: lifecycle.retry_failed(campaign_id, api_user(), json.include_permanent, Via.API)
     )
     campaign = live.fresh(campaign_id)
-    if not result.changed and campaign.status not in lifecycle.TRANSITIONS[Change.RETRY_FAILED]:
-        raise refusal(campaign_id, Change.RETRY_FAILED, result.notice, "A campaign that never started cannot retry")
+    if not result.changed and campaign.status not in transitions.TRANSITIONS[Change.RETRY_FAILED]:
+        raise refusal(campaign_id, Change.RETRY_FAILED, result.notice)
     body = {"campaign_id": campaign_id, "requeued": result.count, "status": shapes.api_status(campaign)}
     return json_response(body)

@@ -11,7 +11,6 @@ from sqlalchemy import false, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from app.addresses import InvalidAddress, normalize_email, normalize_phone
 from app.api import shapes
 from app.api.auth import api_user
 from app.api.body import StrictModel
@@ -24,6 +23,7 @@ from app.auth.models import Role
 from app.contacts import book
 from app.contacts.models import Contact
 from app.extensions import db
+from app.messaging.addresses import InvalidAddress, normalize_email, normalize_phone
 
 Text200 = Annotated[str, StringConstraints(max_length=200)]
 AttributeKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$", min_length=1, max_length=64)]

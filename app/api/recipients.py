@@ -23,15 +23,16 @@ from app.api.spec import endpoint
 from app.audit import Via
 from app.auth.access import requires
 from app.auth.models import Role
-from app.campaigns import adding, controls, lifecycle, live
-from app.campaigns.lifecycle import Change
-from app.campaigns.models import Channel, DeliveryAttempt, Recipient, RecipientStatus
+from app.campaigns import adding, controls, lifecycle, live, transitions
+from app.campaigns.models import DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import parse_recipients
+from app.campaigns.transitions import Change
 from app.extensions import db
+from app.messaging.channels import Channel
 
 # A 400 lists at most this many lines at fault; its detail says how many in all.
 LISTED = 1_000
-NOT_EDITABLE = "Recipients can be added only to a draft or scheduled campaign"
+NOT_EDITABLE = f"Recipients can be added only to {transitions.which(Change.EDIT, shapes.status_names)}"
 
 
 class PasteIn(StrictModel):
@@ -59,7 +60,7 @@ def add(campaign_id: int, json: PasteIn) -> Response:
     """Add pasted recipients to a draft or scheduled campaign. A line whose
     address is already in the text or the campaign is a duplicate, not added."""
     campaign = campaign_or_404(campaign_id)
-    if not lifecycle.may(campaign, Change.EDIT):
+    if not transitions.may(campaign, Change.EDIT):
         raise refusal(campaign_id, Change.EDIT, "", NOT_EDITABLE)
     limit = current_app.config["RECIPIENT_LINE_LIMIT"]
     parsed = parse_recipients(

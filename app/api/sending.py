@@ -24,16 +24,16 @@ from app.api.spec import endpoint
 from app.audit import Via
 from app.auth.access import requires
 from app.auth.models import Role
-from app.campaigns import adding, controls, lifecycle, live, placeholders
-from app.campaigns.lifecycle import Change
+from app.campaigns import adding, controls, lifecycle, live
+from app.campaigns.transitions import Change
 from app.contacts.book import values_of
 from app.contacts.models import Contact
 from app.extensions import db
+from app.messaging import placeholders
 
 MAX_CUSTOMERS = 50_000
 # A problem lists at most this many ids at fault; its detail says how many in all.
 LISTED = 100
-NOT_STARTABLE = "Only a draft or scheduled campaign can be started"
 
 
 class SendIn(StrictModel):
@@ -84,7 +84,7 @@ def send(campaign_id: int, json: SendIn) -> Response:
     except adding.TooLong as error:
         raise _too_long(error) from None
     if not result.changed:
-        # Refused by its status ([003]'s words), or a draft refused by its budget.
+        # Refused by its status (in [003]'s words), or a draft refused by its budget.
         raise refusal(campaign_id, Change.EDIT, result.notice, "Campaign already processed")
     body = {"campaign_id": campaign_id, "messages_queued": result.count, "status": seen["status"]}
     return json_response(body, 202)
@@ -107,7 +107,7 @@ def start(campaign_id: int, json: Empty) -> Response:
     campaign_or_404(campaign_id)
     result = controls.carry_out(campaign_id, lambda: lifecycle.start(campaign_id, api_user(), Via.API))
     if not result.changed:
-        raise refusal(campaign_id, Change.START, result.notice, NOT_STARTABLE)
+        raise refusal(campaign_id, Change.START, result.notice)
     campaign = live.fresh(campaign_id)
     body = {"campaign_id": campaign_id, "messages_queued": result.to_send, "status": shapes.api_status(campaign)}
     return json_response(body, 202)

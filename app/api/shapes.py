@@ -26,7 +26,6 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
 # The API's campaign statuses ([002]'s five and the project's paused, cancelled).
-API_STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "failed", "cancelled")
 ApiStatus = Literal["draft", "scheduled", "sending", "paused", "sent", "failed", "cancelled"]
 ChannelName = Literal["sms", "whatsapp", "email"]
 
@@ -172,6 +171,11 @@ def api_status(campaign: Campaign) -> str:
     if campaign.status == CampaignStatus.COMPLETED:
         return "failed" if campaign.sent_count == 0 and campaign.failed_count > 0 else "sent"
     return campaign.status
+
+
+def status_names(status: CampaignStatus) -> list[str]:
+    """The API's names for one of the project's statuses (``api_status``)."""
+    return ["sent", "failed"] if status == CampaignStatus.COMPLETED else [status.value]
 
 
 def status_filter(status: str) -> ColumnElement[bool]:

@@ -10,9 +10,9 @@ from sqlalchemy import Boolean, CheckConstraint, DateTime, Index, String, func, 
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.addresses import email_key, normalize_email
 from app.clock import utcnow
 from app.extensions import Model, db
+from app.messaging.addresses import email_key, normalize_email
 
 MIN_PASSWORD = 12
 

@@ -26,10 +26,10 @@ from flask_limiter.util import get_remote_address
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
-from app.addresses import email_key
 from app.auth.forms import SignInForm
 from app.auth.models import User, find_by_email
 from app.formatting import duration
+from app.messaging.addresses import email_key
 
 KNOWN_DEVICE = "known_device"
 

@@ -18,13 +18,17 @@ from sqlalchemy import text
 
 from app import audit
 from app.audit import Action, Via
-from app.campaigns import drafts, length, lifecycle
-from app.campaigns.lifecycle import Change, Result
-from app.campaigns.models import MAX_NAME, CampaignStatus, Channel
+from app.campaigns import drafts, lifecycle
+from app.campaigns.lifecycle import Result
+from app.campaigns.models import CampaignStatus
 from app.campaigns.parsing import ParsedRecipient
+from app.campaigns.transitions import Change, which
 from app.contacts.book import render_sql
 from app.extensions import db
 from app.formatting import plural
+from app.messaging import length
+from app.messaging.channels import Channel
+from app.messaging.names import MAX_NAME
 
 if TYPE_CHECKING:
     from app.auth.models import User
@@ -74,7 +78,7 @@ class Added:
 
 def _refused(campaign_id: int) -> Result:
     status = db.session.execute(text("SELECT status FROM campaigns WHERE id = :id"), {"id": campaign_id}).scalar_one()
-    return Result(False, f"This campaign is {status}; recipients can be added only before it starts.")
+    return Result(False, f"This campaign is {status}; recipients can be added only to {which(Change.EDIT)}.")
 
 
 def send_to_contacts(campaign_id: int, contact_ids: list[int], *, actor: User | None, via: Via = Via.WEB) -> Result:
@@ -109,7 +113,7 @@ def add_contacts(
     channel = templates.channel
     ids = list(dict.fromkeys(contact_ids))
     _check_contacts(ids, contact_ids, channel)
-    key = "email" if templates.is_email else "phone"
+    key = templates.contact_field
     # A template the same for everyone is not stored per recipient (Recipient.content).
     content, params = render_sql(templates.message, "m") if templates.message is not None else ("NULL", {})
     subject, subject_params = render_sql(templates.subject, "s") if templates.subject is not None else ("NULL", {})
@@ -153,7 +157,7 @@ def add_contacts(
 
 
 def _check_contacts(ids: list[int], asked: list[int], channel: str) -> None:
-    key = "email" if channel == Channel.EMAIL else "phone"
+    key = Channel(channel).contact_field
     rows = db.session.execute(
         text(
             f"SELECT u.id, c.id IS NOT NULL FROM unnest(CAST(:ids AS bigint[])) AS u(id) "

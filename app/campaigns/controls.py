@@ -44,13 +44,19 @@ def carry_out(campaign_id: int, change: Callable[[], Done]) -> Done:
     if not result.changed:
         db.session.rollback()
         return result
+    commit_and_announce(campaign_id, result.to_send)
+    return result
+
+
+def commit_and_announce(campaign_id: int, to_send: int) -> None:
+    """Commit a change made to the campaign, then enqueue jobs for the
+    ``to_send`` recipients it owes, then show it on every open page of the
+    campaign: the Start button, the API and the scheduler's start alike."""
     db.session.commit()
-    if result.to_send:
+    if to_send:
         try:
-            jobqueue.enqueue_send(campaign_id, result.to_send)
+            jobqueue.enqueue_send(campaign_id, to_send)
         except RedisError as error:
             # Committed all the same: the reconciler enqueues what the database says is owed.
             log.warning("campaign %s: a change was committed but Redis was unreachable: %s", campaign_id, error)
-    if result.changed:
-        live.show_campaign_change(campaign_id)
-    return result
+    live.show_campaign_change(campaign_id)

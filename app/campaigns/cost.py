@@ -14,11 +14,12 @@ from typing import Any
 
 from sqlalchemy import text
 
-from app.campaigns import length
-from app.campaigns.models import Campaign, Channel
+from app.campaigns import skipping
+from app.campaigns.models import Campaign
+from app.campaigns.skipping import Skipped
 from app.extensions import db
-from app.optouts import registry as opt_outs
-from app.optouts.registry import Skipped
+from app.messaging import length
+from app.messaging.channels import Channel
 
 PRICE = {Channel.SMS: "SMS_PRICE", Channel.WHATSAPP: "WHATSAPP_PRICE", Channel.EMAIL: "EMAIL_PRICE"}
 BUDGET = {
@@ -72,9 +73,9 @@ def at_start(campaign: Campaign | Mapping[Any, Any], settings: Any) -> Estimate:
     """What Start would send and spend now: every recipient whose address has
     not opted out of the channel."""
     if isinstance(campaign, Mapping):
-        skipped = opt_outs.among(campaign["id"], campaign["channel"], campaign["message"])
+        skipped = skipping.among(campaign["id"], campaign["channel"], campaign["message"])
     else:
-        skipped = opt_outs.among(campaign.id, campaign.channel, campaign.message)
+        skipped = skipping.among(campaign.id, campaign.channel, campaign.message)
     return estimate(campaign, settings, skipped)
 
 

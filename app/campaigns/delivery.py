@@ -23,7 +23,7 @@ from flask import current_app
 from sqlalchemy import text
 
 from app.audit import Via
-from app.campaigns import lifecycle
+from app.campaigns import lifecycle, skipping
 from app.campaigns.models import (
     AttemptOutcome,
     CampaignStatus,
@@ -33,6 +33,7 @@ from app.campaigns.models import (
     idempotency_key,
     lit,
 )
+from app.contacts import book
 from app.extensions import db
 from app.optouts import registry as opt_outs
 from app.optouts.models import Source
@@ -143,7 +144,10 @@ def advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> Turn:
     ).one()
     settled, opted_out = _store(campaign_id, outcomes, cancelled=status == CampaignStatus.CANCELLED)
     for address in opted_out:
-        opt_outs.add(channel, address, Source.PROVIDER, via=Via.DISPATCHER, campaign_id=campaign_id)
+        contact_id = book.id_by_address(channel, address)
+        opt_outs.add(
+            channel, address, Source.PROVIDER, via=Via.DISPATCHER, campaign_id=campaign_id, contact_id=contact_id
+        )
     failed = [s.status != R.SENT for s in settled]
     # A turn whose outcomes will pause the campaign claims nothing more. (No
     # outcomes, no pause: note_outcomes judges only a turn that has some.)
@@ -216,7 +220,7 @@ def _claim(
             "limit": limit,
             "source": source.value,
             "lease": current_app.config["LEASE_SECONDS"],
-            "reason": opt_outs.skipped_reason(channel),
+            "reason": skipping.skipped_reason(channel),
         },
     ).all()
     claimed = sorted((Claimed(*row[:6]) for row in rows if not row.opted_out), key=lambda c: c.id)

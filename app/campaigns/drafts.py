@@ -13,13 +13,15 @@ from sqlalchemy import text
 
 from app import audit
 from app.audit import Action, Via
-from app.campaigns import length, lifecycle, placeholders
-from app.campaigns.lifecycle import Change
-from app.campaigns.models import Campaign, Channel
+from app.campaigns import lifecycle
+from app.campaigns.models import Campaign
 from app.campaigns.parsing import ParsedRecipient
-from app.contacts.book import values_of
+from app.campaigns.transitions import Change
+from app.contacts import book, pasted
 from app.extensions import db
 from app.formatting import number, plural
+from app.messaging import length, placeholders
+from app.messaging.channels import Channel
 
 if TYPE_CHECKING:
     from app.auth.models import User
@@ -72,7 +74,7 @@ class Templates:
 
     def __init__(self, channel: str, message: str, subject: str | None) -> None:
         self.channel = channel
-        self.is_email = channel == Channel.EMAIL
+        self.contact_field = Channel(channel).contact_field
         self.literal = message
         self.message = message if placeholders.is_personal(message) else None
         self.subject = subject if subject and placeholders.is_personal(subject) else None
@@ -89,7 +91,7 @@ class Templates:
         if not self.personal:
             return None, None
         if values is None:
-            values = placeholders.from_paste(recipient.name, recipient.address_normalized, is_email=self.is_email)
+            values = placeholders.from_paste(recipient.name, recipient.address_normalized, Channel(self.channel))
         return (
             None if self.message is None else placeholders.render(self.message, values),
             None if self.subject is None else placeholders.render(self.subject, values),
@@ -110,30 +112,41 @@ class Templates:
         return report
 
 
+def too_long(
+    channel: str,
+    message: str,
+    subject: str | None,
+    recipients: list[ParsedRecipient],
+    *,
+    sms_max_segments: int,
+    from_contacts: bool = False,
+) -> str | None:
+    """Why some of these recipients' messages (each rendered as it will be
+    stored) do not fit the channel, as the form says it; None when all fit."""
+    templates = Templates(channel, message, subject)
+    report = templates.lengths(recipients, sms_max_segments, from_contacts)
+    if not report.too_long:
+        return None
+    if templates.message is None:  # the same text for everyone
+        return f"The message is too long: {report.too_long[0][1]}. Shorten it; nothing is cut off."
+    lines = "; ".join(f"line {line}: {why}" for line, why in report.too_long)
+    more = report.too_long_count - len(report.too_long)
+    return (
+        f"Too long for {plural(report.too_long_count, 'recipient')} ({lines}"
+        f"{f'; and {more:,} more' if more else ''}). Shorten the message; nothing is cut off."
+    )
+
+
 def values_for(
     channel: str, recipients: list[ParsedRecipient], from_contacts: bool = False
 ) -> list[placeholders.Values]:
-    """Each pasted line's values as they will be once it is stored: the contact
-    it becomes (when the contact book has it), the line's name replacing the
-    contact's; a line for a new contact has only what it says. Recipients
-    chosen ``from_contacts`` are their contacts as they are."""
-    key = "email" if channel == Channel.EMAIL else "phone"
+    """Each pasted line's values as they will be once it is stored
+    (``pasted.values_after``); recipients chosen ``from_contacts`` are their
+    contacts as they are."""
     found: list[placeholders.Values] = []
     for start in range(0, len(recipients), INSERT_CHUNK):
-        chunk = recipients[start : start + INSERT_CHUNK]
-        known = _contact_values(key, [r.address_normalized for r in chunk])
-        for recipient in chunk:
-            pasted = placeholders.from_paste(recipient.name, recipient.address_normalized, is_email=key == "email")
-            values = known.get(recipient.address_normalized)
-            if values is None:
-                found.append(pasted)
-            elif recipient.name.strip() and not from_contacts:
-                first, last = pasted.fields["first_name"][:100], pasted.fields["last_name"][:100]
-                found.append(
-                    placeholders.Values({**values.fields, "first_name": first, "last_name": last}, values.attributes)
-                )
-            else:
-                found.append(values)
+        lines = [(r.name, r.address_normalized) for r in recipients[start : start + INSERT_CHUNK]]
+        found += pasted.values_after(channel, lines, renaming=not from_contacts)
     return found
 
 
@@ -160,24 +173,7 @@ def insert_recipients(
     several times faster than one VALUES tuple per row, and unlike COPY they
     work under gevent (psycopg2 refuses COPY with psycogreen's wait callback).
     """
-    key = "email" if templates.is_email else "phone"
-    contacts = text(
-        f"""
-        WITH upserted AS (
-            INSERT INTO contacts ({key}, first_name, last_name)
-            SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:firsts AS text[]), CAST(:lasts AS text[]))
-            ON CONFLICT ({key}) WHERE {key} IS NOT NULL DO UPDATE SET
-                first_name = excluded.first_name, last_name = excluded.last_name, updated_at = now()
-            WHERE excluded.first_name <> ''
-              AND (contacts.first_name, contacts.last_name) IS DISTINCT FROM (excluded.first_name, excluded.last_name)
-            RETURNING id, xmax = 0 AS added
-        )
-        INSERT INTO audit_events (action, actor_id, via, contact_id, detail, at)
-        SELECT CASE WHEN added THEN '{Action.CONTACT_ADDED.value}' ELSE '{Action.CONTACT_CHANGED.value}' END,
-               :actor, :via, id, CASE WHEN added THEN :added ELSE :changed END, now()
-        FROM upserted
-        """
-    )
+    key = templates.contact_field
     statement = text(
         f"""
         INSERT INTO recipients (
@@ -195,24 +191,14 @@ def insert_recipients(
         report.add(length.measure(templates.literal, templates.channel), len(recipients))
     for start in range(0, len(recipients), INSERT_CHUNK):
         chunk = recipients[start : start + INSERT_CHUNK]
-        keys = [r.address_normalized for r in chunk]
-        names = [placeholders.split_name(r.name) for r in chunk]
         if not from_contacts:
-            db.session.execute(
-                contacts,
-                {
-                    "keys": keys,
-                    "firsts": [first[:100] for first, _ in names],
-                    "lasts": [last[:100] for _, last in names],
-                    "actor": actor.id if actor is not None else None,
-                    "via": via.value,
-                    "added": f"from the recipients of campaign {campaign_id}",
-                    "changed": f"name, from the recipients of campaign {campaign_id}",
-                },
-            )
+            lines = [(r.name, r.address_normalized) for r in chunk]
+            source = f"the recipients of campaign {campaign_id}"
+            pasted.save(templates.channel, lines, actor=actor, via=via, source=source)
         # Each text is rendered from the contact as it now is: the pasted name,
         # and what the contact book knows besides (location, attributes…).
-        known = _contact_values(key, keys) if templates.personal else {}
+        keys = [r.address_normalized for r in chunk]
+        known = book.values_by_address(templates.channel, keys) if templates.personal else {}
         rendered = [templates.render(r, known.get(r.address_normalized)) for r in chunk]
         if templates.message is not None:
             for content, _ in rendered:
@@ -280,18 +266,6 @@ def delete(campaign_id: int, *, actor: User) -> str | None:
     detail = f"“{draft['title']}” (campaign {campaign_id}, {plural(draft['recipient_count'], 'recipient')})"
     audit.record(Action.CAMPAIGN_DELETED, actor=actor, detail=detail)
     return draft["title"]
-
-
-def _contact_values(key: str, keys: list[str]) -> dict[str, placeholders.Values]:
-    """The template values of the contacts with these phones (or emails), by it."""
-    rows = db.session.execute(
-        text(
-            f"SELECT {key}, first_name, last_name, location, preferred_product, phone, email, attributes "
-            f"FROM contacts WHERE {key} = ANY(CAST(:keys AS text[]))"
-        ),
-        {"keys": keys},
-    ).all()
-    return {row[0]: values_of(row) for row in rows}
 
 
 def as_paste(campaign_id: int) -> str:

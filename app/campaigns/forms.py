@@ -7,24 +7,13 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app import zones
-from app.campaigns import drafts, placeholders
-from app.campaigns.models import Channel
-from app.campaigns.parsing import ParsedRecipient, ParseResult, parse_recipients, plural
+from app.campaigns import audiences, drafts
+from app.campaigns.parsing import ParseResult, parse_recipients, plural
 from app.clock import utcnow
 from app.contacts.book import Audience, imports_to_choose
-from app.extensions import db
 from app.formatting import when
-
-
-def no_nul(value: str | None) -> str | None:
-    """PostgreSQL text cannot hold NUL; a stray one from a copied document is dropped."""
-    return value.replace("\x00", "") if value else value
-
-
-def known_placeholders(form: FlaskForm, field: StringField | TextAreaField) -> None:
-    """A template's placeholders are all ones a recipient can fill."""
-    if unknown := placeholders.unknown(field.data or ""):
-        raise ValidationError(placeholders.unknown_message(unknown))
+from app.forms import known_placeholders, no_nul
+from app.messaging.channels import Channel
 
 
 class CampaignForm(FlaskForm):
@@ -78,46 +67,25 @@ class CampaignForm(FlaskForm):
         """Each field, then whether every recipient's message fits the channel."""
         if not super().validate(extra_validators) or self.parsed is None:
             return False
-        templates = drafts.Templates(self.channel.data, self.message.data, self.email_subject)
-        report = templates.lengths(
+        why = drafts.too_long(
+            self.channel.data,
+            self.message.data,
+            self.email_subject,
             self.parsed.recipients,
-            current_app.config["SMS_MAX_SEGMENTS"],
+            sms_max_segments=current_app.config["SMS_MAX_SEGMENTS"],
             from_contacts=self.audience.data == "contacts",
         )
-        if not report.too_long:
-            return True
-        if templates.message is None:  # the same text for everyone
-            self.message.errors.append(
-                f"The message is too long: {report.too_long[0][1]}. Shorten it; nothing is cut off."
-            )
+        if why:
+            self.message.errors.append(why)
             return False
-        lines = "; ".join(f"line {line}: {why}" for line, why in report.too_long)
-        more = report.too_long_count - len(report.too_long)
-        self.message.errors.append(
-            f"Too long for {plural(report.too_long_count, 'recipient')} ({lines}"
-            f"{f'; and {more:,} more' if more else ''}). Shorten the message; nothing is cut off."
-        )
-        return False
+        return True
 
     def _choose_contacts(self, limit: int) -> None:
         """The audience's contacts as recipients, in the order they were added."""
-        audience = self.contact_audience
-        reach = "an email" if audience.channel == Channel.EMAIL else "a phone"
-        size = audience.size()
-        if size == 0:
-            raise ValidationError(
-                f"No contact with {reach} matches these filters, "
-                f"leaving out those who opted out of {Channel(audience.channel).label}."
-            )
-        if size > limit:
-            raise ValidationError(f"{size:,} contacts match; a campaign takes at most {limit:,}. Narrow the filters.")
-        self.parsed = ParseResult(
-            recipients=[
-                ParsedRecipient(line, contact.name, key, key)
-                for line, contact in enumerate(db.session.scalars(audience.query()), start=1)
-                if (key := contact.email if audience.channel == Channel.EMAIL else contact.phone)
-            ]
-        )
+        try:
+            self.parsed = ParseResult(recipients=audiences.recipients(self.contact_audience, limit))
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
 
     @property
     def email_subject(self) -> str | None:

@@ -1,23 +1,12 @@
-"""A campaign's life: every change of its status, who may make it, and what
-may be done with it now.
+"""A campaign's life: every change of its status (``transitions``), made.
 
-    scheduled ◀──schedule── draft      (reschedule: scheduled → scheduled)
-      │  └──unschedule (or Start refused at its time)──▶ draft
-      └──start (at its time, or now)──┐      │
-                                      ▼      ▼ start
-    paused ──resume──▶ sending ◀──────────────┘
-      ▲  pause (or too many failures)  │
-      └────────────────────────────────┤
-    completed ◀──complete── sending, paused;   retry failed: completed ──▶ sending
-    cancelled ◀──cancel── draft, scheduled, sending, paused
-
-``TRANSITIONS`` is the one statement of that diagram: every change below is
-one guarded ``UPDATE … WHERE status IN (its sources)``, so two requests, two
-jobs, or a request and a job racing each other can never both win. The
-operator's changes run under the campaign's claim lock held exclusively, so
-they wait for dispatch loop turns in progress and none claims a recipient
-after they commit. Counters change in the transaction that changes the rows
-they count, and the history records who made each change and why.
+Every change below is one guarded ``UPDATE … WHERE status IN (its sources)``
+built from ``TRANSITIONS``, so two requests, two jobs, or a request and a
+job racing each other can never both win. The operator's changes run under
+the campaign's claim lock held exclusively, so they wait for dispatch loop
+turns in progress and none claims a recipient after they commit. Counters
+change in the transaction that changes the rows they count, and the history
+records who made each change and why.
 
 None of these functions commits: the caller does, then enqueues any jobs
 (``app.jobqueue``) and shows the change (``app.campaigns.live``).
@@ -27,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, cast
 
 from flask import current_app
@@ -35,87 +23,18 @@ from sqlalchemy import CursorResult, RowMapping, TextClause, text
 
 from app import audit, zones
 from app.audit import Action, Via
-from app.campaigns import cost
+from app.campaigns import cost, skipping
 from app.campaigns.models import RATE_SECONDS, CampaignStatus, ErrorKind, RecipientStatus, lit
+from app.campaigns.transitions import TRANSITIONS, Change, refused
 from app.clock import utcnow
 from app.extensions import db
 from app.formatting import plural, when
-from app.optouts import registry as opt_outs
 
 if TYPE_CHECKING:
     from app.auth.models import User
-    from app.campaigns.models import Campaign
 
 C = CampaignStatus
 R = RecipientStatus
-
-
-class Change(StrEnum):
-    START = "start"
-    # Start at a time to come (app.campaigns.scheduling starts it then).
-    SCHEDULE = "schedule"
-    RESCHEDULE = "reschedule"
-    UNSCHEDULE = "unschedule"
-    # A draft's title, channel, message and recipients (app.campaigns.drafts).
-    EDIT = "edit"
-    DELETE = "delete"
-    PAUSE = "pause"
-    RESUME = "resume"
-    CANCEL = "cancel"
-    RETRY_FAILED = "retry_failed"
-    # The dispatcher's own.
-    AUTO_PAUSE = "auto_pause"
-    COMPLETE = "complete"
-
-
-# Each change: the statuses it may start from, and the status each leads to.
-TRANSITIONS: dict[Change, dict[CampaignStatus, CampaignStatus]] = {
-    # Start on a scheduled campaign sends it now; the scheduler makes the same change at its time.
-    Change.START: {C.DRAFT: C.SENDING, C.SCHEDULED: C.SENDING},
-    Change.SCHEDULE: {C.DRAFT: C.SCHEDULED},
-    Change.RESCHEDULE: {C.SCHEDULED: C.SCHEDULED},
-    # Also the scheduler's, when Start refuses it at its time (a budget).
-    Change.UNSCHEDULE: {C.SCHEDULED: C.DRAFT},
-    # A scheduled campaign's message and recipients may still change until it
-    # starts (the JSON API adds recipients to one): budgets and opt-outs are
-    # checked when it starts, on what it is then.
-    Change.EDIT: {C.DRAFT: C.DRAFT, C.SCHEDULED: C.SCHEDULED},
-    Change.DELETE: {C.DRAFT: C.DRAFT},
-    Change.PAUSE: {C.SENDING: C.PAUSED},
-    Change.RESUME: {C.PAUSED: C.SENDING},
-    Change.CANCEL: {C.DRAFT: C.CANCELLED, C.SCHEDULED: C.CANCELLED, C.SENDING: C.CANCELLED, C.PAUSED: C.CANCELLED},
-    # A completed campaign sends again; one still sending or paused stays so.
-    Change.RETRY_FAILED: {C.SENDING: C.SENDING, C.PAUSED: C.PAUSED, C.COMPLETED: C.SENDING},
-    Change.AUTO_PAUSE: {C.SENDING: C.PAUSED},
-    Change.COMPLETE: {C.SENDING: C.COMPLETED, C.PAUSED: C.COMPLETED},
-}
-# What staff may do, in the order the page offers it.
-OPERATOR_CHANGES = (
-    Change.START,
-    Change.SCHEDULE,
-    Change.RESCHEDULE,
-    Change.UNSCHEDULE,
-    Change.EDIT,
-    Change.PAUSE,
-    Change.RESUME,
-    Change.RETRY_FAILED,
-    Change.CANCEL,
-    Change.DELETE,
-)
-
-
-def may(campaign: Campaign, change: Change) -> bool:
-    """Whether ``change`` can be made to the campaign as it is now."""
-    if campaign.status not in TRANSITIONS[change]:
-        return False
-    if change is Change.RETRY_FAILED:
-        return campaign.failed_count > 0
-    return True
-
-
-def allowed(campaign: Campaign) -> list[Change]:
-    """The changes staff may make now: for the page's controls, the views and the API alike."""
-    return [change for change in OPERATOR_CHANGES if may(campaign, change)]
 
 
 @dataclass(frozen=True)
@@ -213,8 +132,8 @@ def bump_counters(campaign_id: int, progress: int | None = None, **deltas: int) 
 _RATE_AFRESH = "rate = 0, active_seconds = 0, rate_at = now()"
 
 
-def _refused(campaign_id: int, why: str) -> Result:
-    return Result(False, f"This campaign is {_status(campaign_id)}; {why}.")
+def _refused(campaign_id: int, change: Change) -> Result:
+    return Result(False, refused(change, _status(campaign_id)))
 
 
 # The operator's changes.
@@ -237,9 +156,9 @@ def start(campaign_id: int, actor: User | None, via: Via = Via.WEB, note: str = 
         status = _status(campaign_id)
         if status == C.SENDING:
             return Result(False, "This campaign is already dispatching.")
-        return Result(False, f"This campaign is {status}; it cannot be started again.")
+        return Result(False, refused(Change.START, status))
     assert row is not None
-    skipped_now = opt_outs.skip(campaign_id, row["channel"])
+    skipped_now = skipping.skip(campaign_id, row["channel"])
     bump_counters(campaign_id, skipped=skipped_now)
     details = [note, f"{plural(skipped_now, 'recipient')} skipped: opted out" if skipped_now else ""]
     audit.record(
@@ -265,7 +184,7 @@ def schedule(campaign_id: int, at: datetime, actor: User | None, via: Via = Via.
     was_draft = _status(campaign_id, lock=True) == C.DRAFT
     change = Change.SCHEDULE if was_draft else Change.RESCHEDULE
     if not _move(campaign_id, change, "scheduled_at = :at", at=at):
-        return _refused(campaign_id, "only a draft or a scheduled campaign can be scheduled")
+        return _refused(campaign_id, Change.SCHEDULE)
     action = Action.CAMPAIGN_SCHEDULED if was_draft else Action.CAMPAIGN_RESCHEDULED
     audit.record(action, actor=actor, via=via, campaign_id=campaign_id, detail=f"to start at {said}")
     return Result(True, f"Scheduled: it starts by itself at {said}.")
@@ -276,7 +195,7 @@ def unschedule(campaign_id: int, actor: User | None, via: Via = Via.WEB, reason:
     scheduler (Start refused it at its time), is shown on its page and in the history."""
     also = "scheduled_at = NULL, schedule_refusal = :reason"
     if not _move(campaign_id, Change.UNSCHEDULE, also, reason=reason or None):
-        return _refused(campaign_id, "only a scheduled campaign can be unscheduled")
+        return _refused(campaign_id, Change.UNSCHEDULE)
     action = Action.CAMPAIGN_START_REFUSED if reason else Action.CAMPAIGN_UNSCHEDULED
     audit.record(action, actor=actor, via=via, campaign_id=campaign_id, detail=reason)
     return Result(True, reason or "Unscheduled: it is a draft again, and starts only when someone starts it.")
@@ -286,7 +205,7 @@ def pause(campaign_id: int, actor: User | None, via: Via = Via.WEB) -> Result:
     hold_claim_lock(campaign_id, exclusive=True)
     reason = f"Paused by {actor.email}." if actor is not None else "Paused."
     if not _move(campaign_id, Change.PAUSE, "pause_reason = :reason", reason=reason):
-        return _refused(campaign_id, "only a sending campaign can be paused")
+        return _refused(campaign_id, Change.PAUSE)
     audit.record(Action.CAMPAIGN_PAUSED, actor=actor, via=via, campaign_id=campaign_id)
     return Result(True, "Paused. Sends already in flight finish; nothing new is sent until you resume.")
 
@@ -296,7 +215,7 @@ def resume(campaign_id: int, actor: User | None, via: Via = Via.WEB) -> Result:
     # Auto-pause judges a resumed campaign only on attempts made after the resume.
     # Paused time is not sending time: the rate's clock starts again now.
     if not _move(campaign_id, Change.RESUME, "pause_reason = NULL, recent_outcomes = '', rate_at = now()"):
-        return _refused(campaign_id, "only a paused campaign can be resumed")
+        return _refused(campaign_id, Change.RESUME)
     audit.record(Action.CAMPAIGN_RESUMED, actor=actor, via=via, campaign_id=campaign_id)
     return Result(True, "Resumed. Recipients already sent are not sent again.", to_send=owed(campaign_id))
 
@@ -305,7 +224,7 @@ def cancel(campaign_id: int, actor: User | None, via: Via = Via.WEB, reason: str
     """Cancel every recipient not yet sent; sends in flight finish and keep their outcome."""
     hold_claim_lock(campaign_id, exclusive=True)
     if not _move(campaign_id, Change.CANCEL, "pause_reason = NULL, finished_at = now()"):
-        return _refused(campaign_id, "it cannot be cancelled")
+        return _refused(campaign_id, Change.CANCEL)
     counts: dict[str, int] = dict(
         db.session.execute(
             text(
@@ -351,7 +270,7 @@ def retry_failed(campaign_id: int, actor: User | None, include_permanent: bool =
     hold_claim_lock(campaign_id, exclusive=True)
     status = _status(campaign_id, lock=True)
     if status not in TRANSITIONS[Change.RETRY_FAILED]:
-        return Result(False, f"This campaign is {status}; its failed recipients cannot be retried.")
+        return Result(False, refused(Change.RETRY_FAILED, status))
     kinds = [ErrorKind.TRANSIENT.value] + ([ErrorKind.PERMANENT.value] if include_permanent else [])
     queued = _rowcount(
         text(

@@ -13,8 +13,9 @@ from sqlalchemy import ColumnElement, Select, TextClause, func, select, text
 
 from app import searching, zones
 from app.auth.models import User
-from app.campaigns.models import Campaign, CampaignStatus, Channel
+from app.campaigns.models import Campaign, CampaignStatus
 from app.extensions import db
+from app.messaging.channels import Channel
 
 STATUSES = {status.value: status.value.title() for status in CampaignStatus}
 CHANNELS = {channel.value: channel.label for channel in Channel}

@@ -25,32 +25,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
 from app.extensions import Model
+from app.messaging.addresses import MAX_ADDRESS
+from app.messaging.channels import Channel
+from app.messaging.names import MAX_NAME
 
 # The send rate's time constant: it weighs about the last this-many seconds of sending.
 RATE_SECONDS = 10.0
 # No rate is shown before a campaign has sent for this long: the first
 # seconds, before the first answers come back, would read as a slow campaign.
 RATE_SETTLE_SECONDS = 3.0
-MAX_NAME = 200
-MAX_ADDRESS = 320
-
-
-class Channel(StrEnum):
-    SMS = "sms"
-    WHATSAPP = "whatsapp"
-    EMAIL = "email"
-
-    @property
-    def label(self) -> str:
-        return {"sms": "SMS", "whatsapp": "WhatsApp", "email": "Email"}[self.value]
-
-    @property
-    def label_with_article(self) -> str:
-        return {"sms": "an SMS", "whatsapp": "a WhatsApp", "email": "an email"}[self.value]
-
-    @property
-    def uses_phone(self) -> bool:
-        return self is not Channel.EMAIL
 
 
 class CampaignStatus(StrEnum):
@@ -223,12 +206,6 @@ class Campaign(Model):
             RecipientStatus.SKIPPED: self.skipped_count,
         }
         return counts[status]
-
-    @property
-    def progress_percent(self) -> float:
-        if not self.recipient_count:
-            return 0.0
-        return 100.0 * self.done_count / self.recipient_count
 
     def send_rate(self, now: datetime | None = None) -> float | None:
         """Recipients finished a second recently, over sending time only; None

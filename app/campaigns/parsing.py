@@ -10,9 +10,10 @@ import csv
 import re
 from dataclasses import dataclass, field
 
-from app.addresses import InvalidAddress, country_code_left_out, is_phone, normalize_email, normalize_phone
-from app.campaigns.models import MAX_ADDRESS, MAX_NAME, Channel
 from app.formatting import number, plural, quote
+from app.messaging.addresses import MAX_ADDRESS, normalize_address
+from app.messaging.channels import Channel
+from app.messaging.names import MAX_NAME
 
 # The words of a header row's cells, lower-cased: a first line made only of
 # these is a header, not a recipient.
@@ -197,28 +198,3 @@ def check_lengths(name: str, address: str) -> None:
         raise ValueError(f"the name is {number(len(name))} characters long; at most {MAX_NAME} fit")
     if len(address) > MAX_ADDRESS:
         raise ValueError(f"the address is {number(len(address))} characters long; at most {MAX_ADDRESS} fit")
-
-
-def normalize_address(address: str, channel: Channel, region: str) -> str:
-    looks_like_email = "@" in address
-    if channel.uses_phone:
-        if looks_like_email:
-            raise ValueError(f"{quote(address)} is an email address, but this is {channel.label_with_article} campaign")
-        try:
-            return normalize_phone(address, region)
-        except InvalidAddress:
-            raise ValueError(_phone_problem(address)) from None
-    if not looks_like_email and is_phone(address, region):
-        raise ValueError(f"{quote(address)} is a phone number, but this is an email campaign")
-    try:
-        return normalize_email(address)
-    except InvalidAddress:
-        raise ValueError(f"{quote(address)} is not a valid email address") from None
-
-
-def _phone_problem(address: str) -> str:
-    """Why a phone number is refused, and the fix when it is only the ``+``
-    before its country code that is missing (``254 712 345678``: add +254?)."""
-    if not address.lstrip().startswith("+") and (code := country_code_left_out(address)):
-        return f"{quote(address)} is not a valid phone number without the + before its country code: add +{code}?"
-    return f"{quote(address)} is not a valid phone number"

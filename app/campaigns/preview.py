@@ -4,12 +4,12 @@ messages are on the channel (an SMS's encoding and segments)."""
 
 from dataclasses import dataclass
 
-from app.campaigns import length, placeholders
 from app.campaigns.drafts import values_for
-from app.campaigns.models import Channel
 from app.campaigns.parsing import parse_recipients
 from app.contacts.book import Audience, values_of
 from app.extensions import db
+from app.messaging import length, placeholders
+from app.messaging.channels import Channel
 
 SAMPLES = 3
 # The page sends the paste's first lines only: a preview of 100,000 lines on

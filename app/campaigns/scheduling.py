@@ -19,13 +19,11 @@ import logging
 from datetime import datetime
 
 from flask import current_app
-from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from app import jobqueue
 from app.audit import Via
-from app.campaigns import lifecycle, live
+from app.campaigns import controls, lifecycle
 from app.campaigns.models import CampaignStatus, lit
 from app.extensions import db
 
@@ -63,7 +61,8 @@ def start_due(now: datetime | None = None) -> list[int]:
         passed.append(row.id)
         try:
             to_send = _start_one(row.id, row.recipient_count, (row.now - row.scheduled_at).total_seconds())
-            db.session.commit()
+            # Enqueued and shown only once committed; a cancel or a refusal is shown too.
+            controls.commit_and_announce(row.id, to_send or 0)
         except DBAPIError as error:
             # Its neighbours still start; this one is tried again next pass.
             db.session.rollback()
@@ -71,13 +70,6 @@ def start_due(now: datetime | None = None) -> list[int]:
             continue
         if to_send is not None:
             started.append(row.id)
-        if to_send:
-            try:
-                jobqueue.enqueue_send(row.id, to_send)
-            except RedisError as error:
-                # Committed all the same: the reconciler enqueues what the database says is owed.
-                log.warning("campaign %s: started on schedule, Redis unreachable: %s", row.id, error)
-        live.show_campaign_change(row.id)
 
 
 def _start_one(campaign_id: int, recipients: int, late_seconds: float) -> int | None:

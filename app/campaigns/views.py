@@ -8,18 +8,19 @@ from werkzeug.wrappers import Response
 from app import audit, htmx, searching
 from app.auth.access import background, requires
 from app.auth.models import Role
-from app.campaigns import controls, cost, drafts, lifecycle, listing, live, recipient_search
+from app.campaigns import controls, cost, drafts, lifecycle, listing, live, recipient_search, transitions
 from app.campaigns import preview as message_preview
 from app.campaigns.forms import CampaignForm, ScheduleForm
-from app.campaigns.lifecycle import Change
-from app.campaigns.models import Campaign, Channel, DeliveryAttempt, Recipient, RecipientStatus
+from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import ParseResult
 from app.campaigns.recipient_search import RecipientSearch
+from app.campaigns.transitions import Change
 from app.contacts.book import Audience
 from app.extensions import csrf, db
 from app.formatting import plural
 from app.kept import keeps_what_was_typed, take
 from app.live.broker import shows_param
+from app.messaging.channels import Channel
 from app.notices import about_campaign
 from app.paging import paginate
 from app.saved_templates import library as saved_templates
@@ -135,8 +136,9 @@ def preview() -> str:
 def _audience(form) -> Audience:
     """The contacts the form's filters choose; an attribute filter not yet key=value is ignored."""
     attribute = form.get("audience_attribute", "").strip()
+    channel = form.get("channel", "")
     return Audience(
-        form.get("channel", "sms"),
+        channel if channel in set(Channel) else Channel.SMS.value,
         form.get("audience_location", "").strip(),
         form.get("audience_product", "").strip(),
         attribute if "=" in attribute else "",
@@ -164,8 +166,8 @@ def edit(campaign_id: int) -> str | Response:
     if kept:
         form = CampaignForm(formdata=kept)
     elif request.method == "GET":
-        if not lifecycle.may(campaign, Change.EDIT):
-            flash(f"This campaign is {campaign.status}; only a draft can be edited.", "warning")
+        if not transitions.may(campaign, Change.EDIT):
+            flash(transitions.refused(Change.EDIT, campaign.status), "warning")
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
         paste = drafts.as_paste(campaign.id)
         form = CampaignForm(data={"title": campaign.title, "channel": campaign.channel, "subject": campaign.subject,
@@ -199,7 +201,7 @@ def delete(campaign_id: int) -> Response:
     db.session.commit()
     if title is None:
         db.session.refresh(campaign)
-        flash(f"This campaign is {campaign.status}; only a draft can be deleted.", "warning")
+        flash(transitions.refused(Change.DELETE, campaign.status), "warning")
         target = url_for("campaigns.show", campaign_id=campaign_id)
     else:
         live.show_deleted(campaign_id)
@@ -241,7 +243,7 @@ def show(campaign_id: int) -> str:
     matches = None
     if q:
         search = RecipientSearch(
-            campaign.id, q, status, current_app.config["DEFAULT_REGION"], phones=campaign.channel != Channel.EMAIL
+            campaign.id, q, status, current_app.config["DEFAULT_REGION"], phones=Channel(campaign.channel).uses_phone
         )
         matches = search.matches()
         # Exact when there are CAP matches or fewer; else counted as far as the page asked for.
@@ -291,8 +293,8 @@ def confirm_start(campaign_id: int) -> str | Response:
     """Start's confirmation, with its numbers as they are now: a dialog on the
     campaign's page (htmx), or a page of its own."""
     campaign = db.get_or_404(Campaign, campaign_id, description=GONE)
-    if not lifecycle.may(campaign, Change.START):
-        flash(f"This campaign is {campaign.status}; only a draft or a scheduled campaign can be started.", "warning")
+    if not transitions.may(campaign, Change.START):
+        flash(transitions.refused(Change.START, campaign.status), "warning")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     estimate = cost.at_start(campaign, current_app.config)
     template = "campaigns/_start_dialog.html" if htmx.is_htmx() else "campaigns/start.html"

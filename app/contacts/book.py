@@ -6,16 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, Row, Select, and_, exists, func, or_, select, text
+from sqlalchemy import Row, Select, TextClause, exists, func, select, text
 
 from app import audit
 from app.audit import Action, Via
-from app.campaigns.models import Campaign, Recipient
-from app.campaigns.placeholders import ALIASES, ATTRIBUTE, PLACEHOLDER, Values
 from app.contacts.models import Contact, ContactImport, ContactImportMember, ImportStatus
 from app.extensions import db
-from app.formatting import plural
-from app.optouts.models import OptOut
+from app.messaging.channels import Channel
+from app.messaging.placeholders import ALIASES, ATTRIBUTE, PLACEHOLDER, Values
+from app.optouts import registry as opt_outs
 from app.searching import substring_pattern
 
 if TYPE_CHECKING:
@@ -26,13 +25,11 @@ class AddressTaken(Exception):
     """Another contact has this phone or email."""
 
 
-def opted_out(channel: str | None = None) -> ColumnElement[bool]:
-    """Whether a contact has opted out of ``channel`` (None: of any channel)."""
-    by_phone = and_(OptOut.address == Contact.phone, OptOut.channel != "email")
-    by_email = and_(OptOut.address == Contact.email, OptOut.channel == "email")
-    if channel is None:
-        return exists().where(or_(by_phone, by_email))
-    return exists().where(OptOut.channel == channel, by_email if channel == "email" else by_phone)
+def opted_out(channel: str | None = None, *, opted: bool = True) -> TextClause:
+    """Whether a contact has opted out of ``channel`` (None: of any channel);
+    ``opted`` False: whether they have not."""
+    test = opt_outs.contact_opted_out(Contact.__tablename__, channel)
+    return text(test if opted else f"NOT {test}")
 
 
 @dataclass(frozen=True)
@@ -57,7 +54,7 @@ class Filters:
         if self.preferred_product:
             query = query.where(Contact.preferred_product == self.preferred_product)
         if self.opted_out in ("yes", "no"):
-            query = query.where(opted_out() if self.opted_out == "yes" else ~opted_out())
+            query = query.where(opted_out(opted=self.opted_out == "yes"))
         return query.order_by(Contact.id.desc())
 
 
@@ -77,10 +74,10 @@ class Audience:
 
     @property
     def key(self):
-        return Contact.email if self.channel == "email" else Contact.phone
+        return getattr(Contact, Channel(self.channel).contact_field)
 
     def query(self) -> Select:
-        query = select(Contact).where(self.key.is_not(None), ~opted_out(self.channel))
+        query = select(Contact).where(self.key.is_not(None), opted_out(self.channel, opted=False))
         if self.location:
             query = query.where(Contact.location == self.location)
         if self.preferred_product:
@@ -99,6 +96,12 @@ class Audience:
     def size(self) -> int:
         return db.session.scalar(select(func.count()).select_from(self.query().order_by(None).subquery())) or 0
 
+    def addresses(self) -> list[tuple[str, str]]:
+        """Each chosen contact's name and address on the channel, in the order
+        they were added: two columns a contact, not the contacts themselves."""
+        rows = db.session.execute(self.query().with_only_columns(Contact.first_name, Contact.last_name, self.key))
+        return [(Contact.full_name(first, last), address) for first, last, address in rows if address]
+
 
 def values_of(contact: Contact | Row) -> Values:
     """What a template is filled in from for this contact (a model, or a row
@@ -114,6 +117,20 @@ def values_of(contact: Contact | Row) -> Values:
         },
         {name: str(value) for name, value in contact.attributes.items()},
     )
+
+
+def values_by_address(channel: str, addresses: list[str]) -> dict[str, Values]:
+    """The template values of the contacts with these addresses on ``channel``
+    (phones, or emails), by address."""
+    field = Channel(channel).contact_field
+    rows = db.session.execute(
+        text(
+            f"SELECT {field}, first_name, last_name, location, preferred_product, phone, email, attributes "
+            f"FROM contacts WHERE {field} = ANY(CAST(:addresses AS text[]))"
+        ),
+        {"addresses": addresses},
+    ).all()
+    return {row[0]: values_of(row) for row in rows}
 
 
 # What ``values_of`` gives each field, as SQL over ``contacts AS c``.
@@ -169,6 +186,12 @@ def imports_to_choose(limit: int = 50) -> list[ContactImport]:
     )
 
 
+def id_by_address(channel: str, address: str) -> int | None:
+    """The contact whose address on ``channel`` (their phone, or their email) this is."""
+    column = getattr(Contact, Channel(channel).contact_field)
+    return db.session.scalar(select(Contact.id).where(column == address))
+
+
 def choices(column) -> list[str]:
     """The values a filter offers: those in use."""
     return list(db.session.scalars(select(column).where(column != "").distinct().order_by(column).limit(200)))
@@ -199,31 +222,9 @@ def save(contact: Contact | None, *, actor: User, via: Via = Via.WEB, **fields) 
     return contact
 
 
-def erase(contact: Contact, *, actor: User) -> int:
-    """Delete a contact. The messages already sent to them stay counted in
-    their campaigns, with the personal fields erased; returns how many."""
-    erased: int = db.session.execute(  # type: ignore[attr-defined]
-        text(
-            "UPDATE recipients SET name = '', address = '(erased)', address_normalized = 'erased:' || id, "
-            "rendered_content = CASE WHEN rendered_content IS NULL THEN NULL ELSE '(erased)' END, "
-            "rendered_subject = CASE WHEN rendered_subject IS NULL THEN NULL ELSE '(erased)' END, "
-            "contact_id = NULL WHERE contact_id = :id"
-        ),
-        {"id": contact.id},
-    ).rowcount
-    kept = f"{plural(erased, 'message')} kept, personal fields erased" if erased else ""
-    audit.record(Action.CONTACT_DELETED, actor=actor, contact_id=contact.id, detail=kept)
+def delete(contact: Contact, *, actor: User, detail: str = "") -> None:
+    """Delete a contact, saying so in its history (``detail``: what became of
+    what was sent to them). The messages sent to them are the campaigns'
+    (``app.campaigns.people.delete_contact`` erases them first)."""
+    audit.record(Action.CONTACT_DELETED, actor=actor, contact_id=contact.id, detail=detail)
     db.session.delete(contact)
-    return erased
-
-
-def messages(contact_id: int, limit: int = 200):
-    """Every message sent to the contact across campaigns, newest first: the
-    recipient row, and its campaign."""
-    return db.session.execute(
-        select(Recipient, Campaign)
-        .join(Campaign, Campaign.id == Recipient.campaign_id)
-        .where(Recipient.contact_id == contact_id)
-        .order_by(Recipient.id.desc())
-        .limit(limit)
-    ).all()

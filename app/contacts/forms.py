@@ -6,8 +6,8 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import StringField, SubmitField, TextAreaField
 from wtforms.validators import Length, ValidationError
 
-from app.addresses import InvalidAddress, normalize_email, normalize_phone
-from app.campaigns.forms import no_nul
+from app.forms import no_nul
+from app.messaging.addresses import InvalidAddress, normalize_email, normalize_phone
 
 ATTRIBUTE_LINE = re.compile(r"^\s*([A-Za-z0-9_]+)\s*:\s*(.*?)\s*$")
 

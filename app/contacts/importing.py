@@ -28,7 +28,7 @@ from app.audit import Action
 from app.contacts import csvfile, mapping, upsert
 from app.contacts.models import ContactImport, ContactImportChunk, ContactImportFailure, ImportStatus
 from app.extensions import db, redis
-from app.formatting import number, plural, size
+from app.formatting import number, size
 from app.live.channel import import_channel, publish
 
 if TYPE_CHECKING:
@@ -381,7 +381,3 @@ def failures(contact_import: ContactImport, limit: int = 20) -> list[ContactImpo
 
 def recent(limit: int = 50) -> list[ContactImport]:
     return list(db.session.scalars(select(ContactImport).order_by(ContactImport.id.desc()).limit(limit)))
-
-
-def rows_said(count: int) -> str:
-    return plural(count, "row")

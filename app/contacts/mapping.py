@@ -4,8 +4,9 @@ fields of a contact as they will be stored, or the reason it cannot be."""
 import re
 from dataclasses import dataclass, field
 
-from app.addresses import InvalidAddress, normalize_email, normalize_phone
 from app.formatting import number
+from app.messaging.addresses import InvalidAddress, normalize_email, normalize_phone
+from app.messaging.names import split_name
 
 ATTRIBUTE = "attribute"
 IGNORE = "ignore"
@@ -140,7 +141,7 @@ def read_row(line: int, cells: list[str], header: list[str], mapping: list[str],
             except InvalidAddress as error:
                 bad_email = str(error)
         elif choice == "name":
-            full_name = " ".join(value.split())
+            full_name = value
         elif choice == "opted_out":
             if value.lower() not in YES | NO:
                 row.error = f'opted out is "{value[:40]}": write yes or no'
@@ -154,8 +155,9 @@ def read_row(line: int, cells: list[str], header: list[str], mapping: list[str],
         else:
             row.fields[choice] = value
     if full_name:
-        first, _, last = full_name.rpartition(" ") if " " in full_name else (full_name, "", "")
-        row.fields.setdefault("first_name", first)
+        first, last = split_name(full_name)
+        if first:
+            row.fields.setdefault("first_name", first)
         if last:
             row.fields.setdefault("last_name", last)
     for name, most in MAX_LENGTH.items():

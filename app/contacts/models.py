@@ -57,7 +57,11 @@ class Contact(Model):
 
     @property
     def name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip()
+        return Contact.full_name(self.first_name, self.last_name)
+
+    @staticmethod
+    def full_name(first_name: str, last_name: str) -> str:
+        return f"{first_name} {last_name}".strip()
 
     @property
     def label(self) -> str:

@@ -5,6 +5,7 @@ from werkzeug.wrappers import Response
 from app import audit, searching
 from app.auth.access import requires
 from app.auth.models import Role
+from app.campaigns import people
 from app.contacts import book
 from app.contacts.forms import ContactForm
 from app.contacts.models import Contact
@@ -47,8 +48,8 @@ def show(contact_id: int) -> str:
     return render_template(
         "contacts/show.html",
         contact=contact,
-        messages=book.messages(contact.id),
-        opt_outs=registry.of_contact(contact),
+        messages=people.messages(contact.id),
+        opt_outs=registry.of_contact(contact.phone, contact.email),
         history=audit.contact_history(contact.id),
     )
 
@@ -98,7 +99,7 @@ def _edit(contact: Contact | None) -> str | Response:
 def delete(contact_id: int) -> Response:
     contact = _contact_or_404(contact_id)
     label = contact.label
-    erased = book.erase(contact, actor=current_user)
+    erased = people.delete_contact(contact, actor=current_user)
     db.session.commit()
     kept = (
         f" The {erased} message{'s' if erased != 1 else ''} sent to them stay counted, with their details erased."

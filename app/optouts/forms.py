@@ -3,8 +3,8 @@ from wtforms import SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from app.campaigns.forms import no_nul
-from app.campaigns.models import Channel
+from app.forms import no_nul
+from app.messaging.channels import Channel
 from app.optouts import registry
 
 

@@ -6,9 +6,10 @@ add them, the provider's permanent ``opted_out`` answer adds one in the
 transaction that stores the answer (``app.campaigns.delivery``), and so does a
 STOP reply (``reply``). Every addition and removal is in the history.
 
-``OPTED_OUT`` is the SQL test: Start marks the recipients it matches
-``skipped``, and so does each claim, in the claiming statement, so an opt-out
-committed while a campaign sends stops every later send to that address.
+``opted_out`` is the SQL test: Start marks the recipients it matches
+``skipped`` (``app.campaigns.skipping``), and so does each claim, in the
+claiming statement, so an opt-out committed while a campaign sends stops
+every later send to that address.
 """
 
 from __future__ import annotations
@@ -17,16 +18,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flask import current_app
-from sqlalchemy import Select, delete, or_, select, text
+from sqlalchemy import Select, delete, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
 from app import audit
 from app.audit import Action, Via
-from app.campaigns import length
-from app.campaigns.models import Channel, RecipientStatus, lit
-from app.campaigns.parsing import normalize_address
-from app.contacts.models import Contact
 from app.extensions import db
+from app.messaging.addresses import normalize_address
+from app.messaging.channels import Channel
 from app.optouts.models import OptOut, Source
 from app.searching import substring_pattern
 
@@ -35,12 +34,18 @@ if TYPE_CHECKING:
 
 
 def opted_out(channel: str, address: str) -> str:
-    """SQL: whether ``address`` (an expression) is opted out of ``channel`` (another)."""
+    """SQL: whether ``address`` (an expression) is opted out of ``channel``
+    (another). The one test: a send's claim, Start, a draft's count of those
+    it would skip, and a contact (``contact_opted_out``) all ask it."""
     return f"EXISTS (SELECT 1 FROM opt_outs AS o WHERE o.channel = {channel} AND o.address = {address})"
 
 
-def skipped_reason(channel: str) -> str:
-    return f"Not sent: this address opted out of {Channel(channel).label} messages."
+def contact_opted_out(contact: str, channel: str | None = None) -> str:
+    """SQL: whether the contact row ``contact`` (a table or alias with the
+    contacts' columns) is opted out of ``channel``, through the address that
+    channel sends to (``Channel.contact_field``); None: of any channel."""
+    channels = list(Channel) if channel is None else [Channel(channel)]
+    return "(" + " OR ".join(opted_out(f"'{c.value}'", f"{contact}.{c.contact_field}") for c in channels) + ")"
 
 
 # A reply that is one of these words, in any case, opts the sender out; START opts them back in.
@@ -62,8 +67,10 @@ def add(
     via: Via = Via.WEB,
     note: str = "",
     campaign_id: int | None = None,
+    contact_id: int | None = None,
 ) -> bool:
     """Opt ``address`` (normalised) out of ``channel``; False if it already was.
+    ``contact_id``, the contact with that address, has it in their history.
     The caller commits."""
     added = db.session.execute(
         insert(OptOut)
@@ -79,9 +86,8 @@ def add(
         .returning(OptOut.id)
     ).scalar_one_or_none()
     if added is not None:
-        _record(
-            Action.OPT_OUT_ADDED, channel, address, actor, via, f"{source.label.lower()}{': ' + note if note else ''}"
-        )
+        detail = f"{source.label.lower()}{': ' + note if note else ''}"
+        _record(Action.OPT_OUT_ADDED, channel, address, actor, via, detail, contact_id)
     return added is not None
 
 
@@ -109,45 +115,56 @@ def add_many(entries: list[tuple[str, str]], source: Source, note: str = "") -> 
     )
 
 
-def remove(channel: str, address: str, *, actor: User | None = None, via: Via = Via.WEB, why: str = "") -> bool:
-    """Opt ``address`` back in to ``channel``; False if it was not opted out."""
+def remove(
+    channel: str,
+    address: str,
+    *,
+    actor: User | None = None,
+    via: Via = Via.WEB,
+    why: str = "",
+    contact_id: int | None = None,
+) -> bool:
+    """Opt ``address`` back in to ``channel``; False if it was not opted out.
+    ``contact_id``, the contact with that address, has it in their history."""
     removed = db.session.execute(
         delete(OptOut).where(OptOut.channel == channel, OptOut.address == address).returning(OptOut.id)
     ).scalar_one_or_none()
     if removed is not None:
-        _record(Action.OPT_OUT_REMOVED, channel, address, actor, via, why)
+        _record(Action.OPT_OUT_REMOVED, channel, address, actor, via, why, contact_id)
     return removed is not None
 
 
-def _record(action: Action, channel: str, address: str, actor: User | None, via: Via, detail: str) -> None:
-    column = Contact.email if channel == Channel.EMAIL else Contact.phone
-    contact_id = db.session.scalar(select(Contact.id).where(column == address))
+def _record(
+    action: Action, channel: str, address: str, actor: User | None, via: Via, detail: str, contact_id: int | None
+) -> None:
     what = f"{Channel(channel).label} {address}"
     audit.record(action, actor=actor, via=via, contact_id=contact_id, detail=f"{what}{', ' + detail if detail else ''}")
 
 
-def reply(channel: str, address: str, body: str) -> str:
-    """A message someone sent us: STOP and its synonyms opt them out of the
-    channel it came on, START opts them back in. Returns what was done:
-    ``opted_out``, ``opted_in`` or ``none``. The caller commits."""
+def reply(channel: str, address: str, body: str, contact_id: int | None = None) -> str:
+    """A message someone sent us (``contact_id``, if they are a contact): STOP
+    and its synonyms opt them out of the channel it came on, START opts them
+    back in. Returns what was done: ``opted_out``, ``opted_in`` or ``none``.
+    The caller commits."""
     word = body.strip().upper()
     if word in STOP_WORDS:
-        add(channel, address, Source.REPLY, via=Via.INBOUND, note=f"replied {word}")
+        add(channel, address, Source.REPLY, via=Via.INBOUND, note=f"replied {word}", contact_id=contact_id)
         return "opted_out"
     if word in START_WORDS:
-        remove(channel, address, via=Via.INBOUND, why=f"replied {word}")
+        remove(channel, address, via=Via.INBOUND, why=f"replied {word}", contact_id=contact_id)
         return "opted_in"
     return "none"
 
 
-def of_contact(contact: Contact) -> list[OptOut]:
-    """The contact's opt-outs, on every channel their phone or email is on."""
-    matches = []
-    if contact.phone:
-        matches.append((OptOut.channel != Channel.EMAIL) & (OptOut.address == contact.phone))
-    if contact.email:
-        matches.append((OptOut.channel == Channel.EMAIL) & (OptOut.address == contact.email))
-    return list(db.session.scalars(select(OptOut).where(or_(*matches)).order_by(OptOut.channel)))
+def of_contact(phone: str | None, email: str | None) -> list[OptOut]:
+    """A contact's opt-outs: on each channel, of the address it sends to
+    (``Channel.contact_field``), as ``contact_opted_out`` tests them."""
+    addresses = {"phone": phone, "email": email}
+    keys = [(c.value, address) for c in Channel if (address := addresses[c.contact_field])]
+    if not keys:
+        return []
+    found = select(OptOut).where(tuple_(OptOut.channel, OptOut.address).in_(keys)).order_by(OptOut.channel)
+    return list(db.session.scalars(found))
 
 
 @dataclass(frozen=True)
@@ -162,50 +179,3 @@ class Filters:
         if self.channel in set(Channel):
             query = query.where(OptOut.channel == self.channel)
         return query.order_by(OptOut.created_at.desc(), OptOut.id.desc())
-
-
-# The campaign side.
-
-R = RecipientStatus
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A draft's recipients who would be skipped if it started now."""
-
-    recipients: int
-    segments: int  # SMS segments their texts would have taken; 0 on other channels
-
-
-def among(campaign_id: int, channel: str, message: str) -> Skipped:
-    """Count the queued recipients of a campaign whose address is opted out."""
-    rows = db.session.execute(
-        text(
-            f"SELECT rendered_content FROM recipients AS r WHERE r.campaign_id = :id AND r.status = {lit(R.QUEUED)} "
-            f"AND {opted_out(':channel', 'r.address_normalized')}"
-        ),
-        {"id": campaign_id, "channel": channel},
-    ).scalars()
-    texts = list(rows)
-    segments = 0
-    if channel == Channel.SMS:
-        segments = sum(
-            length.measure(content if content is not None else message, Channel.SMS).segments for content in texts
-        )
-    return Skipped(len(texts), segments)
-
-
-def skip(campaign_id: int, channel: str) -> int:
-    """Mark the queued recipients whose address is opted out ``skipped``; how many.
-    The caller adds them to the campaign's counters."""
-    return db.session.execute(  # type: ignore[attr-defined]
-        text(
-            f"""
-            UPDATE recipients AS r
-            SET status = {lit(R.SKIPPED)}, error_code = 'opted_out', last_error = :reason,
-                finished_at = now(), updated_at = now()
-            WHERE r.campaign_id = :id AND r.status = {lit(R.QUEUED)} AND {opted_out(":channel", "r.address_normalized")}
-            """
-        ),
-        {"id": campaign_id, "channel": channel, "reason": skipped_reason(channel)},
-    ).rowcount

@@ -7,8 +7,9 @@ from werkzeug.wrappers import Response
 from app import audit
 from app.auth.access import requires
 from app.auth.models import Role
-from app.campaigns.models import Channel
+from app.contacts import book
 from app.extensions import csrf, db
+from app.messaging.channels import Channel
 from app.optouts import registry
 from app.optouts.forms import OptOutForm
 from app.optouts.models import OptOut, Source
@@ -44,7 +45,12 @@ def add() -> str | Response:
         return _page(form)
     label = f"{form.normalized} ({Channel(form.channel.data).label})"
     if registry.add(
-        form.channel.data, form.normalized, Source.STAFF, actor=current_user, note=(form.note.data or "").strip()
+        form.channel.data,
+        form.normalized,
+        Source.STAFF,
+        actor=current_user,
+        note=(form.note.data or "").strip(),
+        contact_id=book.id_by_address(form.channel.data, form.normalized),
     ):
         db.session.commit()
         flash(f"{label} is opted out: nothing more is sent to it on that channel.", "success")
@@ -61,7 +67,7 @@ def remove(opt_out_id: int) -> Response:
         flash("That opt-out was already removed.", "info")
         return redirect(url_for("optouts.index"))
     channel, address = opt_out.channel, opt_out.address
-    registry.remove(channel, address, actor=current_user)
+    registry.remove(channel, address, actor=current_user, contact_id=book.id_by_address(channel, address))
     db.session.commit()
     flash(f"{address} is opted back in to {Channel(channel).label} messages.", "success")
     return redirect(url_for("optouts.index"))

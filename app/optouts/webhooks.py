@@ -30,9 +30,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from app.auth.access import public
-from app.campaigns.models import Channel
+from app.contacts import book
 from app.extensions import csrf, db, limiter, redis
 from app.formatting import size
+from app.messaging.channels import Channel
 from app.optouts import registry
 
 bp = Blueprint("webhooks", __name__)
@@ -91,7 +92,7 @@ def inbound() -> tuple[Response, int]:
             409, "Replay: this signature was already accepted, and nothing changed. Sign each request anew."
         )
     try:
-        action = registry.reply(channel, address, text)
+        action = registry.reply(channel, address, text, contact_id=book.id_by_address(channel, address))
         db.session.commit()
     except BaseException:
         # Not acted on, so the provider's retry of it must not be taken for a replay.

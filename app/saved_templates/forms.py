@@ -3,8 +3,8 @@ from wtforms import SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from app.campaigns.forms import known_placeholders, no_nul
-from app.campaigns.models import Channel
+from app.forms import known_placeholders, no_nul
+from app.messaging.channels import Channel
 
 
 class SavedTemplateForm(FlaskForm):

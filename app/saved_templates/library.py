@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from app import audit
 from app.audit import Action
-from app.campaigns.models import Channel
 from app.extensions import db
+from app.messaging.channels import Channel
 from app.saved_templates.models import SavedTemplate
 
 if TYPE_CHECKING:

@@ -5,9 +5,9 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.campaigns.models import Channel
 from app.clock import utcnow
 from app.extensions import Model
+from app.messaging.channels import Channel
 
 
 class SavedTemplate(Model):

@@ -3,7 +3,7 @@ from wtforms import SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from app.campaigns.forms import no_nul
+from app.forms import no_nul
 from app.tokens.models import MAX_NAME, NEVER
 
 # Each value is a lifetime ``parse_lifetime`` reads, as the CLI's --expires-in.

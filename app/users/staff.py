@@ -10,9 +10,9 @@ with it. Reactivation brings neither back.
 """
 
 from app import audit, zones
-from app.addresses import InvalidAddress, normalize_email
 from app.audit import Action, Via
 from app.auth.models import MIN_PASSWORD, Role, User, create_user, find_by_email
+from app.messaging.addresses import InvalidAddress, normalize_email
 from app.tokens import models as tokens
 
 

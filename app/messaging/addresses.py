@@ -10,7 +10,10 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from app.formatting import number, quote
+from app.messaging.channels import Channel
 
+# The longest address kept (an email may be 320 characters).
+MAX_ADDRESS = 320
 # An email address longer than this, as typed, is refused unread. No real one
 # comes near it: email_validator allows 254 characters once normalised (NFC
 # joins at most four code points into one), but reads all it is given first,
@@ -81,3 +84,28 @@ def is_phone(address: str, region: str) -> bool:
         return phonenumbers.is_valid_number(phonenumbers.parse(address, region))
     except phonenumbers.NumberParseException:
         return False
+
+
+def normalize_address(address: str, channel: Channel, region: str) -> str:
+    looks_like_email = "@" in address
+    if channel.uses_phone:
+        if looks_like_email:
+            raise ValueError(f"{quote(address)} is an email address, but this is {channel.label_with_article} campaign")
+        try:
+            return normalize_phone(address, region)
+        except InvalidAddress:
+            raise ValueError(_phone_problem(address)) from None
+    if not looks_like_email and is_phone(address, region):
+        raise ValueError(f"{quote(address)} is a phone number, but this is an email campaign")
+    try:
+        return normalize_email(address)
+    except InvalidAddress:
+        raise ValueError(f"{quote(address)} is not a valid email address") from None
+
+
+def _phone_problem(address: str) -> str:
+    """Why a phone number is refused, and the fix when it is only the ``+``
+    before its country code that is missing (``254 712 345678``: add +254?)."""
+    if not address.lstrip().startswith("+") and (code := country_code_left_out(address)):
+        return f"{quote(address)} is not a valid phone number without the + before its country code: add +{code}?"
+    return f"{quote(address)} is not a valid phone number"

@@ -14,6 +14,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from app.messaging.channels import Channel
+from app.messaging.names import split_name
+
 PLACEHOLDER = re.compile(r"\{(attributes\.[a-z0-9_]+|[a-z_]+)(?:\|([^{}|]*))?\}")
 KNOWN = ("first_name", "last_name", "location", "preferred_product", "phone", "email")
 # The spelling seed [001]'s own templates use, kept working.
@@ -74,14 +77,8 @@ def parts(template: str, values: Values) -> list[tuple[str, bool]]:
     return [piece for piece in pieces if piece[0]]
 
 
-def from_paste(name: str, address: str, *, is_email: bool) -> Values:
-    """A pasted line's values: the first word of the name is the first name,
-    the rest the last name; the address fills ``{email}`` or ``{phone}``."""
+def from_paste(name: str, address: str, channel: Channel) -> Values:
+    """A pasted line's values: its name split into first and last
+    (``names.split_name``); the address fills the channel's ``{phone}`` or ``{email}``."""
     first, last = split_name(name)
-    return Values({"first_name": first, "last_name": last, "email" if is_email else "phone": address}, {})
-
-
-def split_name(name: str) -> tuple[str, str]:
-    """A pasted name's first word, and the rest."""
-    first, last = [*name.split(maxsplit=1), "", ""][:2]
-    return first, last
+    return Values({"first_name": first, "last_name": last, channel.contact_field: address}, {})
