@@ -61,6 +61,10 @@ def settings_for(services: Services) -> dict:
         "SQLALCHEMY_DATABASE_URI": psycopg2_url(services.database_url),
         "REDIS_URL": services.redis_url,
         "SSE_REDIS_URL": services.redis_url,
+        # The rate limiter is one object for the process, re-pointed by every
+        # create_app: a test's app on another Redis must not take it along
+        # for every later test.
+        "RATELIMIT_STORAGE_URI": services.redis_url,
         "RQ_QUEUE": "test-dispatch",
         "DEFAULT_REGION": "KE",
         "PROVIDER_LATENCY_MIN": 0.0,

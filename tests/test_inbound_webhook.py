@@ -8,15 +8,14 @@ import json
 import time
 
 import pytest
+from redis import Redis
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from app import create_app
 from app.audit import Action, AuditEvent
 from app.contacts.models import Contact
 from app.extensions import db
 from app.optouts.models import OptOut
-from tests.conftest import settings_for
 
 SECRET = "inbound-test-secret"
 STOP = json.dumps({"channel": "sms", "from": "+12025550101", "text": "STOP"}).encode()
@@ -217,12 +216,13 @@ def test_too_many_requests_from_one_address_get_429_and_change_nothing(inbound, 
     assert inbound(None, raw=STOP, environ_base=provider).json["action"] == "opted_out"
 
 
-def test_without_redis_to_check_for_replays_a_reply_gets_503_and_changes_nothing(app, services):
-    # Nothing listens on port 1: every Redis call fails at once.
-    cut_off = create_app(
-        {**settings_for(services), "REDIS_URL": "redis://127.0.0.1:1/0", "INBOUND_WEBHOOK_SECRET": SECRET}
-    )
-    response = cut_off.test_client().post("/webhooks/inbound", data=STOP, headers=signed(STOP))
+def test_without_redis_to_check_for_replays_a_reply_gets_503_and_changes_nothing(app, inbound, monkeypatch):
+    # Nothing listens on port 1: every call to the app's Redis fails at once.
+    # (Only this app's client: another create_app would also re-point the
+    # process-wide rate limiter, and every later test with it.)
+    with monkeypatch.context() as cut_off:
+        cut_off.setitem(app.extensions, "redis", Redis.from_url("redis://127.0.0.1:1/0"))
+        response = inbound(None, raw=STOP)
     assert response.status_code == 503
     assert response.json["error"].startswith("Replays cannot be checked right now")
     assert opted_out() == 0
