@@ -16,6 +16,7 @@ from app.audit import AuditEvent
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus, idempotency_key
 from app.extensions import db
 from app.live.broker import CONNECTED
+from jobs import periodic
 from jobs.provider import Ledger
 
 TERMINAL = {
@@ -142,3 +143,23 @@ def open_stream(client, channel: str, shows: str | None = None):
     chunks = iter(response.response)
     assert next(chunks).decode() == CONNECTED  # the watcher is registered by now
     return response, chunks
+
+
+class FakeClock:
+    """A monotonic clock a test moves on itself, for ``jobs.periodic.Loop``."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def reconciler_pass(app: Flask) -> dict[str, object]:
+    """One pass of a reconciler's loop, as its process makes its first: each task's result by name."""
+    loop = periodic.Loop(periodic.tasks_of("reconciler", app.config))
+    loop.tick()
+    return loop.results

@@ -15,9 +15,9 @@ from app.auth.models import Role
 from app.extensions import db
 from app.tokens import models as tokens
 from app.tokens.models import ApiToken
-from jobs.reconciler import reconcile
 from tests.api import api_client, assert_problem, make_token
 from tests.factories import make_user
+from tests.helpers import reconciler_pass
 
 CUSTOMER = {"phone": "+254712345678", "first_name": "Alice"}
 CAMPAIGN = {"name": "Test Campaign", "channel": "sms", "base_template": "Hi {first_name}!"}
@@ -214,7 +214,7 @@ def test_keys_older_than_a_day_are_removed_by_the_reconciler_whoever_used_them(a
         db.text("UPDATE api_idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old'")
     )
     db.session.commit()
-    reconcile()
+    assert reconciler_pass(app)["idempotency-keys"] == 1
     assert db.session.scalars(db.text("SELECT key FROM api_idempotency_keys")).all() == ["new"]
 
 

@@ -12,15 +12,14 @@ from app import jobqueue
 from app.audit import AuditEvent
 from app.auth.models import Role
 from app.campaigns.models import Recipient
-from app.contacts import mapping
+from app.contacts import importing, mapping
 from app.contacts.models import Contact, ContactImport, ContactImportChunk, ContactImportFailure, ContactImportMember
 from app.extensions import db
 from app.live.channel import import_channel
 from app.optouts.models import OptOut
-from jobs.reconciler import reconcile
 from tests.conftest import signed_in, worker_env
 from tests.factories import make_user
-from tests.helpers import published, queued_jobs, read_until, wait_for
+from tests.helpers import published, queued_jobs, read_until, reconciler_pass, wait_for
 from tests.processes import running
 
 
@@ -459,7 +458,7 @@ def test_a_campaign_goes_to_the_contacts_of_an_import(client, run_worker):
     assert [tuple(r) for r in rows] == [("+254712000001", "Hi Ada"), ("+254712000002", "Hi Bob")]
 
 
-def test_an_upload_never_imported_is_removed_with_its_file_a_day_later(client, run_worker):
+def test_an_upload_never_imported_is_removed_with_its_file_a_day_later(app, client, run_worker):
     left = uploaded(client, "phone\n+254712000001\n")
     fresh = uploaded(client, "phone\n+254712000002\n")
     imported = uploaded(client, "phone\n+254712000003\n")
@@ -471,7 +470,7 @@ def test_an_upload_never_imported_is_removed_with_its_file_a_day_later(client, r
         {"left": left, "imported": imported},
     )
     db.session.commit()
-    assert reconcile()["forgotten"] == [left]
+    assert reconciler_pass(app)["unstarted-uploads"] == [left]
     assert db.session.scalar(select(func.count()).where(ContactImportChunk.import_id == left)) == 0
     assert client.get(f"/contacts/imports/{left}").status_code == 404
     assert client.get(f"/contacts/imports/{fresh}").status_code == 200
@@ -485,14 +484,14 @@ def test_the_reconciler_queues_again_an_import_whose_job_stopped(client, run_wor
     contact_import = uploaded(client, content)
     start(client, contact_import)
     redis_client.flushdb()  # the job is lost, as when Redis loses its queues
-    assert reconcile()["imports"] == [], "its heartbeat is recent: it may be waiting for a worker"
+    assert importing.requeue_stalled() == [], "its heartbeat is recent: it may be waiting for a worker"
     db.session.execute(
         text("UPDATE contact_imports SET heartbeat_at = now() - interval '31 seconds' WHERE id = :id"),
         {"id": contact_import.id},
     )
     db.session.commit()
-    assert reconcile()["imports"] == [contact_import.id]
-    assert reconcile()["imports"] == [], "its heartbeat moved on: not queued twice"
+    assert importing.requeue_stalled() == [contact_import.id]
+    assert importing.requeue_stalled() == [], "its heartbeat moved on: not queued twice"
     run_worker()
     db.session.refresh(contact_import)
     assert counts(contact_import) == ("done", 6, 6, 0, 0)

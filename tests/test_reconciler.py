@@ -1,25 +1,26 @@
-"""The reconciler's passes, one at a time: the database says what is owed,
-and Redis and the workers are brought back in line with it."""
+"""The reconciler's tasks (``app.campaigns.recovery``), one call at a time:
+the database says what is owed, and Redis and the workers are brought back
+in line with it; and its loop, one pass at a time across reconcilers."""
 
 import random
 import time
 
 from sqlalchemy import select
 
-from app.campaigns import delivery, lifecycle
+from app.campaigns import delivery, lifecycle, recovery
 from app.campaigns.models import DeliveryAttempt, Recipient, RecipientStatus
 from app.extensions import db
-from jobs.reconciler import reconcile
+from jobs import periodic
 from tests.factories import make_campaign, make_started_campaign
 from tests.helpers import assert_counters_match_rows, assert_nothing_lost_or_sent_twice, reread, status_counts
 
 
 def test_a_campaign_whose_jobs_redis_lost_gets_a_new_one_once(app, run_worker, redis_client):
     campaign = make_started_campaign(20)
-    assert reconcile()["enqueued"] == [], "its job is still queued"
+    assert recovery.restart_jobless().enqueued == [], "its job is still queued"
     redis_client.flushdb()
-    assert reconcile()["enqueued"] == [campaign.id]
-    assert reconcile()["enqueued"] == [], "and not twice"
+    assert recovery.restart_jobless().enqueued == [campaign.id]
+    assert recovery.restart_jobless().enqueued == [], "and not twice"
     run_worker()
     assert reread(campaign).status == "completed"
     assert_nothing_lost_or_sent_twice(campaign, redis_client)
@@ -32,7 +33,7 @@ def test_an_expired_lease_goes_back_to_the_queue_and_its_late_answer_counts_nowh
     config(LEASE_SECONDS=0.0)
     claimed = delivery.advance(campaign.id, [], 2).claimed  # then the worker dies
     db.session.commit()
-    assert reconcile()["reaped"] == [campaign.id]
+    assert recovery.recover_expired_leases() == [campaign.id]
     assert status_counts(campaign.id) == {"queued": 4}
     assert_counters_match_rows(campaign)
     expired = db.session.scalars(
@@ -63,7 +64,7 @@ def test_a_campaign_left_sending_with_nothing_owed_is_completed(app, redis_clien
     )
     db.session.commit()
     assert reread(campaign).status == "sending"
-    assert reconcile()["completed"] == [campaign.id]
+    assert recovery.restart_jobless().completed == [campaign.id]
     assert reread(campaign).status == "completed"
 
 
@@ -77,7 +78,7 @@ def test_a_retry_that_falls_due_gets_a_job(app, run_worker, redis_client, config
     # A retry already due when the job ended was handed to a new job; one
     # that fell due later is the reconciler's to enqueue.
     handed_on = redis_client.llen(f"rq:queue:{app.config['RQ_QUEUE']}") > 0
-    assert handed_on or reconcile()["enqueued"] == [campaign.id]
+    assert handed_on or recovery.restart_jobless().enqueued == [campaign.id]
     run_worker()
     assert reread(campaign).status == "completed" and campaign.sent_count == 3
     assert {r.attempts for r in db.session.scalars(select(Recipient).where(Recipient.campaign_id == campaign.id))} == {
@@ -86,23 +87,31 @@ def test_a_retry_that_falls_due_gets_a_job(app, run_worker, redis_client, config
     assert all(r.status == RecipientStatus.SENT for r in db.session.scalars(select(Recipient)))
 
 
-def test_one_pass_at_a_time_across_reconcilers(app):
-    make_started_campaign(1)
-    assert reconcile(lock_seconds=5) is not None
-    assert reconcile(lock_seconds=5) == {
-        "reaped": [],
-        "completed": [],
-        "jobless": [],
-        "enqueued": [],
-        "imports": [],
-        "forgotten": [],
-    }
+def test_one_pass_at_a_time_across_reconcilers(app, config):
+    """Each of the reconciler's tasks runs in one reconciler an interval: a
+    second finds their locks held, runs none, and tries when they lapse."""
+    campaign = make_started_campaign(4)
+    config(LEASE_SECONDS=0.0)
+    first, second = (periodic.Loop(periodic.tasks_of("reconciler", app.config)) for _ in range(2))
+    assert first.tick() == [
+        "expired-leases",
+        "jobless-campaigns",
+        "stalled-imports",
+        "unstarted-uploads",
+        "idempotency-keys",
+    ]
+    assert not [result for result in first.results.values() if isinstance(result, Exception)]
+    assert len(delivery.advance(campaign.id, [], 2).claimed) == 2  # then the worker dies
+    db.session.commit()
+    assert second.tick() == []
+    assert status_counts(campaign.id) == {"queued": 2, "sending": 2}, "its leases wait for the first one's next pass"
+    assert 0 < second.wait() <= 0.9 * app.config["RECONCILE_SECONDS"]
 
 
 def test_a_campaign_gets_a_job_only_when_two_passes_in_a_row_find_it_jobless(app, redis_client):
     campaign = make_started_campaign(5)
     redis_client.flushdb()
-    first = reconcile(jobless_before=set())
-    assert (first["jobless"], first["enqueued"]) == ([campaign.id], [])
-    second = reconcile(jobless_before=set(first["jobless"]))
-    assert second["enqueued"] == [campaign.id]
+    look = recovery.JoblessCampaigns()  # as a reconciler process starts
+    first = look()
+    assert (first.jobless, first.enqueued) == ([campaign.id], [])
+    assert look().enqueued == [campaign.id]

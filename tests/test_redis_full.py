@@ -5,10 +5,11 @@ PostgreSQL is lost: what waits for Redis starts once it takes work again."""
 from sqlalchemy import func, select
 
 from app.auth.models import Role
+from app.campaigns import recovery
 from app.campaigns.models import Campaign, Recipient
+from app.contacts import importing
 from app.contacts.models import ImportStatus
 from app.extensions import db
-from jobs.reconciler import reconcile
 from tests.conftest import signed_in
 from tests.factories import PASSWORD, make_campaign, make_user
 from tests.test_contact_import import start, uploaded
@@ -54,7 +55,7 @@ def test_an_import_redis_refuses_to_queue_says_so_and_starts_once_redis_takes_wo
 
     redis_client.config_set("maxmemory", 0)
     config(IMPORT_STALL_SECONDS=0)
-    assert reconcile()["imports"] == [contact_import.id]
+    assert importing.requeue_stalled() == [contact_import.id]
     run_worker()
     db.session.refresh(contact_import)
     assert contact_import.status == ImportStatus.DONE
@@ -74,7 +75,7 @@ def test_a_start_redis_refuses_to_queue_is_kept_and_sends_once_redis_takes_work(
     assert db.session.get_one(Campaign, campaign.id).status == "sending"
 
     redis_client.config_set("maxmemory", 0)
-    assert reconcile()["enqueued"] == [campaign.id]
+    assert recovery.restart_jobless().enqueued == [campaign.id]
     run_worker()
     sent = select(func.count()).where(Recipient.campaign_id == campaign.id, Recipient.status == "sent")
     assert db.session.scalar(sent) == 3

@@ -17,10 +17,10 @@ from app.campaigns.models import DeliveryAttempt, Recipient
 from app.extensions import db
 from devtools import embedded, procfile
 from devtools.client import Browser, StreamListener
-from jobs.reconciler import PASS_LOCK, reconcile
+from jobs import periodic
 from tests.conftest import worker_env
 from tests.factories import PASSWORD, make_campaign, make_started_campaign, make_user, start_campaign
-from tests.helpers import reread, wait_for
+from tests.helpers import FakeClock, reread, wait_for
 from tests.processes import running
 
 # Connections of the Procfile's processes name themselves (app.config).
@@ -134,14 +134,19 @@ def test_no_process_leaves_a_transaction_open_while_a_campaign_sends(app, servic
     assert not pinned, f"an xmin held for over 3 s: {pinned}"
 
 
-def test_a_reconciler_pass_leaves_no_transaction_open(app):
+def test_a_reconciler_pass_leaves_no_transaction_open(app, redis_client):
     make_started_campaign(3)
     campaign = make_campaign(2)
     start_campaign(campaign, enqueue=False)
     db.session.commit()
+    clock = FakeClock()
+    loop = periodic.Loop(periodic.tasks_of("reconciler", app.config), clock=clock)
     for _ in range(3):
-        reconcile(jobless_before=set())
+        assert loop.tick(), "its tasks ran"
         assert not db.session().in_transaction(), "a pass ended inside a transaction"
+        # The next interval, as far as the tasks' locks know too.
+        clock.advance(app.config["RECONCILE_SECONDS"])
+        redis_client.delete(*(periodic.lock_key(task.name) for task in loop.tasks))
 
 
 @pytest.mark.slow
@@ -156,7 +161,8 @@ def test_a_dead_workers_recipients_go_back_at_the_first_pass_after_their_lease_e
     config(LEASE_SECONDS=1.0)
     with running(env, tmp_path, worker=False) as processes:
         # Passes start once the process is up (seconds, on a busy machine): each takes this lock.
-        wait_for(lambda: redis_client.exists(PASS_LOCK), 30, "the reconciler's first pass", processes.output)
+        first_pass = periodic.lock_key("expired-leases")
+        wait_for(lambda: redis_client.exists(first_pass), 30, "the reconciler's first pass", processes.output)
         # Three claims a third of a pass apart, whose workers all die.
         for _ in range(3):
             assert len(delivery.advance(campaign.id, [], 2).claimed) == 2

@@ -63,7 +63,8 @@ class IdempotencyKey(Model):
 
 def forget_expired() -> int:
     """Remove every key kept longer than KEEP, whoever used it: ``claim``
-    removes only those of the person asking, and someone may never ask again."""
+    removes only those of the person asking, and someone may never ask again.
+    The reconciler's hourly task; the caller commits."""
     removed = db.session.execute(text(f"DELETE FROM api_idempotency_keys WHERE created_at < now() - interval '{KEEP}'"))
     return removed.rowcount  # type: ignore[attr-defined]
 

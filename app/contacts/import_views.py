@@ -145,7 +145,7 @@ def retry(import_id: int) -> Response:
 def _queue(contact_import: ContactImport, notice: str) -> None:
     """Queue the committed import's job, and say so. If Redis refuses it (full,
     or down), the import stays queued in the database, and the reconciler
-    queues it again (``importing.stalled``) once Redis takes work."""
+    queues it again (``importing.requeue_stalled``) once Redis takes work."""
     try:
         jobqueue.enqueue_import(contact_import.id)
     except RedisError as error:

@@ -23,7 +23,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import delete, func, insert, select, update
 
-from app import audit
+from app import audit, jobqueue
 from app.audit import Action
 from app.contacts import csvfile, mapping, upsert
 from app.contacts.models import ContactImport, ContactImportChunk, ContactImportFailure, ImportStatus
@@ -188,12 +188,13 @@ def try_again(contact_import: ContactImport) -> bool:
     return queued.rowcount == 1  # type: ignore[attr-defined]
 
 
-def stalled() -> list[int]:
-    """Imports queued or running whose heartbeat stopped IMPORT_STALL_SECONDS
-    ago (a killed worker, a lost job): their heartbeat is moved on, and the
-    caller, once committed, queues each again. A second job for one still
-    running is harmless: only one can write each batch (``upsert.Taken``)."""
-    return list(
+def requeue_stalled() -> list[int]:
+    """Queue again each import queued or running whose heartbeat stopped
+    IMPORT_STALL_SECONDS ago (a killed worker, a lost job), once its heartbeat's
+    move is committed; returns their ids. The reconciler's periodic task. A
+    second job for one still running is harmless: only one can write each
+    batch (``upsert.Taken``)."""
+    import_ids = list(
         db.session.scalars(
             update(ContactImport)
             .where(
@@ -205,12 +206,17 @@ def stalled() -> list[int]:
             .returning(ContactImport.id)
         )
     )
+    db.session.commit()
+    for import_id in import_ids:
+        jobqueue.enqueue_import(import_id)
+    return import_ids
 
 
 def forget_unstarted() -> list[int]:
     """Remove the uploads whose import was never started IMPORT_UNSTARTED_HOURS
     after they were uploaded, with their file (its chunks go with the row):
-    a file staff looked at and left holds up to IMPORT_MAX_BYTES for nothing."""
+    a file staff looked at and left holds up to IMPORT_MAX_BYTES for nothing.
+    The reconciler's hourly task; the caller commits."""
     seconds = current_app.config["IMPORT_UNSTARTED_HOURS"] * 3600
     return list(
         db.session.scalars(

@@ -1,0 +1,197 @@
+"""Periodic work in one table: each task, the process that runs it and how
+often, and the one loop that runs them.
+
+    python -m jobs.reconciler     # the table's reconciler tasks
+    python -m jobs.scheduler      # its scheduler task
+
+A task is a function of the package that owns its tables, taking nothing.
+The loop runs each when it is due, in table order, in a transaction of its
+own: committed when it returns, rolled back when it raises. A task may commit
+its steps before that (one campaign at a time), so that nothing is read
+inside an old transaction and no page is told of a change not yet committed;
+no transaction stays open while the loop sleeps.
+
+Two processes, not one: a scheduled start waits neither for the reconciler's
+tasks, which can take a while (reaping, enqueueing), nor for Redis. An
+exclusive task runs once per interval across every process that has it, not
+once in each: the first to come takes a Redis lock for most of the interval,
+and another finding it held tries again when it lapses. Scheduled starts
+take no lock (``FOR UPDATE SKIP LOCKED`` keeps several schedulers apart), so
+they go on while Redis is down and the reconciler enqueues their jobs once it
+is back.
+
+One rule for every failure, an outage of PostgreSQL or Redis or a bug: the
+task's uncommitted work is rolled back and its lock given back; it is logged
+once, with its reason, when it starts failing, and once when it works again,
+saying for how long it failed; it is tried again after its interval, doubling
+with each failure in a row up to RETRY_CAP_SECONDS. The other tasks go on at
+their own intervals, and the process never exits for it (a supervisor
+restarting it would find the same outage).
+"""
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dotenv import load_dotenv
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
+
+from app import create_app
+from app.api import forget_expired_idempotency_keys
+from app.campaigns import recovery, scheduling
+from app.contacts import importing
+from app.extensions import db, redis
+from app.formatting import plural
+
+HOURLY = 3600.0
+# A failing task is tried again at most this long after its last failure: an
+# outage's end is noticed within this, and meanwhile nothing hammers a server
+# that is coming back.
+RETRY_CAP_SECONDS = 10.0
+# An exclusive task's lock lapses this share of its interval after it was
+# taken, so that its taker finds it gone at its next run.
+LOCK_SHARE = 0.9
+# The loop never spins: it sleeps at least this long between two looks.
+MIN_WAIT_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class Task:
+    process: str
+    name: str
+    run: Callable[[], object]
+    every: float
+    # Once per interval across processes (a Redis lock), rather than in each.
+    exclusive: bool = True
+
+
+def table(config: Mapping[str, Any]) -> list[Task]:
+    """Every periodic task, with the process that runs it and its interval in seconds."""
+    reconcile = config["RECONCILE_SECONDS"]
+    schedule = config["SCHEDULER_INTERVAL_SECONDS"]
+    return [
+        # First: the recipients it puts back in the queue are owed work the next task sees.
+        Task("reconciler", "expired-leases", recovery.recover_expired_leases, reconcile),
+        Task("reconciler", "jobless-campaigns", recovery.JoblessCampaigns(), reconcile),
+        Task("reconciler", "stalled-imports", importing.requeue_stalled, reconcile),
+        Task("reconciler", "unstarted-uploads", importing.forget_unstarted, HOURLY),
+        Task("reconciler", "idempotency-keys", forget_expired_idempotency_keys, HOURLY),
+        Task("scheduler", "scheduled-campaigns", scheduling.start_due, schedule, exclusive=False),
+    ]
+
+
+def tasks_of(process: str, config: Mapping[str, Any]) -> list[Task]:
+    return [task for task in table(config) if task.process == process]
+
+
+def lock_key(name: str) -> str:
+    """Held by whichever process runs the exclusive task ``name`` this interval."""
+    return f"dispatch:periodic:{name}"
+
+
+@dataclass
+class _Due:
+    at: float
+    # Failures in a row, and when the first of them began.
+    failures: int = 0
+    failing_since: float = 0.0
+
+
+class Loop:
+    """Runs ``tasks``, each when it is due. ``clock`` (monotonic seconds) is
+    given so that a test can move time on without waiting for it."""
+
+    def __init__(
+        self, tasks: list[Task], clock: Callable[[], float] = time.monotonic, log: logging.Logger | None = None
+    ) -> None:
+        self.tasks = tasks
+        self.clock = clock
+        self.log = log or logging.getLogger(__name__)
+        now = clock()
+        self.due = {task.name: _Due(now) for task in tasks}
+        # Each task's last result, for the log and for tests.
+        self.results: dict[str, object] = {}
+
+    def forever(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        while True:
+            self.tick()
+            sleep(self.wait())
+
+    def tick(self) -> list[str]:
+        """Run every task now due, in table order; returns the names of those
+        run (failed or not), leaving out any another process ran this interval."""
+        return [task.name for task in self.tasks if self.clock() >= self.due[task.name].at and self._run(task)]
+
+    def wait(self) -> float:
+        """Seconds until the next task is due."""
+        return max(min((due.at for due in self.due.values()), default=HOURLY) - self.clock(), MIN_WAIT_SECONDS)
+
+    def _run(self, task: Task) -> bool:
+        due = self.due[task.name]
+        started = self.clock()
+        locked = False
+        try:
+            if task.exclusive:
+                key = lock_key(task.name)
+                locked = bool(redis.client.set(key, "1", nx=True, px=max(int(task.every * LOCK_SHARE * 1000), 1)))
+                if not locked:
+                    due.at = started + max(redis.client.pttl(key), 0) / 1000
+                    return False
+            result = task.run()
+            db.session.commit()
+        except Exception as error:
+            self._failed(task, due, started, error, locked)
+            return True
+        if due.failures:
+            self.log.info(
+                "%s works again, after %s over %.0f s",
+                task.name,
+                plural(due.failures, "failed attempt"),
+                started - due.failing_since,
+            )
+            due.failures = 0
+        self.results[task.name] = result
+        if result:
+            self.log.info("%s: %s", task.name, result)
+        # At a steady rate, so that tasks of one interval run together; one
+        # that started over an interval late counts its interval from then on.
+        due.at += task.every
+        if due.at <= started:
+            due.at = started + task.every
+        return True
+
+    def _failed(self, task: Task, due: _Due, started: float, error: Exception, locked: bool) -> None:
+        with contextlib.suppress(Exception):
+            db.session.rollback()
+        if locked:
+            # Another process may try it before this one's retry.
+            with contextlib.suppress(RedisError):
+                redis.client.delete(lock_key(task.name))
+        due.failures += 1
+        if due.failures == 1:
+            due.failing_since = started
+            if isinstance(error, DBAPIError | RedisError):
+                server = "PostgreSQL" if isinstance(error, DBAPIError) else "Redis"
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                self.log.warning("%s failed (%s: %s); retrying with backoff", task.name, server, reason)
+            else:
+                self.log.error("%s failed; retrying with backoff", task.name, exc_info=error)
+        self.results[task.name] = error
+        due.at = self.clock() + min(task.every * 2 ** min(due.failures - 1, 30), RETRY_CAP_SECONDS)
+
+
+def main(process: str) -> None:
+    """The ``process``'s loop over its tasks, forever."""
+    # The environment wins; .env (written by make run) fills in what it lacks.
+    load_dotenv()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = create_app({"PROCESS_NAME": process})
+    tasks = tasks_of(process, app.config)
+    log = logging.getLogger(f"jobs.{process}")
+    log.info("%s", ", ".join(f"{task.name} every {task.every:g} s" for task in tasks))
+    with app.app_context():
+        Loop(tasks, log=log).forever()
