@@ -85,6 +85,14 @@ def test_unknown_customers_are_404_listing_them_and_nothing_is_created(app):
     assert api.get(f"/api/v1/campaigns/{campaign_id}").get_json()["status"] == "draft"
 
 
+def test_the_count_of_unknown_customers_reads_as_english(app):
+    api, campaign_id = setup(app)
+    one = assert_problem(api.post(f"/api/v1/campaigns/{campaign_id}/send", json={"customer_ids": [1, 77]}), 404)
+    assert one["detail"] == "1 customer id does not exist; nothing was sent."
+    two = assert_problem(api.post(f"/api/v1/campaigns/{campaign_id}/send", json={"customer_ids": [77, 78]}), 404)
+    assert two["detail"] == "2 customer ids do not exist; nothing was sent."
+
+
 def test_an_email_campaign_refuses_customers_without_an_email_and_creates_nothing(app):
     api, campaign_id = setup(app, campaign={**SUMMER, "channel": "email"})
     body = assert_problem(api.post(f"/api/v1/campaigns/{campaign_id}/send", json={"customer_ids": [3, 1]}), 400)

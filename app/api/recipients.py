@@ -28,6 +28,7 @@ from app.campaigns.models import DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import parse_recipients
 from app.campaigns.transitions import Change
 from app.extensions import db
+from app.formatting import plural
 from app.messaging.channels import Channel
 
 # A 400 lists at most this many lines at fault; its detail says how many in all.
@@ -78,7 +79,8 @@ def add(campaign_id: int, json: PasteIn) -> Response:
         detail = (
             "None of the lines is a valid recipient; nothing was added"
             if not parsed.recipients
-            else f"{len(errors)} lines could not be understood; nothing was added. Fix them, or send skip_invalid"
+            else f"{plural(len(errors), 'line')} could not be understood; nothing was added. "
+            "Fix them, or send skip_invalid"
         )
         raise Problem(400, f"{detail}{many}.", errors=_line_errors(errors) or [{"field": "text", "message": detail}])
     try:

@@ -29,6 +29,7 @@ from app.campaigns.transitions import Change
 from app.contacts.book import values_of
 from app.contacts.models import Contact
 from app.extensions import db
+from app.formatting import plural
 from app.messaging import placeholders
 
 MAX_CUSTOMERS = 50_000
@@ -74,9 +75,8 @@ def send(campaign_id: int, json: SendIn) -> Response:
         result = controls.carry_out(campaign_id, change)
     except adding.UnknownContacts as error:
         raise _ids_problem(
-            404, f"{len(error.missing)} of the customer ids do not exist; nothing was sent", error.missing,
-            "there is no customer {id}",
-        ) from None  # fmt: skip
+            404, f"{_no_such(len(error.missing))}; nothing was sent", error.missing, "there is no customer {id}"
+        ) from None
     except adding.Unreachable as error:
         raise _ids_problem(
             400, f"{error}; nothing was sent", error.contacts, f"customer {{id}} has no {error.what}"
@@ -88,6 +88,11 @@ def send(campaign_id: int, json: SendIn) -> Response:
         raise refusal(campaign_id, Change.EDIT, result.notice, "Campaign already processed")
     body = {"campaign_id": campaign_id, "messages_queued": result.count, "status": seen["status"]}
     return json_response(body, 202)
+
+
+def _no_such(count: int) -> str:
+    """``1 customer id does not exist``, ``3 customer ids do not exist``."""
+    return f"{plural(count, 'customer id')} {'does' if count == 1 else 'do'} not exist"
 
 
 def _too_long(error: adding.TooLong) -> Problem:
