@@ -1,13 +1,22 @@
-"""/api/v1/openapi.json as integrators' tools read it: it says what a client
-generator needs to write a client one would keep: stable operation ids, each
-enum once, the headers the API sends, optional bodies where none is needed,
-plain query parameters.
+"""/api/v1/openapi.json as integrators' tools read it: it passes redocly's lint
+(``redocly.yaml``), and says what a client generator needs to write a client
+one would keep: stable operation ids, each enum once, the headers the API
+sends, optional bodies where none is needed, plain query parameters.
 """
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from app.auth.models import Role
 from tests.api import api_client
+
+ROOT = Path(__file__).resolve().parent.parent
+REDOCLY = ROOT / "node_modules" / ".bin" / "redocly"
 
 OPERATIONS = {
     ("get", "/api/v1/health"): "getHealth",
@@ -52,6 +61,25 @@ def walk(node, at: str = "#"):
     elif isinstance(node, list):
         for n, value in enumerate(node):
             yield from walk(value, f"{at}/{n}")
+
+
+def test_the_document_passes_redocly_lint(document, tmp_path):
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed, so @redocly/cli cannot run (CI has it: make test runs npm ci)")
+    assert REDOCLY.exists(), "@redocly/cli is missing: run npm ci (package.json pins it)"
+    written = tmp_path / "openapi.json"
+    written.write_text(json.dumps(document))
+    # No telemetry and no update check: the lint reads the file and nothing else.
+    quiet = {**os.environ, "REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true", "NO_COLOR": "1"}
+    linted = subprocess.run(
+        [REDOCLY, "lint", written, "--format=json"], cwd=ROOT, env=quiet, capture_output=True, text=True, timeout=120
+    )
+    report = json.loads(linted.stdout)
+    problems = [
+        f"{p['severity']} {p['ruleId']}: {p['message']} at {p['location'][0]['pointer']}" for p in report["problems"]
+    ]
+    assert report["totals"] == {"errors": 0, "warnings": 0, "ignored": 0}, "\n".join(problems)
+    assert linted.returncode == 0, linted.stderr
 
 
 def test_each_operation_has_a_stable_verb_first_id_a_summary_and_a_description(document):
