@@ -2,6 +2,8 @@
 (``redocly.yaml``), and says what a client generator needs to write a client
 one would keep: stable operation ids, each enum once, the headers the API
 sends, optional bodies where none is needed, plain query parameters.
+
+The generated client itself walks the seeds' flow in test_api_generated_client.py.
 """
 
 import json
