@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 
 class Action(StrEnum):
+    """What a history entry records; a campaign's history has the campaign.* ones."""
+
     CAMPAIGN_CREATED = "campaign.created"
     CAMPAIGN_STARTED = "campaign.started"
     CAMPAIGN_SCHEDULED = "campaign.scheduled"
@@ -95,7 +97,9 @@ class Action(StrEnum):
 
 
 class Via(StrEnum):
-    """Where a change came from when no signed-in person made it."""
+    """Where a change came from: web (a page), cli (the command line), api (a program with
+    someone's token), dispatcher (the send jobs), scheduler (a campaign started at its time, or
+    cancelled or put back to draft then) or inbound (a person's own reply, opting out or back in)."""
 
     WEB = "web"
     COMMAND_LINE = "cli"

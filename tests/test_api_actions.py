@@ -27,6 +27,7 @@ def test_pasted_text_is_parsed_as_the_web_form_parses_it(app):
     path = f"/api/v1/campaigns/{campaign_id}/recipients"
     refused = assert_problem(api.post(path, json={"text": PASTE}), 400, "invalid-request")
     assert refused["errors"] == [{"line": 3, "message": '"not a phone" is not a valid phone number'}]
+    assert refused["detail"].startswith("1 line could not be understood; nothing was added.")
     response = api.post(path, json={"text": PASTE, "skip_invalid": True})
     assert response.status_code == 201, response.get_json()
     assert response.get_json() == {

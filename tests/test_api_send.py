@@ -9,6 +9,8 @@ from app.audit import AuditEvent
 from app.auth.models import Role
 from app.campaigns.models import Campaign, Recipient
 from app.extensions import db
+from app.optouts import registry
+from app.optouts.models import Source
 from tests.api import api_client, assert_problem
 from tests.helpers import assert_counters_match_rows, history, queued_jobs
 
@@ -83,6 +85,27 @@ def test_unknown_customers_are_404_listing_them_and_nothing_is_created(app):
     ]
     assert recipients_of(campaign_id) == []
     assert api.get(f"/api/v1/campaigns/{campaign_id}").get_json()["status"] == "draft"
+
+
+def test_the_count_of_unknown_customers_reads_as_english(app):
+    api, campaign_id = setup(app)
+    one = assert_problem(api.post(f"/api/v1/campaigns/{campaign_id}/send", json={"customer_ids": [1, 77]}), 404)
+    assert one["detail"] == "1 customer id does not exist; nothing was sent."
+    two = assert_problem(api.post(f"/api/v1/campaigns/{campaign_id}/send", json={"customer_ids": [77, 78]}), 404)
+    assert two["detail"] == "2 customer ids do not exist; nothing was sent."
+
+
+def test_a_send_whose_customers_all_opted_out_answers_sent(app):
+    """Nothing is left to send, so the campaign is done at once: SendStatus
+    has ``sent`` beside ``sending`` and ``scheduled`` for this."""
+    api, campaign_id = setup(app)
+    for phone in ("+254712000001", "+254712000002"):
+        registry.add("sms", phone, Source.STAFF)
+    db.session.commit()
+    response = api.post(f"/api/v1/campaigns/{campaign_id}/send", json={"customer_ids": [1, 2]})
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json() == {"campaign_id": campaign_id, "messages_queued": 0, "status": "sent"}
+    assert api.get(f"/api/v1/campaigns/{campaign_id}").get_json()["stats"]["skipped"] == 2
 
 
 def test_an_email_campaign_refuses_customers_without_an_email_and_creates_nothing(app):

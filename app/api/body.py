@@ -29,7 +29,11 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class Empty(StrictModel):
+class Options(StrictModel):
+    """A body of options only, each with its default: the body may be left out."""
+
+
+class Empty(Options):
     """The body of a POST that takes none: nothing, or ``{}``."""
 
 

@@ -20,7 +20,15 @@ from app.api import shapes
 from app.api.auth import api_user
 from app.api.body import StrictModel
 from app.api.problems import Problem
-from app.api.shapes import ApiStatus, CampaignOut, CampaignPage, ChannelName, EventPage, PageQuery, json_response
+from app.api.shapes import (
+    CampaignOut,
+    CampaignPage,
+    CampaignStatus,
+    ChannelIn,
+    EventPage,
+    PageQuery,
+    json_response,
+)
 from app.api.spec import endpoint
 from app.audit import AuditEvent, Via
 from app.auth.access import requires
@@ -31,23 +39,23 @@ from app.campaigns.transitions import Change
 from app.clock import utcnow
 from app.extensions import db
 from app.messaging import placeholders
+from app.messaging.channels import Channel
 
 # RFC 3339 date-time, with its offset required (Python would take a naive one).
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+# Read as text and checked against RFC3339 here (pydantic's datetime takes a
+# time without an offset), documented as the date-time it is.
+DateTimeText = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
 
 class CampaignIn(StrictModel):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    channel: ChannelName
+    channel: ChannelIn
     base_template: Annotated[str, StringConstraints(min_length=1, max_length=4000)] = Field(
         description="Placeholders: {first_name}, {last_name}, {location}, {preferred_product}, {phone}, {email}, "
         "{attributes.KEY}, each optionally with a fallback: {first_name|there}."
     )
-    scheduled_at: str | None = Field(
-        None,
-        description="RFC 3339 with an offset, in the future: send then.",
-        json_schema_extra={"format": "date-time"},
-    )
+    scheduled_at: DateTimeText | None = Field(None, description="RFC 3339 with an offset, in the future: send then.")
 
     @field_validator("name")
     @classmethod
@@ -85,8 +93,8 @@ def _instant(rfc3339: str) -> datetime:
 
 
 class CampaignQuery(PageQuery):
-    channel: ChannelName | None = None
-    status: ApiStatus | None = None
+    channel: Channel | None = Field(None, description="Only the campaigns on this channel.")
+    status: CampaignStatus | None = Field(None, description="Only the campaigns with this status.")
 
 
 def _schedule(campaign_id: int, at: datetime, user: User) -> None:
@@ -98,9 +106,12 @@ def _schedule(campaign_id: int, at: datetime, user: User) -> None:
 
 
 @requires(Role.OPERATOR)
-@endpoint({201: CampaignOut}, json=CampaignIn, tags=["campaigns"])
+@endpoint({201: CampaignOut}, json=CampaignIn, tags=["campaigns"], location=True)
 def create(json: CampaignIn) -> Response:
-    """Create a draft campaign (``scheduled`` when ``scheduled_at`` is given), with no recipients yet."""
+    """Create a campaign
+
+    A draft, or ``scheduled`` when ``scheduled_at`` is given, with no recipients yet: add them
+    with sendCampaign (customers) or addRecipients (pasted lines). Its URL is in ``Location``."""
     user = api_user()
     campaign = drafts.create_campaign(json.name, json.channel, json.base_template, [], created_by=user, via=Via.API)
     if json.scheduled_at is not None:
@@ -109,17 +120,20 @@ def create(json: CampaignIn) -> Response:
     db.session.commit()
     # Open campaign lists show it, as they do one created on the web.
     live.show_campaign_change(campaign.id)
-    location = url_for("api.campaign", campaign_id=campaign.id)
+    location = url_for("api.get_campaign", campaign_id=campaign.id)
     return json_response(shapes.campaign(campaign), 201, location=location)
 
 
 @requires(Role.VIEWER)
-@endpoint({200: CampaignPage}, query=CampaignQuery, tags=["campaigns"])
+@endpoint({200: CampaignPage}, errors=(400,), query=CampaignQuery, tags=["campaigns"])
 def index(query: CampaignQuery) -> Response:
-    """Campaigns with their stats, newest first; ``channel`` and ``status`` combine."""
+    """List campaigns
+
+    Campaigns with their stats, newest first, a page at a time; ``channel`` and ``status``
+    combine."""
     found = select(Campaign)
     if query.channel is not None:
-        found = found.where(Campaign.channel == query.channel)
+        found = found.where(Campaign.channel == query.channel.value)
     if query.status is not None:
         found = found.where(shapes.status_filter(query.status))
     return json_response(shapes.paginated(found, shapes.campaign, order_by=[Campaign.id.desc()]))
@@ -128,7 +142,10 @@ def index(query: CampaignQuery) -> Response:
 @requires(Role.VIEWER)
 @endpoint({200: CampaignOut}, errors=(404,), tags=["campaigns"])
 def show(campaign_id: int) -> Response:
-    """A campaign with its stats, from its counters."""
+    """Get a campaign
+
+    The campaign with its stats: how many recipients are pending, sending, sent, failed,
+    retrying, cancelled and skipped."""
     return json_response(shapes.campaign(campaign_or_404(campaign_id)))
 
 
@@ -143,7 +160,10 @@ def campaign_or_404(campaign_id: int) -> Campaign:
 @requires(Role.VIEWER)
 @endpoint({200: EventPage}, errors=(404,), query=PageQuery, tags=["campaigns"])
 def events(campaign_id: int, query: PageQuery) -> Response:
-    """The campaign's history, oldest first: who (``actor``), through what (``via``), what."""
+    """List a campaign's events
+
+    The campaign's history, oldest first: what happened (``action``), who did it (``actor``)
+    and through what (``via``): the API, the web, the dispatcher and so on."""
     campaign_or_404(campaign_id)
     found = select(AuditEvent).where(AuditEvent.campaign_id == campaign_id)
     return json_response(shapes.paginated(found, shapes.event, order_by=[AuditEvent.id.asc()]))

@@ -11,9 +11,9 @@ from werkzeug.wrappers import Response
 
 from app.api import shapes
 from app.api.auth import api_user
-from app.api.body import Empty, StrictModel
+from app.api.body import Empty, Options
 from app.api.campaigns import campaign_or_404, refusal
-from app.api.shapes import ApiStatus, CampaignOut, json_response
+from app.api.shapes import CampaignOut, CampaignStatus, json_response
 from app.api.spec import endpoint
 from app.audit import Via
 from app.auth.access import requires
@@ -34,39 +34,50 @@ def _control(campaign_id: int, change: Change, make: Callable[[], Result]) -> Re
 @requires(Role.OPERATOR)
 @endpoint({200: CampaignOut}, errors=(404, 409), json=Empty, tags=["controls"])
 def pause(campaign_id: int, json: Empty) -> Response:
-    """Sends in flight finish; nothing new is sent until it is resumed."""
+    """Pause a sending campaign
+
+    Sends in flight finish; nothing new is sent until it is resumed. Takes no body."""
     return _control(campaign_id, Change.PAUSE, lambda: lifecycle.pause(campaign_id, api_user(), Via.API))
 
 
 @requires(Role.OPERATOR)
 @endpoint({200: CampaignOut}, errors=(404, 409), json=Empty, tags=["controls"])
 def resume(campaign_id: int, json: Empty) -> Response:
-    """Recipients already sent are not sent again."""
+    """Resume a paused campaign
+
+    It goes on sending where it stopped: recipients already sent are not sent again. Takes
+    no body."""
     return _control(campaign_id, Change.RESUME, lambda: lifecycle.resume(campaign_id, api_user(), Via.API))
 
 
 @requires(Role.OPERATOR)
 @endpoint({200: CampaignOut}, errors=(404, 409), json=Empty, tags=["controls"])
 def cancel(campaign_id: int, json: Empty) -> Response:
-    """Every recipient not yet sent is cancelled; sends in flight finish."""
+    """Cancel a campaign
+
+    A draft, scheduled, sending or paused campaign: every recipient not yet sent is
+    cancelled; sends in flight finish. Takes no body."""
     return _control(campaign_id, Change.CANCEL, lambda: lifecycle.cancel(campaign_id, api_user(), Via.API))
 
 
-class RetryIn(StrictModel):
+class RetryIn(Options):
     include_permanent: bool = Field(False, description="Retry permanent failures too, not only temporary ones.")
 
 
 class RetryOut(BaseModel):
     campaign_id: int
     requeued: int
-    status: ApiStatus
+    status: CampaignStatus
 
 
 @requires(Role.OPERATOR)
 @endpoint({200: RetryOut}, errors=(404, 409), json=RetryIn, tags=["controls"])
 def retry_failed(campaign_id: int, json: RetryIn) -> Response:
-    """Queue failed recipients again; a sent or failed campaign sends again.
-    ``requeued`` is 0 when there was nothing to retry."""
+    """Retry failed recipients
+
+    Queue the failed recipients again (those that failed for good too with
+    ``include_permanent``); a sent or failed campaign sends again. ``requeued`` is 0 when
+    there was nothing to retry. The body is optional."""
     campaign_or_404(campaign_id)
     result = controls.carry_out(
         campaign_id, lambda: lifecycle.retry_failed(campaign_id, api_user(), json.include_permanent, Via.API)

@@ -65,9 +65,12 @@ def _normalized(json: CustomerIn) -> tuple[str | None, str | None]:
 
 
 @requires(Role.OPERATOR)
-@endpoint({201: CustomerOut}, errors=(409,), json=CustomerIn, tags=["customers"])
+@endpoint({201: CustomerOut}, errors=(409,), json=CustomerIn, tags=["customers"], location=True)
 def create(json: CustomerIn) -> Response:
-    """Add a customer. 409 if one has the same phone (or email), once normalized."""
+    """Create a customer
+
+    A customer (a contact of the web app) with a phone, an email or both, normalized as
+    pasted lines are; 409 if one has the same phone (or email). Its URL is in ``Location``."""
     phone, email = _normalized(json)
     try:
         contact = book.save(
@@ -92,14 +95,16 @@ def create(json: CustomerIn) -> Response:
         raise Problem(
             409, "A customer with this phone or email was just added.", errors=[{"field": "phone", "message": "taken"}]
         ) from None
-    location = url_for("api.customer", customer_id=contact.id)
+    location = url_for("api.get_customer", customer_id=contact.id)
     return json_response(shapes.customer(contact), 201, location=location)
 
 
 @requires(Role.VIEWER)
 @endpoint({200: CustomerPage}, query=CustomerQuery, tags=["customers"])
 def index(query: CustomerQuery) -> Response:
-    """Customers, newest first; ``?phone=`` finds the one with that phone."""
+    """List customers
+
+    Customers, newest first, a page at a time; ``phone`` finds the one with that phone."""
     found = select(Contact)
     if query.phone is not None:
         key = _phone_key(query.phone)
@@ -123,7 +128,9 @@ def _phone_key(typed: str) -> str | None:
 @requires(Role.VIEWER)
 @endpoint({200: CustomerOut}, errors=(404,), tags=["customers"])
 def show(customer_id: int) -> Response:
-    """One customer (a contact of the web app)."""
+    """Get a customer
+
+    One customer (a contact of the web app), with its attributes."""
     contact = db.session.get(Contact, customer_id)
     if contact is None:
         raise Problem(404, f"There is no customer {customer_id}.")

@@ -1,6 +1,6 @@
 """GET /api/v1/health: public, as [001] and [003] call it."""
 
-from typing import Literal
+from enum import StrEnum
 
 from flask import Response
 from pydantic import BaseModel
@@ -10,11 +10,14 @@ from app.api.shapes import json_response
 from app.api.spec import endpoint
 from app.auth.access import public
 
-Health = Literal["healthy", "unhealthy"]
+
+class HealthStatus(StrEnum):
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
 
 
 class CheckOut(BaseModel):
-    status: Health
+    status: HealthStatus
 
 
 class ChecksOut(BaseModel):
@@ -23,14 +26,17 @@ class ChecksOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: Health
+    status: HealthStatus
     checks: ChecksOut
 
 
 @public
 @endpoint({200: HealthOut, 503: HealthOut}, public=True, tags=["health"])
 def show() -> Response:
-    """Whether the database and the queue (Redis) answer: 200, or 503 naming the one that does not."""
+    """Check health
+
+    Whether the database and the queue (Redis) answer: 200, or 503 naming the one that does
+    not. Public: no token needed."""
     found = health.check()
     checks = {name: {"status": "healthy" if ok else "unhealthy"} for name, ok in found.items()}
     healthy = all(found.values())

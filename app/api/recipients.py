@@ -6,7 +6,7 @@ settings and stored by ``adding.add_pasted``, as the New campaign form stores it
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from flask import current_app
 from pydantic import BaseModel, Field, StringConstraints
@@ -18,7 +18,14 @@ from app.api.auth import api_user
 from app.api.body import StrictModel
 from app.api.campaigns import campaign_or_404, refusal
 from app.api.problems import Problem, invalid
-from app.api.shapes import PageQuery, ProblemError, RecipientDetailOut, RecipientPage, json_response
+from app.api.shapes import (
+    PageQuery,
+    ProblemError,
+    RecipientDetailOut,
+    RecipientPage,
+    RecipientStatusFilter,
+    json_response,
+)
 from app.api.spec import endpoint
 from app.audit import Via
 from app.auth.access import requires
@@ -28,6 +35,7 @@ from app.campaigns.models import DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import parse_recipients
 from app.campaigns.transitions import Change
 from app.extensions import db
+from app.formatting import plural
 from app.messaging.channels import Channel
 
 # A 400 lists at most this many lines at fault; its detail says how many in all.
@@ -57,8 +65,11 @@ def _line_errors(errors: list[tuple[int, str]]) -> list[dict]:
 @requires(Role.OPERATOR)
 @endpoint({201: PasteOut}, errors=(404, 409), json=PasteIn, tags=["recipients"])
 def add(campaign_id: int, json: PasteIn) -> Response:
-    """Add pasted recipients to a draft or scheduled campaign. A line whose
-    address is already in the text or the campaign is a duplicate, not added."""
+    """Add pasted recipients
+
+    Lines of text, read as the web form reads them, become recipients of a draft or
+    scheduled campaign. A line whose address is already in the text or the campaign is a
+    duplicate, not added; lines that are not recipients are a 400 unless ``skip_invalid``."""
     campaign = campaign_or_404(campaign_id)
     if not transitions.may(campaign, Change.EDIT):
         raise refusal(campaign_id, Change.EDIT, "", NOT_EDITABLE)
@@ -78,7 +89,8 @@ def add(campaign_id: int, json: PasteIn) -> Response:
         detail = (
             "None of the lines is a valid recipient; nothing was added"
             if not parsed.recipients
-            else f"{len(errors)} lines could not be understood; nothing was added. Fix them, or send skip_invalid"
+            else f"{plural(len(errors), 'line')} could not be understood; nothing was added. "
+            "Fix them, or send skip_invalid"
         )
         raise Problem(400, f"{detail}{many}.", errors=_line_errors(errors) or [{"field": "text", "message": detail}])
     try:
@@ -106,21 +118,22 @@ def add(campaign_id: int, json: PasteIn) -> Response:
 
 
 class RecipientQuery(PageQuery):
-    status: Literal["queued", "sending", "retrying", "sent", "failed", "cancelled", "skipped", "pending"] | None = (
-        Field(None, description="A recipient status, or pending: queued or retrying.")
-    )
+    status: RecipientStatusFilter | None = Field(None, description="Only the recipients with this status.")
 
 
 @requires(Role.VIEWER)
-@endpoint({200: RecipientPage}, errors=(404,), query=RecipientQuery, tags=["recipients"])
+@endpoint({200: RecipientPage}, errors=(400, 404), query=RecipientQuery, tags=["recipients"])
 def index(campaign_id: int, query: RecipientQuery) -> Response:
-    """The campaign's recipients in the order they were added (id ascending)."""
+    """List a campaign's recipients
+
+    The campaign's recipients in the order they were added (id ascending), a page at a time,
+    each with its status and its rendered message."""
     campaign = campaign_or_404(campaign_id)
     found = select(Recipient).where(Recipient.campaign_id == campaign_id)
-    if query.status == "pending":
+    if query.status == RecipientStatusFilter.PENDING:
         found = found.where(Recipient.status.in_([RecipientStatus.QUEUED.value, RecipientStatus.RETRYING.value]))
     elif query.status is not None:
-        found = found.where(Recipient.status == query.status)
+        found = found.where(Recipient.status == query.status.value)
     page = shapes.paginated(found, lambda row: shapes.recipient(row, campaign), order_by=[Recipient.id.asc()])
     return json_response(page)
 
@@ -128,7 +141,9 @@ def index(campaign_id: int, query: RecipientQuery) -> Response:
 @requires(Role.VIEWER)
 @endpoint({200: RecipientDetailOut}, errors=(404,), tags=["recipients"])
 def show(campaign_id: int, recipient_id: int) -> Response:
-    """One recipient, with every attempt to send to it."""
+    """Get a recipient
+
+    One recipient of the campaign, with every attempt to send to it (``attempt_log``)."""
     campaign = campaign_or_404(campaign_id)
     found = db.session.get(Recipient, recipient_id)
     if found is None or found.campaign_id != campaign_id:

@@ -4,6 +4,10 @@ An endpoint is a function in a module named for its resource
 (``app/api/campaigns.py``…), wearing ``@requires(Role…)`` or ``@public`` and
 ``@endpoint(...)`` (``app/api/spec.py``); it is listed here. Path ids are
 ``ID`` rules: 1..2^63-1, anything else is 404 before the view runs.
+
+Each endpoint's name, verb first, is its operationId in the document
+(``list_campaigns`` is ``listCampaigns``): clients generated from the document
+name their functions after it, so a name, once published, stays.
 """
 
 from collections.abc import Callable
@@ -31,26 +35,26 @@ ID = "int(min=1, max=9223372036854775807)"
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-bp.add_url_rule("/health", "health", health.show, methods=["GET"])
+bp.add_url_rule("/health", "get_health", health.show, methods=["GET"])
 bp.add_url_rule("/openapi.json", "openapi", docs.openapi, methods=["GET"])
 
 bp.add_url_rule("/customers", "create_customer", customers.create, methods=["POST"])
 bp.add_url_rule("/customers", "list_customers", customers.index, methods=["GET"])
-bp.add_url_rule(f"/customers/<{ID}:customer_id>", "customer", customers.show, methods=["GET"])
+bp.add_url_rule(f"/customers/<{ID}:customer_id>", "get_customer", customers.show, methods=["GET"])
 
 bp.add_url_rule("/campaigns", "create_campaign", campaigns.create, methods=["POST"])
 bp.add_url_rule("/campaigns", "list_campaigns", campaigns.index, methods=["GET"])
-bp.add_url_rule(f"/campaigns/<{ID}:campaign_id>", "campaign", campaigns.show, methods=["GET"])
+bp.add_url_rule(f"/campaigns/<{ID}:campaign_id>", "get_campaign", campaigns.show, methods=["GET"])
 
 CAMPAIGN = f"/campaigns/<{ID}:campaign_id>"
-bp.add_url_rule(f"{CAMPAIGN}/events", "campaign_events", campaigns.events, methods=["GET"])
+bp.add_url_rule(f"{CAMPAIGN}/events", "list_campaign_events", campaigns.events, methods=["GET"])
 bp.add_url_rule(f"{CAMPAIGN}/send", "send_campaign", sending.send, methods=["POST"])
 bp.add_url_rule(f"{CAMPAIGN}/start", "start_campaign", sending.start, methods=["POST"])
 bp.add_url_rule(f"{CAMPAIGN}/personalized-preview", "preview_campaign", sending.preview, methods=["POST"])
 
 bp.add_url_rule(f"{CAMPAIGN}/recipients", "add_recipients", recipients.add, methods=["POST"])
 bp.add_url_rule(f"{CAMPAIGN}/recipients", "list_recipients", recipients.index, methods=["GET"])
-bp.add_url_rule(f"{CAMPAIGN}/recipients/<{ID}:recipient_id>", "recipient", recipients.show, methods=["GET"])
+bp.add_url_rule(f"{CAMPAIGN}/recipients/<{ID}:recipient_id>", "get_recipient", recipients.show, methods=["GET"])
 
 bp.add_url_rule(f"{CAMPAIGN}/pause", "pause_campaign", controls.pause, methods=["POST"])
 bp.add_url_rule(f"{CAMPAIGN}/resume", "resume_campaign", controls.resume, methods=["POST"])

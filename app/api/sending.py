@@ -8,6 +8,7 @@ recipients (``/start``), and a preview of one customer's message.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
@@ -19,7 +20,7 @@ from app.api.body import Empty, Id, StrictModel
 from app.api.campaigns import campaign_or_404, refusal
 from app.api.limits import counts_as_send
 from app.api.problems import Problem
-from app.api.shapes import ApiStatus, CustomerOut, json_response
+from app.api.shapes import CustomerOut, json_response
 from app.api.spec import endpoint
 from app.audit import Via
 from app.auth.access import requires
@@ -29,6 +30,7 @@ from app.campaigns.transitions import Change
 from app.contacts.book import values_of
 from app.contacts.models import Contact
 from app.extensions import db
+from app.formatting import plural
 from app.messaging import placeholders
 
 MAX_CUSTOMERS = 50_000
@@ -42,10 +44,19 @@ class SendIn(StrictModel):
     )
 
 
+class SendStatus(StrEnum):
+    """The campaign's status once its recipients are in: sending, scheduled (they wait for
+    its time), or sent when every one of them had opted out and nothing was left to send."""
+
+    SENDING = "sending"
+    SCHEDULED = "scheduled"
+    SENT = "sent"
+
+
 class SendOut(BaseModel):
     campaign_id: int
     messages_queued: int = Field(description="The campaign's recipients now queued or waiting.")
-    status: ApiStatus
+    status: SendStatus
 
 
 def _ids_problem(status: int, detail: str, items: list[tuple[int, int]], message: str) -> Problem:
@@ -58,9 +69,11 @@ def _ids_problem(status: int, detail: str, items: list[tuple[int, int]], message
 @counts_as_send
 @endpoint({202: SendOut}, errors=(404, 409), json=SendIn, tags=["sending"])
 def send(campaign_id: int, json: SendIn) -> Response:
-    """Send the campaign to these customers: all of them or none (404 names
-    the ids that do not exist). A draft starts; a scheduled campaign keeps them
-    for its time."""
+    """Send a campaign to customers
+
+    All of them or none: 404 names the ids that do not exist. A draft starts sending; a
+    scheduled campaign keeps them for its time (``status`` says which). Counts against the
+    send rate limit."""
     campaign_or_404(campaign_id)
     seen: dict[str, Any] = {}
 
@@ -74,9 +87,8 @@ def send(campaign_id: int, json: SendIn) -> Response:
         result = controls.carry_out(campaign_id, change)
     except adding.UnknownContacts as error:
         raise _ids_problem(
-            404, f"{len(error.missing)} of the customer ids do not exist; nothing was sent", error.missing,
-            "there is no customer {id}",
-        ) from None  # fmt: skip
+            404, f"{_no_such(len(error.missing))}; nothing was sent", error.missing, "there is no customer {id}"
+        ) from None
     except adding.Unreachable as error:
         raise _ids_problem(
             400, f"{error}; nothing was sent", error.contacts, f"customer {{id}} has no {error.what}"
@@ -88,6 +100,11 @@ def send(campaign_id: int, json: SendIn) -> Response:
         raise refusal(campaign_id, Change.EDIT, result.notice, "Campaign already processed")
     body = {"campaign_id": campaign_id, "messages_queued": result.count, "status": seen["status"]}
     return json_response(body, 202)
+
+
+def _no_such(count: int) -> str:
+    """``1 customer id does not exist``, ``3 customer ids do not exist``."""
+    return f"{plural(count, 'customer id')} {'does' if count == 1 else 'do'} not exist"
 
 
 def _too_long(error: adding.TooLong) -> Problem:
@@ -103,13 +120,24 @@ def _too_long(error: adding.TooLong) -> Problem:
 @counts_as_send
 @endpoint({202: SendOut}, errors=(404, 409), json=Empty, tags=["sending"])
 def start(campaign_id: int, json: Empty) -> Response:
-    """Start dispatch to the recipients added from pasted lines (the page's Start dispatch)."""
+    """Start a campaign
+
+    Send now to the recipients added from pasted lines (addRecipients), as the page's Start
+    dispatch does; a scheduled campaign starts at once. Takes no body. Counts against the send
+    rate limit."""
     campaign_or_404(campaign_id)
-    result = controls.carry_out(campaign_id, lambda: lifecycle.start(campaign_id, api_user(), Via.API))
+    seen: dict[str, Any] = {}
+
+    def change() -> lifecycle.Result:
+        result = lifecycle.start(campaign_id, api_user(), Via.API)
+        # Read in the transaction, as /send does: read after, it could be a fast worker's "sent".
+        seen["status"] = shapes.api_status(live.fresh(campaign_id))
+        return result
+
+    result = controls.carry_out(campaign_id, change)
     if not result.changed:
         raise refusal(campaign_id, Change.START, result.notice)
-    campaign = live.fresh(campaign_id)
-    body = {"campaign_id": campaign_id, "messages_queued": result.to_send, "status": shapes.api_status(campaign)}
+    body = {"campaign_id": campaign_id, "messages_queued": result.to_send, "status": seen["status"]}
     return json_response(body, 202)
 
 
@@ -136,7 +164,10 @@ class PreviewOut(BaseModel):
 @requires(Role.VIEWER)
 @endpoint({200: PreviewOut}, errors=(404,), json=PreviewIn, tags=["sending"])
 def preview(campaign_id: int, json: PreviewIn) -> Response:
-    """The message as this customer would get it. Changes nothing."""
+    """Preview a customer's message
+
+    The message as this customer would get it, from the campaign's template or from
+    ``override_template``. Changes nothing."""
     campaign = campaign_or_404(campaign_id)
     customer = db.session.get(Contact, json.customer_id)
     if customer is None:

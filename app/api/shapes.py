@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from enum import StrEnum
 from math import ceil
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 from flask import Response, request
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 from sqlalchemy import ColumnElement, Select, and_, func, not_, select
 
-from app.campaigns.models import Campaign, CampaignStatus, RecipientStatus
+from app.audit import Action, Via
+from app.campaigns.models import AttemptOutcome, Campaign, RecipientStatus
+from app.campaigns.models import CampaignStatus as ProjectStatus
 from app.extensions import db
+from app.messaging.channels import Channel
 
 if TYPE_CHECKING:
     from app.audit import AuditEvent
@@ -25,9 +29,42 @@ if TYPE_CHECKING:
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
-# The API's campaign statuses ([002]'s five and the project's paused, cancelled).
-ApiStatus = Literal["draft", "scheduled", "sending", "paused", "sent", "failed", "cancelled"]
-ChannelName = Literal["sms", "whatsapp", "email"]
+
+# ---- enums: each one component of the document, referenced wherever it is used ----
+# The project's own where the API speaks them as they are (Channel,
+# RecipientStatus, AttemptOutcome, Action, Via), so the two cannot drift apart.
+
+
+class CampaignStatus(StrEnum):
+    """A campaign's status: draft, scheduled (waits for scheduled_at), sending, paused,
+    sent (done: something was sent, or nothing failed), failed (done: nothing was sent and
+    something failed) or cancelled."""
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class RecipientStatusFilter(StrEnum):
+    """A recipient status to list, or pending: queued or retrying."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    RETRYING = "retrying"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+    PENDING = "pending"
+
+
+# A request body's channel: bodies are strict, and strict pydantic wants an
+# enum member where JSON can only have its value.
+ChannelIn = Annotated[Channel, Strict(False)]
 
 
 # ---- response models (documentation, and a check on our own answers) ----
@@ -68,8 +105,8 @@ class StatsOut(BaseModel):
 class CampaignOut(BaseModel):
     id: int
     name: str
-    channel: ChannelName
-    status: ApiStatus
+    channel: Channel
+    status: CampaignStatus
     base_template: str
     scheduled_at: datetime | None
     created_at: datetime
@@ -91,9 +128,6 @@ class CustomerOut(BaseModel):
     created_at: datetime
 
 
-RecipientStatusName = Literal["queued", "sending", "retrying", "sent", "failed", "cancelled", "skipped"]
-
-
 class RecipientOut(BaseModel):
     id: int
     campaign_id: int
@@ -101,7 +135,7 @@ class RecipientOut(BaseModel):
     line: int | None = Field(description="Its place in the campaign's list: the pasted line, continued across pastes.")
     name: str
     address: str
-    status: RecipientStatusName
+    status: RecipientStatus
     rendered_content: str
     attempts: int
     last_error: str | None
@@ -117,7 +151,7 @@ class AttemptOut(BaseModel):
     number: int
     started_at: datetime | None
     finished_at: datetime
-    outcome: Literal["sent", "transient", "permanent", "lease_expired"]
+    outcome: AttemptOutcome
     error_code: str | None
     error_message: str | None
     provider_message_id: str | None
@@ -130,9 +164,9 @@ class RecipientDetailOut(RecipientOut):
 class EventOut(BaseModel):
     id: int
     at: datetime
-    action: str
+    action: Action
     actor: str | None = Field(description="The email of the person who made the change, if a person did.")
-    via: str = Field(description="api, web, cli, dispatcher or inbound.")
+    via: Via
     detail: str
 
 
@@ -168,24 +202,24 @@ def timestamp(at: datetime | None) -> str | None:
 
 def api_status(campaign: Campaign) -> str:
     """The project's ``completed`` is [002]'s ``sent``, or ``failed`` when nothing was sent and something failed."""
-    if campaign.status == CampaignStatus.COMPLETED:
+    if campaign.status == ProjectStatus.COMPLETED:
         return "failed" if campaign.sent_count == 0 and campaign.failed_count > 0 else "sent"
     return campaign.status
 
 
-def status_names(status: CampaignStatus) -> list[str]:
+def status_names(status: ProjectStatus) -> list[str]:
     """The API's names for one of the project's statuses (``api_status``)."""
-    return ["sent", "failed"] if status == CampaignStatus.COMPLETED else [status.value]
+    return ["sent", "failed"] if status == ProjectStatus.COMPLETED else [status.value]
 
 
-def status_filter(status: str) -> ColumnElement[bool]:
+def status_filter(status: CampaignStatus) -> ColumnElement[bool]:
     """The WHERE clause for an API status: the same mapping as ``api_status``."""
     all_failed = and_(Campaign.sent_count == 0, Campaign.failed_count > 0)
-    if status == "sent":
-        return and_(Campaign.status == CampaignStatus.COMPLETED.value, not_(all_failed))
-    if status == "failed":
-        return and_(Campaign.status == CampaignStatus.COMPLETED.value, all_failed)
-    return Campaign.status == status
+    if status == CampaignStatus.SENT:
+        return and_(Campaign.status == ProjectStatus.COMPLETED.value, not_(all_failed))
+    if status == CampaignStatus.FAILED:
+        return and_(Campaign.status == ProjectStatus.COMPLETED.value, all_failed)
+    return Campaign.status == status.value
 
 
 def stats(campaign: Campaign) -> dict[str, int]:
@@ -339,9 +373,40 @@ def _lenient_int(value: Any) -> Any:
 LenientInt = Annotated[int | None, BeforeValidator(_lenient_int)]
 
 
-class PageQuery(BaseModel):
+def _absent_not_null(schema: dict[str, Any]) -> None:
+    """A query parameter is absent or has a value: a query string cannot say
+    null. pydantic writes ``x: T | None = None`` as ``anyOf [T, null]`` with
+    ``default: null``, which generators turn into a nullable union; each
+    parameter is documented as plain ``T`` instead."""
+    for field in schema.get("properties", {}).values():
+        options = field.pop("anyOf", None)
+        if options is not None:
+            kept = [option for option in options if option != {"type": "null"}]
+            if len(kept) == 1:
+                field.update(kept[0])
+            else:
+                field["anyOf"] = kept
+        if "default" in field and field["default"] is None:
+            del field["default"]
+
+
+class QueryModel(BaseModel):
+    """The base of every query model: declare a parameter as ``T | None = None``
+    and the document shows an optional ``T``."""
+
+    model_config = ConfigDict(json_schema_extra=_absent_not_null)
+
+
+class PageQuery(QueryModel):
     """``page`` (from 1) and ``page_size`` (1–100, default 20); out-of-range
     values are clamped and non-integers ignored, never refused."""
 
-    page: LenientInt = None
-    page_size: LenientInt = None
+    page: LenientInt = Field(
+        None, description="From 1. Below 1 is 1; not an integer: absent.", json_schema_extra={"default": 1}
+    )
+    page_size: LenientInt = Field(
+        None,
+        description=f"1 to {MAX_PAGE_SIZE}. Below 1 is {DEFAULT_PAGE_SIZE}, above {MAX_PAGE_SIZE} is {MAX_PAGE_SIZE}; "
+        "not an integer: absent.",
+        json_schema_extra={"default": DEFAULT_PAGE_SIZE},
+    )

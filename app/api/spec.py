@@ -5,19 +5,26 @@ spectree fits a plain Flask app: it decorates ordinary view functions (no
 app or blueprint subclass), reads pydantic models we need anyway for strict
 validation, and writes OpenAPI 3.1. We give it our own body reader (strict
 JSON, ``app.api.body``) and turn its validation errors into 400 problems.
+
+What a client generator reads is declared, not patched in: each operation's
+id is its endpoint's name in ``routes`` (``listCampaigns``), its summary and
+description its view's docstring (first line, then the rest), each enum one
+component (``CampaignStatus``…, in ``shapes``), each answer's headers here
+(``HEADERS``). ``document()`` adds only what spectree has no word for.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from spectree import Response as Responses
-from spectree import SecurityScheme, SecuritySchemeData, SpecTree
-from spectree.models import SecureType
+from spectree import SecurityScheme, SecuritySchemeData, SpecTree, Tag
+from spectree.models import SecureType, Server
 from spectree.plugins.base import Context
 from spectree.plugins.flask_plugin import FlaskPlugin
-from spectree.utils import get_multidict_items
+from spectree.utils import get_model_key, get_multidict_items
 
 from app.api import body
 from app.api.problems import MIMETYPE, Problem
@@ -28,11 +35,77 @@ AUTHENTICATED_ERRORS = (401, 403, 429)
 # And every POST these: a bad body or Idempotency-Key, too large, not JSON,
 # a key in use, a key reused for another request.
 POST_ERRORS = (400, 409, 413, 415, 422)
+# Any endpoint: a method its path does not take, our own failure.
+ANY_ERRORS = (405, 500)
+
+# What each status means wherever it is answered; the problem's detail says more.
+MEANINGS = {
+    400: "Invalid request: a body, query value or header that is not what this operation takes. "
+    "`errors` lists each fault (`field` or `line`).",
+    401: "No token, or a token that is not valid (unknown, revoked, expired).",
+    403: "The token's person has a role that may not do this.",
+    404: "No such campaign, customer or recipient.",
+    405: "A method this path does not take: `Allow` lists those it does.",
+    409: "Not now: the campaign's status does not allow it (the detail names the status), "
+    "or a request with this Idempotency-Key is still running.",
+    413: "The body is over the size limit.",
+    415: "A body sent as something other than `application/json`.",
+    422: "This Idempotency-Key was used for a different request (method, path or body).",
+    429: "Over a rate limit, or over the Idempotency-Key answers one person may keep: try again after `Retry-After`.",
+    500: "Something went wrong on our side. It was logged.",
+    503: "A check failed: the body says which.",
+}
+
+TAGS = {
+    "health": "Whether the service can do its work. Public.",
+    "customers": "The people campaigns are sent to: the web app's contacts.",
+    "campaigns": "Create campaigns, list them, read one with its stats and its history.",
+    "sending": "Send a campaign to customers or to its pasted recipients; preview one customer's message.",
+    "recipients": "A campaign's recipients: add pasted lines, list them, read one with its attempts.",
+    "controls": "Pause, resume, cancel, retry failed: the campaign page's buttons.",
+}
+
+# Every path's ids (routes.ID), whichever operation has them.
+PATH_PARAMETERS = {
+    "campaign_id": "The campaign's id.",
+    "customer_id": "The customer's id.",
+    "recipient_id": "The recipient's id: `id` in the campaign's recipient list.",
+}
+
+INTEGER = {"type": "integer", "minimum": 0}
+# Each response header the API sends, declared once (components.headers).
+HEADERS: dict[str, dict[str, Any]] = {
+    "Location": {
+        "description": "Where the new resource is: its path.",
+        "schema": {"type": "string", "format": "uri-reference"},
+    },
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the answer kept for an earlier request with the same "
+        "Idempotency-Key: nothing was done again.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+    "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer", "minimum": 1}},
+    "X-RateLimit-Limit": {
+        "description": "Requests allowed in the current window: API_RATE_LIMIT, or API_SEND_RATE_LIMIT for "
+        "sendCampaign and startCampaign. Counted per token and per person; the tighter is reported.",
+        "schema": INTEGER,
+    },
+    "X-RateLimit-Remaining": {"description": "Requests left in the current window.", "schema": INTEGER},
+    "X-RateLimit-Reset": {"description": "Seconds until the current window ends.", "schema": INTEGER},
+    "WWW-Authenticate": {
+        "description": 'The scheme to use: `Bearer realm="api"`, with `error="invalid_token"` for a token '
+        "that is not valid (and `error_description` when it expired).",
+        "schema": {"type": "string"},
+    },
+    "Allow": {"description": "The methods this path takes.", "schema": {"type": "string"}},
+}
+RATE = ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"]
 
 
 class Plugin(FlaskPlugin):
     """spectree's Flask plugin, reading the body with ``body.parse`` rather
-    than Flask's lenient ``get_json(silent=True)``."""
+    than Flask's lenient ``get_json(silent=True)``, and naming each operation
+    after its endpoint."""
 
     def request_validation(self, request, query, json, form, headers, cookies):
         data = body.parse() if request.method not in ("GET", "HEAD", "DELETE") else None
@@ -51,6 +124,35 @@ class Plugin(FlaskPlugin):
             if parameter["schema"] and parameter["schema"].get("format") == "int32":
                 parameter["schema"]["format"] = "int64"
         return path, parameters
+
+    def get_func_operation_id(self, func, path, method):
+        endpoint = next(name for name, view in self.get_current_app().view_functions.items() if view is func)
+        return operation_id(endpoint)
+
+
+def operation_id(endpoint: str) -> str:
+    """``api.list_campaigns`` → ``listCampaigns``."""
+    first, *rest = endpoint.rpartition(".")[2].split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
+class Answers(Responses):
+    """spectree's responses, with the headers each status sends and problems
+    typed ``application/problem+json``."""
+
+    def __init__(self, headers: dict[int, list[str]], **models: Any) -> None:
+        super().__init__(**models)
+        self.headers = headers
+
+    def generate_spec(self, naming_strategy=get_model_key) -> dict[str, Any]:
+        answers = super().generate_spec(naming_strategy)
+        for code, answer in answers.items():
+            content = answer.get("content", {})
+            if content.get("application/json", {}).get("schema") == {"$ref": "#/components/schemas/ProblemOut"}:
+                content[MIMETYPE] = content.pop("application/json")
+            if names := self.headers.get(int(code)):
+                answer["headers"] = {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+        return answers
 
 
 def _refuse_invalid(req, resp, error, instance, model_adapter) -> None:
@@ -75,6 +177,8 @@ spec = SpecTree(
         "make a token on the API tokens page or with `flask tokens create`. Errors are "
         "`application/problem+json`. Every POST accepts an `Idempotency-Key` header."
     ),
+    # The document's own server: its paths start with /api/v1.
+    servers=[Server(url="/", description="This server")],
     # Pages spectree would serve load scripts from a CDN, which our CSP refuses;
     # the reference page is ours (app/tokens/views.py). This path is never routed.
     path="api/v1/_spectree",
@@ -90,6 +194,11 @@ spec = SpecTree(
     annotations=True,
 )
 
+# Query models become parameters; the document keeps no schema of them.
+QUERY_MODELS: set[str] = set()
+# Bodies of options only (``body.Options``): a client may leave them out.
+OPTIONAL_BODIES: set[str] = set()
+
 
 def endpoint(
     ok: dict[int, Any],
@@ -99,55 +208,95 @@ def endpoint(
     query: type | None = None,
     tags: Iterable[str] = (),
     public: bool = False,
-    summary_only: bool = False,
+    location: bool = False,
 ) -> Callable:
     """Validate and document a view: ``ok`` maps its success statuses to their
-    models, ``errors`` lists the statuses it raises itself (404, 409…); the
-    ones every endpoint may answer are added."""
-    codes = set(errors)
-    if not public:
-        codes |= set(AUTHENTICATED_ERRORS)
-    codes |= {500}
-    responses = {f"HTTP_{status}": model for status, model in ok.items()}
-    # A POST names its body model, ``body.Empty`` when it takes none.
+    models, ``errors`` lists the statuses it raises itself (404, 409, and 400
+    for a query it can refuse); the ones every endpoint may answer are added.
+    ``location``: its 201 says where the new resource is."""
     post = json is not None
-    for status in sorted(codes | (set(POST_ERRORS) if post else set())):
-        responses[f"HTTP_{status}"] = ProblemOut
+    codes = set(errors) | set(ANY_ERRORS) | (set() if public else set(AUTHENTICATED_ERRORS))
+    codes |= set(POST_ERRORS) if post else set()
+    models: dict[str, Any] = {f"HTTP_{status}": model for status, model in ok.items()}
+    models |= {f"HTTP_{status}": (ProblemOut, MEANINGS[status]) for status in sorted(codes)}
+    if query is not None:
+        QUERY_MODELS.add(query.__name__)
+    if json is not None and issubclass(json, body.Options):
+        OPTIONAL_BODIES.add(json.__name__)
     return spec.validate(
         json=json,
         query=query,
-        resp=Responses(**responses),
-        tags=list(tags),
+        resp=Answers(_headers(ok, codes, post=post, public=public, location=location), **models),
+        tags=[Tag(name=tag, description=TAGS[tag]) for tag in tags],
         security={} if public else None,
+        path_parameter_descriptions=PATH_PARAMETERS,
+        # spectree adds its validation error's status to every operation: where
+        # nothing can be refused, let it land on the 500 already declared.
+        validation_error_status=400 if 400 in codes else 500,
     )
+
+
+def _headers(ok: dict[int, Any], codes: set[int], *, post: bool, public: bool, location: bool) -> dict[int, list[str]]:
+    sent: dict[int, list[str]] = {status: [] for status in [*ok, *codes]}
+    for status in ok:
+        if location and status == 201:
+            sent[status].append("Location")
+        if post:
+            sent[status].append("Idempotent-Replayed")
+        if not public:
+            sent[status] += RATE
+    if not public:
+        sent[401] = ["WWW-Authenticate"]
+        sent[429] = ["Retry-After", *RATE]
+    sent[405] = ["Allow"]
+    return sent
 
 
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
-    "description": "1–255 visible ASCII characters. The first 2xx answer is replayed for 24 hours.",
+    "description": "1–255 visible ASCII characters. The first 2xx answer is kept for 24 hours and replayed "
+    "(with `Idempotent-Replayed: true`) to a request with the same key, method, path and body.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
 }
 
 
 def document() -> dict[str, Any]:
-    """The OpenAPI document, with error answers typed ``application/problem+json``."""
-    generated = spec.spec
+    """The OpenAPI document: spectree's, with what it has no word for: the
+    Idempotency-Key every POST takes, bodies of options that may be left out,
+    the license's identifier, the headers' declarations, and no schemas of query models."""
+    generated = copy.deepcopy(spec.spec)
+    components = generated["components"]
+    schemas = components["schemas"]
     for path in generated["paths"].values():
         for method, operation in path.items():
-            # Docstrings are written for Python readers (``code``); the reference renders Markdown.
-            for field in ("summary", "description"):
-                if field in operation:
-                    operation[field] = operation[field].replace("``", "`")
-            if method == "post" and not any(p["name"] == "Idempotency-Key" for p in operation["parameters"]):
-                operation["parameters"].append(IDEMPOTENCY_KEY)
-            for answer in operation.get("responses", {}).values():
-                content = answer.get("content", {})
-                schema = content.get("application/json", {}).get("schema", {})
-                if schema.get("$ref") == "#/components/schemas/ProblemOut":
-                    content[MIMETYPE] = content.pop("application/json")
+            if method == "post":
+                operation["parameters"].append({"$ref": "#/components/parameters/IdempotencyKey"})
+            if "requestBody" in operation:
+                model = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rpartition("/")[2]
+                operation["requestBody"]["required"] = model not in OPTIONAL_BODIES
+    # spectree's License has no SPDX identifier. The project is not published under any licence.
+    generated["info"]["license"] = {"name": "Proprietary", "identifier": "LicenseRef-Proprietary"}
+    components["parameters"] = {"IdempotencyKey": IDEMPOTENCY_KEY}
+    components["headers"] = HEADERS
+    for name in QUERY_MODELS:
+        schemas.pop(name, None)
+    # Docstrings are written for Python readers (``code``); the reference renders Markdown.
+    _markdown(generated)
     return generated
+
+
+def _markdown(node: Any) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("summary", "description") and isinstance(value, str):
+                node[key] = value.replace("``", "`")
+            else:
+                _markdown(value)
+    elif isinstance(node, list):
+        for item in node:
+            _markdown(item)
 
 
 __all__ = ["Problem", "document", "endpoint", "spec"]

@@ -47,6 +47,9 @@ class CampaignStatus(StrEnum):
 
 
 class RecipientStatus(StrEnum):
+    """Where a recipient is: queued, sending, retrying (waiting for its next attempt), sent,
+    failed, cancelled, or skipped (never sent: its address opted out of the channel)."""
+
     QUEUED = "queued"
     SENDING = "sending"
     # A transient failure, waiting for its next attempt at ``next_attempt_at``.
@@ -66,6 +69,10 @@ class ErrorKind(StrEnum):
 
 
 class AttemptOutcome(StrEnum):
+    """How one attempt to send ended: sent; transient or permanent (the provider's error, and
+    whether sending again could help); lease_expired (the worker stopped before the provider
+    answered: sent again, under the same idempotency key)."""
+
     SENT = "sent"
     # A failed attempt's outcome is its error's kind.
     TRANSIENT = ErrorKind.TRANSIENT.value

@@ -4,6 +4,8 @@ from enum import StrEnum
 
 
 class Channel(StrEnum):
+    """The channel a campaign's messages go out on: sms, whatsapp or email."""
+
     SMS = "sms"
     WHATSAPP = "whatsapp"
     EMAIL = "email"
