@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-fast lint format bench assets chromium clean
+.PHONY: run test test-fast lint format bench bench-table assets chromium clean
 
 run: $(VENV)/.local assets
 	$(PY) -m devtools.run
@@ -27,8 +27,15 @@ format: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# A full run rewrites bench/results.json, and the README's table is rendered from it;
+# `--only` and `--quick` runs leave both alone.
 bench: $(VENV)/.dev assets chromium
 	$(PY) -m bench.run $(BENCH_ARGS)
+	$(PY) -m bench.table --write README.md
+
+# Plain files: needs nothing installed but Python.
+bench-table: | $(VENV)/bin/python
+	$(PY) -m bench.table --write README.md
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

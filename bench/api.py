@@ -1,29 +1,75 @@
-"""The JSON API's send: ``POST /api/v1/campaigns/{id}/send`` with 10,000
-customer ids, over HTTP with a token, until its 202."""
-
-from __future__ import annotations
+"""The JSON API over HTTP with a token: ``GET /api/v1/campaigns`` over
+10,000 campaigns (``api_list``), and ``POST /api/v1/campaigns/{id}/send``
+with 10,000 customer ids until its 202 (``api_send``)."""
 
 import json
 import statistics
-import time
-import urllib.request
-from typing import TYPE_CHECKING
+from functools import partial
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from app.audit import Via
 from app.auth.models import User
+from app.campaigns.models import Campaign
 from app.extensions import db
 from app.tokens import models as api_tokens
-
-if TYPE_CHECKING:
-    from bench.run import Bench
+from bench.harness import USER, Bench
+from bench.measure import Timed, percentile, timed_request
 
 CUSTOMERS = 10_000
 TEMPLATE = "Hi {first_name|there}, {preferred_product} is waiting for you in {location}. Plan: {attributes.plan}"
 
 
-def api_send(bench: Bench, user_email: str) -> None:
+def _token(name: str) -> str:
+    user = db.session.scalar(select(User).where(User.email == USER))
+    return api_tokens.create(user, name, actor=None, via=Via.COMMAND_LINE).secret
+
+
+def api_list(bench: Bench) -> None:
+    """The first page and one in the middle, filtered and not."""
+    campaigns = 10_000
+    with bench.app.app_context():
+        db.session.execute(
+            text(
+                "INSERT INTO campaigns (title, channel, message, status, recipient_count, sent_count, failed_count)"
+                " SELECT 'API bench ' || n, CASE WHEN n % 3 = 0 THEN 'email' ELSE 'sms' END, 'Hi {first_name}!', "
+                "CASE WHEN n % 4 = 0 THEN 'completed' ELSE 'draft' END, 100, "
+                "CASE WHEN n % 8 = 0 THEN 0 ELSE 90 END, CASE WHEN n % 4 = 0 THEN 10 ELSE 0 END "
+                "FROM generate_series(1, :n) AS n"
+            ),
+            {"n": campaigns},
+        )
+        db.session.execute(text("ANALYZE campaigns"))
+        secret = _token("bench")
+        db.session.commit()
+        total = db.session.scalar(select(func.count()).select_from(Campaign))
+    middle = total // 20 // 2
+    paths = [
+        "/api/v1/campaigns",
+        f"/api/v1/campaigns?page={middle}",
+        "/api/v1/campaigns?status=sent&channel=sms",
+        f"/api/v1/campaigns?status=failed&page={middle // 10}",
+    ]
+    # The all-requests limit is per token and would be the figure instead.
+    timed = partial(_timed, bench.http.base_url, {"Authorization": f"Bearer {secret}"})
+    for path in paths:
+        timed(path)  # warm up
+    rounds = 20 if bench.quick else 100
+    times = sorted(timed(path) for _ in range(rounds // 10) for path in paths for _ in range(10))
+    p95 = percentile(times, 95)
+    bench.results["api_list_p95_ms"] = round(p95, 1)
+    bench.row(
+        "api_list_p95_ms",
+        f"GET /api/v1/campaigns, {total:,} campaigns, page 1 and page {middle}, with and without filters: p95",
+        f"{p95:.0f} ms (p50 {percentile(times, 50):.0f} ms, {len(times)} requests)",
+    )
+
+
+def _timed(base_url: str, headers: dict[str, str], path: str) -> float:
+    return timed_request(base_url + path, headers).ms
+
+
+def api_send(bench: Bench) -> None:
     """Each round a new SMS draft, sent to the same 10,000 customers (every
     one rendered from its own fields), so every round adds 10,000 recipients."""
     with bench.app.app_context():
@@ -41,33 +87,28 @@ def api_send(bench: Bench, user_email: str) -> None:
             .all()
         )
         ids = sorted(first)
-        user = db.session.scalar(select(User).where(User.email == user_email))
-        secret = api_tokens.create(user, "bench send", actor=None, via=Via.COMMAND_LINE).secret
+        secret = _token("bench send")
         db.session.execute(text("ANALYZE contacts"))
         db.session.commit()
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
 
-    def post(path: str, body: dict) -> tuple[int, dict]:
-        request = urllib.request.Request(
-            bench.http.base_url + path, data=json.dumps(body).encode(), headers=headers, method="POST"
-        )
-        with urllib.request.urlopen(request) as answer:
-            return answer.status, json.loads(answer.read())
+    def post(path: str, body: dict, expect: int) -> Timed:
+        return timed_request(bench.http.base_url + path, headers, json.dumps(body).encode(), expect=expect)
 
     rounds = 2 if bench.quick else 6
     times = []
     for n in range(rounds):
-        _, campaign = post("/api/v1/campaigns", {"name": f"API send {n}", "channel": "sms", "base_template": TEMPLATE})
-        started = time.perf_counter()
-        status, body = post(f"/api/v1/campaigns/{campaign['id']}/send", {"customer_ids": ids})
-        times.append(time.perf_counter() - started)
-        assert status == 202 and body["messages_queued"] == CUSTOMERS, body
+        draft = {"name": f"API send {n}", "channel": "sms", "base_template": TEMPLATE}
+        campaign = json.loads(post("/api/v1/campaigns", draft, 201).body)
+        sent = post(f"/api/v1/campaigns/{campaign['id']}/send", {"customer_ids": ids}, 202)
+        times.append(sent.ms / 1000)
+        assert json.loads(sent.body)["messages_queued"] == CUSTOMERS, sent.body
     # The first round warms the web process (imports, caches, plans); it is left out when there are enough.
     measured = times[1:] if len(times) > 2 else times
     median = statistics.median(measured)
     bench.results["api_send_10k_s"] = round(median, 3)
     bench.row(
+        "api_send_10k_s",
         f"POST /api/v1/campaigns/{{id}}/send, {CUSTOMERS:,} customer ids → 202: median over {len(measured)} runs",
         f"{median:.2f} s ({min(measured):.2f}–{max(measured):.2f})",
-        "≤ 2 s",
     )

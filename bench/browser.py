@@ -2,9 +2,11 @@
 driven by Playwright, with the campaign page open while every recipient is sent."""
 
 import statistics
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from bench.harness import NO_LATENCY, PASSWORD, USER, Bench
 from devtools import chromium
 
 # Notes main-thread tasks over 50 ms (the browser's own "long task") and how
@@ -69,3 +71,33 @@ def campaign_page(base_url: str, email: str, password: str, campaign_id: int):
             yield measured
         finally:
             browser.close()
+
+
+def watched_in_browser(bench: Bench) -> None:
+    if not chromium.available():
+        no_chromium = "not measured: no chromium or Playwright"
+        bench.row("browser_update_p50_ms", "a browser on a 100,000-recipient campaign", no_chromium)
+        return
+    recipients = 20_000 if bench.quick else 100_000
+    campaign_id = bench.large_campaign(recipients, "watched in a browser")
+    with (
+        bench.workers(**NO_LATENCY),
+        campaign_page(bench.http.base_url, USER, PASSWORD, campaign_id) as measured,
+    ):
+        run = bench.dispatch(campaign_id)
+        time.sleep(1.0)
+        page = measured()
+    busy = page.busy_ms / 1000 / run.seconds * 100
+    bench.results.update(
+        browser_update_p50_ms=round(page.median_update_ms, 1),
+        browser_slowest_update_ms=round(page.slowest_update_ms, 1),
+        browser_longest_task_ms=round(page.longest_task_ms),
+        browser_long_task_pct=round(busy, 1),
+    )
+    bench.row(
+        "browser_update_p50_ms",
+        f"browser on a {recipients:,}-recipient campaign sending {run.per_second:,.0f} /s: "
+        "apply an update, p50 / max; long tasks",
+        f"{page.median_update_ms:.0f} / {page.slowest_update_ms:.0f} ms ({page.updates} updates); "
+        f"{busy:.0f} % of the time",
+    )

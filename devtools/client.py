@@ -42,11 +42,6 @@ class Browser:
         """The Cookie header this session sends, for a client of its own (devtools.watchers)."""
         return "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.cookies)
 
-    def timed_get(self, path: str) -> float:
-        started = time.perf_counter()
-        self.get(path)
-        return time.perf_counter() - started
-
 
 def _csrf_token(page: str) -> str:
     return re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', page).group(1)

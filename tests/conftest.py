@@ -18,6 +18,7 @@ from app.auth.models import Role, User
 from app.config import psycopg2_url
 from app.extensions import db, redis
 from devtools import embedded
+from devtools.tables import empty_all
 from tests.factories import make_user
 
 # Browser fixtures: chromium for pytest-playwright, and the live_stack processes.
@@ -146,13 +147,7 @@ def _clean_state(request):
         db.session.remove()
         with db.engine.begin() as conn:
             conn.execute(text("SET LOCAL lock_timeout = '10s'"))
-            conn.execute(
-                text(
-                    "TRUNCATE audit_events, campaigns, recipients, delivery_attempts, users, contacts, "
-                    "saved_templates, contact_imports, contact_import_chunks, contact_import_failures, opt_outs "
-                    "RESTART IDENTITY CASCADE"
-                )
-            )
+            empty_all(conn)
         redis.client.flushdb()
 
 

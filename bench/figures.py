@@ -1,0 +1,268 @@
+"""Every figure ``bench/results.json`` holds: what it measures, how it is
+written and its target. The README's table (``python -m bench.table``) and
+the check that a run is full read this list; how each is measured is in
+bench/README.md.
+
+Plain data: the table is rendered without importing the app.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Target:
+    """A bound a figure is held to (``≤``, ``≥``, ``=``, or ``±`` around
+    zero), or only words when the figure is read by eye (``op`` empty)."""
+
+    op: str
+    bound: float = 0.0
+    words: str = ""
+
+    def met(self, value: float) -> bool | None:
+        if self.op == "≤":
+            return value <= self.bound
+        if self.op == "≥":
+            return value >= self.bound
+        if self.op == "=":
+            return value == self.bound
+        if self.op == "±":
+            return abs(value) <= self.bound
+        return None
+
+
+def at_most(bound: float) -> Target:
+    return Target("≤", bound)
+
+
+def at_least(bound: float) -> Target:
+    return Target("≥", bound)
+
+
+def exactly(bound: float) -> Target:
+    return Target("=", bound)
+
+
+def within(bound: float) -> Target:
+    return Target("±", bound)
+
+
+def said(words: str) -> Target:
+    return Target("", words=words)
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    # How a value is written: a format for the number, then its unit ("{:.2f} s").
+    shown: str
+    target: Target | None
+    # What is measured, as the table's first column says it.
+    says: str
+    # The day the figure was first measured: a full run from before then holds no value for it.
+    added: str = ""
+
+    @property
+    def unit(self) -> str:
+        return self.shown.split("}", 1)[1]
+
+    def format(self, value: float | list[float]) -> str:
+        """A value, or a range given as [lowest, highest]."""
+        number = self.shown.split("}", 1)[0] + "}"
+        if isinstance(value, list):
+            return "–".join(number.format(v) for v in value) + self.unit
+        return number.format(value) + self.unit
+
+    def target_said(self) -> str:
+        if self.target is None:
+            return ""
+        if not self.target.op:
+            return self.target.words
+        return f"{self.target.op} {self.target.bound:,g}{self.unit}"
+
+
+SPREAD = "the same 1,000 streams spread over 100 campaigns of 20"
+
+# In the order of the README's table.
+FIGURES: tuple[Figure, ...] = (
+    Figure(
+        "import_10k_s",
+        "{:.2f} s",
+        at_most(1.5),
+        "store a 10,000-line paste, POST /campaigns/new (each line also becomes a contact)",
+    ),
+    Figure("import_100k_s", "{:.2f} s", at_most(10), "store a 100,000-line paste"),
+    Figure(
+        "page_p95_ms",
+        "{:,.0f} ms",
+        at_most(150),
+        "campaign page, unfiltered and status-filtered pages, 100,000 recipients part-way through a send, p95"
+        " over HTTP",
+    ),
+    Figure(
+        "latency_bound_ratio",
+        "{:.2f} ×",
+        at_most(1.15),
+        "2,000 recipients, latency 1–3 s, 8 % failures, one process at concurrency 200: time vs the ideal 20 s",
+    ),
+    Figure("worker_rss_mb", "{:,.0f} MB", at_most(300), "worker RSS in that run, worker + work horse, peak"),
+    Figure(
+        "zero_latency_per_s",
+        "{:,.0f} /s",
+        at_least(5000),
+        "20,000 recipients, zero latency, the Procfile's default workers (a process per core × 100): Start → "
+        "all terminal",
+    ),
+    Figure(
+        "live_p50_ms",
+        "{:,.0f} ms",
+        None,
+        "live delay, recipient committed → its final badge received on the real SSE stream, during that run: p50",
+    ),
+    Figure("live_p95_ms", "{:,.0f} ms", at_most(500), "the same live delay: p95"),
+    Figure("sse_messages_per_s", "{:.1f}", at_most(10), "SSE messages a second reaching one client during that run"),
+    Figure(
+        "scaling_ratio",
+        "{:.2f} ×",
+        at_least(1.8),
+        "latency-bound throughput, 2 processes vs 1, 100 sends in flight each",
+    ),
+    Figure(
+        "rate_limit_error_pct",
+        "{:+.1f} %",
+        within(5),
+        "`EMAIL_RATE_LIMIT=50`, 500 recipients, a process per core: provider calls a second (its call log) vs 50 /s",
+    ),
+    Figure(
+        "rate_limit_busiest_second",
+        "{:,.0f}",
+        at_most(52),
+        "the most provider calls in any one second of that run",
+        added="2026-12-04",
+    ),
+    Figure(
+        "sequential_speedup",
+        "{:,.0f} ×",
+        said("a ratio"),
+        "ours (the latency-bound run) vs one recipient at a time (1 process, concurrency 1, 10 recipients, "
+        "same provider)",
+    ),
+    Figure(
+        "browser_update_p50_ms",
+        "{:.1f} ms",
+        said("stays responsive"),
+        "chromium on a 100,000-recipient campaign as it sends at zero latency: time to apply a live update, median",
+    ),
+    Figure("browser_slowest_update_ms", "{:,.0f} ms", said("stays responsive"), "the same: the slowest update"),
+    Figure("browser_longest_task_ms", "{:,.0f} ms", said("stays responsive"), "the same: the longest main-thread task"),
+    Figure(
+        "browser_long_task_pct",
+        "{:.1f} %",
+        said("stays responsive"),
+        "the same: share of the send's time in tasks over 50 ms",
+    ),
+    Figure(
+        "watchers_connected",
+        "{:,.0f}",
+        at_least(1000),
+        "1,000 event streams on one 2,000-recipient campaign sending at 1–3 s latency, on the Procfile's two "
+        "gunicorn workers: connected",
+    ),
+    Figure(
+        "watchers_final_pct",
+        "{:,.0f} %",
+        exactly(100),
+        "share of them whose newest update (what the page shows) is the final state",
+    ),
+    Figure("watch_page_p95_ms", "{:,.0f} ms", at_most(300), "the campaign page while they watch, p95"),
+    Figure(
+        "watch_page_ratio",
+        "{:.1f} ×",
+        None,
+        "that page p95 vs the same send with no one watching, measured in the same run",
+    ),
+    Figure("web_redis_connections", "{:,.0f}", at_most(10), "Redis clients held by the web processes (`CLIENT LIST`)"),
+    Figure("rss_per_watcher_kb", "{:,.0f} kB", at_most(50), "web processes' memory growth per open stream"),
+    Figure(
+        "watch_delivery_p95_ms",
+        "{:,.0f} ms",
+        at_most(250),
+        "publish → the last of the 1,000 streams receiving it, p95",
+    ),
+    Figure("watchers_connected_spread", "{:,.0f}", at_least(1000), f"{SPREAD}: connected"),
+    Figure("watchers_final_pct_spread", "{:,.0f} %", exactly(100), f"{SPREAD}: newest update final"),
+    Figure("watch_page_p95_ms_spread", "{:,.0f} ms", at_most(300), f"{SPREAD}: campaign page p95"),
+    Figure("web_redis_connections_spread", "{:,.0f}", at_most(10), f"{SPREAD}: Redis clients of the web"),
+    Figure("rss_per_watcher_kb_spread", "{:,.0f} kB", at_most(50), f"{SPREAD}: memory per stream"),
+    Figure("watch_delivery_p95_ms_spread", "{:,.0f} ms", at_most(250), f"{SPREAD}: delivery p95"),
+    Figure(
+        "personalized_ratio",
+        "{:.2f} ×",
+        at_least(0.9),
+        "20,000 recipients at zero latency with a two-placeholder template vs a literal message, runs "
+        "alternating twice each in one run",
+    ),
+    Figure(
+        "audience_count_p95_ms",
+        "{:,.0f} ms",
+        at_most(150),
+        "the New campaign form's audience size as its contact filters change, 1,000,000 contacts, p95 over HTTP",
+    ),
+    Figure(
+        "preview_p95_ms",
+        "{:,.0f} ms",
+        at_most(100),
+        "the form's preview while typing, for an audience of 100,000 of those contacts, p95",
+    ),
+    Figure(
+        "import_contacts_100k_s",
+        "{:.1f} s",
+        at_most(15),
+        "import a 100,000-row CSV of new contacts through the web and the Procfile's workers, upload → done, "
+        "median of 3",
+    ),
+    Figure(
+        "schedule_lag_p95_s",
+        "{:.2f} s",
+        at_most(5),
+        "20 campaigns due at the same moment, the Procfile's scheduler at its 2 s pass: due → `started_at`, "
+        "p95 over three rounds",
+    ),
+    Figure("schedule_lag_p95_range_s", "{:.2f} s", None, "the same: each round's p95, lowest–highest"),
+    Figure("schedule_lag_max_s", "{:.2f} s", None, "the same: the latest start"),
+    Figure(
+        "api_list_p95_ms",
+        "{:,.0f} ms",
+        at_most(50),
+        "`GET /api/v1/campaigns` with a token, 10,000 campaigns, page 1 and the middle page, with and without"
+        " filters, p95 over HTTP",
+    ),
+    Figure(
+        "api_send_10k_s",
+        "{:.2f} s",
+        at_most(2),
+        "`POST /api/v1/campaigns/{id}/send` with 10,000 customer ids, token over HTTP until the 202, median "
+        "of 5 rounds after a warm-up",
+    ),
+    Figure(
+        "search_recipients_p95_ms",
+        "{:,.0f} ms",
+        at_most(150),
+        "a campaign's recipient search as typed (htmx), 1,000,000 recipients: a rare, a middling and a common"
+        " part of a name, in All and in Failed, p95 over HTTP",
+    ),
+    Figure(
+        "search_phone_start_p95_ms",
+        "{:,.0f} ms",
+        at_most(150),
+        "the same campaign's search for the start of a phone number, as dialled and as kept, p95",
+    ),
+    Figure(
+        "search_campaigns_p95_ms",
+        "{:,.0f} ms",
+        at_most(100),
+        "the campaign list's search as typed (htmx), 10,000 campaigns: words, a status, a channel, sorts, a "
+        "deep page, a date range; p95 over HTTP",
+    ),
+)
+
+BY_KEY = {figure.key: figure for figure in FIGURES}

@@ -1,0 +1,157 @@
+"""What every figure works with: the app on the benchmark's servers, a
+signed-in browser session on the Procfile's web process, worker pools, and
+campaigns made and sent as an operator would."""
+
+import os
+import subprocess
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+import flask_migrate
+from flask import Flask
+from sqlalchemy import func, select, text
+
+from app import create_app
+from app.audit import Via
+from app.auth.models import Role
+from app.campaigns import drafts
+from app.campaigns.models import Campaign, Recipient
+from app.campaigns.parsing import ParsedRecipient
+from app.config import psycopg2_url
+from app.extensions import db
+from app.users import staff
+from bench.figures import BY_KEY
+from bench.measure import Row, timed_request
+from bench.stack import Workers
+from devtools.client import Browser
+from devtools.tables import empty_all
+
+USER = "bench@example.com"
+PASSWORD = "bench password, not a secret"
+QUEUE = "bench"
+# 8 % of sends fail, all permanently: a transient failure would wait out its
+# retry backoff (seconds, by design), which measures the backoff, not the engine.
+FAILURES = {"PROVIDER_ERROR_RATES": "invalid_address=0.027,opted_out=0.027,rejected_content=0.026"}
+LATENCY = {"PROVIDER_LATENCY_MIN": "1", "PROVIDER_LATENCY_MAX": "3", **FAILURES}
+NO_LATENCY = {"PROVIDER_LATENCY_MIN": "0", "PROVIDER_LATENCY_MAX": "0", **FAILURES}
+MEAN_LATENCY = 2.0
+
+
+def environment(database_url: str, redis_url: str) -> dict[str, str]:
+    """What the Procfile's processes run with."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "RQ_QUEUE": QUEUE,
+        "SECRET_KEY": "bench-only",
+        # Served over plain http: no HTTPS-only session cookie.
+        "APP_ENV": "development",
+        "PYTHONUNBUFFERED": "1",
+        # api_list and api_send measure the endpoints, not the per-token limits.
+        "API_RATE_LIMIT": "100000 per minute",
+        "API_SEND_RATE_LIMIT": "100000 per minute",
+        # The benchmark's numbers are Kenyan: "0700 12" is typed as dialled there.
+        "DEFAULT_REGION": "KE",
+    }
+
+
+def prepared_app(database_url: str, redis_url: str) -> Flask:
+    """The app in the benchmark's own process, on migrated, empty tables with
+    the benchmark's operator in them."""
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": psycopg2_url(database_url),
+            "REDIS_URL": redis_url,
+            "SSE_REDIS_URL": redis_url,
+            "WTF_CSRF_ENABLED": False,
+            "SECRET_KEY": "bench-only",
+            "RQ_QUEUE": QUEUE,
+            # The 100,000-line figure is above the default limit of 50,000.
+            "RECIPIENT_LINE_LIMIT": 100_000,
+        }
+    )
+    with app.app_context():
+        flask_migrate.upgrade()
+        empty_all(db.session)
+        staff.add(USER, Role.OPERATOR, PASSWORD, actor=None, via=Via.COMMAND_LINE)
+        db.session.commit()
+    return app
+
+
+@dataclass(frozen=True)
+class Run:
+    recipients: int
+    seconds: float  # Start committed → last recipient committed
+
+    @property
+    def per_second(self) -> float:
+        return self.recipients / self.seconds
+
+
+class Bench:
+    def __init__(self, app: Flask, env: dict, redis_url: str, base_url: str, web: subprocess.Popen, quick: bool):
+        self.app, self.env, self.redis_url, self.web, self.quick = app, env, redis_url, web, quick
+        self.http = Browser(base_url, USER, PASSWORD)
+        self.results: dict[str, Any] = {"cores": os.cpu_count()}
+        self.rows: list[Row] = []
+
+    def row(self, key: str, figure: str, measured: str) -> None:
+        """Print a line of the run; ``key`` is the results key whose target it is held to."""
+        assert key in BY_KEY, f"{key} is not in bench/figures.py"
+        self.rows.append(Row(figure, measured, key))
+        print(f"  {figure}: {measured}", flush=True)
+
+    def workers(self, processes: int | None = None, **settings: str) -> Workers:
+        return Workers(self.env, self.redis_url, QUEUE, processes, **settings)
+
+    def timed(self, path: str, headers: dict[str, str] | None = None, form: dict | None = None) -> float:
+        """Milliseconds this session's GET of ``path`` (a POST of ``form``) took."""
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        return timed_request(self.http.base_url + path, headers, data, self.http.opener).ms
+
+    def campaign(self, recipients: int, title: str, message: str = "Hello") -> int:
+        with self.app.app_context():
+            parsed = [
+                ParsedRecipient(i, f"Pat P{i}", f"p{i}@example.com", f"p{i}@example.com") for i in range(recipients)
+            ]
+            campaign = drafts.create_campaign(title, "email", message, parsed, created_by=None)
+            db.session.commit()
+            return campaign.id
+
+    def large_campaign(self, recipients: int, title: str) -> int:
+        """A campaign inserted by the database itself: its paste is not what is measured."""
+        campaign_id = self.campaign(0, title)
+        with self.app.app_context():
+            db.session.execute(
+                text(
+                    "INSERT INTO recipients (campaign_id, line, name, address, address_normalized) "
+                    "SELECT :id, n, 'P' || n, 'p' || n || '@example.com', 'p' || n || '@example.com' "
+                    "FROM generate_series(1, :count) AS n"
+                ),
+                {"id": campaign_id, "count": recipients},
+            )
+            db.session.execute(
+                text("UPDATE campaigns SET recipient_count = :count WHERE id = :id"),
+                {"id": campaign_id, "count": recipients},
+            )
+            db.session.commit()
+        return campaign_id
+
+    def dispatch(self, campaign_id: int) -> Run:
+        """Press Start over HTTP, wait for the campaign to complete, time it from the database."""
+        self.http.start(campaign_id)
+        with self.app.app_context():
+            while db.session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)) != "completed":
+                db.session.commit()
+                time.sleep(0.1)
+            started, last, count = db.session.execute(
+                select(Campaign.started_at, func.max(Recipient.finished_at), func.count())
+                .join(Recipient, Recipient.campaign_id == Campaign.id)
+                .where(Campaign.id == campaign_id)
+                .group_by(Campaign.id)
+            ).one()
+            db.session.commit()
+        return Run(count, (last - started).total_seconds())
