@@ -256,6 +256,22 @@ def test_retry_failed_pressed_twice_queues_each_failed_recipient_once(app, clien
     )
 
 
+def test_retried_failures_are_judged_afresh_not_by_the_failures_they_retry(app, client, run_worker, config):
+    # 20 failures do not fill a window of 24, so the first run completes.
+    config(PROVIDER_ERROR_RATES={"timeout": 1.0}, RETRY_MAX_ATTEMPTS=1, AUTO_PAUSE_WINDOW=24)
+    campaign = make_campaign(20)
+    client.post(f"/campaigns/{campaign.id}/start")
+    run_worker()
+    assert reread(campaign).status == "completed" and campaign.failed_count == 20
+
+    # Kept, those 20 failures and 4 successes would fill the window at 83 %.
+    config(PROVIDER_ERROR_RATES={"timeout": 0.0})
+    assert "Queued" in press(client, campaign, "retry-failed")
+    run_worker()
+    assert reread(campaign).status == "completed" and campaign.sent_count == 20
+    assert campaign.pause_reason is None
+
+
 def test_a_campaign_pauses_itself_when_too_many_attempts_fail_and_says_why(app, client, run_worker, config):
     config(PROVIDER_ERROR_RATES={"rejected_content": 1.0}, AUTO_PAUSE_WINDOW=10)
     campaign = make_campaign(60)

@@ -287,7 +287,8 @@ def retry_failed(campaign_id: int, actor: User | None, include_permanent: bool =
     if not queued:
         return Result(False, f"No {which} recipients to retry.")
     bump_counters(campaign_id, failed=-queued)
-    _move(campaign_id, Change.RETRY_FAILED, f"finished_at = NULL, {_RATE_AFRESH}")
+    # Judged afresh, as on Resume: the failures being retried must not pause it again.
+    _move(campaign_id, Change.RETRY_FAILED, f"finished_at = NULL, recent_outcomes = '', {_RATE_AFRESH}")
     detail = f"{plural(queued, 'recipient')} ({'all failures' if include_permanent else 'temporary failures only'})"
     audit.record(Action.CAMPAIGN_RETRIED, actor=actor, via=via, campaign_id=campaign_id, detail=detail)
     said = f"Queued {plural(queued, f'{which} recipient')} again."
