@@ -271,3 +271,11 @@ def test_an_audience_of_contacts_is_measured_with_their_own_names(client, config
     # 155 + 8 characters: too long as "Mary Ann", though "Mary" alone would fit.
     page = contacts_campaign(client, message="x" * 155 + "{first_name}").get_data(as_text=True)
     assert "Too long for 1 recipient (line 1: 2 SMS segments" in page
+
+
+def test_a_contact_with_attributes_opens_for_editing_with_them_filled_in(client):
+    add(client, attributes="plan: gold\ntier: 2")
+    contact_id = db.session.scalar(select(Contact.id))
+    page = client.get(f"/contacts/{contact_id}/edit")
+    assert page.status_code == 200
+    assert "plan: gold\ntier: 2</textarea>" in page.get_data(as_text=True)

@@ -27,6 +27,16 @@ def parse_attributes(text: str) -> tuple[dict[str, str], list[str]]:
     return attributes, errors
 
 
+class AttributesField(TextAreaField):
+    """A contact's attributes as ``key: value`` lines: a dict (the contact's
+    own, when the form is made from it) is shown as such lines."""
+
+    def process_data(self, value: object) -> None:
+        if isinstance(value, dict):
+            value = "\n".join(f"{key}: {value[key]}" for key in sorted(value))
+        super().process_data(value)
+
+
 class ContactForm(FlaskForm):
     first_name = StringField("First name", filters=[no_nul], validators=[Length(max=100)])
     last_name = StringField("Last name", filters=[no_nul], validators=[Length(max=100)])
@@ -34,7 +44,7 @@ class ContactForm(FlaskForm):
     email = StringField("Email", filters=[no_nul])
     location = StringField("Location", filters=[no_nul], validators=[Length(max=100)])
     preferred_product = StringField("Preferred product", filters=[no_nul], validators=[Length(max=100)])
-    attributes = TextAreaField(
+    attributes = AttributesField(
         "Attributes", filters=[no_nul], description="One per line, key: value. A template reads {attributes.key}."
     )
     submit = SubmitField("Save contact")

@@ -70,8 +70,6 @@ def edit(contact_id: int) -> str | Response:
 
 def _edit(contact: Contact | None) -> str | Response:
     form = ContactForm(obj=contact)
-    if contact is not None and request.method == "GET":
-        form.attributes.data = "\n".join(f"{key}: {value}" for key, value in sorted(contact.attributes.items()))
     if form.validate_on_submit():
         try:
             saved = book.save(
