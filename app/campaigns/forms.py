@@ -1,4 +1,6 @@
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 from flask_wtf import FlaskForm
@@ -10,10 +12,27 @@ from app import zones
 from app.campaigns import audiences, drafts
 from app.campaigns.parsing import ParseResult, parse_recipients, plural
 from app.clock import utcnow
-from app.contacts.book import Audience, imports_to_choose
+from app.contacts.book import imports_to_choose
+from app.contacts.filters import Audience, Filters
 from app.formatting import when
 from app.forms import known_placeholders, no_nul
 from app.messaging.channels import Channel
+
+# The audience's filters as the form names its fields (``Filters.from_args``).
+AUDIENCE_NAMES = {
+    "q": "audience_q",
+    "location": "audience_location",
+    "preferred_product": "audience_product",
+    "attribute": "audience_attribute",
+    "opted_out": "audience_opted_out",
+    "import": "audience_import",
+}
+
+
+def audience_filters(fields: Mapping[str, Any]) -> Filters:
+    """The contacts the form's filters choose (its fields, or the request's
+    as the live count sends them)."""
+    return Filters.from_args(fields, AUDIENCE_NAMES)
 
 
 class CampaignForm(FlaskForm):
@@ -42,7 +61,10 @@ class CampaignForm(FlaskForm):
     audience_location = StringField("Location", filters=[no_nul], description="Any, when left empty.")
     audience_product = StringField("Preferred product", filters=[no_nul], description="Any, when left empty.")
     audience_attribute = StringField(
-        "Attribute", filters=[no_nul], description="key=value, such as plan=gold; any, when left empty."
+        "Attribute",
+        filters=[no_nul],
+        description="key=value, such as plan=gold: the key in any case, the value exactly as stored (Gold is not "
+        "gold); any, when left empty.",
     )
     audience_import = SelectField(
         "From an import",
@@ -102,17 +124,15 @@ class CampaignForm(FlaskForm):
 
     @property
     def contact_audience(self) -> Audience:
-        return Audience(
-            self.channel.data,
-            (self.audience_location.data or "").strip(),
-            (self.audience_product.data or "").strip(),
-            (self.audience_attribute.data or "").strip(),
-            import_id=int(self.audience_import.data) if (self.audience_import.data or "").isdigit() else None,
-        )
+        return Audience(self.channel.data, audience_filters(self.data))
 
     def validate_audience_attribute(self, field: StringField) -> None:
-        if self.audience.data == "contacts" and (field.data or "").strip() and "=" not in field.data:
-            raise ValidationError("Write it as key=value, such as plan=gold.")
+        if self.audience.data == "contacts" and (problem := self.contact_audience.filters.problem("attribute")):
+            raise ValidationError(problem)
+
+    def validate_audience_import(self, field: SelectField) -> None:
+        if self.audience.data == "contacts" and (problem := self.contact_audience.filters.problem("import")):
+            raise ValidationError(problem)
 
     def validate_send_at(self, field: DateTimeLocalField) -> None:
         must_be_to_come(self, field)
@@ -127,7 +147,9 @@ class CampaignForm(FlaskForm):
             return
         limit = current_app.config["RECIPIENT_LINE_LIMIT"]
         if self.audience.data == "contacts":
-            self._choose_contacts(limit)
+            # A filter not understood has its own error; counting without it would contradict it.
+            if not self.contact_audience.filters.ignored:
+                self._choose_contacts(limit)
             return
         if not (field.data or "").strip():
             raise ValidationError("Paste at least one recipient, one per line, or send to contacts.")

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from app.campaigns.drafts import values_for
 from app.campaigns.parsing import parse_recipients
-from app.contacts.book import Audience, values_of
+from app.contacts.book import values_of
+from app.contacts.filters import Audience
 from app.extensions import db
 from app.messaging import length, placeholders
 from app.messaging.channels import Channel

@@ -10,12 +10,12 @@ from app.auth.access import background, requires
 from app.auth.models import Role
 from app.campaigns import controls, cost, drafts, lifecycle, listing, live, recipient_search, transitions
 from app.campaigns import preview as message_preview
-from app.campaigns.forms import CampaignForm, ScheduleForm
+from app.campaigns.forms import CampaignForm, ScheduleForm, audience_filters
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import ParseResult
 from app.campaigns.recipient_search import RecipientSearch
 from app.campaigns.transitions import Change
-from app.contacts.book import Audience
+from app.contacts.filters import Audience
 from app.extensions import csrf, db
 from app.formatting import plural
 from app.kept import keeps_what_was_typed, take
@@ -134,16 +134,9 @@ def preview() -> str:
 
 
 def _audience(form) -> Audience:
-    """The contacts the form's filters choose; an attribute filter not yet key=value is ignored."""
-    attribute = form.get("audience_attribute", "").strip()
+    """The contacts the form's filters choose, on the channel it names."""
     channel = form.get("channel", "")
-    return Audience(
-        channel if channel in set(Channel) else Channel.SMS.value,
-        form.get("audience_location", "").strip(),
-        form.get("audience_product", "").strip(),
-        attribute if "=" in attribute else "",
-        import_id=form.get("audience_import", type=int),
-    )
+    return Audience(channel if channel in set(Channel) else Channel.SMS.value, audience_filters(form))
 
 
 @bp.post("/campaigns/audience")
@@ -152,7 +145,9 @@ def _audience(form) -> Audience:
 def audience_size() -> str:
     """How many contacts the form's filters choose, as they change (htmx)."""
     audience = _audience(request.form)
-    return render_template("campaigns/_audience_size.html", audience=audience, size=audience.size())
+    # A filter not understood is said at once, with no count that would leave it out.
+    size = None if audience.filters.ignored else audience.size()
+    return render_template("campaigns/_audience_size.html", audience=audience, size=size)
 
 
 @bp.route("/campaigns/<int:campaign_id>/edit", methods=["GET", "POST"])

@@ -2,11 +2,12 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from app import audit, searching
+from app import audit, htmx
 from app.auth.access import requires
 from app.auth.models import Role
 from app.campaigns import people
 from app.contacts import book
+from app.contacts.filters import ATTRIBUTE_ARG, ATTRIBUTE_KEY, Filters
 from app.contacts.forms import ContactForm
 from app.contacts.models import Contact
 from app.extensions import csrf, db
@@ -14,6 +15,8 @@ from app.optouts import registry
 from app.paging import paginate
 
 bp = Blueprint("contacts", __name__)
+# The most attribute columns the list shows at once.
+MAX_COLUMNS = 10
 
 
 def _contact_or_404(contact_id: int) -> Contact:
@@ -25,20 +28,38 @@ def _contact_or_404(contact_id: int) -> Contact:
 @bp.get("/contacts")
 @requires(Role.VIEWER)
 def index() -> str:
-    filters = book.Filters(
-        q=searching.typed(request.args),
-        location=request.args.get("location", ""),
-        preferred_product=request.args.get("preferred_product", ""),
-        opted_out=request.args.get("opted_out", ""),
-    )
+    """The contacts list, filtered as the URL says (what is not understood is
+    named and ignored); for htmx, the table only."""
+    filters = Filters.from_args(request.args)
+    columns = _columns(request.args)
     page = paginate(filters.query(), current_app.config["CAMPAIGNS_PER_PAGE"])
+    listed = {"page": page, "filters": filters, "columns": columns}
+    if htmx.targets("contact-list"):
+        return render_template("contacts/_list.html", **listed)
     return render_template(
         "contacts/index.html",
-        page=page,
-        filters=filters,
+        **listed,
         locations=book.choices(Contact.location),
         products=book.choices(Contact.preferred_product),
+        imports=book.imports_to_choose(),
+        keys=list(dict.fromkeys([*columns, *book.attribute_keys()])),
+        typed_attributes=_typed_attributes(request.args),
     )
+
+
+def _typed_attributes(args) -> list[str]:
+    """What the attribute boxes hold: as typed, understood or not, so nothing
+    typed is lost; ``?attributes.plan=gold`` as ``plan=gold``; one empty box at least."""
+    prefix = len(ATTRIBUTE_ARG)
+    api_style = [f"{arg[prefix:]}={value}" for arg, value in args.items(multi=True) if arg.startswith(ATTRIBUTE_ARG)]
+    return args.getlist("attribute") + api_style or [""]
+
+
+def _columns(args) -> list[str]:
+    """The attribute keys shown as columns (``?column=plan``), lower-cased as keys
+    are stored; what cannot be a key is left out, at most MAX_COLUMNS of them."""
+    keys = [typed.strip().lower() for typed in args.getlist("column")]
+    return list(dict.fromkeys(key for key in keys if ATTRIBUTE_KEY.fullmatch(key)))[:MAX_COLUMNS]
 
 
 @bp.get("/contacts/<int:contact_id>")
