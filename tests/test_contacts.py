@@ -42,7 +42,7 @@ def test_bad_contacts_are_refused_saying_what_and_where(client):
     assert "Line 1: write it as key: value" in page and "plan gold</textarea>" in page
     add(client)
     taken = add(client, first_name="Someone else").get_data(as_text=True)
-    assert "Contact 1 already has this phone." in taken and 'value="Someone else"' in taken
+    assert '<a href="/contacts/1">Ada Lovelace</a> already has this phone.' in taken and 'value="Someone else"' in taken
     assert db.session.query(Contact).count() == 1
 
 
@@ -335,3 +335,10 @@ def test_the_list_narrows_as_one_types_and_shows_chosen_attributes_as_columns(cl
     assert html.count('data-testid="contact-row"') == 1
     assert '<th scope="col"><code>tier</code></th>' in html and "nope" not in html
     assert '<td data-label="tier" data-testid="attribute-cell">1</td>' in html
+
+
+def test_the_phone_hint_names_the_country_not_the_setting(client):
+    for path in ("/contacts/new", "/opt-outs"):
+        page = client.get(path).get_data(as_text=True)
+        assert "as dialled locally (Kenya: 0712 123456)" in page, path
+        assert "DEFAULT_REGION" not in page, path

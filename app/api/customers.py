@@ -93,8 +93,8 @@ def create(json: CustomerIn) -> Response:
         )
         db.session.commit()
     except book.AddressTaken as taken:
-        field = "phone" if "phone" in str(taken) else "email"
-        raise Problem(409, str(taken), errors=[{"field": field, "message": str(taken)}]) from None
+        said = f"Customer {taken.contact_id} ({taken.label}) already has this {taken.field}."
+        raise Problem(409, said, errors=[{"field": taken.field, "message": said}]) from None
     except IntegrityError:
         # Added meanwhile by someone else: the unique index caught it.
         db.session.rollback()

@@ -19,7 +19,14 @@ if TYPE_CHECKING:
 
 
 class AddressTaken(Exception):
-    """Another contact has this phone or email."""
+    """Another contact has this phone or email (``field``): the one with
+    ``contact_id``, called ``label``."""
+
+    def __init__(self, field: str, contact_id: int, label: str) -> None:
+        super().__init__(f"{label} (contact {contact_id}) already has this {field}.")
+        self.field = field
+        self.contact_id = contact_id
+        self.label = label
 
 
 def values_of(contact: Contact | Row) -> Values:
@@ -142,11 +149,11 @@ def save(contact: Contact | None, *, actor: User, via: Via = Via.WEB, **fields) 
         value = fields.get(name)
         if value is None:
             continue
-        others = select(Contact.id).where(getattr(Contact, name) == value)
+        others = select(Contact).where(getattr(Contact, name) == value)
         if contact is not None:
             others = others.where(Contact.id != contact.id)
         if (other := db.session.scalar(others.limit(1))) is not None:
-            raise AddressTaken(f"Contact {other} already has this {name}.")
+            raise AddressTaken(name, other.id, other.label)
     adding = contact is None
     contact = contact or Contact()
     changed = [name for name, value in fields.items() if getattr(contact, name) != value]

@@ -7,7 +7,7 @@ from wtforms import StringField, SubmitField, TextAreaField
 from wtforms.validators import Length, ValidationError
 
 from app.forms import no_nul
-from app.messaging.addresses import InvalidAddress, normalize_email, normalize_phone
+from app.messaging.addresses import InvalidAddress, local_dialling, normalize_email, normalize_phone
 
 ATTRIBUTE_LINE = re.compile(r"^\s*([A-Za-z0-9_]+)\s*:\s*(.*?)\s*$")
 
@@ -40,7 +40,7 @@ class AttributesField(TextAreaField):
 class ContactForm(FlaskForm):
     first_name = StringField("First name", filters=[no_nul], validators=[Length(max=100)])
     last_name = StringField("Last name", filters=[no_nul], validators=[Length(max=100)])
-    phone = StringField("Phone", filters=[no_nul], description="With +country, or in DEFAULT_REGION's format.")
+    phone = StringField("Phone", filters=[no_nul])
     email = StringField("Email", filters=[no_nul])
     location = StringField("Location", filters=[no_nul], validators=[Length(max=100)])
     preferred_product = StringField("Preferred product", filters=[no_nul], validators=[Length(max=100)])
@@ -52,6 +52,10 @@ class ContactForm(FlaskForm):
     normalized_phone: str | None = None
     normalized_email: str | None = None
     parsed_attributes: dict[str, str] | None = None
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.phone.description = f"With +country, or {local_dialling(current_app.config['DEFAULT_REGION'])}."
 
     def validate_phone(self, field: StringField) -> None:
         if (field.data or "").strip():

@@ -1,5 +1,6 @@
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from app import audit, htmx
@@ -105,7 +106,9 @@ def _edit(contact: Contact | None) -> str | Response:
                 attributes=form.parsed_attributes or {},
             )
         except book.AddressTaken as taken:
-            (form.phone if "phone" in str(taken) else form.email).errors.append(str(taken))
+            link = url_for("contacts.show", contact_id=taken.contact_id)
+            said = Markup('<a href="{}">{}</a> already has this {}.').format(link, taken.label, taken.field)
+            form[taken.field].errors.append(said)
         else:
             db.session.commit()
             flash(f"Contact {saved.label} saved.", "success")
