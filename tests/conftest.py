@@ -145,7 +145,8 @@ def _clean_state(request):
             conn.execute(
                 text(
                     "TRUNCATE audit_events, campaigns, recipients, delivery_attempts, users, contacts, "
-                    "saved_templates, contact_imports, contact_import_chunks, contact_import_failures, opt_outs "
+                    "saved_templates, contact_imports, contact_import_chunks, contact_import_failures, opt_outs, "
+                    "segments, contact_changes "
                     "RESTART IDENTITY CASCADE"
                 )
             )

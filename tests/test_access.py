@@ -15,6 +15,7 @@ from app.contacts.models import Contact
 from app.extensions import db
 from app.optouts.models import OptOut
 from app.saved_templates.models import SavedTemplate
+from app.segments.models import Segment
 from app.tokens import models as api_tokens
 from tests.conftest import signed_in
 from tests.factories import make_campaign, make_user
@@ -41,6 +42,11 @@ ROLE_MATRIX = {
     "contacts.new": Role.OPERATOR,
     "contacts.edit": Role.OPERATOR,
     "contacts.delete": Role.OPERATOR,
+    "segments.index": Role.VIEWER,
+    "segments.size": Role.VIEWER,
+    "segments.new": Role.OPERATOR,
+    "segments.edit": Role.OPERATOR,
+    "segments.delete": Role.OPERATOR,
     "optouts.index": Role.VIEWER,
     "optouts.add": Role.OPERATOR,
     "optouts.remove": Role.OPERATOR,
@@ -81,7 +87,7 @@ ROLE_MATRIX = {
 
 
 # Requests a page makes by itself (``@background``).
-BACKGROUND_ENDPOINTS = {"campaigns.preview", "campaigns.audience_size", "imports.preview"}
+BACKGROUND_ENDPOINTS = {"campaigns.preview", "campaigns.audience_size", "imports.preview", "segments.size"}
 
 
 def endpoints(app):
@@ -173,7 +179,8 @@ def test_role_matrix(app, role):
     template = SavedTemplate(name="T", channel="sms", message="Hi")
     contact, other_contact = Contact(phone="+12025550100"), Contact(phone="+12025550101")
     opt_out = OptOut(channel="sms", address="+12025550103", source="staff")
-    db.session.add_all([template, contact, other_contact, opt_out])
+    segment, other_segment = Segment(name="Gold", filters={"attribute": ["plan=gold"]}), Segment(name="Tea")
+    db.session.add_all([template, contact, other_contact, opt_out, segment, other_segment])
     contact_import = importing.store(io.BytesIO(b"phone\n+12025550102\n"), "t.csv", actor=None)
     db.session.commit()
     imported = f"/contacts/imports/{contact_import.id}"
@@ -205,6 +212,11 @@ def test_role_matrix(app, role):
         "contacts.new": ("POST", "/contacts/new"),
         "contacts.edit": ("GET", f"/contacts/{contact.id}/edit"),
         "contacts.delete": ("POST", f"/contacts/{other_contact.id}/delete"),
+        "segments.index": ("GET", "/segments"),
+        "segments.size": ("GET", f"/segments/{segment.id}/size"),
+        "segments.new": ("POST", "/segments/new?location=Nairobi"),
+        "segments.edit": ("GET", f"/segments/{segment.id}/edit"),
+        "segments.delete": ("POST", f"/segments/{other_segment.id}/delete"),
         "optouts.index": ("GET", "/opt-outs"),
         "optouts.add": ("POST", "/opt-outs"),
         "optouts.remove": ("POST", f"/opt-outs/{opt_out.id}/remove"),
