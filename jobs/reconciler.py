@@ -8,7 +8,8 @@ Every RECONCILE_SECONDS it puts back recipients whose worker died mid-send
 enqueues a send job for every sending campaign that is owed work (queued
 recipients, or retries now due) and has no job queued or running: after a
 retry's wait, a worker crash, or Redis losing its queues; and queues again a
-contacts import whose job stopped writing (``importing.stalled``). Once an hour
+contacts import, or a change to many contacts, whose job stopped writing
+(``importing.stalled``, ``bulk.stalled``). Once an hour
 it removes uploads never imported and expired idempotency keys. The Procfile runs
 one; more are safe, since every change is guarded and a pass takes a Redis
 lock first.
@@ -34,7 +35,7 @@ from app import create_app, jobqueue
 from app.api import idempotency
 from app.campaigns import delivery, lifecycle, live, recovery
 from app.campaigns.models import CampaignStatus, lit
-from app.contacts import importing
+from app.contacts import bulk, importing
 from app.extensions import db, redis
 
 log = logging.getLogger("jobs.reconciler")
@@ -68,6 +69,7 @@ def reconcile(lock_seconds: float = 0.0, jobless_before: set[int] | None = None)
         "jobless": [],
         "enqueued": [],
         "imports": [],
+        "contact_changes": [],
         "forgotten": [],
     }
     if lock_seconds > 0 and not redis.client.set(PASS_LOCK, "1", nx=True, px=int(lock_seconds * 1000)):
@@ -100,6 +102,9 @@ def reconcile(lock_seconds: float = 0.0, jobless_before: set[int] | None = None)
     for import_id in unit(importing.stalled):
         jobqueue.enqueue_import(import_id)
         done["imports"].append(import_id)
+    for change_id in unit(bulk.stalled):
+        jobqueue.enqueue_contact_change(change_id)
+        done["contact_changes"].append(change_id)
     # Once an hour, by whichever reconciler comes first.
     if redis.client.set(HOUSEKEEPING_LOCK, "1", nx=True, px=HOUSEKEEPING_SECONDS * 1000):
         done["forgotten"] = unit(importing.forget_unstarted)

@@ -95,6 +95,7 @@ def test_one_pass_at_a_time_across_reconcilers(app):
         "jobless": [],
         "enqueued": [],
         "imports": [],
+        "contact_changes": [],
         "forgotten": [],
     }
 

@@ -46,6 +46,8 @@ def upgrade():
         sa.Column("expected", sa.Integer(), server_default="0", nullable=False),
         sa.Column("done_count", sa.Integer(), server_default="0", nullable=False),
         sa.Column("messages_erased", sa.Integer(), server_default="0", nullable=False),
+        # The last contact id a committed batch reached: where a stopped change resumes.
+        sa.Column("after_id", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("error", sa.Text(), server_default="", nullable=False),
         sa.Column("created_by_id", sa.Integer(), sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
