@@ -19,6 +19,7 @@ from app.live.views import bp as live_bp
 from app.optouts.views import bp as optouts_bp
 from app.optouts.webhooks import bp as webhooks_bp
 from app.saved_templates.views import bp as saved_templates_bp
+from app.segments.views import bp as segments_bp
 from app.tokens.views import bp as tokens_bp
 from app.users.views import bp as users_bp
 
@@ -51,6 +52,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         live_bp,
         optouts_bp,
         saved_templates_bp,
+        segments_bp,
         tokens_bp,
         users_bp,
         webhooks_bp,

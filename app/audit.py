@@ -51,6 +51,13 @@ class Action(StrEnum):
     CONTACT_DELETED = "contact.deleted"
     # One event for a whole CSV import (who, which file, the counts), not one per contact.
     CONTACTS_IMPORTED = "contacts.imported"
+    # One event for a change made to every contact a filter chose (its count and the filters).
+    CONTACTS_DELETED = "contacts.deleted"
+    CONTACTS_ATTRIBUTE_SET = "contacts.attribute_set"
+    CONTACTS_ATTRIBUTE_REMOVED = "contacts.attribute_removed"
+    SEGMENT_SAVED = "segment.saved"
+    SEGMENT_RENAMED = "segment.renamed"
+    SEGMENT_DELETED = "segment.deleted"
     OPT_OUT_ADDED = "opt_out.added"
     OPT_OUT_REMOVED = "opt_out.removed"
     TOKEN_CREATED = "token.created"
@@ -88,6 +95,12 @@ class Action(StrEnum):
             "contact.changed": "Changed the contact",
             "contact.deleted": "Deleted the contact",
             "contacts.imported": "Imported contacts",
+            "contacts.deleted": "Deleted contacts",
+            "contacts.attribute_set": "Set an attribute of contacts",
+            "contacts.attribute_removed": "Removed an attribute of contacts",
+            "segment.saved": "Saved the segment",
+            "segment.renamed": "Renamed the segment",
+            "segment.deleted": "Deleted the segment",
             "opt_out.added": "Opted out",
             "opt_out.removed": "Opted back in",
             "token.created": "Created an API token",

@@ -91,9 +91,14 @@ DEFAULTS: dict[str, Any] = {
     # Rows an import writes per transaction: its progress, and where a stopped
     # import resumes, move by this many.
     "IMPORT_BATCH_ROWS": 2_000,
-    # An import whose job wrote nothing for this long (its worker was killed)
-    # is queued again by the reconciler, and resumes where it stopped.
+    # An import, or a change to many contacts, whose job wrote nothing for
+    # this long (its worker was killed) is queued again by the reconciler,
+    # and resumes where it stopped.
     "IMPORT_STALL_SECONDS": 60.0,
+    # Contacts a change to many of them (delete, add or remove an attribute)
+    # makes per transaction; a change to at most this many is made at once,
+    # by the request that confirmed it, a larger one by a job.
+    "BULK_CHANGE_BATCH_ROWS": 2_000,
     # An uploaded file whose import was never started is removed (with its
     # file) this many hours after the upload, by the reconciler.
     "IMPORT_UNSTARTED_HOURS": 24.0,

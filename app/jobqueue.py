@@ -127,3 +127,18 @@ def enqueue_import(import_id: int) -> None:
         job_timeout=3600,
         result_ttl=0,
     )
+
+
+CONTACT_CHANGE_JOB = "jobs.contact_changes.change_contacts"
+
+
+def enqueue_contact_change(change_id: int) -> None:
+    """Queue the job that makes a change to many contacts; commit the change first."""
+    queue().enqueue(
+        CONTACT_CHANGE_JOB,
+        change_id,
+        job_id=f"contact-change-{change_id}-{uuid.uuid4().hex}",
+        # A million contacts take minutes; a job past this stops, and Try again resumes it.
+        job_timeout=3600,
+        result_ttl=0,
+    )

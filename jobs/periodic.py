@@ -43,7 +43,7 @@ from sqlalchemy.exc import DBAPIError
 from app import create_app
 from app.api import forget_expired_idempotency_keys
 from app.campaigns import recovery, scheduling
-from app.contacts import importing
+from app.contacts import bulk, importing
 from app.extensions import db, redis
 from app.formatting import plural
 
@@ -78,6 +78,7 @@ def table(config: Mapping[str, Any]) -> list[Task]:
         Task("reconciler", "expired-leases", recovery.recover_expired_leases, reconcile),
         Task("reconciler", "jobless-campaigns", recovery.JoblessCampaigns(), reconcile),
         Task("reconciler", "stalled-imports", importing.requeue_stalled, reconcile),
+        Task("reconciler", "stalled-contact-changes", bulk.requeue_stalled, reconcile),
         Task("reconciler", "unstarted-uploads", importing.forget_unstarted, HOURLY),
         Task("reconciler", "idempotency-keys", forget_expired_idempotency_keys, HOURLY),
         Task("scheduler", "scheduled-campaigns", scheduling.start_due, schedule, exclusive=False),

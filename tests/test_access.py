@@ -11,10 +11,11 @@ from app.auth.access import PUBLIC, required_role
 from app.auth.models import Role
 from app.campaigns.models import Recipient
 from app.contacts import importing
-from app.contacts.models import Contact
+from app.contacts.models import Contact, ContactChange
 from app.extensions import db
 from app.optouts.models import OptOut
 from app.saved_templates.models import SavedTemplate
+from app.segments.models import Segment
 from app.tokens import models as api_tokens
 from tests.conftest import signed_in
 from tests.factories import make_campaign, make_user
@@ -41,6 +42,15 @@ ROLE_MATRIX = {
     "contacts.new": Role.OPERATOR,
     "contacts.edit": Role.OPERATOR,
     "contacts.delete": Role.OPERATOR,
+    "contacts.confirm_bulk": Role.OPERATOR,
+    "contacts.bulk_change": Role.OPERATOR,
+    "contacts.change": Role.VIEWER,
+    "contacts.retry_change": Role.OPERATOR,
+    "segments.index": Role.VIEWER,
+    "segments.size": Role.VIEWER,
+    "segments.new": Role.OPERATOR,
+    "segments.edit": Role.OPERATOR,
+    "segments.delete": Role.OPERATOR,
     "optouts.index": Role.VIEWER,
     "optouts.add": Role.OPERATOR,
     "optouts.remove": Role.OPERATOR,
@@ -81,7 +91,7 @@ ROLE_MATRIX = {
 
 
 # Requests a page makes by itself (``@background``).
-BACKGROUND_ENDPOINTS = {"campaigns.preview", "campaigns.audience_size", "imports.preview"}
+BACKGROUND_ENDPOINTS = {"campaigns.preview", "campaigns.audience_size", "imports.preview", "segments.size"}
 
 
 def endpoints(app):
@@ -173,7 +183,9 @@ def test_role_matrix(app, role):
     template = SavedTemplate(name="T", channel="sms", message="Hi")
     contact, other_contact = Contact(phone="+12025550100"), Contact(phone="+12025550101")
     opt_out = OptOut(channel="sms", address="+12025550103", source="staff")
-    db.session.add_all([template, contact, other_contact, opt_out])
+    segment, other_segment = Segment(name="Gold", filters={"attribute": ["plan=gold"]}), Segment(name="Tea")
+    stopped = ContactChange(action="delete", filters={"location": "Nowhere"}, status="failed", error="test")
+    db.session.add_all([template, contact, other_contact, opt_out, segment, other_segment, stopped])
     contact_import = importing.store(io.BytesIO(b"phone\n+12025550102\n"), "t.csv", actor=None)
     db.session.commit()
     imported = f"/contacts/imports/{contact_import.id}"
@@ -205,6 +217,15 @@ def test_role_matrix(app, role):
         "contacts.new": ("POST", "/contacts/new"),
         "contacts.edit": ("GET", f"/contacts/{contact.id}/edit"),
         "contacts.delete": ("POST", f"/contacts/{other_contact.id}/delete"),
+        "contacts.confirm_bulk": ("GET", "/contacts/bulk?location=Nowhere&change=delete"),
+        "contacts.bulk_change": ("POST", "/contacts/bulk"),
+        "contacts.change": ("GET", f"/contacts/changes/{stopped.id}"),
+        "contacts.retry_change": ("POST", f"/contacts/changes/{stopped.id}/retry"),
+        "segments.index": ("GET", "/segments"),
+        "segments.size": ("GET", f"/segments/{segment.id}/size"),
+        "segments.new": ("POST", "/segments/new?location=Nairobi"),
+        "segments.edit": ("GET", f"/segments/{segment.id}/edit"),
+        "segments.delete": ("POST", f"/segments/{other_segment.id}/delete"),
         "optouts.index": ("GET", "/opt-outs"),
         "optouts.add": ("POST", "/opt-outs"),
         "optouts.remove": ("POST", f"/opt-outs/{opt_out.id}/remove"),

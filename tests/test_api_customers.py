@@ -96,3 +96,27 @@ def test_an_unknown_or_out_of_range_customer_is_404(app):
     assert_problem(api.get("/api/v1/customers/0"), 404)
     assert_problem(api.get("/api/v1/customers/99999999999999999999"), 404)
     assert_problem(api.get("/api/v1/customers/-1"), 404)
+
+
+def test_the_list_takes_the_contacts_list_s_filters(app):
+    api = api_client(app)
+    made = [
+        {"phone": "0712000010", "location": "Nairobi", "attributes": {"plan": "gold"}},
+        {"phone": "0712000011", "location": "Nairobi", "preferred_product": "Tea", "attributes": {"plan": "silver"}},
+        {"phone": "0712000012", "location": "Mombasa", "attributes": {"plan": "gold", "tier": "2"}},
+    ]
+    ids = [api.post("/api/v1/customers", json=body).get_json()["id"] for body in made]
+
+    def found(query: str) -> list[int]:
+        answer = api.get(f"/api/v1/customers?{query}")
+        assert answer.status_code == 200, answer.get_json()
+        return [c["id"] for c in answer.get_json()["data"]]
+
+    assert found("location=Nairobi") == [ids[1], ids[0]]
+    assert found("location=Nairobi&preferred_product=Tea") == [ids[1]]
+    assert found("attributes.plan=gold") == [ids[2], ids[0]]
+    assert found("attributes.PLAN=gold&attributes.tier=2") == [ids[2]]
+    assert found("attributes.plan=Gold") == []  # values match exactly
+    assert api.get("/api/v1/customers?location=Nairobi").get_json()["pagination"]["total_count"] == 2
+    refused = assert_problem(api.get("/api/v1/customers?attributes.pl-an=gold"), 400)
+    assert refused["errors"][0]["field"] == "attributes"

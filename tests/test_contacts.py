@@ -42,7 +42,7 @@ def test_bad_contacts_are_refused_saying_what_and_where(client):
     assert "Line 1: write it as key: value" in page and "plan gold</textarea>" in page
     add(client)
     taken = add(client, first_name="Someone else").get_data(as_text=True)
-    assert "Contact 1 already has this phone." in taken and 'value="Someone else"' in taken
+    assert '<a href="/contacts/1">Ada Lovelace</a> already has this phone.' in taken and 'value="Someone else"' in taken
     assert db.session.query(Contact).count() == 1
 
 
@@ -200,8 +200,21 @@ def test_an_audience_that_chooses_nobody_is_refused_saying_why(client):
     add(client, location="London")
     page = contacts_campaign(client, audience_location="Rome").get_data(as_text=True)
     assert "No contact with a phone matches these filters, leaving out those who opted out of SMS." in page
+    assert db.session.scalar(select(Campaign.id)) is None
+
+
+BAD_ATTRIBUTE = "“gold” is not an attribute filter: write it as key=value, such as plan=gold."
+
+
+def test_a_bad_attribute_filter_is_said_at_once_by_the_count_and_alone_on_create(client):
+    add(client, location="London")
+    size = client.post("/campaigns/audience", data={"channel": "sms", "audience_attribute": "gold"})
+    said = size.get_data(as_text=True)
+    assert BAD_ATTRIBUTE in said and "Correct it to see how many contacts match." in said
+    assert "<strong>" not in said  # no count that leaves the filter out
     page = contacts_campaign(client, audience_attribute="gold").get_data(as_text=True)
-    assert "Write it as key=value, such as plan=gold." in page
+    assert BAD_ATTRIBUTE in page
+    assert "No contact with a phone matches" not in page
     assert db.session.scalar(select(Campaign.id)) is None
 
 
@@ -271,3 +284,61 @@ def test_an_audience_of_contacts_is_measured_with_their_own_names(client, config
     # 155 + 8 characters: too long as "Mary Ann", though "Mary" alone would fit.
     page = contacts_campaign(client, message="x" * 155 + "{first_name}").get_data(as_text=True)
     assert "Too long for 1 recipient (line 1: 2 SMS segments" in page
+
+
+def test_a_contact_with_attributes_opens_for_editing_with_them_filled_in(client):
+    add(client, attributes="plan: gold\ntier: 2")
+    contact_id = db.session.scalar(select(Contact.id))
+    page = client.get(f"/contacts/{contact_id}/edit")
+    assert page.status_code == 200
+    assert "plan: gold\ntier: 2</textarea>" in page.get_data(as_text=True)
+
+
+def test_a_bad_filter_on_a_list_is_named_above_it_and_ignored(client):
+    add(client)
+    page = client.get("/contacts?opted_out=lots&attribute=gold&import=99").get_data(as_text=True)
+    assert page.count('data-testid="contact-row"') == 1
+    assert "“lots” is not an opted-out choice this list knows (yes or no). It was ignored." in page
+    assert f"{BAD_ATTRIBUTE} It was ignored." in page
+    assert "“99” is not an import this list knows. It was ignored." in page
+    # What was typed stays in its box.
+    assert 'name="attribute" value="gold"' in page
+    opt_outs = client.get("/opt-outs?channel=fax").get_data(as_text=True)
+    assert "“fax” is not a channel this list knows; it was ignored." in opt_outs
+
+
+def test_attribute_filters_match_keys_in_any_case_and_values_exactly(client):
+    add(client, attributes="Plan: Gold")
+    add(client, first_name="Bo", phone="+1 202 555 0144", attributes="plan: gold")
+    for asked in ("attribute=Plan%3DGold", "attribute=plan+%3D+Gold", "attributes.PLAN=Gold"):
+        page = client.get(f"/contacts?{asked}").get_data(as_text=True)
+        assert page.count('data-testid="contact-row"') == 1, asked
+        assert "Ada" in page and "1 contact found: with plan = Gold" in page
+    size = client.post("/campaigns/audience", data={"channel": "sms", "audience_attribute": "PLAN=Gold"})
+    assert "<strong>1 contact</strong>" in size.get_data(as_text=True)
+    # Both forms say how a value matches.
+    rule = "the key in any case, the value exactly as stored (Gold is not gold)"
+    assert rule in client.get("/contacts").get_data(as_text=True)
+    assert rule in client.get("/campaigns/new").get_data(as_text=True)
+
+
+def test_the_list_narrows_as_one_types_and_shows_chosen_attributes_as_columns(client):
+    add(client, attributes="plan: gold\ntier: 2")
+    add(client, first_name="Bo", phone="+1 202 555 0144", attributes="tier: 1")
+    page = client.get("/contacts").get_data(as_text=True)
+    # The search asks for the table only, as one types, and keeps the search in the URL.
+    assert 'hx-trigger="input changed delay:300ms, submit"' in page and 'hx-target="#contact-list"' in page
+    assert 'value="plan"' in page and 'value="tier"' in page  # the columns offered, from the data
+    htmx = {"HX-Request": "true", "HX-Target": "contact-list"}
+    html = client.get("/contacts?q=bo&column=Tier&column=nope!", headers=htmx).get_data(as_text=True)
+    assert html.lstrip().startswith('<div id="contact-list"')
+    assert html.count('data-testid="contact-row"') == 1
+    assert '<th scope="col"><code>tier</code></th>' in html and "nope" not in html
+    assert '<td data-label="tier" data-testid="attribute-cell">1</td>' in html
+
+
+def test_the_phone_hint_names_the_country_not_the_setting(client):
+    for path in ("/contacts/new", "/opt-outs"):
+        page = client.get(path).get_data(as_text=True)
+        assert "as dialled locally (Kenya: 0712 123456)" in page, path
+        assert "DEFAULT_REGION" not in page, path

@@ -16,6 +16,7 @@ from app.contacts.models import Contact, ContactImport
 from app.extensions import db
 from app.optouts.models import OptOut
 from app.saved_templates.models import SavedTemplate
+from app.segments.models import Segment
 from devtools.procfile import ROOT
 from tests.browser import goto_live, needs_chromium, sign_in
 from tests.factories import make_campaign, make_started_campaign, make_user
@@ -57,7 +58,8 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
     template = SavedTemplate(name="Reminder", channel="email", subject="For {first_name}", message="See you.")
     contact = Contact(phone="+12025550143", first_name="Ada", location="London", attributes={"plan": "gold"})
     opt_out = OptOut(channel="whatsapp", address="+12025550143", source="reply", note="replied STOP")
-    db.session.add_all([template, contact, opt_out])
+    segment = Segment(name="Gold in London", filters={"location": "London", "attribute": ["plan=gold"]})
+    db.session.add_all([template, contact, opt_out, segment])
     people = b"phone,first name,plan\n+12025550150,Bo,gold\n12,Bad,\n"
     finished = importing.store(io.BytesIO(people), "people.csv", actor=None)
     waiting = importing.store(io.BytesIO(people), "later.csv", actor=None)
@@ -78,6 +80,10 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
         "start dispatch, without JavaScript's dialog": f"/campaigns/{draft.id}/start",
         "contacts": "/contacts",
         "a contact search that finds none": "/contacts?q=nobody",
+        "filtered contacts, an attribute column, a bad filter": "/contacts?location=London&column=plan&opted_out=x",
+        "segments": "/segments",
+        "saving filters as a segment": "/segments/new?location=London&attribute=plan%3Dgold",
+        "renaming a segment": f"/segments/{segment.id}/edit",
         "add contact": "/contacts/new",
         "a contact": f"/contacts/{contact.id}",
         "editing a contact": f"/contacts/{contact.id}/edit",

@@ -97,6 +97,7 @@ def test_one_pass_at_a_time_across_reconcilers(app, config):
         "expired-leases",
         "jobless-campaigns",
         "stalled-imports",
+        "stalled-contact-changes",
         "unstarted-uploads",
         "idempotency-keys",
     ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from flask import current_app, url_for
+from flask import current_app, request, url_for
 from pydantic import Field, StringConstraints
-from sqlalchemy import false, select
+from sqlalchemy import false
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
@@ -21,6 +21,7 @@ from app.audit import Via
 from app.auth.access import requires
 from app.auth.models import Role
 from app.contacts import book
+from app.contacts.filters import ATTRIBUTE_ARG, Filters
 from app.contacts.models import Contact
 from app.extensions import db
 from app.messaging.addresses import InvalidAddress, normalize_email, normalize_phone
@@ -44,7 +45,15 @@ class CustomerIn(StrictModel):
 
 
 class CustomerQuery(PageQuery):
+    """Filters combine (all must hold). ``attributes.KEY=value`` (any number of
+    them, such as ``?attributes.plan=gold``) keeps the customers whose
+    attribute KEY is that value: the key in any case, the value exactly."""
+
     phone: str | None = Field(None, description="Only the customer with this phone, once normalized.")
+    location: str | None = Field(None, description="Only the customers in this location (exactly as stored).")
+    preferred_product: str | None = Field(
+        None, description="Only the customers preferring this product (exactly as stored)."
+    )
 
 
 def _normalized(json: CustomerIn) -> tuple[str | None, str | None]:
@@ -87,8 +96,8 @@ def create(json: CustomerIn) -> Response:
         )
         db.session.commit()
     except book.AddressTaken as taken:
-        field = "phone" if "phone" in str(taken) else "email"
-        raise Problem(409, str(taken), errors=[{"field": field, "message": str(taken)}]) from None
+        said = f"Customer {taken.contact_id} ({taken.label}) already has this {taken.field}."
+        raise Problem(409, said, errors=[{"field": taken.field, "message": said}]) from None
     except IntegrityError:
         # Added meanwhile by someone else: the unique index caught it.
         db.session.rollback()
@@ -100,17 +109,38 @@ def create(json: CustomerIn) -> Response:
 
 
 @requires(Role.VIEWER)
-@endpoint({200: CustomerPage}, query=CustomerQuery, tags=["customers"])
+@endpoint({200: CustomerPage}, errors=(400,), query=CustomerQuery, tags=["customers"])
 def index(query: CustomerQuery) -> Response:
     """List customers
 
-    Customers, newest first, a page at a time; ``phone`` finds the one with that phone."""
-    found = select(Contact)
+    Customers, newest first, a page at a time; ``phone`` finds the one with that
+    phone; ``location``, ``preferred_product`` and ``attributes.KEY=value``
+    narrow the list as the contacts list's filters do. 400 names an attribute
+    filter that cannot match (a key not of letters, digits and _)."""
+    filters = _filters(query)
+    found = filters.query().order_by(None)
     if query.phone is not None:
         key = _phone_key(query.phone)
         # Not a phone: no customer has it (``== None`` would find the email-only ones).
         found = found.where(Contact.phone == key) if key is not None else found.where(false())
     return json_response(shapes.paginated(found, shapes.customer, order_by=[Contact.id.desc()]))
+
+
+def _filters(query: CustomerQuery) -> Filters:
+    """The contacts list's filters, as the query asks for them."""
+    asked: dict[str, str | list[str]] = {
+        "location": query.location or "",
+        "preferred_product": query.preferred_product or "",
+    }
+    asked |= {name: request.args.getlist(name) for name in request.args if name.startswith(ATTRIBUTE_ARG)}
+    filters = Filters.from_args(asked)
+    if filters.ignored:
+        raise Problem(
+            400,
+            " ".join(filters.problems),
+            errors=[{"field": "attributes", "message": message} for message in filters.problems],
+        )
+    return filters
 
 
 def _phone_key(typed: str) -> str | None:

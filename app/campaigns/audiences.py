@@ -3,7 +3,7 @@ location, product, attribute or import, never those who opted out of the
 channel) become its recipients."""
 
 from app.campaigns.parsing import ParsedRecipient
-from app.contacts.book import Audience
+from app.contacts.filters import Audience
 from app.messaging.channels import Channel
 
 

@@ -7,7 +7,7 @@ edit either comes first (and the edit is refused) or waits for it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
@@ -39,10 +39,12 @@ def create_campaign(
     via: Via = Via.WEB,
     subject: str | None = None,
     from_contacts: bool = False,
+    audience: dict[str, Any] | None = None,
 ) -> Campaign:
     """A draft campaign and its recipients, each with its text rendered,
     recorded in its history; the caller commits. The templates' placeholders
-    must be known (``placeholders.unknown``): forms check that first."""
+    must be known (``placeholders.unknown``): forms check that first.
+    ``audience``: what recipients chosen from contacts were chosen by (``Campaign.audience``)."""
     subject = subject if channel == Channel.EMAIL else None
     campaign = Campaign(
         title=title,
@@ -51,6 +53,7 @@ def create_campaign(
         subject=subject,
         recipient_count=len(recipients),
         created_by_id=created_by.id if created_by is not None else None,
+        audience=audience,
     )
     db.session.add(campaign)
     db.session.flush()
@@ -63,7 +66,7 @@ def create_campaign(
         actor=created_by,
         via=via,
         campaign_id=campaign.id,
-        detail=plural(len(recipients), "recipient"),
+        detail=plural(len(recipients), "recipient") + (f", sent to {campaign.audience_said}" if audience else ""),
     )
     return campaign
 
@@ -240,7 +243,8 @@ def edit(
     db.session.execute(
         text(
             "UPDATE campaigns SET title = :title, channel = :channel, subject = :subject, message = :message, "
-            "schedule_refusal = NULL, "
+            # Edited, its recipients are the lines of the form: no longer what a filter chose.
+            "schedule_refusal = NULL, audience = NULL, "
             "recipient_count = :count WHERE id = :id"
         ),
         {**fields, "id": campaign_id, "count": len(recipients)},

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
@@ -156,6 +158,10 @@ class Campaign(Model):
     # Why the start at its scheduled time was refused (a budget), which put it
     # back to draft; shown on its page until its next change.
     schedule_refusal: Mapped[str | None] = mapped_column(Text)
+    # What a campaign made from contacts was sent to (migration 0018): the
+    # filters as a URL query and in words, and the segment's id and name when
+    # it was one; None for a pasted list. Kept as they were then.
+    audience: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # Kept in the same transactions that change recipient rows, so a page can
     # show totals for 100,000 recipients without counting them.
     recipient_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -186,6 +192,16 @@ class Campaign(Model):
     @property
     def channel_label(self) -> str:
         return Channel(self.channel).label
+
+    @property
+    def audience_said(self) -> str | None:
+        """Who it was sent to, in words, when it was made from contacts."""
+        if not self.audience:
+            return None
+        who = f"contacts {self.audience['said']}" if self.audience.get("said") else "every contact"
+        if "segment" in self.audience:
+            return f"the segment “{self.audience['segment']}” ({who})"
+        return who
 
     @property
     def done_count(self) -> int:

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from app.campaigns.drafts import values_for
 from app.campaigns.parsing import LineError, parse_recipients
-from app.contacts.book import Audience, values_of
+from app.contacts.book import values_of
+from app.contacts.filters import Audience
 from app.extensions import db
 from app.messaging import length, placeholders
 from app.messaging.channels import Channel

@@ -10,12 +10,12 @@ from app.auth.access import background, requires
 from app.auth.models import Role
 from app.campaigns import controls, cost, drafts, lifecycle, listing, live, recipient_search, transitions
 from app.campaigns import preview as message_preview
-from app.campaigns.forms import CampaignForm, ScheduleForm
+from app.campaigns.forms import CampaignForm, ScheduleForm, chosen_audience
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import ParseResult
 from app.campaigns.recipient_search import RecipientSearch
 from app.campaigns.transitions import Change
-from app.contacts.book import Audience
+from app.contacts.filters import Audience
 from app.extensions import csrf, db
 from app.formatting import plural
 from app.kept import keeps_what_was_typed, take
@@ -79,6 +79,9 @@ def new() -> str | Response:
     elif request.method == "GET" and (chosen := request.args.get("audience_import", type=int)):
         # "Send a campaign to these contacts", from an import's page.
         form = CampaignForm(data={"audience": "contacts", "audience_import": str(chosen)})
+    elif request.method == "GET" and (chosen := request.args.get("audience_segment", type=int)):
+        # "Send a campaign", from the Segments page.
+        form = CampaignForm(data={"audience": "segment", "audience_segment": str(chosen)})
     else:
         form = CampaignForm()
     if form.validate_on_submit():
@@ -91,7 +94,8 @@ def new() -> str | Response:
             parsed.recipients,
             created_by=current_user,
             subject=form.email_subject,
-            from_contacts=form.audience.data == "contacts",
+            from_contacts=form.from_contacts,
+            audience=form.sent_to,
         )
         summary = creation_summary(parsed)
         if (send_at := form.send_at_utc) is not None:
@@ -128,22 +132,15 @@ def preview() -> str:
         region=current_app.config["DEFAULT_REGION"],
         line_max=current_app.config["RECIPIENT_LINE_MAX_CHARS"],
         sms_max_segments=current_app.config["SMS_MAX_SEGMENTS"],
-        audience=_audience(form) if form.get("audience") == "contacts" else None,
+        audience=_audience(form),
     )
     return render_template("campaigns/_preview.html", preview=shown)
 
 
-def _audience(form) -> Audience:
-    """The contacts the form's filters choose; an attribute filter not yet key=value is ignored."""
-    attribute = form.get("audience_attribute", "").strip()
+def _audience(form, kind: str | None = None) -> Audience | None:
+    """The contacts the form sends to, on the channel it names; None for a paste."""
     channel = form.get("channel", "")
-    return Audience(
-        channel if channel in set(Channel) else Channel.SMS.value,
-        form.get("audience_location", "").strip(),
-        form.get("audience_product", "").strip(),
-        attribute if "=" in attribute else "",
-        import_id=form.get("audience_import", type=int),
-    )
+    return chosen_audience(form, channel if channel in set(Channel) else Channel.SMS.value, kind)
 
 
 @bp.post("/campaigns/audience")
@@ -151,8 +148,10 @@ def _audience(form) -> Audience:
 @background
 def audience_size() -> str:
     """How many contacts the form's filters choose, as they change (htmx)."""
-    audience = _audience(request.form)
-    return render_template("campaigns/_audience_size.html", audience=audience, size=audience.size())
+    audience = _audience(request.form, "segment" if request.form.get("audience") == "segment" else "contacts")
+    # A filter not understood is said at once, with no count that would leave it out.
+    size = None if audience is None or audience.filters.ignored else audience.size()
+    return render_template("campaigns/_audience_size.html", audience=audience, size=size)
 
 
 @bp.route("/campaigns/<int:campaign_id>/edit", methods=["GET", "POST"])

@@ -7,7 +7,7 @@ from wtforms import StringField, SubmitField, TextAreaField
 from wtforms.validators import Length, ValidationError
 
 from app.forms import no_nul
-from app.messaging.addresses import InvalidAddress, normalize_email, normalize_phone
+from app.messaging.addresses import InvalidAddress, local_dialling, normalize_email, normalize_phone
 
 ATTRIBUTE_LINE = re.compile(r"^\s*([A-Za-z0-9_]+)\s*:\s*(.*?)\s*$")
 
@@ -27,14 +27,24 @@ def parse_attributes(text: str) -> tuple[dict[str, str], list[str]]:
     return attributes, errors
 
 
+class AttributesField(TextAreaField):
+    """A contact's attributes as ``key: value`` lines: a dict (the contact's
+    own, when the form is made from it) is shown as such lines."""
+
+    def process_data(self, value: object) -> None:
+        if isinstance(value, dict):
+            value = "\n".join(f"{key}: {value[key]}" for key in sorted(value))
+        super().process_data(value)
+
+
 class ContactForm(FlaskForm):
     first_name = StringField("First name", filters=[no_nul], validators=[Length(max=100)])
     last_name = StringField("Last name", filters=[no_nul], validators=[Length(max=100)])
-    phone = StringField("Phone", filters=[no_nul], description="With +country, or in DEFAULT_REGION's format.")
+    phone = StringField("Phone", filters=[no_nul])
     email = StringField("Email", filters=[no_nul])
     location = StringField("Location", filters=[no_nul], validators=[Length(max=100)])
     preferred_product = StringField("Preferred product", filters=[no_nul], validators=[Length(max=100)])
-    attributes = TextAreaField(
+    attributes = AttributesField(
         "Attributes", filters=[no_nul], description="One per line, key: value. A template reads {attributes.key}."
     )
     submit = SubmitField("Save contact")
@@ -42,6 +52,10 @@ class ContactForm(FlaskForm):
     normalized_phone: str | None = None
     normalized_email: str | None = None
     parsed_attributes: dict[str, str] | None = None
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.phone.description = f"With +country, or {local_dialling(current_app.config['DEFAULT_REGION'])}."
 
     def validate_phone(self, field: StringField) -> None:
         if (field.data or "").strip():

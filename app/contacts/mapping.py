@@ -31,7 +31,8 @@ YES = frozenset({"yes", "y", "true", "1", "x", "opted out", "stop", "unsubscribe
 NO = frozenset({"no", "n", "false", "0"})
 CHOICES = [*FIELDS, ATTRIBUTE, IGNORE]
 CHOICE_LABELS = {name: label for name, (label, _) in FIELDS.items()} | {
-    ATTRIBUTE: "Attribute (named after the column)",
+    # The page adds the key (``Attribute: loyalty_tier``), named after the column.
+    ATTRIBUTE: "Attribute",
     IGNORE: "Ignore this column",
 }
 # The contacts table's sizes (app.contacts.models.Contact).

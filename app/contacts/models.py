@@ -170,3 +170,57 @@ class ContactImportMember(Model):
 
     import_id: Mapped[int] = mapped_column(ForeignKey("contact_imports.id", ondelete="CASCADE"), primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+
+
+class ChangeAction(StrEnum):
+    DELETE = "delete"
+    SET_ATTRIBUTE = "set_attribute"
+    REMOVE_ATTRIBUTE = "remove_attribute"
+
+
+class ChangeStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ContactChange(Model):
+    """One change made to every contact a filter chooses (migration 0018):
+    delete them, or add or remove an attribute. Made in batches, each
+    committed with ``done_count`` and ``after_id``, so a stopped change
+    resumes where it was and changes nothing twice."""
+
+    __tablename__ = "contact_changes"
+    __table_args__ = (
+        CheckConstraint(
+            "action IN ('delete', 'set_attribute', 'remove_attribute')", name="contact_changes_action_valid"
+        ),
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="contact_changes_status_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action: Mapped[str] = mapped_column(String(32))
+    # The filters as the contacts list's URL query (``Filters.args``).
+    filters: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    attribute_key: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    attribute_value: Mapped[str] = mapped_column(Text, default="", server_default="")
+    status: Mapped[str] = mapped_column(String(16), default=ChangeStatus.QUEUED.value, server_default="queued")
+    # How many the confirmation counted; the change is made to those the filters choose when it runs.
+    expected: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    done_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A delete: messages sent to the deleted contacts, kept with their personal fields erased.
+    messages_erased: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    after_id: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    created_by: Mapped[User | None] = relationship(lazy="joined")
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (ChangeStatus.DONE, ChangeStatus.FAILED)

@@ -8,6 +8,7 @@ import re
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from phonenumbers import geocoder
 
 from app.formatting import number, quote
 from app.messaging.channels import Channel
@@ -29,6 +30,17 @@ class InvalidAddress(ValueError):
     def __init__(self, message: str, reason: str = "") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+def local_dialling(region: str) -> str:
+    """How a phone is typed without +country where we are (DEFAULT_REGION),
+    for a form's hint: ``as dialled locally (Kenya: 0712 123456)``."""
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    if example is None:
+        return f"as dialled locally ({region})"
+    country = geocoder.country_name_for_number(example, "en") or region
+    national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return f"as dialled locally ({country}: {national})"
 
 
 def normalize_email(address: str) -> str:

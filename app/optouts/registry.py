@@ -14,14 +14,15 @@ every later send to that address.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from flask import current_app
 from sqlalchemy import Select, delete, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
-from app import audit
+from app import audit, searching
 from app.audit import Action, Via
 from app.extensions import db
 from app.messaging.addresses import normalize_address
@@ -171,6 +172,16 @@ def of_contact(phone: str | None, email: str | None) -> list[OptOut]:
 class Filters:
     q: str = ""
     channel: str = ""
+    # What in the URL was not understood, and so ignored, said to the reader.
+    ignored: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> Filters:
+        """What ``/opt-outs?q=…&channel=…`` asks for; a channel not known is named and ignored."""
+        said: list[str] = []
+        channels = {channel.value: channel.label for channel in Channel}
+        channel = searching.choice(args, "channel", channels, said)
+        return cls(q=(args.get("q") or "").strip()[:320], channel=channel, ignored=tuple(said))
 
     def query(self) -> Select:
         query = select(OptOut)

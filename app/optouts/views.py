@@ -25,7 +25,7 @@ def index() -> str:
 
 
 def _page(form: OptOutForm) -> str:
-    filters = registry.Filters(q=request.args.get("q", "").strip()[:320], channel=request.args.get("channel", ""))
+    filters = registry.Filters.from_args(request.args)
     return render_template(
         "optouts/index.html",
         page=paginate(filters.query(), current_app.config["CAMPAIGNS_PER_PAGE"]),

@@ -21,13 +21,14 @@ document.addEventListener("submit", function (event) {
   });
 })();
 
-// The New campaign form shows the pasted list or the contacts' filters, as "Send to" says.
+// The New campaign form shows the pasted list, the contacts' filters or the
+// segment, as "Send to" says (data-for-audience: the choices a part is for).
 (function () {
   function follow() {
     var chosen = document.querySelector("input[name=audience]:checked");
     if (!chosen) return;
     document.querySelectorAll("[data-for-audience]").forEach(function (part) {
-      part.hidden = part.dataset.forAudience !== chosen.value;
+      part.hidden = part.dataset.forAudience.split(" ").indexOf(chosen.value) < 0;
     });
   }
   document.addEventListener("DOMContentLoaded", follow);

@@ -1,0 +1,1 @@
+"""Segments: named sets of contact filters, which campaigns are sent to."""
