@@ -10,7 +10,7 @@ from rq import Worker
 from sqlalchemy import func, select
 
 from app import jobqueue
-from app.campaigns import delivery, lifecycle
+from app.campaigns import delivery, lifecycle, live
 from app.campaigns.delivery import RetryPolicy
 from app.campaigns.models import DeliveryAttempt, Recipient, idempotency_key
 from app.extensions import db
@@ -190,3 +190,33 @@ def test_a_pause_puts_back_at_once_the_claims_still_waiting_for_their_turn(
     calls = campaign_calls(redis_client, campaign.id)
     assert sorted(key for key, _ in calls) == sorted({key for key, _ in calls}) and len(calls) == 12
     assert db.session.scalar(select(func.max(Recipient.attempts)).where(Recipient.campaign_id == campaign.id)) == 1
+
+
+def test_a_paused_campaign_says_how_many_messages_the_provider_still_has_until_the_last_finishes(app, client):
+    campaign = make_started_campaign(5, enqueue=False)
+    claimed = delivery.advance(campaign.id, [], 3).claimed
+    db.session.commit()
+    client.post(f"/campaigns/{campaign.id}/pause")
+    page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert 'data-testid="finishing">Paused · 3 messages already with the provider are finishing</p>' in page
+
+    # Every live update's header follows the data, down to none.
+    policy = RetryPolicy.from_config(app.config)
+    for answered, said in ((2, "Paused · 1 message already with the provider is finishing"), (3, None)):
+        delivery.advance(campaign.id, [policy.settle(c, message_id="sim") for c in claimed[answered - 2 : answered]], 0)
+        db.session.commit()
+        update = live.render_update(live.fresh(campaign.id), [])
+        db.session.commit()
+        if said:
+            assert f'data-testid="finishing">{said}</p>' in update
+        else:
+            assert 'data-testid="finishing"' not in update
+
+
+def test_a_cancelled_campaign_says_so_too_while_the_provider_finishes(client):
+    campaign = make_started_campaign(4, enqueue=False)
+    delivery.advance(campaign.id, [], 2)
+    db.session.commit()
+    client.post(f"/campaigns/{campaign.id}/cancel")
+    page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert 'data-testid="finishing">Cancelled · 2 messages already with the provider are finishing</p>' in page

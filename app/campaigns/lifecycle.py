@@ -207,7 +207,7 @@ def pause(campaign_id: int, actor: User | None, via: Via = Via.WEB) -> Result:
     if not _move(campaign_id, Change.PAUSE, "pause_reason = :reason", reason=reason):
         return _refused(campaign_id, Change.PAUSE)
     audit.record(Action.CAMPAIGN_PAUSED, actor=actor, via=via, campaign_id=campaign_id)
-    return Result(True, "Paused. Sends already in flight finish; nothing new is sent until you resume.")
+    return Result(True, "Paused. Messages already with the provider finish; nothing new is sent until you resume.")
 
 
 def resume(campaign_id: int, actor: User | None, via: Via = Via.WEB) -> Result:
@@ -252,11 +252,12 @@ def cancel(campaign_id: int, actor: User | None, via: Via = Via.WEB, reason: str
     if not in_flight:
         return Result(True, f"Cancelled: {detail}.")
     # Their outcomes come later: a send that then fails for a reason worth
-    # retrying is cancelled too, so the header's counts still move.
+    # retrying is cancelled too, so the header's counts still move. How many
+    # the provider has is the header's to say: claims it did not yet have are
+    # cancelled as their jobs learn of it.
     return Result(
         True,
-        f"Cancelled: {detail}. The {plural(in_flight, 'send')} already in flight finish; "
-        "any of them that fails now is cancelled too.",
+        f"Cancelled: {detail}. Messages already with the provider finish; any of them that fails now is cancelled too.",
     )
 
 
