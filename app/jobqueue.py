@@ -145,6 +145,14 @@ def halted_at(connection: Redis, campaign_id: int) -> int | None:
     return int(noted) if noted is not None else None
 
 
+TEST_SEND_JOB = "jobs.test_send.send_test"
+
+
+def enqueue_test_send(test_id: int) -> None:
+    """Queue the job that sends one test ("Send a test to me"); commit the test first."""
+    queue().enqueue(TEST_SEND_JOB, test_id, job_id=f"test-send-{test_id}", result_ttl=0)
+
+
 IMPORT_JOB = "jobs.import_contacts.import_contacts"
 
 

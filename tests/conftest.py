@@ -145,8 +145,8 @@ def _clean_state(request):
             conn.execute(
                 text(
                     "TRUNCATE audit_events, campaigns, recipients, delivery_attempts, users, contacts, "
-                    "saved_templates, contact_imports, contact_import_chunks, contact_import_failures, opt_outs "
-                    "RESTART IDENTITY CASCADE"
+                    "saved_templates, contact_imports, contact_import_chunks, contact_import_failures, opt_outs, "
+                    "test_sends RESTART IDENTITY CASCADE"
                 )
             )
         redis.client.flushdb()

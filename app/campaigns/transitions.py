@@ -37,6 +37,8 @@ class Change(StrEnum):
     UNSCHEDULE = "unschedule"
     # A draft's title, channel, message and recipients (app.campaigns.drafts).
     EDIT = "edit"
+    # The message, to the operator's own address, before Start (app.campaigns.test_sends).
+    SEND_TEST = "send_test"
     DELETE = "delete"
     PAUSE = "pause"
     RESUME = "resume"
@@ -59,6 +61,8 @@ TRANSITIONS: dict[Change, dict[CampaignStatus, CampaignStatus]] = {
     # starts (the JSON API adds recipients to one): budgets and opt-outs are
     # checked when it starts, on what it is then.
     Change.EDIT: {C.DRAFT: C.DRAFT, C.SCHEDULED: C.SCHEDULED},
+    # Changes no status: a test is before Start, while the message may still change.
+    Change.SEND_TEST: {C.DRAFT: C.DRAFT, C.SCHEDULED: C.SCHEDULED},
     Change.DELETE: {C.DRAFT: C.DRAFT},
     Change.PAUSE: {C.SENDING: C.PAUSED},
     Change.RESUME: {C.PAUSED: C.SENDING},
@@ -75,6 +79,7 @@ OPERATOR_CHANGES = (
     Change.RESCHEDULE,
     Change.UNSCHEDULE,
     Change.EDIT,
+    Change.SEND_TEST,
     Change.PAUSE,
     Change.RESUME,
     Change.RETRY_FAILED,
@@ -104,6 +109,7 @@ DONE = {
     Change.RESCHEDULE: "be rescheduled",
     Change.UNSCHEDULE: "be unscheduled",
     Change.EDIT: "be edited",
+    Change.SEND_TEST: "have a test sent",
     Change.DELETE: "be deleted",
     Change.PAUSE: "be paused",
     Change.RESUME: "be resumed",
