@@ -151,7 +151,7 @@ def advance(campaign_id: int, outcomes: list[Outcome], limit: int, released: Seq
         {"id": campaign_id},
     ).one()
     cancelled = status == CampaignStatus.CANCELLED
-    settled, opted_out = _store(campaign_id, outcomes, cancelled=cancelled)
+    settled, opted_out, failed_permanent = _store(campaign_id, outcomes, cancelled=cancelled)
     put_back = _release(campaign_id, released, cancelled=cancelled)
     for address in opted_out:
         contact_id = book.id_by_address(channel, address)
@@ -181,6 +181,7 @@ def advance(campaign_id: int, outcomes: list[Outcome], limit: int, released: Seq
         retrying=counts[R.RETRYING] - from_retrying,
         sent=counts[R.SENT],
         failed=counts[R.FAILED],
+        failed_permanent=failed_permanent,
         cancelled=counts[R.CANCELLED] + (len(put_back) if cancelled else 0),
         skipped=len(skipped),
     )
@@ -277,17 +278,17 @@ def _claim(
 RETRY = f"o.status = {lit(R.RETRYING)} AND NOT :cancelled"
 
 
-def _store(campaign_id: int, outcomes: list[Outcome], cancelled: bool) -> tuple[list[RecipientState], list[str]]:
+def _store(campaign_id: int, outcomes: list[Outcome], cancelled: bool) -> tuple[list[RecipientState], list[str], int]:
     """Write outcomes and log each as an attempt, a batch per statement as arrays;
-    returns the recipients' new states, and the addresses the provider said
-    have opted out.
+    returns the recipients' new states, the addresses the provider said have
+    opted out, and how many failed permanently.
 
     Naming the campaign as well as the ids lets PostgreSQL find the rows through
     the ``(campaign_id, status, id)`` index, among the few now ``sending``. In a
     cancelled campaign a transient failure is not retried: it is cancelled.
     """
     if not outcomes:
-        return [], []
+        return [], [], 0
     rows = db.session.execute(
         text(
             f"""
@@ -319,7 +320,8 @@ def _store(campaign_id: int, outcomes: list[Outcome], cancelled: bool) -> tuple[
                 FROM stored
             )
             SELECT id, status, attempts, last_error, extract(epoch FROM next_attempt_at),
-                   CASE WHEN error_code = 'opted_out' THEN address_normalized END FROM stored
+                   CASE WHEN error_code = 'opted_out' THEN address_normalized END,
+                   status = {lit(R.FAILED)} AND error_kind = {lit(ErrorKind.PERMANENT)} FROM stored
             """
         ),
         {
@@ -337,9 +339,10 @@ def _store(campaign_id: int, outcomes: list[Outcome], cancelled: bool) -> tuple[
     ).all()
     states = [
         RecipientState(rid, status, attempts, error, float(retry_at) if retry_at is not None else None)
-        for rid, status, attempts, error, retry_at, _ in rows
+        for rid, status, attempts, error, retry_at, *_ in rows
     ]
-    return states, [opted_out for *_, opted_out in rows if opted_out is not None]
+    opted_out = [address for *_, address, _ in rows if address is not None]
+    return states, opted_out, sum(1 for *_, permanent in rows if permanent)
 
 
 def retry_due(campaign_id: int) -> bool:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from app.campaigns.models import CampaignStatus
+from app.campaigns.models import CampaignStatus, ErrorKind
 
 if TYPE_CHECKING:
     from app.campaigns.models import Campaign
@@ -95,6 +95,37 @@ def may(campaign: Campaign, change: Change) -> bool:
     if change is Change.RETRY_FAILED:
         return campaign.failed_count > 0
     return True
+
+
+class Failures(StrEnum):
+    """Which failed recipients Retry failed queues again."""
+
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+    ALL = "all"
+
+    @property
+    def kinds(self) -> list[str]:
+        """The error kinds (``ErrorKind``) of the failures it takes."""
+        both = [ErrorKind.TRANSIENT.value, ErrorKind.PERMANENT.value]
+        return both if self is Failures.ALL else [self.value]
+
+    def of(self, campaign: Campaign) -> int:
+        """How many of the campaign's failed recipients it takes."""
+        return {
+            Failures.TRANSIENT: campaign.failed_transient_count,
+            Failures.PERMANENT: campaign.failed_permanent_count,
+            Failures.ALL: campaign.failed_count,
+        }[self]
+
+
+def retry_choices(campaign: Campaign) -> list[Failures]:
+    """What Retry failed may take now, each with something to retry: a kind
+    that has failures, and all of them when both kinds have."""
+    if not may(campaign, Change.RETRY_FAILED):
+        return []
+    kinds = [f for f in (Failures.TRANSIENT, Failures.PERMANENT) if f.of(campaign) > 0]
+    return [*kinds, Failures.ALL] if len(kinds) == 2 else kinds
 
 
 def allowed(campaign: Campaign) -> list[Change]:

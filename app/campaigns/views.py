@@ -14,7 +14,7 @@ from app.campaigns.forms import CampaignForm, ScheduleForm
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import ParseResult
 from app.campaigns.recipient_search import RecipientSearch
-from app.campaigns.transitions import Change
+from app.campaigns.transitions import Change, Failures
 from app.contacts.book import Audience
 from app.extensions import csrf, db
 from app.formatting import plural
@@ -368,8 +368,12 @@ def cancel(campaign_id: int) -> Response:
 @bp.post("/campaigns/<int:campaign_id>/retry-failed")
 @requires(Role.OPERATOR)
 def retry_failed(campaign_id: int) -> Response:
-    include_permanent = request.form.get("which") == "all"
-    return _control(campaign_id, lambda cid, actor: lifecycle.retry_failed(cid, actor, include_permanent))
+    """``which``: temporary failures (without one, as before), permanent ones, or all."""
+    try:
+        which = Failures(request.form.get("which") or Failures.TRANSIENT)
+    except ValueError:
+        abort(400, description="Choose which failures to retry: transient, permanent or all.")
+    return _control(campaign_id, lambda cid, actor: lifecycle.retry_failed(cid, actor, which))
 
 
 def answer(campaign_id: int, category: str, notice: str) -> Response:
