@@ -6,7 +6,8 @@ text, and subject for email), sent to the person's own test phone or email
 takes: a job on the queue, the provider call with the channel's rate limit
 schedule, and an idempotency key of its own. It is never a recipient, and
 never counted in the campaign's counts, its cost or a budget; the history
-says it was a test, to whom and by whom.
+says it was a test, to whom and by whom. Of the campaign row only its
+version moves, so that open pages show the test.
 
 A person may send at most TEST_SEND_LIMIT tests ("5 per minute; 30 per day"),
 counted here from the table itself, so every web process shares the count.
@@ -116,7 +117,15 @@ def request(campaign: Campaign, user: User) -> TestSend:
     )
     db.session.add(test)
     db.session.flush()
+    _show(campaign.id)
     return test
+
+
+def _show(campaign_id: int) -> None:
+    """Move the campaign row's version (and nothing else of it), so that open
+    pages take the reload that shows the test: a page drops a reload rendered
+    from a row no newer than its own."""
+    db.session.execute(text("UPDATE campaigns SET version = version WHERE id = :id"), {"id": campaign_id})
 
 
 def over_limit(user: User) -> str | None:
@@ -177,4 +186,5 @@ def record(test_id: int, message_id: str | None = None, error: str | None = None
     else:
         detail = f"to {test.address}: {error}"
         audit.record(Action.CAMPAIGN_TEST_FAILED, actor=person, campaign_id=test.campaign_id, detail=detail)
+    _show(test.campaign_id)
     return test

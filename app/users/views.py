@@ -104,7 +104,7 @@ def account() -> str | Response:
 @bp.post("/account/test-addresses")
 @requires(Role.VIEWER)
 @csrf.exempt  # the form checks its own token, and shows itself again, filled in, if refused
-def test_addresses() -> Response | tuple[str, int]:
+def test_addresses() -> str | Response:
     """Where "Send a test to me" sends; refused, the page comes back with what was typed and why."""
     user = current_user._get_current_object()
     form = TestAddressesForm()
@@ -114,7 +114,7 @@ def test_addresses() -> Response | tuple[str, int]:
         saved = " and ".join(filter(None, (user.test_phone, user.test_email)))
         flash(f"Tests you send yourself now go to {saved}." if saved else "You have no test addresses now.", "success")
         return redirect(url_for("users.account"))
-    return _account_page(user, TimeZoneForm(data={"timezone": zones.of(user).key}), form), 400
+    return _account_page(user, TimeZoneForm(data={"timezone": zones.of(user).key}), form)
 
 
 def _test_addresses_form(user: User) -> TestAddressesForm:
