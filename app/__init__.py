@@ -10,6 +10,7 @@ from app import cli, config, errors, health, security, templating
 from app.api import routes as api
 from app.auth import access
 from app.auth.views import bp as auth_bp
+from app.campaigns.test_send_views import bp as test_sends_bp
 from app.campaigns.views import bp as campaigns_bp
 from app.contacts.import_views import bp as imports_bp
 from app.contacts.views import bp as contacts_bp
@@ -53,6 +54,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         optouts_bp,
         saved_templates_bp,
         segments_bp,
+        test_sends_bp,
         tokens_bp,
         users_bp,
         webhooks_bp,

@@ -38,6 +38,9 @@ class Action(StrEnum):
     CAMPAIGN_COMPLETED = "campaign.completed"
     CAMPAIGN_EDITED = "campaign.edited"
     CAMPAIGN_DELETED = "campaign.deleted"
+    # "Send a test to me": the provider's answer, by the person who asked (app.campaigns.test_sends).
+    CAMPAIGN_TEST_SENT = "campaign.test_sent"
+    CAMPAIGN_TEST_FAILED = "campaign.test_failed"
     USER_CREATED = "user.created"
     USER_ROLE_CHANGED = "user.role_changed"
     USER_DEACTIVATED = "user.deactivated"
@@ -83,6 +86,8 @@ class Action(StrEnum):
             "campaign.completed": "Completed",
             "campaign.edited": "Edited the draft",
             "campaign.deleted": "Deleted the draft",
+            "campaign.test_sent": "Test message sent",
+            "campaign.test_failed": "Test message not sent",
             "user.created": "Created the account",
             "user.role_changed": "Changed the role",
             "user.deactivated": "Deactivated the account",

@@ -155,6 +155,10 @@ DEFAULTS: dict[str, Any] = {
     "SMS_RATE_LIMIT": 0.0,
     "WHATSAPP_RATE_LIMIT": 0.0,
     "EMAIL_RATE_LIMIT": 0.0,
+    # "Send a test to me": tests one person may send, over every campaign
+    # (each window counted from the tests themselves); then the page says when
+    # the next may go. Modest, as each test is a real message to a real phone.
+    "TEST_SEND_LIMIT": "5 per minute; 30 per day",
     # The most segments one SMS may take (each recipient's own text); a longer
     # message is refused when the campaign is saved, never cut.
     "SMS_MAX_SEGMENTS": 10,

@@ -114,6 +114,45 @@ class Heartbeat:
             log.warning("campaign heartbeat not cleared: %s", error)
 
 
+# KEYS[1] the campaign's halted key; ARGV the version at which it stopped
+# sending, and the key's TTL in ms. Keeps the highest version noted, whichever
+# web process or job gets there first.
+NOTE_HALTED = """
+local noted = tonumber(redis.call('GET', KEYS[1]))
+if noted == nil or noted < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+"""
+# Long past any job's slice: by then every job has read the row itself.
+HALTED_TTL_MS = 24 * 3600 * 1000
+
+
+def halted_key(campaign_id: int) -> str:
+    return f"dispatch:campaign-{campaign_id}:halted"
+
+
+def note_halted(campaign_id: int, version: int) -> None:
+    """After a pause or cancel committed: the campaign row's ``version`` then,
+    so that its send jobs' calls waiting to start are not made
+    (``jobs.halt``). A job that misses it learns at its next loop turn."""
+    script = redis.client.register_script(NOTE_HALTED)
+    script(keys=[halted_key(campaign_id)], args=[version, HALTED_TTL_MS])
+
+
+def halted_at(connection: Redis, campaign_id: int) -> int | None:
+    """The campaign's version when it last stopped sending, if noted."""
+    noted = connection.get(halted_key(campaign_id))
+    return int(noted) if noted is not None else None
+
+
+TEST_SEND_JOB = "jobs.test_send.send_test"
+
+
+def enqueue_test_send(test_id: int) -> None:
+    """Queue the job that sends one test ("Send a test to me"); commit the test first."""
+    queue().enqueue(TEST_SEND_JOB, test_id, job_id=f"test-send-{test_id}", result_ttl=0)
+
+
 IMPORT_JOB = "jobs.import_contacts.import_contacts"
 
 

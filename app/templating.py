@@ -5,7 +5,7 @@ from datetime import datetime
 from flask import Flask
 
 from app import zones
-from app.campaigns.transitions import allowed
+from app.campaigns.transitions import allowed, retry_choices
 from app.formatting import countdown, duration, epoch, number, plural, retry_label, size, timestamp, when, zone_name
 from app.live.channel import campaign_channel
 from app.messaging.channels import Channel
@@ -28,6 +28,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(retry_label)
     app.add_template_global(campaign_channel)
     app.add_template_global(allowed, "allowed_changes")
+    app.add_template_global(retry_choices)
     app.add_template_test(is_personal, "personal")
 
 

@@ -13,6 +13,10 @@ claimed call waits in its thread for its turn in the channel's schedule
 cannot bunch calls past the limit. Recipient changes go to the coalesced live
 updates (``app.campaigns.live``), never one message per change.
 
+Once the campaign is paused or cancelled, calls the provider already has
+finish and are recorded; a claimed call not yet made is not made
+(``jobs.halt``), and its recipient goes back to the queue at the next loop turn.
+
 A job outlives short outages: if PostgreSQL or Redis goes away it keeps what
 it has in memory, waits and carries on. If it dies instead, its claimed
 recipients' leases expire and the reconciler (``jobs.reconciler``) picks up.
@@ -40,6 +44,7 @@ from app.campaigns.models import Campaign, CampaignStatus, RecipientState, Recip
 from app.config import rate_limit
 from app.extensions import db, redis
 from app.jobqueue import Heartbeat
+from jobs.halt import Halt
 from jobs.provider import ProviderError, SimulatedProvider
 from jobs.ratelimit import SendRate
 
@@ -74,9 +79,12 @@ def send_campaign(campaign_id: int) -> str:
     concurrency = config["DISPATCH_CONCURRENCY"]
     tick = 1 / config["LIVE_UPDATES_PER_SECOND"]
     deadline = time.monotonic() + config["DISPATCH_SLICE_SECONDS"]
+    halt = Halt(redis.client, campaign_id)
     in_flight: dict[Future, Claimed] = {}
     # Calls that woke too late for their turns, to be given new ones.
     missed: list[Claimed] = []
+    # Claims whose calls were not made, the campaign having stopped: put back next turn.
+    released: list[Claimed] = []
     done: queue.SimpleQueue[Future] = queue.SimpleQueue()
     outcomes: list[Outcome] = []
     finished = 0
@@ -88,18 +96,29 @@ def send_campaign(campaign_id: int) -> str:
             heartbeat.beat()
             wanted = concurrency - len(in_flight) - len(missed) if claiming else 0
             grant = through_outages(partial(rate.take, wanted), patience, heartbeat)
-            turn = through_outages(partial(_advance, campaign_id, outcomes, grant.granted), patience, heartbeat)
+            turn = through_outages(
+                partial(_advance, campaign_id, outcomes, grant.granted, released), patience, heartbeat
+            )
+            released = []
             finished += sum(1 for s in turn.settled if s.status != RecipientStatus.RETRYING) + len(turn.skipped)
             flush_in = _show(
                 campaign_id,
                 turn.settled
                 + turn.skipped
+                + turn.released
                 + [RecipientState(c.id, RecipientStatus.SENDING, c.attempt) for c in turn.claimed],
             )
             if turn.auto_paused:
                 live.show_campaign_change(campaign_id)
-
-            calls, missed = missed + turn.claimed, []
+            if turn.halted or halt.is_set():
+                # Paused or cancelled (a call may have learnt it first): calls
+                # the provider has finish, the others are put back, nothing new starts.
+                halt.set()
+                claiming = False
+                calls, released, missed = [], missed + turn.claimed, []
+            else:
+                halt.sending_at(turn.version)
+                calls, missed = missed + turn.claimed, []
             turns = through_outages(partial(rate.turns, len(calls)), patience, heartbeat)
             asked = time.monotonic()
             for n, recipient in enumerate(calls):
@@ -110,13 +129,11 @@ def send_campaign(campaign_id: int) -> str:
                     asked + turns.wait(n),
                     turns.late_after,
                     partial(provider.send, channel, recipient.address, content, recipient.idempotency_key, subject),
+                    halt,
                 )
                 in_flight[future] = recipient
                 future.add_done_callback(done.put)
-            if turn.halted:
-                # Paused or cancelled: sends in flight finish, nothing new starts.
-                claiming = False
-            elif grant.granted:
+            if claiming and grant.granted:
                 # Fewer rows than asked for means none are claimable now;
                 # retries that fall due later go to a new job. The first
                 # claim ignores the deadline, so every job makes progress.
@@ -124,7 +141,7 @@ def send_campaign(campaign_id: int) -> str:
                 claiming = turn.taken == grant.granted
             if claimed_once and time.monotonic() >= deadline:
                 claiming = False
-            if not in_flight and not claiming:
+            if not in_flight and not claiming and not released:
                 break
 
             # Wake for outcomes, the next token, or a pending live update.
@@ -132,7 +149,10 @@ def send_campaign(campaign_id: int) -> str:
             outcomes = []
             for future in _gather(done, len(in_flight), timeout):
                 recipient = in_flight.pop(future)
-                if isinstance(future.exception(), MissedTurn):
+                error = future.exception()
+                if isinstance(error, NotCalled) or (isinstance(error, MissedTurn) and halt.is_set()):
+                    released.append(recipient)
+                elif isinstance(error, MissedTurn):
                     missed.append(recipient)
                 else:
                     outcomes.append(_settle(policy, recipient, future))
@@ -149,8 +169,8 @@ def send_campaign(campaign_id: int) -> str:
     return f"campaign {campaign_id}: {finished} done; other jobs, a resume or a due retry carry on"
 
 
-def _advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> delivery.Turn:
-    turn = delivery.advance(campaign_id, outcomes, limit)
+def _advance(campaign_id: int, outcomes: list[Outcome], limit: int, released: list[Claimed]) -> delivery.Turn:
+    turn = delivery.advance(campaign_id, outcomes, limit, released)
     db.session.commit()
     return turn
 
@@ -159,11 +179,16 @@ class MissedTurn(Exception):
     """A call's thread woke too late for its turn: the call was not made."""
 
 
-def call_at_turn(due: float, late_after: float, send: Callable[[], T]) -> T:
+class NotCalled(Exception):
+    """The campaign stopped (paused or cancelled) before the call's turn: it was not made."""
+
+
+def call_at_turn(due: float, late_after: float, send: Callable[[], T], halt: Halt) -> T:
     """Make the call at its turn (a ``time.monotonic()``): not before, and not
-    more than ``late_after`` seconds after, when it would crowd the next turn's."""
-    if (wait := due - time.monotonic()) > 0:
-        time.sleep(wait)
+    more than ``late_after`` seconds after, when it would crowd the next turn's;
+    and not at all once the campaign has stopped sending, asked last of all."""
+    if halt.wait(max(due - time.monotonic(), 0.0)) or halt.stopped():
+        raise NotCalled
     if time.monotonic() - due > late_after:
         raise MissedTurn
     return send()

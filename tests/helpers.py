@@ -40,6 +40,12 @@ def assert_counters_match_rows(campaign: Campaign) -> None:
     for status in RecipientStatus:
         assert campaign.count_for(status) == counts.get(status.value, 0), (status, campaign.count_for(status), counts)
     assert campaign.recipient_count == sum(counts.values())
+    permanent = db.session.scalar(
+        select(func.count()).where(
+            Recipient.campaign_id == campaign.id, Recipient.status == "failed", Recipient.error_kind == "permanent"
+        )
+    )
+    assert campaign.failed_permanent_count == permanent, (campaign.failed_permanent_count, permanent)
 
 
 def assert_nothing_lost_or_sent_twice(campaign: Campaign, ledger_redis: Redis, all_terminal: bool = True) -> dict:

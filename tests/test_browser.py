@@ -103,7 +103,7 @@ def test_an_operator_pauses_resumes_and_cancels_from_the_page_by_keyboard(live_s
     # Pause is reversible: no confirmation. Enter on the focused button presses it.
     page.get_by_role("button", name="Pause").focus()
     page.keyboard.press("Enter")
-    expect(page.get_by_text("Paused. Sends already in flight finish")).to_be_visible()
+    expect(page.get_by_text("Paused. Messages already with the provider finish")).to_be_visible()
     expect(page.get_by_test_id("campaign-status")).to_have_text("Paused")
     expect(page.get_by_test_id("pause-reason")).to_have_text("Paused by nurse@example.com.")
     expect(page.locator("#count-sending")).to_have_text("0", timeout=10_000)

@@ -352,4 +352,3 @@ def test_confirmations_say_nothing_a_live_page_could_make_stale(client, run_work
     assert cancel == "Cancel this campaign? Every recipient not yet sent will never be sent. This cannot be undone."
     retry = re.search(r'hx-confirm="(Queue these failed recipients again[^"]*)"', page).group(1)
     assert not re.search(r"\d", retry.replace("3 more attempts", ""))
-    assert '<option value="all">All failures, including permanent ones</option>' in page

@@ -16,6 +16,7 @@ from app.campaigns.models import Campaign, Recipient, RecipientState, RecipientS
 from app.extensions import db
 from app.live.channel import campaign_channel
 from devtools import procfile
+from jobs.halt import Halt
 from jobs.ratelimit import SendRate
 from jobs.send import MissedTurn, call_at_turn
 from tests.conftest import worker_env
@@ -192,15 +193,16 @@ def test_every_process_takes_its_calls_turns_from_one_schedule_an_interval_apart
     assert SendRate(redis_client, "email", 0).turns(5).wait(4) == 0  # no limit, no waiting
 
 
-def test_a_call_is_made_at_its_turn_and_not_when_its_thread_wakes_too_late():
+def test_a_call_is_made_at_its_turn_and_not_when_its_thread_wakes_too_late(redis_client):
     made = []
+    halt = Halt(redis_client, 1)
     due = time.monotonic() + 0.02
-    assert call_at_turn(due, 0.01, lambda: made.append(time.monotonic()) or "sim-1") == "sim-1"
+    assert call_at_turn(due, 0.01, lambda: made.append(time.monotonic()) or "sim-1", halt) == "sim-1"
     assert made[0] >= due
     # A thread the machine left waiting past its turn would crowd the next
     # turn's call: it makes none, and the job gives it a new turn.
     with pytest.raises(MissedTurn):
-        call_at_turn(time.monotonic() - 0.05, 0.01, lambda: made.append(time.monotonic()))
+        call_at_turn(time.monotonic() - 0.05, 0.01, lambda: made.append(time.monotonic()), halt)
     assert len(made) == 1
 
 

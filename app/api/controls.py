@@ -20,7 +20,7 @@ from app.auth.access import requires
 from app.auth.models import Role
 from app.campaigns import controls, lifecycle, live, transitions
 from app.campaigns.lifecycle import Result
-from app.campaigns.transitions import Change
+from app.campaigns.transitions import Change, Failures
 
 
 def _control(campaign_id: int, change: Change, make: Callable[[], Result]) -> Response:
@@ -80,10 +80,15 @@ def retry_failed(campaign_id: int, json: RetryIn) -> Response:
     there was nothing to retry. The body is optional."""
     campaign_or_404(campaign_id)
     result = controls.carry_out(
-        campaign_id, lambda: lifecycle.retry_failed(campaign_id, api_user(), json.include_permanent, Via.API)
+        campaign_id, lambda: lifecycle.retry_failed(campaign_id, api_user(), _failures(json), Via.API)
     )
     campaign = live.fresh(campaign_id)
     if not result.changed and campaign.status not in transitions.TRANSITIONS[Change.RETRY_FAILED]:
         raise refusal(campaign_id, Change.RETRY_FAILED, result.notice)
     body = {"campaign_id": campaign_id, "requeued": result.count, "status": shapes.api_status(campaign)}
     return json_response(body)
+
+
+def _failures(json: RetryIn) -> Failures:
+    """The contract's choice: temporary failures, or permanent ones too."""
+    return Failures.ALL if json.include_permanent else Failures.TRANSIENT

@@ -12,7 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.clock import utcnow
 from app.extensions import Model, db
-from app.messaging.addresses import email_key, normalize_email
+from app.messaging.addresses import MAX_ADDRESS, email_key, normalize_email
 
 MIN_PASSWORD = 12
 
@@ -62,6 +62,10 @@ class User(UserMixin, Model):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The zone they enter and read times in (an IANA name, migration 0014); None is DEFAULT_TIMEZONE.
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # Where "Send a test to me" sends, by channel (migration 0019): their own
+    # phone (E.164) and email (normalised); None until they set one on /account.
+    test_phone: Mapped[str | None] = mapped_column(String(32))
+    test_email: Mapped[str | None] = mapped_column(String(MAX_ADDRESS))
 
     def get_id(self) -> str:
         return self.session_token

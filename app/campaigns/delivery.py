@@ -4,7 +4,8 @@ settled as sent, failed or waiting for a retry, with every attempt recorded.
     queued ──claim──▶ sending ──▶ sent
        ▲                │ ├────▶ failed      (permanent, or out of attempts)
        │                │ └────▶ retrying ──claim when due──▶ sending
-       └──lease expired─┘
+       └────────────────┘
+         lease expired, or the campaign stopped before the call was made
 
 A send job calls ``advance`` once per loop turn; the reconciler's recovery of
 expired leases is in ``lifecycle``, with every other guarded change. A loop
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -120,6 +122,10 @@ class Turn:
     auto_paused: bool = False
     # Claimed, but opted out: skipped, not sent.
     skipped: list[RecipientState] = field(default_factory=list)
+    # Claimed, but never called, as the campaign stopped: queued again (cancelled, in a cancelled campaign).
+    released: list[RecipientState] = field(default_factory=list)
+    # The campaign row's version when the turn began.
+    version: int = 0
 
     @property
     def taken(self) -> int:
@@ -127,9 +133,11 @@ class Turn:
         return len(self.claimed) + len(self.skipped)
 
 
-def advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> Turn:
-    """Store provider outcomes for claimed recipients, then claim up to ``limit``
-    recipients that are queued or due for a retry, each with a lease.
+def advance(campaign_id: int, outcomes: list[Outcome], limit: int, released: Sequence[Claimed] = ()) -> Turn:
+    """Store provider outcomes for claimed recipients, put back those whose call
+    was never made (``released``: the campaign stopped before their turn), then
+    claim up to ``limit`` recipients that are queued or due for a retry, each
+    with a lease.
 
     An outcome is stored only while its recipient is still ``sending`` in the
     same attempt, so one reported twice, or reported after its lease expired
@@ -138,11 +146,13 @@ def advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> Turn:
     last, so the campaign row stays locked only until the caller's commit.
     """
     lifecycle.hold_claim_lock(campaign_id)
-    status, channel, retrying, recent = db.session.execute(
-        text("SELECT status, channel, retrying_count, recent_outcomes FROM campaigns WHERE id = :id"),
+    status, channel, retrying, recent, version = db.session.execute(
+        text("SELECT status, channel, retrying_count, recent_outcomes, version FROM campaigns WHERE id = :id"),
         {"id": campaign_id},
     ).one()
-    settled, opted_out = _store(campaign_id, outcomes, cancelled=status == CampaignStatus.CANCELLED)
+    cancelled = status == CampaignStatus.CANCELLED
+    settled, opted_out, failed_permanent = _store(campaign_id, outcomes, cancelled=cancelled)
+    put_back = _release(campaign_id, released, cancelled=cancelled)
     for address in opted_out:
         contact_id = book.id_by_address(channel, address)
         opt_outs.add(
@@ -167,17 +177,52 @@ def advance(campaign_id: int, outcomes: list[Outcome], limit: int) -> Turn:
         campaign_id,
         # Sends that finish after a pause or cancel do not count toward the rate.
         progress=counts[R.SENT] + counts[R.FAILED] if status == CampaignStatus.SENDING else None,
-        sending=len(claimed) - len(settled),
+        sending=len(claimed) - len(settled) - len(put_back),
         retrying=counts[R.RETRYING] - from_retrying,
         sent=counts[R.SENT],
         failed=counts[R.FAILED],
-        cancelled=counts[R.CANCELLED],
+        failed_permanent=failed_permanent,
+        cancelled=counts[R.CANCELLED] + (len(put_back) if cancelled else 0),
         skipped=len(skipped),
     )
     # Decided again on the row itself, last: other jobs' outcomes may have come in between.
     auto_paused = status == CampaignStatus.SENDING and lifecycle.note_outcomes(campaign_id, failed)
     halted = status != CampaignStatus.SENDING or auto_paused
-    return Turn(settled, claimed, halted=halted, auto_paused=auto_paused, skipped=skipped)
+    return Turn(
+        settled, claimed, halted=halted, auto_paused=auto_paused, skipped=skipped, released=put_back, version=version
+    )
+
+
+def _release(campaign_id: int, released: Sequence[Claimed], cancelled: bool) -> list[RecipientState]:
+    """Put back claimed recipients whose call was never made: queued again as
+    they were, the claim's attempt taken back, nothing logged, since the
+    provider never heard of them; in a cancelled campaign, cancelled.
+
+    Like an outcome, only while the recipient is still ``sending`` in the
+    attempt it was claimed for."""
+    if not released:
+        return []
+    rows = db.session.execute(
+        text(
+            f"""
+            UPDATE recipients AS r
+            SET status = CASE WHEN :cancelled THEN {lit(R.CANCELLED)} ELSE {lit(R.QUEUED)} END,
+                attempts = r.attempts - 1, lease_expires_at = NULL,
+                finished_at = CASE WHEN :cancelled THEN now() END, updated_at = now()
+            FROM unnest(CAST(:ids AS integer[]), CAST(:attempts AS integer[])) AS c(id, attempt)
+            WHERE r.id = c.id AND r.campaign_id = :campaign_id AND r.status = {lit(R.SENDING)}
+              AND r.attempts = c.attempt
+            RETURNING r.id, r.status, r.attempts, r.last_error
+            """
+        ),
+        {
+            "campaign_id": campaign_id,
+            "cancelled": cancelled,
+            "ids": [c.id for c in released],
+            "attempts": [c.attempt for c in released],
+        },
+    ).all()
+    return [RecipientState(*row) for row in rows]
 
 
 def _claim(
@@ -233,17 +278,17 @@ def _claim(
 RETRY = f"o.status = {lit(R.RETRYING)} AND NOT :cancelled"
 
 
-def _store(campaign_id: int, outcomes: list[Outcome], cancelled: bool) -> tuple[list[RecipientState], list[str]]:
+def _store(campaign_id: int, outcomes: list[Outcome], cancelled: bool) -> tuple[list[RecipientState], list[str], int]:
     """Write outcomes and log each as an attempt, a batch per statement as arrays;
-    returns the recipients' new states, and the addresses the provider said
-    have opted out.
+    returns the recipients' new states, the addresses the provider said have
+    opted out, and how many failed permanently.
 
     Naming the campaign as well as the ids lets PostgreSQL find the rows through
     the ``(campaign_id, status, id)`` index, among the few now ``sending``. In a
     cancelled campaign a transient failure is not retried: it is cancelled.
     """
     if not outcomes:
-        return [], []
+        return [], [], 0
     rows = db.session.execute(
         text(
             f"""
@@ -275,7 +320,8 @@ def _store(campaign_id: int, outcomes: list[Outcome], cancelled: bool) -> tuple[
                 FROM stored
             )
             SELECT id, status, attempts, last_error, extract(epoch FROM next_attempt_at),
-                   CASE WHEN error_code = 'opted_out' THEN address_normalized END FROM stored
+                   CASE WHEN error_code = 'opted_out' THEN address_normalized END,
+                   status = {lit(R.FAILED)} AND error_kind = {lit(ErrorKind.PERMANENT)} FROM stored
             """
         ),
         {
@@ -293,9 +339,10 @@ def _store(campaign_id: int, outcomes: list[Outcome], cancelled: bool) -> tuple[
     ).all()
     states = [
         RecipientState(rid, status, attempts, error, float(retry_at) if retry_at is not None else None)
-        for rid, status, attempts, error, retry_at, _ in rows
+        for rid, status, attempts, error, retry_at, *_ in rows
     ]
-    return states, [opted_out for *_, opted_out in rows if opted_out is not None]
+    opted_out = [address for *_, address, _ in rows if address is not None]
+    return states, opted_out, sum(1 for *_, permanent in rows if permanent)
 
 
 def retry_due(campaign_id: int) -> bool:

@@ -25,7 +25,7 @@ from app import audit, zones
 from app.audit import Action, Via
 from app.campaigns import cost, skipping
 from app.campaigns.models import RATE_SECONDS, CampaignStatus, ErrorKind, RecipientStatus, lit
-from app.campaigns.transitions import TRANSITIONS, Change, refused
+from app.campaigns.transitions import TRANSITIONS, Change, Failures, refused
 from app.clock import utcnow
 from app.extensions import db
 from app.formatting import plural, when
@@ -109,7 +109,8 @@ DONE = "(sent_count + failed_count + cancelled_count + skipped_count)"
 
 def bump_counters(campaign_id: int, progress: int | None = None, **deltas: int) -> None:
     """Add to the campaign's counters (``sending=``, ``retrying=``, ``sent=``,
-    ``failed=``, ``cancelled=``, ``skipped=``), in the transaction that changes the rows they count.
+    ``failed=``, ``failed_permanent=``, ``cancelled=``, ``skipped=``), in the
+    transaction that changes the rows they count.
 
     ``progress``, from a send job's loop turn: the sends it finished, which
     also bring the campaign's recent send rate up to date (``Campaign.send_rate``).
@@ -207,7 +208,7 @@ def pause(campaign_id: int, actor: User | None, via: Via = Via.WEB) -> Result:
     if not _move(campaign_id, Change.PAUSE, "pause_reason = :reason", reason=reason):
         return _refused(campaign_id, Change.PAUSE)
     audit.record(Action.CAMPAIGN_PAUSED, actor=actor, via=via, campaign_id=campaign_id)
-    return Result(True, "Paused. Sends already in flight finish; nothing new is sent until you resume.")
+    return Result(True, "Paused. Messages already with the provider finish; nothing new is sent until you resume.")
 
 
 def resume(campaign_id: int, actor: User | None, via: Via = Via.WEB) -> Result:
@@ -252,17 +253,20 @@ def cancel(campaign_id: int, actor: User | None, via: Via = Via.WEB, reason: str
     if not in_flight:
         return Result(True, f"Cancelled: {detail}.")
     # Their outcomes come later: a send that then fails for a reason worth
-    # retrying is cancelled too, so the header's counts still move.
+    # retrying is cancelled too, so the header's counts still move. How many
+    # the provider has is the header's to say: claims it did not yet have are
+    # cancelled as their jobs learn of it.
     return Result(
         True,
-        f"Cancelled: {detail}. The {plural(in_flight, 'send')} already in flight finish; "
-        "any of them that fails now is cancelled too.",
+        f"Cancelled: {detail}. Messages already with the provider finish; any of them that fails now is cancelled too.",
     )
 
 
-def retry_failed(campaign_id: int, actor: User | None, include_permanent: bool = False, via: Via = Via.WEB) -> Result:
-    """Queue the failed recipients again (only those whose failure was transient,
-    unless ``include_permanent``), each with RETRY_MAX_ATTEMPTS more attempts.
+def retry_failed(
+    campaign_id: int, actor: User | None, which: Failures = Failures.TRANSIENT, via: Via = Via.WEB
+) -> Result:
+    """Queue the failed recipients again (``which``: the temporary failures, the
+    permanent ones, or all), each with RETRY_MAX_ATTEMPTS more attempts.
 
     A recipient is queued again once however often this runs: a second press
     finds it queued, not failed.
@@ -271,27 +275,45 @@ def retry_failed(campaign_id: int, actor: User | None, include_permanent: bool =
     status = _status(campaign_id, lock=True)
     if status not in TRANSITIONS[Change.RETRY_FAILED]:
         return Result(False, refused(Change.RETRY_FAILED, status))
-    kinds = [ErrorKind.TRANSIENT.value] + ([ErrorKind.PERMANENT.value] if include_permanent else [])
-    queued = _rowcount(
-        text(
-            f"""
-            UPDATE recipients
-            SET status = {lit(R.QUEUED)}, attempt_limit = attempts + :more, last_error = NULL, error_code = NULL,
-                error_kind = NULL, provider_message_id = NULL, finished_at = NULL, updated_at = now()
-            WHERE campaign_id = :id AND status = {lit(R.FAILED)} AND error_kind = ANY(:kinds)
-            """
-        ),
-        {"id": campaign_id, "kinds": kinds, "more": current_app.config["RETRY_MAX_ATTEMPTS"]},
+    counts: dict[str, int] = dict(
+        db.session.execute(
+            text(
+                f"""
+                WITH queued AS (
+                    UPDATE recipients AS r
+                    SET status = {lit(R.QUEUED)}, attempt_limit = r.attempts + :more, last_error = NULL,
+                        error_code = NULL, error_kind = NULL, provider_message_id = NULL, finished_at = NULL,
+                        updated_at = now()
+                    FROM recipients AS before
+                    WHERE before.id = r.id AND r.campaign_id = :id AND r.status = {lit(R.FAILED)}
+                      AND r.error_kind = ANY(:kinds)
+                    RETURNING before.error_kind AS kind
+                )
+                SELECT kind, count(*) FROM queued GROUP BY kind
+                """
+            ),
+            {"id": campaign_id, "kinds": which.kinds, "more": current_app.config["RETRY_MAX_ATTEMPTS"]},
+        ).all()
     )
-    which = "failed" if include_permanent else "temporarily failed"
+    queued = sum(counts.values())
+    which_failed = {
+        Failures.TRANSIENT: "temporarily failed",
+        Failures.PERMANENT: "permanently failed",
+        Failures.ALL: "failed",
+    }[which]
     if not queued:
-        return Result(False, f"No {which} recipients to retry.")
-    bump_counters(campaign_id, failed=-queued)
+        return Result(False, f"No {which_failed} recipients to retry.")
+    bump_counters(campaign_id, failed=-queued, failed_permanent=-counts.get(ErrorKind.PERMANENT, 0))
     # Judged afresh, as on Resume: the failures being retried must not pause it again.
     _move(campaign_id, Change.RETRY_FAILED, f"finished_at = NULL, recent_outcomes = '', {_RATE_AFRESH}")
-    detail = f"{plural(queued, 'recipient')} ({'all failures' if include_permanent else 'temporary failures only'})"
+    kinds_said = {
+        Failures.TRANSIENT: "temporary failures only",
+        Failures.PERMANENT: "permanent failures only",
+        Failures.ALL: "all failures",
+    }[which]
+    detail = f"{plural(queued, 'recipient')} ({kinds_said})"
     audit.record(Action.CAMPAIGN_RETRIED, actor=actor, via=via, campaign_id=campaign_id, detail=detail)
-    said = f"Queued {plural(queued, f'{which} recipient')} again."
+    said = f"Queued {plural(queued, f'{which_failed} recipient')} again."
     if status == C.PAUSED:
         return Result(True, f"{said} They are sent when you resume.", count=queued)
     return Result(True, said, to_send=queued, count=queued)

@@ -22,8 +22,9 @@ from flask import current_app, get_template_attribute, render_template
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
+from app import jobqueue
 from app.audit import AuditEvent
-from app.campaigns.models import Campaign, RecipientState
+from app.campaigns.models import Campaign, CampaignStatus, RecipientState
 from app.extensions import db, redis
 from app.live.broker import REFRESH_EVENT
 from app.live.channel import CAMPAIGN_LIST_CHANNEL, campaign_channel, publish
@@ -136,9 +137,15 @@ def show_campaign_change(campaign_id: int) -> None:
     open pages to reload what only a request renders (the controls, the
     history and schedule in their reader's time zone, and the rows of their
     tab and page), and campaign lists to reload theirs. A failure here only
-    delays what pages show; the change itself stands."""
+    delays what pages show; the change itself stands.
+
+    A pause or cancel is told to the campaign's send jobs first, so that calls
+    they claimed and have not yet made are not made (``jobs.halt``); a job
+    not told learns at its next loop turn."""
     try:
         campaign = fresh(campaign_id)
+        if campaign.status in (CampaignStatus.PAUSED, CampaignStatus.CANCELLED):
+            jobqueue.note_halted(campaign_id, campaign.version)
         update = render_update(campaign, [])
         status = campaign.status
         db.session.commit()

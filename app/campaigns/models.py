@@ -168,6 +168,9 @@ class Campaign(Model):
     sending_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sent_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Those of failed_count whose failure was permanent (migration 0020); the
+    # rest failed temporarily, out of attempts. Retry failed offers each kind.
+    failed_permanent_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     retrying_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cancelled_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     skipped_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -206,6 +209,10 @@ class Campaign(Model):
     @property
     def done_count(self) -> int:
         return self.sent_count + self.failed_count + self.cancelled_count + self.skipped_count
+
+    @property
+    def failed_transient_count(self) -> int:
+        return self.failed_count - self.failed_permanent_count
 
     @property
     def queued_count(self) -> int:

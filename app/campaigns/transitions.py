@@ -21,7 +21,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from app.campaigns.models import CampaignStatus
+from app.campaigns.models import CampaignStatus, ErrorKind
 
 if TYPE_CHECKING:
     from app.campaigns.models import Campaign
@@ -37,6 +37,8 @@ class Change(StrEnum):
     UNSCHEDULE = "unschedule"
     # A draft's title, channel, message and recipients (app.campaigns.drafts).
     EDIT = "edit"
+    # The message, to the operator's own address, before Start (app.campaigns.test_sends).
+    SEND_TEST = "send_test"
     DELETE = "delete"
     PAUSE = "pause"
     RESUME = "resume"
@@ -59,6 +61,8 @@ TRANSITIONS: dict[Change, dict[CampaignStatus, CampaignStatus]] = {
     # starts (the JSON API adds recipients to one): budgets and opt-outs are
     # checked when it starts, on what it is then.
     Change.EDIT: {C.DRAFT: C.DRAFT, C.SCHEDULED: C.SCHEDULED},
+    # Changes no status: a test is before Start, while the message may still change.
+    Change.SEND_TEST: {C.DRAFT: C.DRAFT, C.SCHEDULED: C.SCHEDULED},
     Change.DELETE: {C.DRAFT: C.DRAFT},
     Change.PAUSE: {C.SENDING: C.PAUSED},
     Change.RESUME: {C.PAUSED: C.SENDING},
@@ -75,6 +79,7 @@ OPERATOR_CHANGES = (
     Change.RESCHEDULE,
     Change.UNSCHEDULE,
     Change.EDIT,
+    Change.SEND_TEST,
     Change.PAUSE,
     Change.RESUME,
     Change.RETRY_FAILED,
@@ -92,6 +97,37 @@ def may(campaign: Campaign, change: Change) -> bool:
     return True
 
 
+class Failures(StrEnum):
+    """Which failed recipients Retry failed queues again."""
+
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+    ALL = "all"
+
+    @property
+    def kinds(self) -> list[str]:
+        """The error kinds (``ErrorKind``) of the failures it takes."""
+        both = [ErrorKind.TRANSIENT.value, ErrorKind.PERMANENT.value]
+        return both if self is Failures.ALL else [self.value]
+
+    def of(self, campaign: Campaign) -> int:
+        """How many of the campaign's failed recipients it takes."""
+        return {
+            Failures.TRANSIENT: campaign.failed_transient_count,
+            Failures.PERMANENT: campaign.failed_permanent_count,
+            Failures.ALL: campaign.failed_count,
+        }[self]
+
+
+def retry_choices(campaign: Campaign) -> list[Failures]:
+    """What Retry failed may take now, each with something to retry: a kind
+    that has failures, and all of them when both kinds have."""
+    if not may(campaign, Change.RETRY_FAILED):
+        return []
+    kinds = [f for f in (Failures.TRANSIENT, Failures.PERMANENT) if f.of(campaign) > 0]
+    return [*kinds, Failures.ALL] if len(kinds) == 2 else kinds
+
+
 def allowed(campaign: Campaign) -> list[Change]:
     """The changes staff may make now: for the page's controls, the views and the API alike."""
     return [change for change in OPERATOR_CHANGES if may(campaign, change)]
@@ -104,6 +140,7 @@ DONE = {
     Change.RESCHEDULE: "be rescheduled",
     Change.UNSCHEDULE: "be unscheduled",
     Change.EDIT: "be edited",
+    Change.SEND_TEST: "have a test sent",
     Change.DELETE: "be deleted",
     Change.PAUSE: "be paused",
     Change.RESUME: "be resumed",

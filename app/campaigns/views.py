@@ -6,15 +6,15 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from app import audit, htmx, searching
-from app.auth.access import background, requires
+from app.auth.access import background, can, requires
 from app.auth.models import Role
-from app.campaigns import controls, cost, drafts, lifecycle, listing, live, recipient_search, transitions
+from app.campaigns import controls, cost, drafts, lifecycle, listing, live, recipient_search, test_sends, transitions
 from app.campaigns import preview as message_preview
 from app.campaigns.forms import CampaignForm, ScheduleForm, chosen_audience
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import ParseResult
 from app.campaigns.recipient_search import RecipientSearch
-from app.campaigns.transitions import Change
+from app.campaigns.transitions import Change, Failures
 from app.contacts.filters import Audience
 from app.extensions import csrf, db
 from app.formatting import plural
@@ -265,7 +265,21 @@ def show(campaign_id: int) -> str:
         cap=recipient_search.CAP,
         history=audit.campaign_history(campaign.id),
         shows=shows_param([r.id for r in recipients.items]),
+        **_test_send_context(campaign),
     )
+
+
+def _test_send_context(campaign: Campaign) -> dict:
+    """For the controls: where the person's test would go, and their last test
+    of this campaign, while a test may be sent (operators, before Start)."""
+    if not (can("operator") and transitions.may(campaign, Change.SEND_TEST)):
+        return {}
+    user = current_user._get_current_object()
+    return {
+        "test_address": test_sends.address_for(user, campaign.channel),
+        "test_address_kind": test_sends.where_to_set(campaign.channel),
+        "test_send": test_sends.latest(campaign.id, user),
+    }
 
 
 @bp.get("/campaigns/<int:campaign_id>/recipients/<int:recipient_id>")
@@ -353,22 +367,31 @@ def cancel(campaign_id: int) -> Response:
 @bp.post("/campaigns/<int:campaign_id>/retry-failed")
 @requires(Role.OPERATOR)
 def retry_failed(campaign_id: int) -> Response:
-    include_permanent = request.form.get("which") == "all"
-    return _control(campaign_id, lambda cid, actor: lifecycle.retry_failed(cid, actor, include_permanent))
+    """``which``: temporary failures (without one, as before), permanent ones, or all."""
+    try:
+        which = Failures(request.form.get("which") or Failures.TRANSIENT)
+    except ValueError:
+        abort(400, description="Choose which failures to retry: transient, permanent or all.")
+    return _control(campaign_id, lambda cid, actor: lifecycle.retry_failed(cid, actor, which))
+
+
+def answer(campaign_id: int, category: str, notice: str) -> Response:
+    """A control's answer: for htmx the notice, and the page reloads its
+    recipients block in place (``campaign-changed``), keeping its tab and page;
+    without JavaScript, the page is loaded again."""
+    if htmx.is_htmx():
+        response = make_response(render_template("_notices.html", notices=[(category, notice)], oob=True))
+        response.headers["HX-Trigger"] = "campaign-changed"
+        return response
+    flash(notice, category)
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 
 def _control(campaign_id: int, change: Callable[..., lifecycle.Result]) -> Response:
     """Make one change to the campaign, commit it, then enqueue what it owes
-    and show it live to every open page. htmx gets the notice, and the page
-    reloads its own recipients block in place (``campaign-changed``), keeping
-    its tab and page; without JavaScript, the page is loaded again."""
+    and show it live to every open page."""
     campaign = db.get_or_404(Campaign, campaign_id, description=GONE)
     result = controls.carry_out(campaign.id, lambda: change(campaign.id, current_user))
     db.session.refresh(campaign)
     category = about_campaign("success" if result.changed else "warning", campaign.status)
-    if htmx.is_htmx():
-        response = make_response(render_template("_notices.html", notices=[(category, result.notice)], oob=True))
-        response.headers["HX-Trigger"] = "campaign-changed"
-        return response
-    flash(result.notice, category)
-    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    return answer(campaign.id, category, result.notice)

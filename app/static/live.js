@@ -133,15 +133,20 @@
 // lost with it, so a block could keep controls for a status the campaign has
 // left. The header, which every update brings, says the status now: when the
 // block was rendered for another, it reloads, at most once a second, and
-// checks again after each swap until they agree.
+// checks again after each swap until they agree. An operator's controls also
+// say how many failures they offer to retry, by kind ("Retry 7 permanent
+// failures"): when the header's counts differ, the block reloads the same way.
 (function () {
   var last = 0;
   var pending = null;
   function follow() {
     var block = document.getElementById("recipients");
     var header = document.getElementById("campaign-header");
+    var controls = document.getElementById("campaign-controls");
     if (!block || !header || !block.dataset.campaignStatus || pending) return;
-    if (block.dataset.campaignStatus === header.dataset.status) return;
+    var failures = controls && controls.dataset.failures;
+    if (block.dataset.campaignStatus === header.dataset.status &&
+        (failures === undefined || failures === header.dataset.failures)) return;
     pending = setTimeout(function () {
       pending = null;
       last = Date.now();

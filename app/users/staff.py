@@ -84,6 +84,12 @@ def set_timezone(user: User, name: str) -> None:
     user.timezone = name
 
 
+def set_test_addresses(user: User, phone: str | None, email: str | None) -> None:
+    """Where the person's tests of a campaign go ("Send a test to me"), each
+    already normalised, or None for none: a preference, not recorded in the history."""
+    user.test_phone, user.test_email = phone, email
+
+
 def find(email: str) -> User:
     user = find_by_email(email)
     if user is None:

@@ -11,7 +11,7 @@ from app.extensions import csrf, db
 from app.formatting import when
 from app.tokens import models as tokens
 from app.users import staff
-from app.users.forms import ChangePasswordForm, NewUserForm, RoleForm, TimeZoneForm
+from app.users.forms import ChangePasswordForm, NewUserForm, RoleForm, TestAddressesForm, TimeZoneForm
 
 bp = Blueprint("users", __name__)
 
@@ -90,7 +90,7 @@ def _apply(change, success: str) -> Response:
 @requires(Role.VIEWER)
 @csrf.exempt  # the form checks its own token, and shows itself again if refused
 def account() -> str | Response:
-    """One's own time zone: what times are shown and typed in."""
+    """One's own time zone (what times are shown and typed in), and test addresses."""
     user = current_user._get_current_object()
     form = TimeZoneForm(data={"timezone": zones.of(user).key})
     if form.validate_on_submit():
@@ -98,7 +98,32 @@ def account() -> str | Response:
         db.session.commit()
         flash(f"Times are now shown in {form.timezone.data}.", "success")
         return redirect(url_for("users.account"))
-    return render_template("users/account.html", form=form, now_here=when(utcnow(), zones.of(user)))
+    return _account_page(user, form, _test_addresses_form(user))
+
+
+@bp.post("/account/test-addresses")
+@requires(Role.VIEWER)
+@csrf.exempt  # the form checks its own token, and shows itself again, filled in, if refused
+def test_addresses() -> str | Response:
+    """Where "Send a test to me" sends; refused, the page comes back with what was typed and why."""
+    user = current_user._get_current_object()
+    form = TestAddressesForm()
+    if form.validate_on_submit():
+        staff.set_test_addresses(user, form.phone, form.email)
+        db.session.commit()
+        saved = " and ".join(filter(None, (user.test_phone, user.test_email)))
+        flash(f"Tests you send yourself now go to {saved}." if saved else "You have no test addresses now.", "success")
+        return redirect(url_for("users.account"))
+    return _account_page(user, TimeZoneForm(data={"timezone": zones.of(user).key}), form)
+
+
+def _test_addresses_form(user: User) -> TestAddressesForm:
+    return TestAddressesForm(formdata=None, data={"test_phone": user.test_phone, "test_email": user.test_email})
+
+
+def _account_page(user: User, form: TimeZoneForm, test_form: TestAddressesForm) -> str:
+    now_here = when(utcnow(), zones.of(user))
+    return render_template("users/account.html", form=form, test_form=test_form, now_here=now_here)
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
