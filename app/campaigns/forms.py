@@ -13,6 +13,7 @@ from app.clock import utcnow
 from app.contacts.book import Audience, imports_to_choose
 from app.formatting import when
 from app.forms import known_placeholders, no_nul
+from app.messaging import placeholders
 from app.messaging.channels import Channel
 
 
@@ -30,8 +31,7 @@ class CampaignForm(FlaskForm):
     message = TextAreaField(
         "Message",
         filters=[no_nul],
-        description="Placeholders are filled in for each recipient: {first_name}, {first_name|there} "
-        "(with a fallback for an empty value), {last_name}, {phone}, {email}.",
+        description=f"Placeholders are filled in for each recipient: {placeholders.every_one()}",
         validators=[DataRequired(), Length(max=4000), known_placeholders],
     )
     audience = RadioField(
