@@ -1,11 +1,12 @@
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, SubmitField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from app import zones
 from app.auth.forms import new_password_field
 from app.auth.models import Role
+from app.users import staff
 
 ROLE_CHOICES = [SelectChoice(role.value, f"{role.value.title()}: {role.description}") for role in Role]
 
@@ -17,6 +18,14 @@ class NewUserForm(FlaskForm):
         "First password", "Choose a first password for them.", "Hand it over in person or by another channel."
     )
     submit = SubmitField("Create account")
+
+    def validate_email(self, field: EmailField) -> None:
+        """The rules staff.add keeps, checked with the other fields, so that
+        every field's error shows at once; staff.add checks them again."""
+        try:
+            staff.check_new_email(field.data or "")
+        except staff.StaffChangeRefused as refused:
+            raise ValidationError(str(refused)) from None
 
 
 class RoleForm(FlaskForm):
