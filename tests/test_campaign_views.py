@@ -278,3 +278,12 @@ def test_the_navigation_has_campaigns_and_marks_the_section_shown(app):
     assert [name for name, _ in navigation(viewer.get("/campaigns").get_data(as_text=True))] == [
         "Campaigns", "Contacts", "Templates", "Opt-outs"
     ]  # fmt: skip
+
+
+def test_every_cell_of_the_recipient_table_names_its_column_for_a_phone(client):
+    campaign = make_campaign(3)
+    page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    table = re.search(r'<table class="recipients cards-on-phone">.*?<tbody>(.*?)</tbody>', page, re.S)
+    assert table is not None
+    labels = re.findall(r"<td(?: class=\"[^\"]*\")?( data-label=\"[^\"]+\")?", table.group(1))
+    assert len(labels) == 3 * 6 and all(labels), "a cell without data-label"
