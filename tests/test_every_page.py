@@ -69,6 +69,7 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
     pages = {
         "sign in": "/sign-in",
         "campaigns": "/campaigns",
+        "campaigns with more filters set": "/campaigns?channel=email&sort=oldest",
         "a draft": f"/campaigns/{draft.id}",
         "a completed campaign": f"/campaigns/{sent.id}",
         "its failed tab": f"/campaigns/{sent.id}?status=failed",
