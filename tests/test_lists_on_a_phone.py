@@ -108,3 +108,20 @@ def test_the_header_folds_into_a_menu_on_a_phone_that_works_by_keyboard(live_sta
     expect(page.get_by_role("link", name="Contacts", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Menu")).to_be_hidden()
     page.context.close()
+
+
+@pytest.mark.stack(PROVIDER_LATENCY_MIN=1.0, PROVIDER_LATENCY_MAX=1.5, DISPATCH_CONCURRENCY=1)
+def test_a_card_on_a_phone_follows_its_campaign_s_sends_live(live_stack, browser: Browser):
+    make_user(Role.OPERATOR, email="nurse@example.com")
+    page = signed_in_page(browser, live_stack, PHONE)
+    campaign = make_started_campaign(6, title="Spring clinic")
+    page.goto(f"{live_stack}/campaigns")
+    page.evaluate("window.__sameDocument = true")
+    sent = page.locator(f"#campaign-{campaign.id}-progress [data-testid=list-sent]")
+    first = int(re.findall(r"Sent (\d) of 6", sent.text_content() or "")[0])
+    if first < 5:
+        # A count between the first shown and the last comes only from the live progress lines.
+        expect(sent).to_have_text(re.compile(rf"Sent [{first + 1}-5] of 6"), timeout=30_000)
+    expect(sent).to_have_text("Sent 6 of 6", timeout=30_000)
+    assert page.evaluate("window.__sameDocument") is True
+    assert page.evaluate(CUT_TABLES) == []
