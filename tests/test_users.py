@@ -57,8 +57,12 @@ def test_every_field_s_error_shows_at_once(app, email, said):
     page = admin.post("/staff/new", data={"email": email, "role": "operator", "password": "short"}).get_data(
         as_text=True
     )
-    errors = re.findall(r'<small class="field-error">([^<]*)</small>', html.unescape(page))
-    assert [error.split(":")[0] for error in errors] == [said, "A password needs at least 12 characters."]
+    errors = dict(re.findall(r'<small class="field-error" id="([a-z]+)-error">([^<]*)</small>', html.unescape(page)))
+    assert {field: error.split(":")[0] for field, error in errors.items()} == {
+        "email": said,
+        "password": "A password needs at least 12 characters.",
+    }
+    assert 'aria-describedby="email-error"' in page and 'aria-describedby="password-help password-error"' in page
     assert 'value="operator" selected' in page or '<option selected value="operator">' in page
 
 
