@@ -6,7 +6,7 @@ history never shows something that did not happen, or misses something that did.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import utcnow
 from app.extensions import Model, db
+from app.formatting import when
 
 if TYPE_CHECKING:
     from app.auth.models import User
@@ -160,6 +161,9 @@ class AuditEvent(Model):
     # deleted contact stays.
     contact_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The time the detail speaks of ("to start at …", migration 0020), kept as
+    # an instant so each reader reads it in their own zone (``detail_in``).
+    about_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     actor: Mapped[User | None] = relationship(foreign_keys=[actor_id], lazy="joined")
     subject_user: Mapped[User | None] = relationship(foreign_keys=[subject_user_id], lazy="joined")
@@ -167,6 +171,12 @@ class AuditEvent(Model):
     @property
     def action_label(self) -> str:
         return Action(self.action).label
+
+    def detail_in(self, zone: tzinfo) -> str:
+        """The detail as ``zone`` reads it: ``to start at 15 Jan 2030, 10:00 EAT``."""
+        if self.about_at is None:
+            return self.detail
+        return f"{self.detail} {when(self.about_at, zone)}".strip()
 
     @property
     def actor_label(self) -> str:
@@ -191,7 +201,10 @@ def record(
     subject_user_id: int | None = None,
     contact_id: int | None = None,
     detail: str = "",
+    about_at: datetime | None = None,
 ) -> None:
+    """One event; ``about_at``, a time the detail speaks of, is shown after it
+    in each reader's zone: ``detail="to start at", about_at=at``."""
     db.session.add(
         AuditEvent(
             action=action.value,
@@ -201,6 +214,7 @@ def record(
             subject_user_id=subject_user_id,
             contact_id=contact_id,
             detail=detail,
+            about_at=about_at,
         )
     )
 

@@ -174,7 +174,8 @@ DEFAULTS: dict[str, Any] = {
     "WHATSAPP_MONTHLY_BUDGET": 0.0,
     "EMAIL_MONTHLY_BUDGET": 0.0,
     # POST /webhooks/inbound (replies: STOP opts out, START back in) takes
-    # only requests signed with this secret (HMAC-SHA256); empty refuses all.
+    # only requests signed with this secret (HMAC-SHA256). Empty: it answers
+    # every request 503 "not configured", and production warns at start.
     "INBOUND_WEBHOOK_SECRET": "",
     # A signed request older or newer than this is refused, so a captured one
     # cannot be replayed later; within it, each signature is taken once.

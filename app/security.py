@@ -4,6 +4,7 @@ secret key, and HTTPS for the session cookie and (HSTS) for browsers."""
 import secrets
 
 from flask import Flask, current_app
+from flask.sansio.app import App
 from werkzeug.wrappers import Response
 
 from app.config import InProduction
@@ -43,7 +44,7 @@ def init_app(app: Flask) -> None:
     app.after_request(add_headers)
 
 
-def in_production(app: Flask) -> bool:
+def in_production(app: App) -> bool:
     """Production rules hold unless APP_ENV says development or tests run the app."""
     return app.config.get("APP_ENV") != "development" and not app.testing
 

@@ -18,6 +18,8 @@ def init_app(app: Flask) -> None:
     # Times read in the signed-in person's zone (app.zones), named.
     app.add_template_filter(lambda moment: timestamp(moment, zones.viewer()), "timestamp")
     app.add_template_filter(lambda moment: when(moment, zones.viewer()), "when")
+    # A history event's detail, with the time it speaks of (if any) in the reader's zone.
+    app.add_template_filter(lambda event: event.detail_in(zones.viewer()), "event_detail")
     app.add_template_filter(countdown)
     app.add_template_global(lambda moment: zones.local_input(moment, zones.viewer()), "local_input")
     app.add_template_global(viewer_zone_label)

@@ -6,6 +6,7 @@ hanging it."""
 import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC
 
 import pytest
 from flask import Flask
@@ -99,9 +100,10 @@ def queued_jobs(app: Flask, redis_client: Redis) -> int:
 
 
 def history(campaign: Campaign) -> list[tuple[str, str, str]]:
-    """The campaign's history as (action, who, detail), oldest first."""
+    """The campaign's history as (action, who, detail), oldest first; a time
+    the detail speaks of reads in UTC."""
     events = db.session.scalars(select(AuditEvent).where(AuditEvent.campaign_id == campaign.id).order_by(AuditEvent.id))
-    return [(e.action, e.actor_label, e.detail) for e in events]
+    return [(e.action, e.actor_label, e.detail_in(UTC)) for e in events]
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, output: Callable[[], str] = str) -> None:

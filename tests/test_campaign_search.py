@@ -21,7 +21,7 @@ HTMX = {"HX-Request": "true", "HX-Target": "campaign-list"}
 
 
 def titles(html: str) -> list[str]:
-    return re.findall(r'<td><a href="/campaigns/\d+">([^<]*)</a></td>', html)
+    return re.findall(r'<td data-label="Title"><a href="/campaigns/\d+">([^<]*)</a></td>', html)
 
 
 def listed(client, query: str = "", **headers) -> str:
@@ -85,6 +85,46 @@ def test_status_counts_beside_the_filter_follow_the_rest_of_the_search(client, t
     # The table alone for htmx, with the counts out of band to replace those on the page.
     fragment = listed(client, "?q=flu", **HTMX)
     assert "<form" not in fragment and 'id="status-count-any" class="muted" hx-swap-oob="true">(1)' in fragment
+
+
+def more_filters(html: str) -> tuple[str, str, list[str]]:
+    """The "More filters" disclosure: its opening tag, its summary's text, and the fields inside."""
+    found = re.search(r'(<details class="more-filters"[^>]*>)\s*<summary>(.*?)</summary>(.*?)</details>', html, re.S)
+    assert found is not None, "no More filters"
+    summary = " ".join(re.sub(r"<[^>]+>", "", found.group(2)).split())
+    return found.group(1), summary, re.findall(r'name="([a-z]+)"', found.group(3))
+
+
+def test_the_search_box_and_statuses_stay_in_view_and_the_rest_fold_under_more_filters(client, three):
+    page = listed(client)
+    tag, summary, inside = more_filters(page)
+    assert inside == ["channel", "creator", "sort", "dated", "since", "until"]
+    assert " open" not in tag and summary == "More filters"
+    form = page.split('<details class="more-filters"')[0]
+    assert 'name="q"' in form and 'name="status"' in form
+
+    # Open when one of them is set, saying how many; the search box and the status count for nothing.
+    tag, summary, _ = more_filters(listed(client, f"?q=flu&status=draft&channel=email&creator={three['bo'].id}"))
+    assert " open" in tag and summary == "More filters (2 active)"
+    tag, summary, _ = more_filters(listed(client, "?sort=largest&since=2020-01-01&dated=sent"))
+    assert " open" in tag and summary == "More filters (2 active)"
+
+
+def test_an_answer_to_the_search_brings_the_count_of_more_filters_set(client, three):
+    answer = listed(client, "?channel=email&sort=oldest", **HTMX)
+    assert '<span id="more-filters-active" hx-swap-oob="true"> (2 active)</span>' in answer
+    assert '<span id="more-filters-active" hx-swap-oob="true"></span>' in listed(client, "?q=flu", **HTMX)
+
+
+def test_every_cell_of_the_list_names_its_column_for_a_phone(client, three):
+    page = listed(client)
+    table = re.search(r'<table class="cards-on-phone">(.*?)</table>', page, re.S)
+    assert table is not None
+    cells = re.findall(r"<td( data-label=\"[^\"]+\")?", table.group(1))
+    assert cells and all(cells), "a cell without data-label"
+    assert set(re.findall(r'data-label="([^"]+)"', table.group(1))) == {
+        "Title", "Channel", "Status", "Progress", "Created"
+    }  # fmt: skip
 
 
 def test_the_search_lives_in_the_url_through_paging_and_reloads(client, three, config):

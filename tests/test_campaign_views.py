@@ -3,9 +3,11 @@ import re
 
 from sqlalchemy import select, text
 
+from app.auth.models import Role
 from app.campaigns.models import Campaign, Recipient
 from app.extensions import db
-from tests.factories import make_campaign, make_large_campaign
+from tests.conftest import signed_in
+from tests.factories import make_campaign, make_large_campaign, make_user
 from tests.helpers import queued_jobs
 
 
@@ -243,3 +245,45 @@ def test_a_sending_campaign_shows_its_rate_and_time_left(client):
     rate, left = float(shown[1]), int(shown[2]) * 60 + int(shown[3])
     assert 1.8 <= rate <= 2.0 and 400 <= left <= 800 / 1.8
     assert "Start dispatch" not in header
+
+
+def navigation(page: str) -> list[tuple[str, bool]]:
+    """The header's menu: each item's name, and whether it is marked as the page's section."""
+    menu = re.search(r'<ul id="site-menu"[^>]*>(.*?)<details', page, re.S)
+    assert menu is not None
+    return [
+        (name, bool(current))
+        for current, name in re.findall(r'<a href="[^"]*"( aria-current="page")?>([^<]+)</a>', menu.group(1))
+    ]
+
+
+def test_the_navigation_has_campaigns_and_marks_the_section_shown(app):
+    admin = signed_in(app, make_user(Role.ADMIN, email="admin@example.com"))
+    campaign = make_campaign(2)
+    items = ["Campaigns", "New campaign", "Contacts", "Templates", "Opt-outs", "Staff"]
+    for path, current in [
+        ("/campaigns", "Campaigns"),
+        (f"/campaigns/{campaign.id}", "Campaigns"),
+        (f"/campaigns/{campaign.id}/edit", "Campaigns"),
+        ("/campaigns/new", "New campaign"),
+        ("/contacts/imports", "Contacts"),
+        ("/templates", "Templates"),
+        ("/opt-outs", "Opt-outs"),
+        ("/staff/new", "Staff"),
+        ("/account/password", None),
+    ]:
+        page = admin.get(path).get_data(as_text=True)
+        assert navigation(page) == [(item, item == current) for item in items], path
+    viewer = signed_in(app, make_user(Role.VIEWER, email="vera@example.com"))
+    assert [name for name, _ in navigation(viewer.get("/campaigns").get_data(as_text=True))] == [
+        "Campaigns", "Contacts", "Templates", "Opt-outs"
+    ]  # fmt: skip
+
+
+def test_every_cell_of_the_recipient_table_names_its_column_for_a_phone(client):
+    campaign = make_campaign(3)
+    page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    table = re.search(r'<table class="recipients cards-on-phone">.*?<tbody>(.*?)</tbody>', page, re.S)
+    assert table is not None
+    labels = re.findall(r"<td(?: class=\"[^\"]*\")?( data-label=\"[^\"]+\")?", table.group(1))
+    assert len(labels) == 3 * 6 and all(labels), "a cell without data-label"

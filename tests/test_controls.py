@@ -88,6 +88,19 @@ def test_a_scheduled_campaign_opens_in_the_edit_form_and_a_sending_one_says_who_
     assert "This campaign is sending; only a draft or a scheduled campaign can be edited." in said
 
 
+@pytest.mark.parametrize(
+    ("status", "offered"),
+    [("draft", {"delete"}), ("scheduled", {"cancel"}), ("sending", {"cancel"}), ("paused", {"cancel"})],
+)
+def test_a_draft_is_deleted_not_cancelled_and_the_others_are_cancelled(client, status, offered):
+    campaign = make_campaign(2)
+    campaign.status = status
+    campaign.scheduled_at = datetime(2099, 1, 1, tzinfo=UTC) if status == "scheduled" else None
+    db.session.commit()
+    page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert {control for control in ("cancel", "delete") if f'id="control-{control}"' in page} == offered
+
+
 def test_twenty_concurrent_starts_dispatch_exactly_once(app, redis_client):
     campaign = make_campaign(5)
     operators = [make_user(email=f"operator{i}@example.com") for i in range(20)]

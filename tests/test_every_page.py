@@ -71,6 +71,7 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
     pages = {
         "sign in": "/sign-in",
         "campaigns": "/campaigns",
+        "campaigns with more filters set": "/campaigns?channel=email&sort=oldest",
         "a draft": f"/campaigns/{draft.id}",
         "a completed campaign": f"/campaigns/{sent.id}",
         "its failed tab": f"/campaigns/{sent.id}?status=failed",
@@ -126,6 +127,13 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
         page.get_by_role("button", name="Opt out", exact=True).click()
         if problems := violations(page):
             found[f"a refused opt-out at {size['width']} px"] = problems
+        if size is PHONE:
+            page.goto(f"{live_stack}/campaigns")
+            page.get_by_role("button", name="Menu").click()
+            expect(page.get_by_role("link", name="Contacts", exact=True)).to_be_visible()
+            if problems := violations(page):
+                found["the menu open at 390 px"] = problems
+            assert sideways(page) <= 0, "the menu open scrolls sideways at 390 px"
         page.goto(f"{live_stack}/contacts/imports/new")
         page.get_by_label("CSV file").set_input_files(
             files=[{"name": "photo.csv", "mimeType": "text/csv", "buffer": b"\x89PNG\r\n\x1a\n"}]

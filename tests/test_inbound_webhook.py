@@ -12,10 +12,12 @@ from redis import Redis
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from app import create_app
 from app.audit import Action, AuditEvent
 from app.contacts.models import Contact
 from app.extensions import db
 from app.optouts.models import OptOut
+from tests.conftest import settings_for
 
 SECRET = "inbound-test-secret"
 STOP = json.dumps({"channel": "sms", "from": "+12025550101", "text": "STOP"}).encode()
@@ -100,9 +102,28 @@ def test_unsigned_or_badly_signed_requests_get_401_and_change_nothing(inbound, h
     assert opted_out() == 0
 
 
-def test_without_a_secret_set_every_request_is_refused(anonymous, config):
+def test_without_a_secret_set_every_request_is_told_webhooks_are_not_configured(anonymous, config):
     config(INBOUND_WEBHOOK_SECRET="")
-    assert anonymous.post("/webhooks/inbound", data=STOP, headers=signed(STOP, secret="")).status_code == 401
+    for headers in (signed(STOP, secret=""), signed(STOP), {}):
+        response = anonymous.post("/webhooks/inbound", data=STOP, headers=headers)
+        assert response.status_code == 503
+        assert response.json["error"] == "Inbound webhooks are not configured: set INBOUND_WEBHOOK_SECRET."
+    assert opted_out() == 0
+
+
+@pytest.mark.parametrize(("env", "secret", "warned"), [("production", "", True), ("production", SECRET, False),
+                                                       ("development", "", False)])  # fmt: skip
+def test_production_without_a_secret_warns_at_start(app, services, caplog, env, secret, warned):
+    create_app({**settings_for(services), "TESTING": False, "APP_ENV": env, "INBOUND_WEBHOOK_SECRET": secret})
+    said = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert [line for line in said if "INBOUND_WEBHOOK_SECRET" in line] == (
+        [
+            "Inbound webhooks are not configured: set INBOUND_WEBHOOK_SECRET. "
+            "Until it is, POST /webhooks/inbound answers 503 and no reply opts anyone out."
+        ]
+        if warned
+        else []
+    )
 
 
 # The last: now in full-width digits, which float() and \d take.

@@ -112,7 +112,8 @@ def test_every_control_shows_live_in_every_role_s_page(live_stack, browser: Brow
     )
     staff, everyone = (nurse, chief), (nurse, chief, visitor)
     for page in staff:
-        expect_controls(page, "Start dispatch", "Cancel campaign")
+        # A draft is deleted, not cancelled (Delete draft is not among CONTROLS).
+        expect_controls(page, "Start dispatch")
     expect_controls(visitor)
 
     start_dispatch(nurse)
@@ -202,10 +203,10 @@ def test_the_controls_are_one_toolbar_and_addresses_do_not_wrap(live_stack, brow
     db.session.commit()
     page = open_page(browser, live_stack, "nurse@example.com", f"/campaigns/{campaign.id}")
     page.set_viewport_size({"width": 1000, "height": 800})
-    # Start, Edit, Cancel and Delete side by side on one row, each right after
-    # the one before: not spread across the page.
+    # Start, Edit and Delete (a draft is not cancelled) side by side on one
+    # row, each right after the one before: not spread across the page.
     boxes = [item.bounding_box() for item in page.locator("#campaign-controls > :not(.toolbar-note)").all()]
-    assert len(boxes) == 4
+    assert len(boxes) == 3
     for before, after in itertools.pairwise(boxes):
         assert abs(before["y"] - after["y"]) < 2
         assert 0 < after["x"] - (before["x"] + before["width"]) < 40
@@ -311,6 +312,8 @@ def test_a_control_keeps_the_pages_tab_and_page(live_stack, browser: Browser):
     start_dispatch(nurse)
     expect(nurse.get_by_test_id("campaign-status")).to_have_text("Sending")
     nurse.get_by_role("link", name="Queued (").click()
+    # Next on the tab shown before Queued's answer lands is the All tab's Next.
+    expect(nurse.locator(".filters a[aria-current=page]")).to_contain_text("Queued")
     nurse.get_by_role("link", name="Next →").click()
     place = re.compile(rf".*/campaigns/{campaign.id}\?(?=.*status=queued)(?=.*page=2)")
     expect(nurse).to_have_url(place)

@@ -1,6 +1,9 @@
 """A message is a template (the API contract's grammar): rendered for each
 recipient once, stored on its row, shown, and what the provider is sent."""
 
+import html
+import re
+
 import pytest
 from sqlalchemy import select, text
 
@@ -67,6 +70,14 @@ def create(client, message, subject="", channel="email", recipients="Ada Lovelac
         "/campaigns/new",
         data={"title": "Hello", "channel": channel, "subject": subject, "message": message, "recipients": recipients},
     )
+
+
+@pytest.mark.parametrize("form", ["/campaigns/new", "/templates/new"])
+def test_the_message_hint_lists_every_placeholder_the_grammar_knows(client, form):
+    page = html.unescape(client.get(form).get_data(as_text=True))
+    [hint] = re.findall(r'<small id="message-help"[^>]*>(.*?)</small>', page, re.S)
+    for name in (*placeholders.KNOWN, "attributes.KEY", "first_name|there"):
+        assert "{" + name + "}" in hint, name
 
 
 def test_an_unknown_placeholder_is_refused_naming_it_and_the_typed_text_stays(client):

@@ -61,7 +61,7 @@ def test_a_time_typed_in_nairobi_is_stored_in_utc_and_shown_back_in_eat(app):
     db.session.commit()
     their_page = signed_in(app, london).get(f"/campaigns/{campaign.id}").get_data(as_text=True)
     assert "15 Jan 2030, 07:00 GMT" in their_page
-    assert history(campaign)[-1] == ("campaign.scheduled", user.email, "to start at 15 Jan 2030, 10:00 EAT")
+    assert history(campaign)[-1] == ("campaign.scheduled", user.email, "to start at 15 Jan 2030, 07:00 UTC")
 
 
 def test_reschedule_and_unschedule_are_in_the_history_and_unschedule_makes_a_draft(app, client):
@@ -231,6 +231,7 @@ def test_a_scheduled_campaign_can_be_edited_and_cancelled_but_not_deleted(app, c
         "reschedule",
         "unschedule",
         "edit",
+        "send_test",
         "cancel",
     ]
     edited = client.post(

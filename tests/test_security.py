@@ -146,8 +146,10 @@ def test_an_open_stream_ends_when_its_user_is_deactivated(app, redis_client, con
 
 
 def started(services, **settings):
-    """A web app started as a host starts it: not under test."""
-    return create_app({**settings_for(services), "TESTING": False, **settings})
+    """A web app started as a host starts it: not under test, and (so that
+    only what a test sets is warned about) with inbound webhooks configured."""
+    configured = {"INBOUND_WEBHOOK_SECRET": "inbound-secret"}
+    return create_app({**settings_for(services), **configured, "TESTING": False, **settings})
 
 
 def test_production_sends_the_session_cookie_over_https_only_and_asks_for_https(app, services, caplog):

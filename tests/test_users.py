@@ -1,7 +1,9 @@
 """Staff accounts: the admin page, the command line, and the audit trail."""
 
+import html
 import re
 
+import pytest
 from sqlalchemy import select
 
 from app.audit import AuditEvent
@@ -44,6 +46,24 @@ def test_bad_account_details_are_reported_per_field_and_kept(app):
     )
     assert "root@example.com already has an account." in taken.get_data(as_text=True)
     assert db.session.scalar(select(User.id).where(User.email == "nia@example.com")) is None
+
+
+@pytest.mark.parametrize(
+    ("email", "said"),
+    [("nia@", "nia@ is not a valid email address"), ("ROOT@example.com", "root@example.com already has an account.")],
+)
+def test_every_field_s_error_shows_at_once(app, email, said):
+    admin = admin_client(app)
+    page = admin.post("/staff/new", data={"email": email, "role": "operator", "password": "short"}).get_data(
+        as_text=True
+    )
+    errors = dict(re.findall(r'<small class="field-error" id="([a-z]+)-error">([^<]*)</small>', html.unescape(page)))
+    assert {field: error.split(":")[0] for field, error in errors.items()} == {
+        "email": said,
+        "password": "A password needs at least 12 characters.",
+    }
+    assert 'aria-describedby="email-error"' in page and 'aria-describedby="password-help password-error"' in page
+    assert 'value="operator" selected' in page or '<option selected value="operator">' in page
 
 
 def test_an_admin_changes_roles_and_deactivates_and_it_is_recorded(app):

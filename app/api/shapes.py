@@ -308,7 +308,8 @@ def event(row: AuditEvent) -> dict[str, Any]:
         "action": row.action,
         "actor": row.actor.email if row.actor is not None else None,
         "via": row.via,
-        "detail": row.detail,
+        # A time it speaks of ("to start at …") reads in UTC, as every time the API gives.
+        "detail": row.detail_in(UTC),
     }
 
 

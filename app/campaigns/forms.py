@@ -17,6 +17,7 @@ from app.contacts.filters import Audience, Filters
 from app.extensions import db
 from app.formatting import when
 from app.forms import known_placeholders, no_nul
+from app.messaging import placeholders
 from app.messaging.channels import Channel
 from app.segments import library as segments
 from app.segments.models import Segment
@@ -70,8 +71,7 @@ class CampaignForm(FlaskForm):
     message = TextAreaField(
         "Message",
         filters=[no_nul],
-        description="Placeholders are filled in for each recipient: {first_name}, {first_name|there} "
-        "(with a fallback for an empty value), {last_name}, {phone}, {email}.",
+        description=f"Placeholders are filled in for each recipient: {placeholders.every_one()}",
         validators=[DataRequired(), Length(max=4000), known_placeholders],
     )
     audience = RadioField(

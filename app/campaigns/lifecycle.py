@@ -175,7 +175,7 @@ def schedule(campaign_id: int, at: datetime, actor: User | None, via: Via = Via.
     a scheduled one rescheduled. A time not in the future is refused.
 
     Budgets and opt-outs are checked when it starts, not now. The history
-    says when, in the zone of whoever scheduled it."""
+    keeps the instant, and each reader reads it in their own zone."""
     if at.tzinfo is None:
         raise ValueError("a scheduled time must be timezone-aware")
     said = when(at, zones.of(actor))
@@ -187,7 +187,7 @@ def schedule(campaign_id: int, at: datetime, actor: User | None, via: Via = Via.
     if not _move(campaign_id, change, "scheduled_at = :at", at=at):
         return _refused(campaign_id, Change.SCHEDULE)
     action = Action.CAMPAIGN_SCHEDULED if was_draft else Action.CAMPAIGN_RESCHEDULED
-    audit.record(action, actor=actor, via=via, campaign_id=campaign_id, detail=f"to start at {said}")
+    audit.record(action, actor=actor, via=via, campaign_id=campaign_id, detail="to start at", about_at=at)
     return Result(True, f"Scheduled: it starts by itself at {said}.")
 
 

@@ -76,6 +76,15 @@ class CampaignSearch:
         """Whether anything leaves campaigns out (the sort does not)."""
         return bool(self.q or self.status or self.channel or self.creator or self.since or self.until)
 
+    @property
+    def more_filters_set(self) -> int:
+        """How many of the fields under "More filters" differ from their
+        default: channel, creator, from, to, sort (which dates the range
+        reads counts with the range)."""
+        return sum(
+            [bool(self.channel), self.creator is not None, bool(self.since), bool(self.until), self.sort != "newest"]
+        )
+
     def args(self, **changes: Any) -> dict[str, Any]:
         """The URL's query for this search (defaults left out), with ``changes``."""
         search = replace(self, **changes) if changes else self

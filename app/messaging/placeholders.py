@@ -55,6 +55,15 @@ def unknown_message(unknown_names: list[str]) -> str:
     return f"Unknown {word} {listed}. Valid: {valid}, and {{attributes.KEY}} for a contact's own attributes."
 
 
+def every_one() -> str:
+    """Every placeholder the grammar knows, as a form's hint lists them."""
+    listed = ", ".join("{" + name + "}" for name in KNOWN)
+    return (
+        f"{listed}, and {{attributes.KEY}} for a contact's own attributes (such as {{attributes.plan}}). "
+        "After a bar, a fallback for an empty value: {first_name|there}."
+    )
+
+
 def is_personal(template: str) -> bool:
     """Whether the text differs between recipients."""
     return PLACEHOLDER.search(template) is not None

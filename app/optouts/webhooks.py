@@ -3,7 +3,9 @@
 ``POST /webhooks/inbound`` with a JSON body ``{"channel": "sms", "from":
 "+254712345678", "text": "STOP"}``, signed: ``X-Signature-Timestamp`` the
 Unix time of signing in whole seconds, and ``X-Signature: sha256=<hex>`` the
-HMAC-SHA256, keyed with INBOUND_WEBHOOK_SECRET, of ``<timestamp>.<body>``. A
+HMAC-SHA256, keyed with INBOUND_WEBHOOK_SECRET, of ``<timestamp>.<body>``.
+With no secret set, every request gets 503 saying so (and production warns at
+start): a correctly signed call is not told its signature is bad. A
 request without a valid signature, or signed more than
 INBOUND_WEBHOOK_TOLERANCE_SECONDS away from now, gets 401; one whose signature
 was already accepted gets 409; a body over INBOUND_WEBHOOK_MAX_BYTES gets
@@ -23,6 +25,7 @@ import time
 
 import flask
 from flask import Blueprint, current_app, jsonify, request
+from flask.blueprints import BlueprintSetupState
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
 from redis.exceptions import RedisError
@@ -35,6 +38,7 @@ from app.extensions import csrf, db, limiter, redis
 from app.formatting import size
 from app.messaging.channels import Channel
 from app.optouts import registry
+from app.security import in_production
 
 bp = Blueprint("webhooks", __name__)
 
@@ -42,6 +46,7 @@ bp = Blueprint("webhooks", __name__)
 # every comparison with the window.
 TIMESTAMP = re.compile(r"[0-9]{1,12}")
 BAD_SIGNATURE = "Missing or bad signature: sign <timestamp>.<body> with HMAC-SHA256."
+NOT_CONFIGURED = "Inbound webhooks are not configured: set INBOUND_WEBHOOK_SECRET."
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -55,6 +60,16 @@ class Refused(Exception):
         super().__init__(detail)
         self.status = status
         self.detail = detail
+
+
+@bp.record_once
+def _warn_when_not_configured(state: BlueprintSetupState) -> None:
+    """Replies such as STOP are refused until the secret is set: say so at
+    start, not only to the provider whose calls fail."""
+    if not state.app.config["INBOUND_WEBHOOK_SECRET"] and in_production(state.app):
+        state.app.logger.warning(
+            "%s Until it is, POST /webhooks/inbound answers 503 and no reply opts anyone out.", NOT_CONFIGURED
+        )
 
 
 def _problem(status: int, detail: str) -> tuple[Response, int]:
@@ -78,6 +93,8 @@ def _too_many(limit: RequestLimit) -> flask.Response:
     lambda: current_app.config["INBOUND_WEBHOOK_RATE_LIMIT"], key_func=get_remote_address, on_breach=_too_many
 )
 def inbound() -> tuple[Response, int]:
+    if not current_app.config["INBOUND_WEBHOOK_SECRET"]:
+        return _problem(503, NOT_CONFIGURED)
     try:
         timestamp, mark = _verified()
         channel, address, text = _reply()
@@ -118,7 +135,7 @@ def _verified() -> tuple[str, str]:
     expected = signature(secret, timestamp, body)
     # As bytes: compare_digest refuses a str with anything but ASCII in it.
     given = request.headers.get("X-Signature", "").encode("utf-8", "replace")
-    if not secret or not hmac.compare_digest(given, expected.encode()):
+    if not hmac.compare_digest(given, expected.encode()):
         raise Refused(401, BAD_SIGNATURE)
     return timestamp, expected
 

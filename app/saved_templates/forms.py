@@ -4,6 +4,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from app.forms import known_placeholders, no_nul
+from app.messaging import placeholders
 from app.messaging.channels import Channel
 
 
@@ -18,7 +19,7 @@ class SavedTemplateForm(FlaskForm):
     message = TextAreaField(
         "Message",
         filters=[no_nul],
-        description="Placeholders as in a campaign: {first_name}, {first_name|there}, {last_name}, {phone}, {email}.",
+        description=f"Placeholders as in a campaign: {placeholders.every_one()}",
         validators=[DataRequired(), Length(max=4000), known_placeholders],
     )
     submit = SubmitField("Save template")

@@ -9,6 +9,7 @@ from app.auth.forms import new_password_field
 from app.auth.models import Role
 from app.forms import no_nul
 from app.messaging.addresses import EMAIL_TYPED_MAX, InvalidAddress, normalize_email, normalize_phone
+from app.users import staff
 
 ROLE_CHOICES = [SelectChoice(role.value, f"{role.value.title()}: {role.description}") for role in Role]
 
@@ -20,6 +21,14 @@ class NewUserForm(FlaskForm):
         "First password", "Choose a first password for them.", "Hand it over in person or by another channel."
     )
     submit = SubmitField("Create account")
+
+    def validate_email(self, field: EmailField) -> None:
+        """The rules staff.add keeps, checked with the other fields, so that
+        every field's error shows at once; staff.add checks them again."""
+        try:
+            staff.check_new_email(field.data or "")
+        except staff.StaffChangeRefused as refused:
+            raise ValidationError(str(refused)) from None
 
 
 class RoleForm(FlaskForm):

@@ -32,11 +32,17 @@ def check_password(password: str) -> None:
         raise StaffChangeRefused(f"A password needs at least {MIN_PASSWORD} characters.")
 
 
-def add(email: str, role: Role, password: str, *, actor: User | None, via: Via = Via.WEB) -> User:
+def check_new_email(email: str) -> str:
+    """The email of a new account, normalised: valid, and nobody's yet."""
     email = check_email(email)
-    check_password(password)
     if find_by_email(email) is not None:
         raise StaffChangeRefused(f"{email} already has an account.")
+    return email
+
+
+def add(email: str, role: Role, password: str, *, actor: User | None, via: Via = Via.WEB) -> User:
+    email = check_new_email(email)
+    check_password(password)
     user = create_user(email, role, password)
     audit.record(Action.USER_CREATED, actor=actor, via=via, subject_user_id=user.id, detail=f"as {role.value}")
     return user
