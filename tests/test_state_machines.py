@@ -31,6 +31,7 @@ from app.campaigns import delivery, lifecycle, recovery
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient
 from app.campaigns.models import CampaignStatus as C
 from app.campaigns.models import RecipientStatus as R
+from app.campaigns.transitions import Failures
 from app.extensions import db
 from app.optouts import registry
 from app.optouts.models import OptOut, Source
@@ -97,7 +98,7 @@ PRESSES = {
     "pause": lambda cid: lifecycle.pause(cid, None).changed,
     "resume": lambda cid: lifecycle.resume(cid, None).changed,
     "cancel": lambda cid: lifecycle.cancel(cid, None).changed,
-    "retry_failed": lambda cid: lifecycle.retry_failed(cid, None, include_permanent=True).changed,
+    "retry_failed": lambda cid: lifecycle.retry_failed(cid, None, Failures.ALL).changed,
     "complete_if_done": lifecycle.complete_if_done,
 }
 
@@ -352,11 +353,11 @@ class CampaignMachine(RuleBasedStateMachine):
     # made right after a control, where the status is known.
 
     @precondition(lambda self: BUTTONS[self.status])
-    @rule(data=st.data(), include_permanent=st.booleans())
-    def operator_presses(self, data, include_permanent):
+    @rule(data=st.data(), which=st.sampled_from(Failures))
+    def operator_presses(self, data, which):
         button = data.draw(st.sampled_from(BUTTONS[self.status]), label="button")
         if button == "retry_failed":
-            self.retry_failed(include_permanent)
+            self.retry_failed(which)
         elif button == "resume":
             self.resume()
         else:
@@ -393,19 +394,19 @@ class CampaignMachine(RuleBasedStateMachine):
         assert result.to_send == sum(row.status in (R.QUEUED, R.RETRYING) for row in self.rows.values())
         self.assert_refused("resume", "start")
 
-    def retry_failed(self, include_permanent):
+    def retry_failed(self, which):
         self.step = "retry_failed"
-        result = lifecycle.retry_failed(self.cid, None, include_permanent=include_permanent)
+        result = lifecycle.retry_failed(self.cid, None, which)
         db.session.commit()
-        kinds = {"transient", "permanent"} if include_permanent else {"transient"}
+        kinds = set(which.kinds)
         eligible = {rid for rid, row in self.rows.items() if row.status == R.FAILED and row.error_kind in kinds}
         assert result.changed == bool(eligible)
         after = rows_of(self.cid)
         requeued = {rid for rid, row in self.rows.items() if row.status == R.FAILED and after[rid].status == R.QUEUED}
-        assert requeued == eligible, f"include_permanent={include_permanent}: {requeued} ≠ {eligible}"
+        assert requeued == eligible, f"which={which}: {requeued} ≠ {eligible}"
         if result.changed:
             assert result.to_send == (0 if self.status == C.PAUSED else len(eligible))
-            again = lifecycle.retry_failed(self.cid, None, include_permanent=include_permanent)
+            again = lifecycle.retry_failed(self.cid, None, which)
             db.session.commit()
             assert not again.changed, "a second press finds them queued, not failed"
 
