@@ -2,6 +2,8 @@
 TEST_REDIS_URL are given), the app on them, and a real RQ worker."""
 
 import os
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import flask_migrate
@@ -203,6 +205,16 @@ def run_worker(app):
             SimpleWorker([queue], connection=connection).work(burst=True, max_jobs=max_jobs)
 
     return run
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections, for a server that is not
+    there. Bound and never listening, held until the test ends: a port only
+    found free could meanwhile get a server of another pytest-xdist worker."""
+    with socket.socket() as held:
+        held.bind((embedded.HOST, 0))
+        yield held.getsockname()[1]
 
 
 @pytest.fixture
