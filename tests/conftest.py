@@ -1,5 +1,6 @@
 """Fixtures: real PostgreSQL and Redis (embedded unless TEST_DATABASE_URL /
-TEST_REDIS_URL are given), the app on them, and a real RQ worker."""
+TEST_REDIS_URL are given; tests/parallel.py for pytest-xdist's workers), the
+app on them, and a real RQ worker."""
 
 import os
 import socket
@@ -21,6 +22,7 @@ from app.config import psycopg2_url
 from app.extensions import db, redis
 from devtools import embedded
 from devtools.tables import empty_all
+from tests import parallel
 from tests.factories import make_user
 
 # Browser fixtures: chromium for pytest-playwright, and the live_stack processes.
@@ -33,10 +35,18 @@ class Services:
     redis_url: str
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    parallel.check_redis_not_shared(config)
+
+
 @pytest.fixture(scope="session")
 def services(tmp_path_factory):
+    """PostgreSQL and Redis for this process: pytest-xdist's workers each start
+    their own, or each get a database of their own on TEST_DATABASE_URL's server."""
     database_url = os.environ.get("TEST_DATABASE_URL")
     redis_url = os.environ.get("TEST_REDIS_URL")
+    if database_url and parallel.WORKER:
+        database_url = parallel.database_of_worker(database_url, parallel.WORKER)
     started = []
     try:
         if not database_url:

@@ -1,0 +1,85 @@
+"""The suite in several pytest-xdist workers: each has its own PostgreSQL
+database and Redis, also when TEST_DATABASE_URL / TEST_REDIS_URL are given."""
+
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from devtools.procfile import ROOT
+from tests.parallel import SHARED_REDIS, database_of_worker
+
+pytestmark = pytest.mark.slow
+
+
+def databases(url: str) -> set[str]:
+    with contextlib.closing(psycopg2.connect(url)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT datname FROM pg_database")
+        return {name for (name,) in cur.fetchall()}
+
+
+def execute(url: str, *statements: str) -> None:
+    with contextlib.closing(psycopg2.connect(url)) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+
+
+def tables(url: str) -> set[str]:
+    with contextlib.closing(psycopg2.connect(url)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return {name for (name,) in cur.fetchall()}
+
+
+def pytest_run(basetemp: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """A pytest run of its own, as a developer starts one, its files in ``basetemp``."""
+    given = {name: value for name, value in os.environ.items() if not name.startswith(("TEST_", "PYTEST_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--basetemp={basetemp}", *args],
+        cwd=ROOT,
+        env={**given, **env},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+@pytest.fixture
+def given_database(services):
+    """A database on the tests' PostgreSQL server, as a developer's TEST_DATABASE_URL names one."""
+    url = services.database_url.rsplit("/", 1)[0] + "/parallel_probe"
+    execute(url.rsplit("/", 1)[0] + "/postgres", "CREATE DATABASE parallel_probe")
+    yield url
+    made = {name for name in databases(url) if name.startswith("parallel_probe")}
+    execute(url.rsplit("/", 1)[0] + "/postgres", *(f"DROP DATABASE {name} WITH (FORCE)" for name in made))
+
+
+def test_a_worker_s_database_is_the_given_one_s_name_and_the_worker_s(given_database):
+    url = database_of_worker(given_database, "gw3")
+    assert url == given_database + "_gw3"
+    assert database_of_worker(given_database, "gw3") == url, "made once, found the second time"
+    assert "parallel_probe_gw3" in databases(url)
+
+
+def test_workers_given_test_database_url_each_use_a_database_of_their_own(given_database, tmp_path):
+    run = pytest_run(tmp_path, "-n", "2", "-q", "tests/test_names.py", TEST_DATABASE_URL=given_database)
+    assert run.returncode == 0, run.stdout + run.stderr
+    made = {name for name in databases(given_database) if name.startswith("parallel_probe_gw")}
+    assert made <= {"parallel_probe_gw0", "parallel_probe_gw1"} and made, made
+    assert all("campaigns" in tables(given_database + name.removeprefix("parallel_probe")) for name in made)
+    assert tables(given_database) == set(), "the given database itself is left alone"
+
+
+def test_workers_are_refused_one_redis_server_to_share(tmp_path):
+    collect = ("--collect-only", "-q", "tests/test_names.py")
+    nowhere = "redis://127.0.0.1:1/0"
+    run = pytest_run(tmp_path / "two", "-n", "2", *collect, TEST_REDIS_URL=nowhere)
+    assert run.returncode == pytest.ExitCode.USAGE_ERROR
+    assert SHARED_REDIS in run.stderr
+    alone = pytest_run(tmp_path / "one", "-n", "0", *collect, TEST_REDIS_URL=nowhere)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
