@@ -3,9 +3,12 @@ TEST_REDIS_URL are given; tests/parallel.py for pytest-xdist's workers), the
 app on them, and a real RQ worker."""
 
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import flask_migrate
 import pytest
@@ -40,27 +43,33 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory):
+def services():
     """PostgreSQL and Redis for this process: pytest-xdist's workers each start
     their own, or each get a database of their own on TEST_DATABASE_URL's server."""
     database_url = os.environ.get("TEST_DATABASE_URL")
     redis_url = os.environ.get("TEST_REDIS_URL")
     if database_url and parallel.WORKER:
         database_url = parallel.database_of_worker(database_url, parallel.WORKER)
+    # Not under pytest's temporary root: every pytest run started as root takes
+    # o+x off /tmp/pytest-of-root, and PostgreSQL, run as a user of its own,
+    # then crashes at its next checkpoint, failing the rest of a run that had
+    # started before (a developer's, while another runs a test).
+    workdir = Path(tempfile.mkdtemp(prefix="dispatcher-test-"))
     started = []
     try:
         if not database_url:
-            postgres = embedded.start_postgres(tmp_path_factory.mktemp("postgres"), fast=True)
+            postgres = embedded.start_postgres(workdir / "postgres", fast=True)
             started.append(postgres)
             database_url = embedded.create_database(postgres, "dispatcher_test")
         if not redis_url:
-            redis_server = embedded.start_redis(tmp_path_factory.mktemp("redis"), fast=True)
+            redis_server = embedded.start_redis(workdir / "redis", fast=True)
             started.append(redis_server)
             redis_url = redis_server.url
         yield Services(database_url, redis_url)
     finally:
         for server in reversed(started):
             server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def settings_for(services: Services) -> dict:

@@ -83,3 +83,17 @@ def test_workers_are_refused_one_redis_server_to_share(tmp_path):
     assert SHARED_REDIS in run.stderr
     alone = pytest_run(tmp_path / "one", "-n", "0", *collect, TEST_REDIS_URL=nowhere)
     assert alone.returncode == 0, alone.stdout + alone.stderr
+
+
+def test_the_suite_s_postgresql_is_out_of_reach_of_other_pytest_runs(services, tmp_path_factory):
+    # Any pytest run as root whose tests use tmp_path (a developer's, another
+    # project's) takes o+x off pytest's temporary root, /tmp/pytest-of-root,
+    # and a PostgreSQL under it crashes at its next checkpoint: it runs as a
+    # user of its own, who can then no longer reach its data.
+    if os.environ.get("TEST_DATABASE_URL"):
+        pytest.skip("the server in TEST_DATABASE_URL is not ours")
+    temporary_root = next(p for p in tmp_path_factory.getbasetemp().parents if p.name.startswith("pytest-of-"))
+    with contextlib.closing(psycopg2.connect(services.database_url)) as conn, conn.cursor() as cur:
+        cur.execute("SHOW data_directory")
+        (data_directory,) = cur.fetchone()
+    assert not Path(data_directory).is_relative_to(temporary_root)
