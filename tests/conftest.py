@@ -150,7 +150,10 @@ def app(services):
     with app.app_context():
         # The committed migrations build the schema, so they are tested too.
         flask_migrate.upgrade()
-    return app
+    yield app
+    # Before its Redis stops: left running, the reader logged a traceback a
+    # second against it while this worker waited for the others to finish.
+    app.extensions["live-broker"].stop()
 
 
 @pytest.fixture(autouse=True)

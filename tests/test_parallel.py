@@ -97,3 +97,31 @@ def test_the_suite_s_postgresql_is_out_of_reach_of_other_pytest_runs(services, t
         cur.execute("SHOW data_directory")
         (data_directory,) = cur.fetchone()
     assert not Path(data_directory).is_relative_to(temporary_root)
+
+
+# Loaded into a pytest run by -p: once every fixture is torn down, is the
+# live-updates reader of the suite's app still running?
+READER_LEFT = """
+import threading
+
+def pytest_unconfigure(config):
+    for thread in threading.enumerate():
+        if thread.name == "live-broker":
+            thread.join(10)
+            print("reader left running" if thread.is_alive() else "reader stopped")
+"""
+
+
+def test_the_suite_s_app_stops_its_live_updates_reader_before_its_redis_stops(tmp_path):
+    # Left running, it logged a traceback a second against the stopped Redis
+    # while its worker waited for the others to finish: hundreds in CI's log.
+    (tmp_path / "reader_left.py").write_text(READER_LEFT)
+    run = pytest_run(
+        tmp_path / "run",
+        *("-p", "no:xdist", "-p", "reader_left", "-s", "-q"),
+        "tests/test_live_stream.py::test_a_closed_stream_is_released_at_once",
+        PYTHONPATH=str(tmp_path),
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "reader left running" not in run.stdout
+    assert "Redis subscription lost" not in run.stdout + run.stderr
