@@ -11,7 +11,7 @@ import psycopg2
 import pytest
 
 from devtools.procfile import ROOT
-from tests.parallel import SHARED_REDIS, database_of_worker
+from tests.parallel import check_redis_not_shared, database_of_worker
 
 pytestmark = pytest.mark.slow
 
@@ -75,14 +75,25 @@ def test_workers_given_test_database_url_each_use_a_database_of_their_own(given_
     assert tables(given_database) == set(), "the given database itself is left alone"
 
 
-def test_workers_are_refused_one_redis_server_to_share(tmp_path):
-    collect = ("--collect-only", "-q", "tests/test_names.py")
-    nowhere = "redis://127.0.0.1:1/0"
-    run = pytest_run(tmp_path / "two", "-n", "2", *collect, TEST_REDIS_URL=nowhere)
-    assert run.returncode == pytest.ExitCode.USAGE_ERROR
-    assert SHARED_REDIS in run.stderr
-    alone = pytest_run(tmp_path / "one", "-n", "0", *collect, TEST_REDIS_URL=nowhere)
-    assert alone.returncode == 0, alone.stdout + alone.stderr
+class Options:
+    """What check_redis_not_shared reads of pytest's config: ``-n``."""
+
+    def __init__(self, numprocesses: int | None) -> None:
+        self.numprocesses = numprocesses
+
+    def getoption(self, name: str, default: object = None) -> object:
+        assert name == "numprocesses"
+        return self.numprocesses
+
+
+def test_workers_are_refused_one_redis_server_to_share(monkeypatch):
+    monkeypatch.setenv("TEST_REDIS_URL", "redis://127.0.0.1:1/0")
+    with pytest.raises(pytest.UsageError, match="workers cannot share one"):
+        check_redis_not_shared(Options(2))
+    for alone in (None, 0, 1):  # without pytest-xdist, -n 0, -n 1
+        check_redis_not_shared(Options(alone))
+    monkeypatch.delenv("TEST_REDIS_URL")
+    check_redis_not_shared(Options(2))
 
 
 def test_the_suite_s_postgresql_is_out_of_reach_of_other_pytest_runs(services, tmp_path_factory):
