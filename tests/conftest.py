@@ -1,8 +1,14 @@
 """Fixtures: real PostgreSQL and Redis (embedded unless TEST_DATABASE_URL /
-TEST_REDIS_URL are given), the app on them, and a real RQ worker."""
+TEST_REDIS_URL are given; tests/parallel.py for pytest-xdist's workers), the
+app on them, and a real RQ worker."""
 
 import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import flask_migrate
 import pytest
@@ -19,6 +25,7 @@ from app.config import psycopg2_url
 from app.extensions import db, redis
 from devtools import embedded
 from devtools.tables import empty_all
+from tests import parallel
 from tests.factories import make_user
 
 # Browser fixtures: chromium for pytest-playwright, and the live_stack processes.
@@ -31,24 +38,38 @@ class Services:
     redis_url: str
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    parallel.check_redis_not_shared(config)
+
+
 @pytest.fixture(scope="session")
-def services(tmp_path_factory):
+def services():
+    """PostgreSQL and Redis for this process: pytest-xdist's workers each start
+    their own, or each get a database of their own on TEST_DATABASE_URL's server."""
     database_url = os.environ.get("TEST_DATABASE_URL")
     redis_url = os.environ.get("TEST_REDIS_URL")
+    if database_url and parallel.WORKER:
+        database_url = parallel.database_of_worker(database_url, parallel.WORKER)
+    # Not under pytest's temporary root: every pytest run started as root takes
+    # o+x off /tmp/pytest-of-root, and PostgreSQL, run as a user of its own,
+    # then crashes at its next checkpoint, failing the rest of a run that had
+    # started before (a developer's, while another runs a test).
+    workdir = Path(tempfile.mkdtemp(prefix="dispatcher-test-"))
     started = []
     try:
         if not database_url:
-            postgres = embedded.start_postgres(tmp_path_factory.mktemp("postgres"), fast=True)
+            postgres = embedded.start_postgres(workdir / "postgres", fast=True)
             started.append(postgres)
             database_url = embedded.create_database(postgres, "dispatcher_test")
         if not redis_url:
-            redis_server = embedded.start_redis(tmp_path_factory.mktemp("redis"), fast=True)
+            redis_server = embedded.start_redis(workdir / "redis", fast=True)
             started.append(redis_server)
             redis_url = redis_server.url
         yield Services(database_url, redis_url)
     finally:
         for server in reversed(started):
             server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def settings_for(services: Services) -> dict:
@@ -129,7 +150,10 @@ def app(services):
     with app.app_context():
         # The committed migrations build the schema, so they are tested too.
         flask_migrate.upgrade()
-    return app
+    yield app
+    # Before its Redis stops: left running, the reader logged a traceback a
+    # second against it while this worker waited for the others to finish.
+    app.extensions["live-broker"].stop()
 
 
 @pytest.fixture(autouse=True)
@@ -203,6 +227,16 @@ def run_worker(app):
             SimpleWorker([queue], connection=connection).work(burst=True, max_jobs=max_jobs)
 
     return run
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections, for a server that is not
+    there. Bound and never listening, held until the test ends: a port only
+    found free could meanwhile get a server of another pytest-xdist worker."""
+    with socket.socket() as held:
+        held.bind((embedded.HOST, 0))
+        yield held.getsockname()[1]
 
 
 @pytest.fixture

@@ -199,3 +199,41 @@ def test_cli_up_prints_urls_and_stops_both_servers_on_sigterm(tmp_path):
         proc.kill()
         proc.wait()
     assert server_processes(tmp_path) == []
+
+
+ADD_USER_WHEN_TOLD = """
+import sys, time
+from pathlib import Path
+from devtools import embedded
+go = Path(sys.argv[2])
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.001)
+print(embedded._system_user(sys.argv[1]).pw_uid)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root adds the server's user")
+def test_processes_starting_servers_at_once_add_the_server_user_once(tmp_path):
+    # As pytest-xdist's workers each start PostgreSQL on a machine that never ran it.
+    name = f"dispatcher_test_{os.getpid()}"
+    go = tmp_path / "go"
+    adders = [
+        subprocess.Popen(
+            [sys.executable, "-c", ADD_USER_WHEN_TOLD, name, str(go)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    try:
+        for adder in adders:  # imports done: the useradds can overlap
+            assert adder.stdout.readline() == "ready\n"
+        go.touch()
+        answers = [adder.communicate(timeout=60) for adder in adders]
+        assert [adder.returncode for adder in adders] == [0] * 4, [err for _, err in answers]
+        assert len({out for out, _ in answers}) == 1, "all got the same user"
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)

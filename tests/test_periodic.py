@@ -16,7 +16,6 @@ from app.audit import Action, AuditEvent, Via
 from app.campaigns import lifecycle
 from app.clock import utcnow
 from app.extensions import db, redis
-from devtools import embedded
 from jobs import periodic
 from jobs.periodic import Loop, Task
 from tests.conftest import settings_for
@@ -93,10 +92,10 @@ def test_a_task_that_ran_past_its_interval_runs_once_more_at_once_then_at_its_in
     assert runs == pytest.approx([0, 7.05, 9.05, 11.05, 13.05])
 
 
-def test_an_outage_is_logged_once_retried_with_backoff_and_its_end_logged(app, caplog):
+def test_an_outage_is_logged_once_retried_with_backoff_and_its_end_logged(app, caplog, closed_port):
     caplog.set_level(logging.INFO, logger="jobs.periodic")
     clock = FakeClock()
-    nowhere = embedded.pick_port()  # nothing listens there
+    nowhere = closed_port
     servers = {
         # As the app makes its client (app.extensions).
         "redis": Redis.from_url(f"redis://127.0.0.1:{nowhere}/0"),
@@ -160,13 +159,13 @@ def test_the_reconciler_s_tasks_each_run_in_one_process_an_interval_and_the_sche
     }
 
 
-def test_a_scheduler_starts_a_due_campaign_while_redis_is_down(app, services):
+def test_a_scheduler_starts_a_due_campaign_while_redis_is_down(app, services, closed_port):
     campaign = make_campaign(2)
     assert lifecycle.schedule(campaign.id, utcnow() + timedelta(minutes=5), None).changed
     db.session.execute(text("UPDATE campaigns SET scheduled_at = now() WHERE id = :id"), {"id": campaign.id})
     db.session.commit()
     # A scheduler whose Redis is not there.
-    nowhere = f"redis://127.0.0.1:{embedded.pick_port()}/0"
+    nowhere = f"redis://127.0.0.1:{closed_port}/0"
     without_redis = create_app({**settings_for(services), "REDIS_URL": nowhere, "SSE_REDIS_URL": nowhere})
     with without_redis.app_context():
         loop = Loop(periodic.tasks_of("scheduler", without_redis.config), clock=FakeClock())

@@ -15,7 +15,7 @@ from app.auth.models import Role
 from app.campaigns import delivery
 from app.campaigns.models import DeliveryAttempt, Recipient
 from app.extensions import db
-from devtools import embedded, procfile
+from devtools import procfile
 from devtools.client import Browser, StreamListener
 from jobs import periodic
 from tests.conftest import worker_env
@@ -102,16 +102,15 @@ def test_no_process_leaves_a_transaction_open_while_a_campaign_sends(app, servic
         PROVIDER_FAILURE_RATE=0.2,
         WEB_CONCURRENCY=1,
     )
-    port = embedded.pick_port()
     with (
         running(env, tmp_path) as processes,
         open(tmp_path / "web.log", "w") as web_log,
         Sampler(services.database_url) as sampler,
     ):
         processes.start("scheduler")
-        web = procfile.start_web(env, port, web_log)
+        web, base_url = procfile.start_web(env, web_log)
         try:
-            staff = Browser(f"http://127.0.0.1:{port}", "operator@example.com", PASSWORD)
+            staff = Browser(base_url, "operator@example.com", PASSWORD)
             with StreamListener(staff, campaign.id) as stream:
                 staff.start(campaign.id)
 

@@ -180,6 +180,7 @@ class Broker:
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         self.started = False
+        self.threads: list[threading.Thread] = []
         self.stopping = threading.Event()
 
     @property
@@ -240,12 +241,20 @@ class Broker:
             if self.started:
                 return
             self.started = True
-        threading.Thread(target=self._read, name="live-broker", daemon=True).start()
-        threading.Thread(target=self._check_sessions, name="live-sessions", daemon=True).start()
+        self.threads = [
+            threading.Thread(target=self._read, name="live-broker", daemon=True),
+            threading.Thread(target=self._check_sessions, name="live-sessions", daemon=True),
+        ]
+        for thread in self.threads:
+            thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """End every stream, and return once the reader has let go of Redis:
+        the Redis it used may be stopped next (tests do)."""
         self.stopping.set()
         self._end_all(drop_pending=False)
+        for thread in self.threads:
+            thread.join(timeout)
 
     def _read(self) -> None:
         while not self.stopping.is_set():
