@@ -268,6 +268,31 @@ def test_staff_change_their_own_password_and_their_other_sessions_end(app, anony
     assert sign_in(anonymous, "vera@example.com", "a new long password").status_code == 302
 
 
+def test_no_transaction_is_held_open_while_a_password_is_checked(app, anonymous, monkeypatch):
+    """The check is slow on purpose (seconds on a busy machine); meanwhile a
+    connection idle in a transaction would hold back PostgreSQL's xmin horizon."""
+    from app.auth import models
+
+    checked_inside_a_transaction = []
+
+    def watched(password_hash: str, password: str) -> bool:
+        checked_inside_a_transaction.append(db.session().in_transaction())
+        return real(password_hash, password)
+
+    real = models.check_password_hash
+    monkeypatch.setattr(models, "check_password_hash", watched)
+    user = make_user(Role.VIEWER, email="vera@example.com")
+    db.session.commit()
+    assert sign_in(anonymous, "vera@example.com").status_code == 302
+    assert WRONG in sign_in(app.test_client(), "nobody@example.com", "not it").get_data(as_text=True)
+    changed = signed_in(app, user).post(
+        "/account/password",
+        data={"current_password": PASSWORD, "new_password": "a new long password", "confirm": "a new long password"},
+    )
+    assert changed.status_code == 302
+    assert checked_inside_a_transaction == [False, False, False]
+
+
 def test_passwords_are_stored_as_slow_hashes(anonymous, app):
     runner = app.test_cli_runner()
     result = runner.invoke(

@@ -38,6 +38,8 @@ class Sampler:
     # the longest it held back the xmin horizon (one transaction id or
     # snapshot), in seconds, with who.
     idle_in_transaction: dict[str, float] = field(default_factory=dict)
+    # The statement each was idle after, at its longest: what to look at.
+    idle_after: dict[str, str] = field(default_factory=dict)
     xmin_held: dict[str, float] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)
 
@@ -63,16 +65,17 @@ class Sampler:
                     f"""
                     SELECT pid, application_name, state,
                            extract(epoch FROM clock_timestamp() - state_change),
-                           coalesce(backend_xid, backend_xmin)::text, xact_start
+                           coalesce(backend_xid, backend_xmin)::text, xact_start, query
                     FROM pg_stat_activity WHERE datname = current_database() AND {OURS}
                     """
                 )
                 now = time.monotonic()
-                for pid, name, state, in_state, xmin, began in cursor.fetchall():
+                for pid, name, state, in_state, xmin, began, query in cursor.fetchall():
                     self.names.add(name)
                     who = f"{name} (pid {pid})"
-                    if state == "idle in transaction":
-                        self.idle_in_transaction[who] = max(self.idle_in_transaction.get(who, 0.0), float(in_state))
+                    if state == "idle in transaction" and float(in_state) >= self.idle_in_transaction.get(who, 0.0):
+                        self.idle_in_transaction[who] = float(in_state)
+                        self.idle_after[who] = query
                     if xmin is not None:
                         # One transaction's: while nothing writes, short transactions one
                         # after another see the same xmin, and hold nothing back.
@@ -128,7 +131,8 @@ def test_no_process_leaves_a_transaction_open_while_a_campaign_sends(app, servic
     assert sampler.samples > 50
     assert {"dispatcher-web", "dispatcher-worker", "dispatcher-reconciler", "dispatcher-scheduler"} <= sampler.names
     idle = {who: seconds for who, seconds in sampler.idle_in_transaction.items() if seconds > 1.0}
-    assert not idle, f"idle in a transaction for over a second: {idle}"
+    after = {who: sampler.idle_after[who] for who in idle}
+    assert not idle, f"idle in a transaction for over a second: {idle}, after: {after}"
     pinned = {who: seconds for who, seconds in sampler.xmin_held.items() if seconds > 3.0}
     assert not pinned, f"an xmin held for over 3 s: {pinned}"
 

@@ -83,7 +83,7 @@ class User(UserMixin, Model):
         self.end_sessions()
 
     def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, password)
+        return _password_matches(self.password_hash, password)
 
     def end_sessions(self) -> None:
         self.session_token = new_session_token()
@@ -112,11 +112,20 @@ def _unknown_user_hash() -> str:
     return generate_password_hash(secrets.token_urlsafe(16))
 
 
+def _password_matches(password_hash: str, password: str) -> bool:
+    """The check, after the read that found the hash has ended: it is slow on
+    purpose (a second or more on a busy machine), and a connection idle in a
+    transaction that long holds back PostgreSQL's xmin horizon. Committed
+    rather than rolled back, so nothing the request did before is lost."""
+    db.session.commit()
+    return check_password_hash(password_hash, password)
+
+
 def authenticate(email: str, password: str) -> User | None:
     """The active user with this email and password, or None; never says which was wrong."""
     user = find_by_email(email)
     if user is None:
-        check_password_hash(_unknown_user_hash(), password)
+        _password_matches(_unknown_user_hash(), password)
         return None
     if not user.check_password(password) or not user.active:
         return None
