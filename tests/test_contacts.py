@@ -2,6 +2,9 @@
 history), found by any part of a name, phone or email and by filters, made or
 updated by every pasted line, with every message they were sent."""
 
+import subprocess
+import sys
+
 from sqlalchemy import select
 
 from app.audit import AuditEvent
@@ -9,6 +12,7 @@ from app.auth.models import Role, User
 from app.campaigns.models import Campaign, Recipient
 from app.contacts.models import Contact
 from app.extensions import db
+from app.messaging.addresses import country_name
 from tests.conftest import signed_in
 from tests.factories import make_user
 
@@ -342,3 +346,24 @@ def test_the_phone_hint_names_the_country_not_the_setting(client):
         page = client.get(path).get_data(as_text=True)
         assert "as dialled locally (Kenya: 0712 123456)" in page, path
         assert "DEFAULT_REGION" not in page, path
+
+
+def test_country_names_are_the_ones_in_common_use():
+    assert [country_name(region) for region in ("KE", "kr", "GB", "ZZ")] == [
+        "Kenya",
+        "South Korea",
+        "United Kingdom",
+        "ZZ",
+    ]
+
+
+def test_no_process_of_ours_loads_the_phone_geocoders_data():
+    """About 100 MB in each web and worker process (twice, with a work horse),
+    for a country's name in one hint."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, app, jobs.send; print('phonenumbers.geodata' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "False"

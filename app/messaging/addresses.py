@@ -7,8 +7,8 @@ here, so "Bob@Example.com " typed anywhere is the same person everywhere.
 import re
 
 import phonenumbers
+import pycountry
 from email_validator import EmailNotValidError, validate_email
-from phonenumbers import geocoder
 
 from app.formatting import number, quote
 from app.messaging.channels import Channel
@@ -38,9 +38,18 @@ def local_dialling(region: str) -> str:
     example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
     if example is None:
         return f"as dialled locally ({region})"
-    country = geocoder.country_name_for_number(example, "en") or region
+    country = country_name(region)
     national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
     return f"as dialled locally ({country}: {national})"
+
+
+def country_name(region: str) -> str:
+    """``Kenya`` for ``KE``: the name in common use where ISO 3166's differs
+    (``South Korea``, not ``Korea, Republic of``); the code itself if unknown."""
+    country = pycountry.countries.get(alpha_2=region.upper())
+    if country is None:
+        return region
+    return getattr(country, "common_name", country.name)
 
 
 def normalize_email(address: str) -> str:
