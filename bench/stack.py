@@ -67,7 +67,11 @@ class Workers:
         deadline = time.monotonic() + 30
         while self._ready() < expected:
             if time.monotonic() > deadline or self.pool.poll() is not None:
-                raise RuntimeError("the workers did not start")
+                said = "still running" if self.pool.poll() is None else f"exited with {self.pool.returncode}"
+                raise RuntimeError(
+                    f"{self._ready()} of {expected} workers registered within 30 s; the pool {said}"
+                    " (BENCH_WORKER_LOG=path keeps its output)"
+                )
             time.sleep(0.1)
         self._sampling = True
         self._sampler = threading.Thread(target=self._sample_rss, daemon=True)
