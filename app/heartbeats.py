@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from flask import Flask
 from redis import Redis
 from rq import Queue, Worker
 from rq.worker import BaseWorker
@@ -43,12 +44,18 @@ PROCESS_TTL_MIN_SECONDS = 10.0
 WRITE_TIMEOUT_SECONDS = 1.0
 
 
-def writer(url: str, name: str) -> Redis:
-    """A client for a process's heartbeats that gives up on a Redis that does
-    not answer (a network partition, rather than a refusal) within a second."""
-    return Redis.from_url(
-        url, socket_timeout=WRITE_TIMEOUT_SECONDS, socket_connect_timeout=WRITE_TIMEOUT_SECONDS, client_name=name
-    )
+def writer(app: Flask) -> Redis:
+    """The process's client for its heartbeats, which gives up on a Redis that
+    does not answer (a network partition, rather than a refusal) within a second."""
+    client = app.extensions.get("heartbeat-redis")
+    if client is None:
+        client = app.extensions["heartbeat-redis"] = Redis.from_url(
+            app.config["REDIS_URL"],
+            socket_timeout=WRITE_TIMEOUT_SECONDS,
+            socket_connect_timeout=WRITE_TIMEOUT_SECONDS,
+            client_name=f"dispatcher-{app.config['PROCESS_NAME']}-heartbeat",
+        )
+    return client
 
 
 def process_key(process: str) -> str:

@@ -130,8 +130,7 @@ class Loop:
             process: heartbeats.process_ttl(task.every for task in tasks if task.process == process)
             for process in dict.fromkeys(task.process for task in tasks)
         }
-        config = current_app.config
-        self.beats = heartbeats.writer(config["REDIS_URL"], f"dispatcher-{config['PROCESS_NAME']}-heartbeat")
+        self.beats = heartbeats.writer(current_app)
 
     def forever(self, sleep: Callable[[float], None] = time.sleep) -> None:
         while True:
