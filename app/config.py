@@ -188,6 +188,9 @@ DEFAULTS: dict[str, Any] = {
     "LIVE_UPDATES_PER_SECOND": 5.0,
     # Worker processes `python -m jobs.worker` runs (the Procfile's default setup).
     "WORKER_PROCESSES": os.cpu_count() or 1,
+    # /readyz counts a worker as gone when it has not beaten for this long;
+    # workers beat every third of it (app.heartbeats), idle or busy.
+    "WORKER_STALE_SECONDS": 60.0,
     "SSE_KEEPALIVE_SECONDS": 15.0,
     # Events waiting for one stream whose client reads slowly; past this the
     # stream is sent one refresh instead (its page reloads what it shows).

@@ -27,6 +27,10 @@ saying for how long it failed; it is tried again after its interval, doubling
 with each failure in a row up to RETRY_CAP_SECONDS. The other tasks go on at
 their own intervals, and the process never exits for it (a supervisor
 restarting it would find the same outage).
+
+Readiness (``/readyz``) asks whether each process runs: the loop renews its
+process's heartbeat at every turn and records each task's pass, in Redis
+(``app.heartbeats``, which says how); one it cannot write is skipped.
 """
 
 import contextlib
@@ -37,10 +41,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from dotenv import load_dotenv
+from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
-from app import create_app
+from app import create_app, heartbeats
 from app.api import forget_expired_idempotency_keys
 from app.campaigns import recovery, scheduling
 from app.contacts import bulk, importing
@@ -104,7 +109,12 @@ class _Due:
 
 class Loop:
     """Runs ``tasks``, each when it is due. ``clock`` (monotonic seconds) is
-    given so that a test can move time on without waiting for it."""
+    given so that a test can move time on without waiting for it.
+
+    It tells readiness that its process runs, and how each task did
+    (``app.heartbeats``), on a Redis client of its own that gives up quickly:
+    a Redis that does not answer must not hold up a scheduler, which needs none.
+    """
 
     def __init__(
         self, tasks: list[Task], clock: Callable[[], float] = time.monotonic, log: logging.Logger | None = None
@@ -116,6 +126,11 @@ class Loop:
         self.due = {task.name: _Due(now) for task in tasks}
         # Each task's last result, for the log and for tests.
         self.results: dict[str, object] = {}
+        self.alive_for = {
+            process: heartbeats.process_ttl(task.every for task in tasks if task.process == process)
+            for process in dict.fromkeys(task.process for task in tasks)
+        }
+        self.beats = heartbeats.writer(current_app)
 
     def forever(self, sleep: Callable[[float], None] = time.sleep) -> None:
         while True:
@@ -125,15 +140,20 @@ class Loop:
     def tick(self) -> list[str]:
         """Run every task now due, in table order; returns the names of those
         run (failed or not), leaving out any another process ran this interval."""
+        self._beat()
         return [task.name for task in self.tasks if self.clock() >= self.due[task.name].at and self._run(task)]
 
     def wait(self) -> float:
-        """Seconds until the next task is due."""
-        return max(min((due.at for due in self.due.values()), default=HOURLY) - self.clock(), MIN_WAIT_SECONDS)
+        """Seconds until the next task is due, or until the process's heartbeat
+        wants renewing, if sooner (a third of its life)."""
+        next_due = min((due.at for due in self.due.values()), default=HOURLY) - self.clock()
+        renew = min(self.alive_for.values(), default=HOURLY) / 3
+        return max(min(next_due, renew), MIN_WAIT_SECONDS)
 
     def _run(self, task: Task) -> bool:
         due = self.due[task.name]
         started = self.clock()
+        started_at = time.time()
         locked = False
         try:
             if task.exclusive:
@@ -146,7 +166,9 @@ class Loop:
             db.session.commit()
         except Exception as error:
             self._failed(task, due, started, error, locked)
+            self._beat(task, started_at, ok=False, seconds=self.clock() - started)
             return True
+        self._beat(task, started_at, ok=True, seconds=self.clock() - started)
         if due.failures:
             self.log.info(
                 "%s works again, after %s over %.0f s",
@@ -164,6 +186,17 @@ class Loop:
         if due.at <= started:
             due.at = started + task.every
         return True
+
+    def _beat(self, task: Task | None = None, at: float = 0.0, ok: bool = True, seconds: float = 0.0) -> None:
+        """Renews each of the loop's processes' heartbeat, and records ``task``'s
+        pass if given. Skipped when Redis does not take it: a task that needs
+        Redis says so itself, and readiness will say the process is missing."""
+        with contextlib.suppress(RedisError), self.beats.pipeline(transaction=False) as pipe:
+            if task is not None:
+                heartbeats.record_pass(pipe, task.process, task.name, at, ok, seconds)
+            for process, ttl in self.alive_for.items():
+                heartbeats.keep_alive(pipe, process, ttl)
+            pipe.execute()
 
     def _failed(self, task: Task, due: _Due, started: float, error: Exception, locked: bool) -> None:
         with contextlib.suppress(Exception):

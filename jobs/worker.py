@@ -16,14 +16,22 @@ from flask import Flask
 from rq import Worker
 from rq.worker_pool import WorkerPool
 
-from app import create_app
+from app import create_app, heartbeats
 from app.extensions import db, redis
 
 
 class AppWorker(Worker):
-    """An RQ worker whose jobs run inside the app's context."""
+    """An RQ worker whose jobs run inside the app's context, and which beats
+    often enough for readiness to tell it alive (``app.heartbeats``): RQ's
+    default is every 405 s while idle and 30 s while busy."""
 
     app: Flask
+
+    def __init__(self, *args, **kwargs) -> None:
+        stale = self.app.config["WORKER_STALE_SECONDS"]
+        kwargs.setdefault("worker_ttl", heartbeats.worker_ttl(stale))
+        kwargs.setdefault("job_monitoring_interval", heartbeats.worker_beat_seconds(stale))
+        super().__init__(*args, **kwargs)
 
     def work(self, *args, **kwargs) -> bool:
         with self.app.app_context():

@@ -44,18 +44,22 @@ def browser_type_launch_args(browser_type_launch_args):
 @pytest.fixture
 def live_stack(request, app, services, tmp_path):
     """The Procfile's web and worker processes against the test databases, and
-    its scheduler for a test marked ``@pytest.mark.scheduler``; yields the base URL."""
+    its scheduler, or reconciler, for a test marked ``@pytest.mark.scheduler``
+    (``reconciler``); yields the base URL."""
     marker = request.node.get_closest_marker("stack")
     env = worker_env(services, **{**STACK_SETTINGS, **(marker.kwargs if marker else {})})
     with (
         open(tmp_path / "web.log", "w") as web_log,
         open(tmp_path / "worker.log", "w") as worker_log,
         open(tmp_path / "scheduler.log", "w") as scheduler_log,
+        open(tmp_path / "reconciler.log", "w") as reconciler_log,
     ):
         web, base_url = procfile.start_web(env, web_log)
         others = [procfile.start("worker", env, worker_log)]
         if request.node.get_closest_marker("scheduler"):
             others.append(procfile.start("scheduler", env, scheduler_log))
+        if request.node.get_closest_marker("reconciler"):
+            others.append(procfile.start("reconciler", env, reconciler_log))
         try:
             yield base_url
         finally:

@@ -22,7 +22,7 @@ from tests.factories import make_campaign, make_user
 
 # The only endpoints anyone may reach without signing in. The inbound webhook
 # takes only signed requests instead (tests/test_inbound_webhook.py).
-PUBLIC_ENDPOINTS = {"static", "auth.sign_in", "health", "webhooks.inbound"}
+PUBLIC_ENDPOINTS = {"static", "auth.sign_in", "health", "ready", "webhooks.inbound"}
 
 # The least role each endpoint needs. A route added without an entry here fails
 # test_every_endpoint_is_in_the_role_matrix, so its access is always decided.
@@ -147,6 +147,7 @@ def test_every_endpoint_but_sign_in_static_and_health_refuses_an_anonymous_reque
 def test_public_endpoints_answer_without_signing_in(anonymous):
     assert anonymous.get("/sign-in").status_code == 200
     assert anonymous.get("/healthz").get_data(as_text=True) == "ok\n"
+    assert anonymous.get("/readyz").mimetype == "application/json"
     assert anonymous.get("/static/app.css").status_code == 200
 
 

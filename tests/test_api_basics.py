@@ -9,29 +9,25 @@ from tests.conftest import signed_in
 from tests.factories import make_user
 
 
-def test_health_is_public_and_says_each_check_is_healthy(anonymous):
+def test_health_is_public_in_the_seeds_shape_and_503_naming_what_does_not_run(anonymous):
+    """No worker, reconciler or scheduler runs here; with them, it is 200 and all
+    healthy (tests/test_readiness.py)."""
     response = anonymous.get("/api/v1/health")
-    assert response.status_code == 200
+    assert response.status_code == 503
     assert response.mimetype == "application/json"
     assert response.get_json() == {
-        "status": "healthy",
-        "checks": {"database": {"status": "healthy"}, "queue": {"status": "healthy"}},
+        "status": "unhealthy",
+        "checks": {
+            "database": {"status": "healthy"},
+            "queue": {"status": "healthy"},
+            "workers": {"status": "unhealthy", "detail": "no worker has reported in the last 60 s"},
+            "periodic": {"status": "unhealthy", "detail": "no reconciler has reported; no scheduler has reported"},
+            "migrations": {"status": "healthy"},
+        },
     }
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "Set-Cookie" not in response.headers
-
-
-def test_health_is_503_naming_the_check_that_fails(app, anonymous, monkeypatch):
-    from app import health
-
-    monkeypatch.setattr(health, "check", lambda: {"database": True, "queue": False})
-    response = anonymous.get("/api/v1/health")
-    assert response.status_code == 503
-    assert response.get_json() == {
-        "status": "unhealthy",
-        "checks": {"database": {"status": "healthy"}, "queue": {"status": "unhealthy"}},
-    }
 
 
 def test_the_openapi_document_is_3_1_and_lists_health(app):
@@ -73,7 +69,8 @@ def test_a_wrong_method_is_a_405_problem(anonymous):
 @pytest.mark.parametrize("role", list(Role))
 def test_every_role_may_read_health_with_a_token_too(app, role):
     api = api_client(app, role)
-    assert api.get("/api/v1/health").status_code == 200
+    # 503 only because no worker runs here.
+    assert api.get("/api/v1/health").get_json()["checks"]["database"] == {"status": "healthy"}
 
 
 def test_every_api_endpoint_declares_a_role_or_public(app):

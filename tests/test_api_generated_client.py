@@ -70,6 +70,9 @@ def operation(tag: str, operation_id: str) -> ModuleType:
 
 # The wait for the send polls the campaign: many requests, none of which is what is tested.
 @pytest.mark.stack(API_RATE_LIMIT="100000 per minute")
+# Healthy means every process runs.
+@pytest.mark.scheduler
+@pytest.mark.reconciler
 def test_a_generated_client_walks_the_seeds_flow(live_stack, generate):
     token = make_token(make_user(Role.OPERATOR, email="integrator@example.com"))
     served = httpx.get(f"{live_stack}/api/v1/openapi.json", headers={"Authorization": f"Bearer {token}"}, timeout=30)
@@ -80,8 +83,11 @@ def test_a_generated_client_walks_the_seeds_flow(live_stack, generate):
     api = client_package.AuthenticatedClient(base_url=live_stack, token=token, raise_on_unexpected_status=True)
     anyone = client_package.Client(base_url=live_stack, raise_on_unexpected_status=True)
 
+    # Once the processes just started have each reported.
+    wait_for(lambda: httpx.get(f"{live_stack}/readyz", timeout=10).status_code == 200, 60, "the stack to be ready")
     health = operation("health", "get_health").sync(client=anyone)
     assert health.status is models.HealthStatus.HEALTHY
+    assert health.checks.workers.status is models.HealthStatus.HEALTHY
 
     create_customer = operation("customers", "create_customer")
     customers = []

@@ -155,14 +155,15 @@ def test_a_redis_restart_ends_streams_with_a_retry_hint_and_they_come_back(app, 
         rest = b"".join(chunks).decode().replace(KEEPALIVE, "")
         assert re.fullmatch(r"retry: [0-9]+\n\n", rest), rest
         response.close()
-        # Meanwhile a new stream gets the hint alone, and /healthz says why.
+        # Meanwhile a new stream gets the hint alone, and /readyz says why.
         refused = client.get("/stream?channel=campaign-12")
         assert refused.status_code == 200 and refused.get_data(as_text=True).startswith("retry: ")
-        assert client.get("/healthz").get_data(as_text=True) == "redis unreachable\n"
+        assert client.get("/readyz").get_json()["missing"]["redis"] == "Redis does not answer"
 
         restarted = embedded.start_redis(data_dir, port, fast=True)
         try:
-            wait_for(lambda: client.get("/healthz").status_code == 200, 10, "Redis to answer again")
+            # No worker runs here, so it is never ready; but Redis is no longer missing.
+            wait_for(lambda: "redis" not in client.get("/readyz").get_json()["missing"], 10, "Redis to answer again")
             response, chunks = open_stream(client, "campaign-12")
             publish(Redis.from_url(restarted.url), "campaign-12", "<p>back</p>", type="update")
             assert "<p>back</p>" in next_event(chunks)
