@@ -40,7 +40,7 @@ from dotenv import load_dotenv
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
-from app import create_app
+from app import config, create_app, logs
 from app.api import forget_expired_idempotency_keys
 from app.campaigns import recovery, scheduling
 from app.contacts import bulk, importing
@@ -132,6 +132,10 @@ class Loop:
         return max(min((due.at for due in self.due.values()), default=HOURLY) - self.clock(), MIN_WAIT_SECONDS)
 
     def _run(self, task: Task) -> bool:
+        with logs.context(task=task.name):
+            return self._run_task(task)
+
+    def _run_task(self, task: Task) -> bool:
         due = self.due[task.name]
         started = self.clock()
         locked = False
@@ -189,7 +193,7 @@ def main(process: str) -> None:
     """The ``process``'s loop over its tasks, forever."""
     # The environment wins; .env (written by make run) fills in what it lacks.
     load_dotenv()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure(process, config.from_environment()["LOG_FORMAT"])
     app = create_app({"PROCESS_NAME": process})
     tasks = tasks_of(process, app.config)
     log = logging.getLogger(f"jobs.{process}")
