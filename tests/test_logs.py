@@ -9,6 +9,8 @@ import secrets
 import urllib.request
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from app import logs
 from app.auth.models import Role
@@ -117,7 +119,8 @@ def test_a_response_returns_the_request_id_it_came_with_or_a_new_one(anonymous):
     made = anonymous.get("/sign-in", headers={"X-Request-ID": "no spaces"}).headers["X-Request-ID"]
     assert re.fullmatch(r"[0-9a-f]{32}", made)
     # Even a request refused before its view: here, sent to Sign in.
-    assert anonymous.get("/campaigns").headers["X-Request-ID"] != made
+    refused = anonymous.get("/campaigns")
+    assert refused.status_code == 302 and re.fullmatch(r"[0-9a-f]{32}", refused.headers["X-Request-ID"])
 
 
 def test_a_line_logged_while_answering_names_the_request_and_the_person(app):
@@ -153,6 +156,15 @@ def test_a_failing_periodic_task_is_logged_with_its_name(app):
     line = json.loads(text)
     assert (line["level"], line["task"]) == ("ERROR", "broken-task")
     assert "RuntimeError: boom" in line["exc_info"]
+
+
+def test_a_failed_statement_leaves_its_values_out_of_its_error(app):
+    """Errors are logged with their text: a statement's values (a message, a
+    password's hash) must not be in it."""
+    with pytest.raises(DBAPIError) as raised:
+        db.session.execute(text("SELECT 1 / :zero WHERE :kept IS NOT NULL"), {"zero": 0, "kept": "marker-7a1"})
+    db.session.rollback()
+    assert "division by zero" in str(raised.value) and "marker-7a1" not in str(raised.value)
 
 
 def _lines(text: str, name: str) -> list[dict]:
@@ -192,6 +204,7 @@ def test_every_process_logs_json_lines_that_say_what_they_are_about_and_nothing_
     marker = "marker-" + secrets.token_hex(8)
     secret_key = "secret-key-" + secrets.token_hex(16)
     given_id = "logs-test-" + secrets.token_hex(8)
+    searched = "searched-" + secrets.token_hex(8)
     env = worker_env(
         services,
         LOG_FORMAT="json",
@@ -229,7 +242,7 @@ def test_every_process_logs_json_lines_that_say_what_they_are_about_and_nothing_
                 return done
 
             wait_for(completed, 60, "the campaign to complete", processes.output)
-            made_id, _ = _request(base_url, "/healthz")
+            made_id, _ = _request(base_url, f"/healthz?q={searched}")
         finally:
             procfile.stop(web)
         processes.stop_all()
@@ -262,6 +275,7 @@ def test_every_process_logs_json_lines_that_say_what_they_are_about_and_nothing_
         "the API token": token,
         "SECRET_KEY": secret_key,
         "the message": marker,
+        "a query string": searched,
         **{f"session cookie {n}": value for n, value in enumerate(session_cookies)},
     }.items():
         assert secret not in everything, f"{what} was logged"
