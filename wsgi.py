@@ -11,8 +11,10 @@ if monkey.is_module_patched("socket"):
 
 from dotenv import load_dotenv
 
-from app import create_app
+from app import config, create_app, logs
 
 # The environment wins; .env (written by make run) fills in what it lacks.
 load_dotenv()
+# Before the app, whose start may log; gunicorn's own logs join it (gunicorn.conf.py).
+logs.configure("web", config.from_environment()["LOG_FORMAT"])
 app = create_app({"PROCESS_NAME": "web"})

@@ -6,7 +6,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import cli, config, errors, health, security, templating
+from app import cli, config, errors, health, request_ids, security, templating
 from app.api import routes as api
 from app.auth import access
 from app.auth.views import bp as auth_bp
@@ -39,6 +39,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     # Before CSRF: someone signed out is sent to Sign in, not told their token expired.
     access.init_app(app)
+    # Its first hook runs before access's, so that a refused request has its id too.
+    request_ids.init_app(app)
     csrf.init_app(app)
     redis.init_app(app)
     # Failed sign-ins are counted in Redis, so every web process sees the same count.

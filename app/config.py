@@ -186,6 +186,9 @@ DEFAULTS: dict[str, Any] = {
     "INBOUND_WEBHOOK_RATE_LIMIT": "600 per minute",
     # Live updates per campaign are coalesced to at most this many a second.
     "LIVE_UPDATES_PER_SECOND": 5.0,
+    # How every process writes its logs: "text" (readable) or "json" (one
+    # object a line, for a log collector); app.logs.
+    "LOG_FORMAT": "text",
     # Worker processes `python -m jobs.worker` runs (the Procfile's default setup).
     "WORKER_PROCESSES": os.cpu_count() or 1,
     # /readyz counts a worker as gone when it has not beaten for this long;
@@ -266,9 +269,12 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
 
 def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
     """SQLAlchemy's engine options: connections checked before use (they
-    outlive restarts of PostgreSQL), and named for pg_stat_activity."""
+    outlive restarts of PostgreSQL), named for pg_stat_activity, and errors
+    that leave out their statement's values (a message, a password's hash),
+    since errors are logged."""
     return {
         "pool_pre_ping": True,
+        "hide_parameters": True,
         "connect_args": {"application_name": f"dispatcher-{config['PROCESS_NAME']}"},
         **config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
     }

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from app import logs
 from devtools import embedded
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,8 @@ def main() -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: sys.exit(0))
     user_env = {**_users_dotenv(), **os.environ}
+    # Its own lines (the embedded servers starting) as the Procfile's processes write theirs.
+    logs.configure("run", user_env.get("LOG_FORMAT", ""))
     servers: list[embedded.Server] = []
     settings: dict[str, str] = {}
     honcho: subprocess.Popen | None = None

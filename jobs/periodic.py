@@ -45,7 +45,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
-from app import create_app, heartbeats
+from app import config, create_app, heartbeats, logs
 from app.api import forget_expired_idempotency_keys
 from app.campaigns import recovery, scheduling
 from app.contacts import bulk, importing
@@ -151,6 +151,10 @@ class Loop:
         return max(min(next_due, renew), MIN_WAIT_SECONDS)
 
     def _run(self, task: Task) -> bool:
+        with logs.context(task=task.name):
+            return self._run_task(task)
+
+    def _run_task(self, task: Task) -> bool:
         due = self.due[task.name]
         started = self.clock()
         started_at = time.time()
@@ -222,7 +226,7 @@ def main(process: str) -> None:
     """The ``process``'s loop over its tasks, forever."""
     # The environment wins; .env (written by make run) fills in what it lacks.
     load_dotenv()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure(process, config.from_environment()["LOG_FORMAT"])
     app = create_app({"PROCESS_NAME": process})
     tasks = tasks_of(process, app.config)
     log = logging.getLogger(f"jobs.{process}")

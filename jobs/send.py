@@ -37,7 +37,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 
-from app import jobqueue
+from app import jobqueue, logs
 from app.campaigns import delivery, lifecycle, live
 from app.campaigns.delivery import Claimed, Outcome, RetryPolicy
 from app.campaigns.models import Campaign, CampaignStatus, RecipientState, RecipientStatus
@@ -60,8 +60,16 @@ T = TypeVar("T")
 def send_campaign(campaign_id: int) -> str:
     """Send one slice of a campaign, then hand the rest to a fresh job.
 
-    Runs inside the worker's app context. Returns a one-line summary for RQ's log.
+    Runs inside the worker's app context. Returns a one-line summary, which it
+    logs; every line it logs carries the campaign's id.
     """
+    with logs.context(campaign_id=campaign_id):
+        summary = _send_slice(campaign_id)
+        log.info("%s", summary)
+        return summary
+
+
+def _send_slice(campaign_id: int) -> str:
     config = current_app.config
     patience = config["OUTAGE_PATIENCE_SECONDS"]
     heartbeat = Heartbeat(redis.client, campaign_id, ttl=jobqueue.heartbeat_seconds())

@@ -13,10 +13,11 @@ import os
 
 from dotenv import load_dotenv
 from flask import Flask
-from rq import Worker
+from rq import Queue, Worker
+from rq.job import Job
 from rq.worker_pool import WorkerPool
 
-from app import create_app, heartbeats
+from app import config, create_app, heartbeats, logs
 from app.extensions import db, redis
 
 
@@ -37,10 +38,18 @@ class AppWorker(Worker):
         with self.app.app_context():
             return super().work(*args, **kwargs)
 
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Every line about the job, its work horse's included, carries its id."""
+        with logs.context(job_id=job.id):
+            super().execute_job(job, queue)
+
 
 def main() -> None:
     # The environment wins; .env (written by make run) fills in what it lacks.
     load_dotenv()
+    # Before RQ starts: it then adds no handler of its own, and its workers
+    # and work horses, forked from here, log the same way.
+    logs.configure("worker", config.from_environment()["LOG_FORMAT"])
     app = create_app({"PROCESS_NAME": "worker"})
     parser = argparse.ArgumentParser(description="Run Campaign Dispatcher's RQ worker processes.")
     parser.add_argument(

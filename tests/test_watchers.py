@@ -112,4 +112,4 @@ def test_hundreds_of_streams_share_one_subscription_and_requests_still_answer(
     # Streams whose clients left are released within a keepalive (a second
     # here): gunicorn logs each request as it ends.
     log = tmp_path / "web.log"
-    wait_for(lambda: log.read_text().count("GET /stream?") == STREAMS + 1, 10, "the streams' release")
+    wait_for(lambda: log.read_text().count("GET /stream ") == STREAMS + 1, 10, "the streams' release")

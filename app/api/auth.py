@@ -12,6 +12,7 @@ import re
 
 from flask import g, request
 
+from app import logs
 from app.api.problems import Problem
 from app.api.shapes import timestamp
 from app.auth.access import PUBLIC, required_role
@@ -52,6 +53,7 @@ def authenticate() -> None:
         )
     g.api_token_id = token.id
     g.api_user = token.user
+    logs.add(user_id=token.user_id)
     if not isinstance(needed, Role):
         raise Problem(403, "This endpoint has no access rule, so it is refused to everyone.")
     if not token.user.role_enum.allows(needed):
