@@ -37,7 +37,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 
-from app import jobqueue
+from app import jobqueue, metrics
 from app.campaigns import delivery, lifecycle, live
 from app.campaigns.delivery import Claimed, Outcome, RetryPolicy
 from app.campaigns.models import Campaign, CampaignStatus, RecipientState, RecipientStatus
@@ -93,6 +93,7 @@ def send_campaign(campaign_id: int) -> str:
 
     with ThreadPoolExecutor(concurrency, thread_name_prefix=f"campaign-{campaign_id}") as pool:
         while True:
+            turn_began = time.perf_counter()
             heartbeat.beat()
             wanted = concurrency - len(in_flight) - len(missed) if claiming else 0
             grant = through_outages(partial(rate.take, wanted), patience, heartbeat)
@@ -128,7 +129,11 @@ def send_campaign(campaign_id: int) -> str:
                     call_at_turn,
                     asked + turns.wait(n),
                     turns.late_after,
-                    partial(provider.send, channel, recipient.address, content, recipient.idempotency_key, subject),
+                    partial(
+                        timed_call,
+                        channel,
+                        partial(provider.send, channel, recipient.address, content, recipient.idempotency_key, subject),
+                    ),
                     halt,
                 )
                 in_flight[future] = recipient
@@ -144,6 +149,7 @@ def send_campaign(campaign_id: int) -> str:
             if not in_flight and not claiming and not released:
                 break
 
+            metrics.observe_turn(time.perf_counter() - turn_began)
             # Wake for outcomes, the next token, or a pending live update.
             timeout = min(t for t in (tick, grant.retry_in or None, flush_in) if t)
             outcomes = []
@@ -192,6 +198,15 @@ def call_at_turn(due: float, late_after: float, send: Callable[[], T], halt: Hal
     if time.monotonic() - due > late_after:
         raise MissedTurn
     return send()
+
+
+def timed_call(channel: str, send: Callable[[], T]) -> T:
+    """``send()``, its time counted as the provider's latency on ``channel``, failed or not."""
+    started = time.perf_counter()
+    try:
+        return send()
+    finally:
+        metrics.observe_provider(channel, time.perf_counter() - started)
 
 
 def _finish(campaign_id: int) -> tuple[bool, bool]:

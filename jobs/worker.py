@@ -16,7 +16,7 @@ from flask import Flask
 from rq import Worker
 from rq.worker_pool import WorkerPool
 
-from app import create_app
+from app import create_app, metrics
 from app.extensions import db, redis
 
 
@@ -28,6 +28,11 @@ class AppWorker(Worker):
     def work(self, *args, **kwargs) -> bool:
         with self.app.app_context():
             return super().work(*args, **kwargs)
+
+    def main_work_horse(self, *args, **kwargs) -> None:
+        # Its counts go to its worker's files (app.metrics), not to new ones per job.
+        metrics.in_work_horse()
+        super().main_work_horse(*args, **kwargs)
 
 
 def main() -> None:
