@@ -40,6 +40,9 @@ def _process_identity() -> str:
 
 if MULTIPROCESS:
     values.ValueClass = values.MultiProcessValue(process_identifier=_process_identity)
+else:
+    # prometheus-client takes the variable set but empty for a directory (the current one).
+    values.ValueClass = values.MutexValue
 
 
 def in_work_horse() -> None:

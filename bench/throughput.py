@@ -1,11 +1,13 @@
 """Sending: against the ideal at 1–3 s latency (``latency_bound``), at zero
 latency with the live stream read (``zero_latency``), one process against two
-(``scaling``), one recipient at a time (``sequential``) and a personal message
-against a literal one (``personalized``). Each campaign is started over HTTP
-and timed from the database."""
+(``scaling``), one recipient at a time (``sequential``), a personal message
+against a literal one (``personalized``) and with metrics counted against
+without (``metrics_overhead``). Each campaign is started over HTTP and timed
+from the database."""
 
 import os
 import statistics
+import tempfile
 import time
 
 from sqlalchemy import func, select
@@ -130,4 +132,28 @@ def personalized(bench: Bench) -> None:
         f"{recipients:,} recipients, zero latency: a two-placeholder template vs the same without",
         f"{personal / literal:.2f} × ({literal:,.0f} → {personal:,.0f} /s; runs {runs['literal']} and "
         f"{runs['personal']})",
+    )
+
+
+def metrics_overhead(bench: Bench) -> None:
+    """Zero-latency throughput with metrics counted, as production counts them
+    (every process writing to a multiprocess directory), against
+    ``METRICS_ENABLED=false``, twice each in one run: on, off, off, on, so
+    that a drift over the run (rates fall as the tables grow) falls on both alike."""
+    recipients = 5_000 if bench.quick else 20_000
+    rates: dict[str, list[float]] = {"on": [], "off": []}
+    with tempfile.TemporaryDirectory(prefix="dispatcher-metrics-") as directory:
+        for kind in ("on", "off", "off", "on"):
+            counting = {"PROMETHEUS_MULTIPROC_DIR": directory} if kind == "on" else {"METRICS_ENABLED": "false"}
+            campaign_id = bench.campaign(recipients, f"zero latency, metrics {kind}")
+            with bench.workers(**NO_LATENCY, **counting):
+                rates[kind].append(bench.dispatch(campaign_id).per_second)
+    on, off = statistics.mean(rates["on"]), statistics.mean(rates["off"])
+    overhead = (off - on) / off * 100
+    bench.results["metrics_overhead_pct"] = round(overhead, 2)
+    runs = {kind: ", ".join(f"{rate:,.0f}" for rate in kind_rates) for kind, kind_rates in rates.items()}
+    bench.row(
+        "metrics_overhead_pct",
+        f"{recipients:,} recipients, zero latency: throughput lost to counting metrics (off − on) / off",
+        f"{overhead:+.1f} % ({off:,.0f} → {on:,.0f} /s; runs off {runs['off']}, on {runs['on']})",
     )
