@@ -61,6 +61,7 @@ def test_metrics_are_not_found_from_elsewhere_when_no_token_is_set(anonymous, co
     response = anonymous.get("/metrics", environ_base=REMOTE, headers={"Authorization": "Bearer "})
     assert response.status_code == 404
     assert "dispatcher_" not in response.text
+    assert anonymous.get("/metrics", environ_base=LOOPBACK).status_code == 200
 
 
 def test_metrics_from_elsewhere_need_the_token(anonymous, config):
@@ -77,6 +78,7 @@ def test_a_request_through_an_untrusted_proxy_on_this_machine_is_not_loopback(an
     config(TRUSTED_PROXIES=0)
     response = anonymous.get("/metrics", environ_base=LOOPBACK, headers={"X-Forwarded-For": "198.51.100.7"})
     assert response.status_code == 404
+    assert anonymous.get("/metrics", environ_base=LOOPBACK).status_code == 200
 
 
 def test_behind_trusted_proxies_the_client_address_decides(services):
