@@ -1,6 +1,7 @@
-"""gunicorn's settings beyond the Procfile's command line: its own logs (the
-master's, and a line for each request) written as every process writes its
-logs (``app/logs.py``, ``LOG_FORMAT``).
+"""gunicorn's settings beyond the Procfile's command line (which names this
+file): its own logs (the master's, and a line for each request) written as
+every process writes its logs (``app/logs.py``, ``LOG_FORMAT``), and the
+metrics of a worker that exits (``child_exit``).
 
 ``app/logs.py`` is loaded by its path, not imported as ``app.logs``: that
 would import the whole app into the master, before a gevent worker patches
@@ -63,3 +64,12 @@ class DispatcherLogger(Logger):
 
 
 logger_class = DispatcherLogger
+
+
+def child_exit(server, worker) -> None:
+    """A worker that exits takes its open streams with it: its share of
+    ``dispatcher_sse_streams_open`` goes too (``app.metrics``). Counters stay."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -6,7 +6,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import cli, config, errors, health, request_ids, security, templating
+from app import cli, config, errors, health, request_ids, scrape, security, templating
 from app.api import routes as api
 from app.auth import access
 from app.auth.views import bp as auth_bp
@@ -33,6 +33,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = config.engine_options(app.config)
 
     security.init_app(app)
+    # First of the request hooks, so that it times every request.
+    scrape.init_app(app)
     if hops := app.config["TRUSTED_PROXIES"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     db.init_app(app)

@@ -201,6 +201,12 @@ DEFAULTS: dict[str, Any] = {
     # How soon a web process tries Redis again after losing its subscription,
     # and about how long browsers wait before reconnecting meanwhile.
     "SSE_RECONNECT_SECONDS": 1.0,
+    # /metrics answers loopback, and anyone sending "Authorization: Bearer
+    # <this>" (app.scrape). Empty: loopback only.
+    "METRICS_TOKEN": "",
+    # Off, nothing is counted and /metrics is not there: the benchmark's
+    # comparison of throughput with and without (metrics_overhead_pct).
+    "METRICS_ENABLED": True,
 }
 
 

@@ -46,6 +46,7 @@ STEPS = (
     Step("browser", browser.watched_in_browser),
     Step("watchers", watchers.watchers),
     Step("personalized", throughput.personalized),
+    Step("metrics_overhead", throughput.metrics_overhead),
     Step("contacts", contacts.contacts),
     Step("contact_import", contacts.contact_import),
     Step("scheduled", schedule.scheduled),

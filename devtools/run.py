@@ -4,7 +4,8 @@ Starts embedded PostgreSQL and Redis under ``var/`` unless ``DATABASE_URL`` /
 ``REDIS_URL`` are set (in the environment or by you in ``.env``), saves the
 addresses it chose, and a generated ``SECRET_KEY`` unless you set one, in
 ``.env`` so ``.venv/bin/flask …`` in another terminal reaches the same
-servers, migrates, loads the first admin and the demo campaign, then runs the
+servers, empties the processes' metrics directory (``var/metrics`` unless
+``PROMETHEUS_MULTIPROC_DIR`` is set), migrates, loads the first admin and the demo campaign, then runs the
 Procfile with honcho and prints the URL. Ctrl-C stops everything it started.
 """
 
@@ -60,6 +61,10 @@ def main() -> int:
         # Served over plain http on 127.0.0.1: production's session cookie is
         # HTTPS-only, and a browser need not send it back here.
         env.setdefault("APP_ENV", "development")
+        # Every process counts into files there, and /metrics adds them up; what
+        # an earlier run counted is not this run's.
+        env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(ROOT / "var" / "metrics"))
+        empty_metrics_dir(Path(env["PROMETHEUS_MULTIPROC_DIR"]))
         flask = [sys.executable, "-m", "flask"]
         subprocess.run([*flask, "db", "upgrade"], env=env, cwd=ROOT, check=True)
         subprocess.run([*flask, "demo", "load"], env=env, cwd=ROOT, check=True)
@@ -80,6 +85,13 @@ def main() -> int:
             _wait(honcho)
         for server in reversed(servers):
             server.stop()
+
+
+def empty_metrics_dir(path: Path) -> None:
+    """The multiprocess directory, made if need be, without the values files of an earlier run."""
+    path.mkdir(parents=True, exist_ok=True)
+    for values_file in path.glob("*.db"):
+        values_file.unlink()
 
 
 def _wait(process: subprocess.Popen) -> int:

@@ -37,7 +37,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 
-from app import jobqueue, logs
+from app import jobqueue, logs, metrics
 from app.campaigns import delivery, lifecycle, live
 from app.campaigns.delivery import Claimed, Outcome, RetryPolicy
 from app.campaigns.models import Campaign, CampaignStatus, RecipientState, RecipientStatus
@@ -101,6 +101,7 @@ def _send_slice(campaign_id: int) -> str:
 
     with ThreadPoolExecutor(concurrency, thread_name_prefix=f"campaign-{campaign_id}") as pool:
         while True:
+            turn_began = time.perf_counter()
             heartbeat.beat()
             wanted = concurrency - len(in_flight) - len(missed) if claiming else 0
             grant = through_outages(partial(rate.take, wanted), patience, heartbeat)
@@ -136,7 +137,11 @@ def _send_slice(campaign_id: int) -> str:
                     call_at_turn,
                     asked + turns.wait(n),
                     turns.late_after,
-                    partial(provider.send, channel, recipient.address, content, recipient.idempotency_key, subject),
+                    partial(
+                        timed_call,
+                        channel,
+                        partial(provider.send, channel, recipient.address, content, recipient.idempotency_key, subject),
+                    ),
                     halt,
                 )
                 in_flight[future] = recipient
@@ -152,6 +157,7 @@ def _send_slice(campaign_id: int) -> str:
             if not in_flight and not claiming and not released:
                 break
 
+            metrics.observe_turn(time.perf_counter() - turn_began)
             # Wake for outcomes, the next token, or a pending live update.
             timeout = min(t for t in (tick, grant.retry_in or None, flush_in) if t)
             outcomes = []
@@ -200,6 +206,15 @@ def call_at_turn(due: float, late_after: float, send: Callable[[], T], halt: Hal
     if time.monotonic() - due > late_after:
         raise MissedTurn
     return send()
+
+
+def timed_call(channel: str, send: Callable[[], T]) -> T:
+    """``send()``, its time counted as the provider's latency on ``channel``, failed or not."""
+    started = time.perf_counter()
+    try:
+        return send()
+    finally:
+        metrics.observe_provider(channel, time.perf_counter() - started)
 
 
 def _finish(campaign_id: int) -> tuple[bool, bool]:

@@ -17,7 +17,7 @@ from rq import Queue, Worker
 from rq.job import Job
 from rq.worker_pool import WorkerPool
 
-from app import config, create_app, heartbeats, logs
+from app import config, create_app, heartbeats, logs, metrics
 from app.extensions import db, redis
 
 
@@ -42,6 +42,11 @@ class AppWorker(Worker):
         """Every line about the job, its work horse's included, carries its id."""
         with logs.context(job_id=job.id):
             super().execute_job(job, queue)
+
+    def main_work_horse(self, *args, **kwargs) -> None:
+        # Its counts go to its worker's files (app.metrics), not to new ones per job.
+        metrics.in_work_horse()
+        super().main_work_horse(*args, **kwargs)
 
 
 def main() -> None:

@@ -93,9 +93,9 @@ def test_session_cookie_is_secure_when_configured_for_https(app, services):
     assert all("; Secure" in cookie for cookie in set_now.values())
 
 
-def test_static_files_and_health_never_set_the_session_cookie(client):
+def test_static_files_health_and_metrics_never_set_the_session_cookie(client):
     assert "Set-Cookie" in client.get("/campaigns").headers  # renewed on every page
-    for url in ("/static/app.css", "/static/favicon.svg", "/healthz"):
+    for url in ("/static/app.css", "/static/favicon.svg", "/healthz", "/metrics"):
         assert "Set-Cookie" not in client.get(url).headers, url
 
 

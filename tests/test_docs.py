@@ -21,5 +21,5 @@ def test_the_readme_settings_table_names_every_setting():
 
 
 def test_the_readme_names_no_setting_the_app_does_not_read():
-    # WEB_CONCURRENCY is gunicorn's own.
-    assert settings_table() - set(DEFAULTS) - {"WEB_CONCURRENCY"} == set()
+    # WEB_CONCURRENCY is gunicorn's own, PROMETHEUS_MULTIPROC_DIR prometheus-client's.
+    assert settings_table() - set(DEFAULTS) - {"WEB_CONCURRENCY", "PROMETHEUS_MULTIPROC_DIR"} == set()

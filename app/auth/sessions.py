@@ -4,7 +4,7 @@ from flask import Flask, request, session
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
 # Answers that never read the session, so renewing it there only adds a Set-Cookie.
-NO_SESSION_ENDPOINTS = {"static", "health"}
+NO_SESSION_ENDPOINTS = {"static", "health", "metrics"}
 # Left by signing out in the session it clears: this browser was signed in.
 SIGNED_OUT = "signed_out"
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from flask import current_app
 from sqlalchemy import text
 
+from app import metrics
 from app.audit import Via
 from app.campaigns import lifecycle, skipping
 from app.campaigns.models import (
@@ -185,12 +186,22 @@ def advance(campaign_id: int, outcomes: list[Outcome], limit: int, released: Seq
         cancelled=counts[R.CANCELLED] + (len(put_back) if cancelled else 0),
         skipped=len(skipped),
     )
+    _count(channel, outcomes, settled, skipped)
     # Decided again on the row itself, last: other jobs' outcomes may have come in between.
     auto_paused = status == CampaignStatus.SENDING and lifecycle.note_outcomes(campaign_id, failed)
     halted = status != CampaignStatus.SENDING or auto_paused
     return Turn(
         settled, claimed, halted=halted, auto_paused=auto_paused, skipped=skipped, released=put_back, version=version
     )
+
+
+def _count(channel: str, outcomes: list[Outcome], settled: list[RecipientState], skipped: list[RecipientState]) -> None:
+    """Count what was stored, once committed: an outcome reported twice, or
+    after its lease ran out, was not stored and is not counted."""
+    codes = {outcome.recipient_id: outcome.error_code or "" for outcome in outcomes}
+    stored = Counter((state.status, codes.get(state.id, "")) for state in settled)
+    stored[(R.SKIPPED.value, skipping.SKIPPED_CODE)] += len(skipped)
+    metrics.count_messages_on_commit(db.session(), channel, stored)
 
 
 def _release(campaign_id: int, released: Sequence[Claimed], cancelled: bool) -> list[RecipientState]:
@@ -250,7 +261,7 @@ def _claim(
                 attempt_started_at = CASE WHEN p.opted_out THEN r.attempt_started_at ELSE now() END,
                 lease_expires_at = CASE WHEN NOT p.opted_out THEN now() + make_interval(secs => :lease) END,
                 finished_at = CASE WHEN p.opted_out THEN now() END,
-                error_code = CASE WHEN p.opted_out THEN 'opted_out' ELSE r.error_code END,
+                error_code = CASE WHEN p.opted_out THEN :skipped_code ELSE r.error_code END,
                 last_error = CASE WHEN p.opted_out THEN :reason ELSE r.last_error END,
                 next_attempt_at = NULL, updated_at = now()
             FROM picked AS p
@@ -266,6 +277,7 @@ def _claim(
             "source": source.value,
             "lease": current_app.config["LEASE_SECONDS"],
             "reason": skipping.skipped_reason(channel),
+            "skipped_code": skipping.SKIPPED_CODE,
         },
     ).all()
     claimed = sorted((Claimed(*row[:6]) for row in rows if not row.opted_out), key=lambda c: c.id)

@@ -2,10 +2,12 @@
 channel: Start marks them ``skipped`` (and a send's claim does too, in
 ``delivery``), and a draft's Start dialog counts them beforehand."""
 
+from collections import Counter
 from dataclasses import dataclass
 
 from sqlalchemy import text
 
+from app import metrics
 from app.campaigns.models import RecipientStatus, lit
 from app.extensions import db
 from app.messaging import length
@@ -13,6 +15,8 @@ from app.messaging.channels import Channel
 from app.optouts import registry as opt_outs
 
 R = RecipientStatus
+# The error code a skipped recipient is stored with.
+SKIPPED_CODE = "opted_out"
 
 
 def skipped_reason(channel: str) -> str:
@@ -48,15 +52,17 @@ def among(campaign_id: int, channel: str, message: str) -> Skipped:
 def skip(campaign_id: int, channel: str) -> int:
     """Mark the queued recipients whose address is opted out ``skipped``; how many.
     The caller adds them to the campaign's counters."""
-    return db.session.execute(  # type: ignore[attr-defined]
+    skipped: int = db.session.execute(  # type: ignore[attr-defined]
         text(
             f"""
             UPDATE recipients AS r
-            SET status = {lit(R.SKIPPED)}, error_code = 'opted_out', last_error = :reason,
+            SET status = {lit(R.SKIPPED)}, error_code = :code, last_error = :reason,
                 finished_at = now(), updated_at = now()
             WHERE r.campaign_id = :id AND r.status = {lit(R.QUEUED)}
               AND {opt_outs.opted_out(":channel", "r.address_normalized")}
             """
         ),
-        {"id": campaign_id, "channel": channel, "reason": skipped_reason(channel)},
+        {"id": campaign_id, "channel": channel, "code": SKIPPED_CODE, "reason": skipped_reason(channel)},
     ).rowcount
+    metrics.count_messages_on_commit(db.session(), channel, Counter({(R.SKIPPED.value, SKIPPED_CODE): skipped}))
+    return skipped

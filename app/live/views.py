@@ -3,6 +3,7 @@ import re
 from flask import Blueprint, Flask, Response, abort, current_app, request
 from flask_login import current_user
 
+from app import metrics
 from app.auth.access import requires
 from app.auth.models import Role, still_signed_in
 from app.extensions import db
@@ -50,7 +51,8 @@ def events() -> Response:
         # Browsers reconnect after the hint; the page says live updates stopped meanwhile.
         body = retry_hint(current_app.config["SSE_RECONNECT_SECONDS"])
         return Response(body, mimetype="text/event-stream", headers=EVENT_STREAM_HEADERS)
-    return Response(broker().stream(watcher), mimetype="text/event-stream", headers=EVENT_STREAM_HEADERS)
+    stream = metrics.counted_stream(broker().stream(watcher))
+    return Response(stream, mimetype="text/event-stream", headers=EVENT_STREAM_HEADERS)
 
 
 def _shows(value: str | None) -> Shows:
