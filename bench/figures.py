@@ -58,7 +58,8 @@ class Figure:
     target: Target | None
     # What is measured, as the table's first column says it.
     says: str
-    # The day the figure was first measured: a full run from before then holds no value for it.
+    # When the figure was first measured, a day or an instant in UTC ("2026-12-05T07:10"):
+    # a full run from before then holds no value for it.
     added: str = ""
 
     @property
@@ -208,7 +209,7 @@ FIGURES: tuple[Figure, ...] = (
         "20,000 recipients at zero latency, the Procfile's default workers: throughput lost to counting metrics "
         "(a multiprocess directory, as production runs) vs `METRICS_ENABLED=false`, four runs each, "
         "interleaved, in one run",
-        added="2026-12-05",
+        added="2026-12-05T07:10",
     ),
     Figure(
         "audience_count_p95_ms",

@@ -29,8 +29,8 @@ def load(path: Path = RESULTS) -> dict[str, Any]:
 def missing(results: dict[str, Any]) -> list[str]:
     """The figures a full run should hold and this one does not: those
     measured since it ran are not missing."""
-    day = results.get("measured_at", "")[:10]
-    return [f.key for f in FIGURES if f.key not in results and not (f.added and f.added > day)]
+    measured_at = results.get("measured_at", "")
+    return [f.key for f in FIGURES if f.key not in results and not (f.added and f.added > measured_at[: len(f.added)])]
 
 
 def runs(results: dict[str, Any]) -> list[dict[str, Any]]:

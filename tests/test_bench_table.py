@@ -36,6 +36,14 @@ def test_a_figure_added_after_a_run_is_not_missing_from_it():
     assert results.missing(before | {"measured_at": f"{added.added}T12:00:00+00:00"}) == [added.key]
 
 
+def test_a_figure_added_during_a_day_is_not_missing_from_a_run_earlier_that_day():
+    added = next(figure for figure in FIGURES if "T" in figure.added)
+    day = added.added.split("T")[0]
+    before = {f.key: 1 for f in FIGURES if f is not added}
+    assert results.missing(before | {"measured_at": f"{day}T00:01:00+00:00"}) == []
+    assert results.missing(before | {"measured_at": f"{day}T23:59:00+00:00"}) == [added.key]
+
+
 def test_each_full_run_keeps_the_runs_before_it_on_the_same_machine(tmp_path):
     path = tmp_path / "results.json"
     elsewhere = {"measured_at": "2026-01-01T00:00:00+00:00", "machine": "elsewhere", "scaling_ratio": 9}
