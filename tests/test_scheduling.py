@@ -3,6 +3,7 @@ times typed and shown in each person's zone, a time past refused with what was
 typed kept, and a due campaign started (or refused, or cancelled) at its time."""
 
 import html
+import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
@@ -11,6 +12,7 @@ from app.auth.models import Role
 from app.campaigns import lifecycle, transitions
 from app.campaigns.models import Campaign
 from app.campaigns.scheduling import start_due
+from app.clock import utcnow
 from app.extensions import db
 from app.messaging.channels import Channel
 from tests.conftest import signed_in
@@ -253,3 +255,24 @@ def test_a_person_chooses_their_time_zone_on_their_account_page(app):
     assert client.post("/account", data={"timezone": "Africa/Nairobi"}).status_code == 302
     assert db.session.get(type(user), user.id).timezone == "Africa/Nairobi"
     assert '<option selected value="Africa/Nairobi">' in client.get("/account").get_data(as_text=True)
+
+
+def test_a_campaign_is_never_recorded_as_started_before_its_time(app):
+    """A scheduler pass whose transaction began a moment before a campaign's
+    time, and that looks for due campaigns a moment after it, does not start
+    it: its start would be recorded at the transaction's time, before its own."""
+    campaign = make_campaign(2)
+    assert lifecycle.schedule(campaign.id, utcnow() + timedelta(minutes=5), None).changed
+    db.session.commit()
+    # The pass's transaction begins; the campaign's time comes 20 ms later (as
+    # if set then), and the pass looks 50 ms after it began.
+    db.session.execute(
+        text("UPDATE campaigns SET scheduled_at = now() + interval '20 milliseconds' WHERE id = :id"),
+        {"id": campaign.id},
+    )
+    time.sleep(0.05)
+    started = start_due()
+    campaign = reread(campaign)
+    assert started == [] and campaign.started_at is None
+    assert start_due() == [campaign.id]
+    assert reread(campaign).started_at >= reread(campaign).scheduled_at

@@ -30,11 +30,14 @@ from app.extensions import db
 log = logging.getLogger(__name__)
 
 # One due campaign, locked for this transaction, skipping any another scheduler holds.
+# Due by the transaction's own time, now(), which its start also records as
+# started_at: by clock_timestamp() a campaign could be found due a moment
+# after now() and so be recorded as started before its time.
 _NEXT_DUE = text(
     f"""
-    SELECT id, scheduled_at, recipient_count, COALESCE(:now, clock_timestamp()) AS now
+    SELECT id, scheduled_at, recipient_count, COALESCE(:now, now()) AS now
     FROM campaigns
-    WHERE status = {lit(CampaignStatus.SCHEDULED)} AND scheduled_at <= COALESCE(:now, clock_timestamp())
+    WHERE status = {lit(CampaignStatus.SCHEDULED)} AND scheduled_at <= COALESCE(:now, now())
       AND id <> ALL(CAST(:passed AS integer[]))
     ORDER BY scheduled_at, id
     LIMIT 1
