@@ -130,9 +130,8 @@ class ReadAtScrape:
         family = GaugeMetricFamily("dispatcher_campaigns", "Campaigns by status.", labels=["status"])
         try:
             db.session.execute(text("SET LOCAL statement_timeout = '2s'"))
-            counts: dict[str, int] = dict(
-                db.session.execute(text("SELECT status, count(*) FROM campaigns GROUP BY status")).tuples().all()
-            )
+            rows = db.session.execute(text("SELECT status, count(*) FROM campaigns GROUP BY status"))
+            counts: dict[str, int] = {status: count for status, count in rows}
         except SQLAlchemyError as error:
             log.warning("metrics: could not count campaigns: %s", error)
             return
