@@ -88,3 +88,23 @@ def test_the_tokens_page_and_the_reference_work_under_the_csp(live_stack, page: 
     expect(page.get_by_text("Campaign Dispatcher API").first).to_be_visible(timeout=15_000)
     expect(page.get_by_text("/api/v1/campaigns").first).to_be_visible()
     assert not errors, errors
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_revoke_asks_first_even_before_the_page_s_scripts_have_run(live_stack, page: Page):
+    # CI once clicked Revoke between the page being parsed and its deferred
+    # scripts running: nothing opened. The button now needs no script of ours.
+    make_user(Role.OPERATOR, email="dev@example.com")
+    sign_in(page, live_stack, "dev@example.com")
+    page.goto(f"{live_stack}/account/tokens")
+    page.get_by_label("Name").fill("Laptop")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_test_id("token-value")).to_be_visible()
+    page.route("**/static/forms.js*", lambda route: route.abort())
+    page.goto(f"{live_stack}/account/tokens")
+    page.get_by_role("button", name="Revoke Laptop").click()
+    expect(page.get_by_role("dialog")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    expect(page.get_by_test_id("api-token")).to_have_count(1)

@@ -37,11 +37,16 @@ document.addEventListener("submit", function (event) {
   });
 })();
 
-// A button with data-opens="ID" opens that <dialog> as a modal (Revoke a token).
-document.addEventListener("click", (event) => {
-  const button = event.target.closest("button[data-opens]");
-  if (button) document.getElementById(button.dataset.opens).showModal();
-});
+// A button with commandfor="ID" command="show-modal" opens that <dialog> as a
+// modal (Revoke a token, Delete a segment). Browsers with invoker commands do
+// it themselves, from the moment the button is parsed, so a click made before
+// the page's scripts have run still opens it; this serves the others.
+if (!("command" in HTMLButtonElement.prototype)) {
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button[commandfor][command='show-modal']");
+    if (button) document.getElementById(button.getAttribute("commandfor")).showModal();
+  });
+}
 
 // A button with data-copy="ID" copies that field's value (the new API token).
 document.addEventListener("click", (event) => {
