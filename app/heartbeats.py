@@ -9,7 +9,8 @@ every few seconds, and one lost only makes a process look quiet for a while.
 - **Periodic processes** (``jobs.periodic``'s loop): after each task run,
   ``record_pass`` notes it in the hash ``dispatch:periodic:passes`` (field:
   the task's name; value: compact JSON ``{"process", "at", "ok",
-  "seconds"}``, ``at`` in Unix seconds). At every turn of the loop, and with
+  "seconds", "every"}``, ``at`` in Unix seconds, ``every`` the task's
+  interval). At every turn of the loop, and with
   each pass, ``keep_alive`` sets ``dispatch:periodic:process:<process>``
   again, to expire after ``process_ttl`` (3× the process's smallest
   interval, at least 10 s); the loop wakes at least three times as often. A
@@ -71,16 +72,26 @@ def process_ttl(intervals: Iterable[float]) -> float:
 @dataclass(frozen=True)
 class Pass:
     """A periodic task's last run: by which process, when it started (Unix
-    seconds), whether it worked, and how long it took."""
+    seconds), whether it worked, how long it took, and how often the task
+    runs (0 when its process did not say)."""
 
     process: str
     at: float
     ok: bool
     seconds: float
+    every: float = 0.0
+
+    def late(self, now_epoch: float) -> bool:
+        """Whether the next run is overdue: by as long as its process's
+        heartbeat lasts (``process_ttl``), so a task is late when its process
+        would count as gone had it run nothing else."""
+        return self.every > 0 and now_epoch - self.at > process_ttl([self.every]) + self.every
 
 
-def record_pass(client: Redis, process: str, task_name: str, at_epoch: float, ok: bool, seconds: float) -> None:
-    value = {"process": process, "at": round(at_epoch, 3), "ok": ok, "seconds": round(seconds, 3)}
+def record_pass(
+    client: Redis, process: str, task_name: str, at_epoch: float, ok: bool, seconds: float, every: float
+) -> None:
+    value = {"process": process, "at": round(at_epoch, 3), "ok": ok, "seconds": round(seconds, 3), "every": every}
     client.hset(PASSES_KEY, task_name, json.dumps(value, separators=(",", ":")))
 
 
@@ -119,6 +130,16 @@ def worker_ttl(stale_seconds: float) -> int:
 def workers_alive(client: Redis, queue_name: str, stale_seconds: float) -> list[BaseWorker]:
     """The RQ workers of the queue that beat within the last ``stale_seconds``
     (by this machine's clock: workers elsewhere need theirs in step)."""
+    return [worker for worker in workers(client, queue_name) if not stale(worker, stale_seconds)]
+
+
+def workers(client: Redis, queue_name: str) -> list[BaseWorker]:
+    """Every RQ worker registered for the queue, silent ones too: RQ forgets a
+    worker only some time after its last beat."""
+    return Worker.all(queue=Queue(queue_name, connection=client))
+
+
+def stale(worker: BaseWorker, stale_seconds: float) -> bool:
+    """Whether the worker has not beaten within the last ``stale_seconds``."""
     since = datetime.now(UTC) - timedelta(seconds=stale_seconds)
-    workers = Worker.all(queue=Queue(queue_name, connection=client))
-    return [worker for worker in workers if worker.last_heartbeat is not None and worker.last_heartbeat >= since]
+    return worker.last_heartbeat is None or worker.last_heartbeat < since

@@ -14,11 +14,14 @@ import re
 import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
 from app.extensions import redis
 
@@ -45,6 +48,42 @@ def heartbeat_seconds() -> float:
 
 def queue() -> Queue:
     return Queue(current_app.config["RQ_QUEUE"], connection=redis.client)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The queue now: how many jobs wait, how long the first has waited
+    (0 when none does), and how many workers are running."""
+
+    name: str
+    depth: int
+    oldest_seconds: float
+    running: int
+
+
+def waiting() -> Waiting:
+    """The queue as ``/metrics`` and the Operations page show it. Raises RedisError."""
+    found = queue()
+    return Waiting(found.name, found.count, _age_of_first(found), found.started_job_registry.count)
+
+
+def _age_of_first(found: Queue) -> float:
+    job_ids = found.get_job_ids(0, 1)
+    if not job_ids:
+        return 0.0
+    try:
+        job = Job.fetch(job_ids[0], connection=found.connection)
+    except NoSuchJobError:  # taken by a worker meanwhile
+        return 0.0
+    if job.enqueued_at is None:
+        return 0.0
+    return max(time.time() - job.enqueued_at.timestamp(), 0.0)
+
+
+def campaign_of(job_id: str | None) -> int | None:
+    """The campaign a send job sends, from its id; None for another job, or none."""
+    found = SEND_JOB_ID.match(job_id or "")
+    return int(found.group(1)) if found else None
 
 
 def enqueue_send(campaign_id: int, recipients: int = 1) -> int:
@@ -78,11 +117,11 @@ def enqueue_send(campaign_id: int, recipients: int = 1) -> int:
 def campaigns_with_jobs(campaign_ids: Iterable[int]) -> set[int]:
     """Those of ``campaign_ids`` with a send job waiting in the queue or a running one's heartbeat."""
     campaign_ids = list(campaign_ids)
-    waiting = {int(m[1]) for job_id in queue().get_job_ids() if (m := SEND_JOB_ID.match(job_id))}
+    queued = {campaign for job_id in queue().get_job_ids() if (campaign := campaign_of(job_id)) is not None}
     if not campaign_ids:
-        return waiting
+        return queued
     beats = redis.client.mget([heartbeat_key(cid) for cid in campaign_ids])
-    return waiting | {cid for cid, beat in zip(campaign_ids, beats, strict=True) if beat is not None}
+    return queued | {cid for cid, beat in zip(campaign_ids, beats, strict=True) if beat is not None}
 
 
 class Heartbeat:

@@ -20,8 +20,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from redis.exceptions import RedisError
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,7 +27,7 @@ from app import jobqueue, metrics
 from app.auth.access import public
 from app.auth.sessions import STREAM_ENDPOINT
 from app.campaigns.models import CampaignStatus
-from app.extensions import db, redis
+from app.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +108,6 @@ class ReadAtScrape:
         yield from self._campaigns()
 
     def _queue(self) -> Iterator[Metric]:
-        queue = jobqueue.queue()
         depth = GaugeMetricFamily("dispatcher_queue_depth", "Jobs waiting in the queue.", labels=["queue"])
         oldest = GaugeMetricFamily(
             "dispatcher_queue_oldest_job_age_seconds",
@@ -118,11 +115,12 @@ class ReadAtScrape:
             labels=["queue"],
         )
         try:
-            depth.add_metric([queue.name], queue.count)
-            oldest.add_metric([queue.name], _age_of_first(queue.get_job_ids(0, 1)))
+            queue = jobqueue.waiting()
         except RedisError as error:
             log.warning("metrics: could not read the queue: %s", error)
             return
+        depth.add_metric([queue.name], queue.depth)
+        oldest.add_metric([queue.name], queue.oldest_seconds)
         yield depth
         yield oldest
 
@@ -140,15 +138,3 @@ class ReadAtScrape:
         for status in CampaignStatus:
             family.add_metric([status.value], counts.get(status.value, 0))
         yield family
-
-
-def _age_of_first(job_ids: list[str]) -> float:
-    if not job_ids:
-        return 0.0
-    try:
-        job = Job.fetch(job_ids[0], connection=redis.client)
-    except NoSuchJobError:  # taken by a worker meanwhile
-        return 0.0
-    if job.enqueued_at is None:
-        return 0.0
-    return max(time.time() - job.enqueued_at.timestamp(), 0.0)

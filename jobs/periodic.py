@@ -197,7 +197,7 @@ class Loop:
         Redis says so itself, and readiness will say the process is missing."""
         with contextlib.suppress(RedisError), self.beats.pipeline(transaction=False) as pipe:
             if task is not None:
-                heartbeats.record_pass(pipe, task.process, task.name, at, ok, seconds)
+                heartbeats.record_pass(pipe, task.process, task.name, at, ok, seconds, task.every)
             for process, ttl in self.alive_for.items():
                 heartbeats.keep_alive(pipe, process, ttl)
             pipe.execute()
