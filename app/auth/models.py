@@ -97,13 +97,13 @@ def find_by_session_token(token: str) -> User | None:
     return db.session.scalar(select(User).where(User.session_token == token, User.active.is_(True)))
 
 
-def still_signed_in(session_tokens: set[str]) -> set[str]:
-    """Those of ``session_tokens`` whose person is still signed in with them:
+def roles_signed_in(session_tokens: set[str]) -> dict[str, Role]:
+    """The role of each person still signed in with one of ``session_tokens``:
     signing out everywhere, a new password and deactivation replace the token."""
     if not session_tokens:
-        return set()
-    found = select(User.session_token).where(User.session_token.in_(session_tokens), User.active.is_(True))
-    return set(db.session.scalars(found))
+        return {}
+    found = select(User.session_token, User.role).where(User.session_token.in_(session_tokens), User.active.is_(True))
+    return {token: Role(role) for token, role in db.session.execute(found)}
 
 
 @cache

@@ -41,8 +41,9 @@ from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
-# The channels streams can watch: campaigns, and contact imports.
-PATTERNS = ("campaign-*", "import-*")
+# The channels streams can watch: campaigns, contact imports, and the
+# Operations page's (a pattern without a wildcard is that one channel).
+PATTERNS = ("campaign-*", "import-*", "operations")
 CONNECTED = ": connected\n\n"
 KEEPALIVE = ": keepalive\n\n"
 # The event that makes a page reload what it shows from the server.
@@ -53,6 +54,8 @@ RECIPIENT_LINE = re.compile(r'<span id="recipient-([0-9]+)-')
 
 # The first and last id of the recipients a page shows; None for all of them.
 Shows = tuple[int, int] | None
+# A stream's session token and the least role its channel needs.
+Allowance = tuple[str, str]
 
 
 def shows_param(ids: list[int]) -> str:
@@ -113,11 +116,13 @@ class Published:
 
 @dataclass(eq=False)
 class Watcher:
-    """One open stream: what it watches, and the SSE text waiting to be sent to it."""
+    """One open stream: what it watches, whose session it serves and the
+    least role that channel needs, and the SSE text waiting to be sent to it."""
 
     channel: str
     shows: Shows
     session_token: str
+    role: str
     limit: int
     pending: deque[str] = field(default_factory=deque)
     ready: threading.Event = field(default_factory=threading.Event)
@@ -169,7 +174,7 @@ class Broker:
     def __init__(
         self,
         settings: Mapping[str, Any],
-        still_allowed: Callable[[set[str]], set[str]],
+        still_allowed: Callable[[set[Allowance]], set[Allowance]],
         client_name: str = "dispatcher-web-live",
     ) -> None:
         # Read as they are needed, so a changed setting (in tests) applies at once.
@@ -177,6 +182,9 @@ class Broker:
         self.still_allowed = still_allowed
         self.client_name = client_name
         self.watchers: dict[str, set[Watcher]] = {}
+        # What publishes on a channel only while someone watches it, started
+        # in this process by its first stream there (``produce``).
+        self.producers: dict[str, Callable[[], None]] = {}
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         self.started = False
@@ -193,15 +201,22 @@ class Broker:
 
     # -- streams --------------------------------------------------------------
 
-    def watch(self, channel: str, shows: Shows, session_token: str) -> Watcher:
+    def produce(self, channel: str, start: Callable[[], None]) -> None:
+        """Call ``start`` (at most once matters to it) whenever a stream of
+        ``channel`` opens in this process."""
+        self.producers[channel] = start
+
+    def watch(self, channel: str, shows: Shows, session_token: str, role: str = "viewer") -> Watcher:
         """A new stream's watcher, receiving from now on. Raises Unavailable
         when Redis cannot be reached."""
         self._start()
         if not self.subscribed.wait(self.reconnect_seconds * 3):
             raise Unavailable("not subscribed to Redis")
-        watcher = Watcher(channel, shows, session_token, self.settings["SSE_QUEUE_LIMIT"])
+        watcher = Watcher(channel, shows, session_token, role, self.settings["SSE_QUEUE_LIMIT"])
         with self.lock:
             self.watchers.setdefault(channel, set()).add(watcher)
+        if (start := self.producers.get(channel)) is not None:
+            start()
         return watcher
 
     def leave(self, watcher: Watcher) -> None:
@@ -230,8 +245,11 @@ class Broker:
         finally:
             self.leave(watcher)
 
-    def watching(self) -> int:
+    def watching(self, channel: str | None = None) -> int:
+        """Streams open in this process, on ``channel`` or on any."""
         with self.lock:
+            if channel is not None:
+                return len(self.watchers.get(channel, ()))
             return sum(len(watchers) for watchers in self.watchers.values())
 
     # -- the reader -------------------------------------------------------------
@@ -309,8 +327,9 @@ class Broker:
 
     def _check_sessions(self) -> None:
         """Every keepalive interval, one question for all streams: whose
-        session still stands? Signing out everywhere, a new password and
-        deactivation replace the token, and end that person's streams."""
+        session still stands, with the role their channel needs? Signing out
+        everywhere, a new password and deactivation replace the token, and
+        end that person's streams; so does a role taken away."""
         checked_at = time.monotonic()
         while not self.stopping.wait(min(self.keepalive_seconds, 1.0)):
             if time.monotonic() - checked_at < self.keepalive_seconds:
@@ -321,10 +340,10 @@ class Broker:
             if not watchers:
                 continue
             try:
-                allowed = self.still_allowed({w.session_token for w in watchers})
+                allowed = self.still_allowed({(w.session_token, w.role) for w in watchers})
             except Exception:  # a database that is down must not end every stream
                 log.warning("live updates: could not check who is still signed in", exc_info=True)
                 continue
             for watcher in watchers:
-                if watcher.session_token not in allowed:
+                if (watcher.session_token, watcher.role) not in allowed:
                     watcher.end(drop_pending=True)
