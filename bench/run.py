@@ -19,7 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import api, browser, contacts, pastes, rate_limit, results, schedule, search, throughput, watchers
+from bench import (
+    api,
+    browser,
+    contacts,
+    operations,
+    pastes,
+    rate_limit,
+    results,
+    schedule,
+    search,
+    throughput,
+    watchers,
+)
 from bench.figures import BY_KEY
 from bench.harness import Bench, environment, prepared_app
 from bench.measure import Row
@@ -54,6 +66,8 @@ STEPS = (
     Step("api_send", api.api_send),
     Step("search_recipients", search.recipients),
     Step("search_campaigns", search.campaigns),
+    # On the 10,000 campaigns the step before made.
+    Step("operations_page", operations.operations_page, needs="search_campaigns"),
 )
 
 
