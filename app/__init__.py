@@ -17,6 +17,8 @@ from app.contacts.views import bp as contacts_bp
 from app.extensions import csrf, db, limiter, migrate, redis
 from app.live import views as live_views
 from app.live.views import bp as live_bp
+from app.operations import views as operations_views
+from app.operations.views import bp as operations_bp
 from app.optouts.views import bp as optouts_bp
 from app.optouts.webhooks import bp as webhooks_bp
 from app.saved_templates.views import bp as saved_templates_bp
@@ -55,6 +57,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         contacts_bp,
         imports_bp,
         live_bp,
+        operations_bp,
         optouts_bp,
         saved_templates_bp,
         segments_bp,
@@ -68,6 +71,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
 
     live_views.init_app(app)
+    # After the broker it starts its publisher from.
+    operations_views.init_app(app)
     health.init_app(app)
     templating.init_app(app)
     errors.init_app(app)

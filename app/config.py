@@ -195,6 +195,9 @@ DEFAULTS: dict[str, Any] = {
     # workers beat every third of it (app.heartbeats), idle or busy.
     "WORKER_STALE_SECONDS": 60.0,
     "SSE_KEEPALIVE_SECONDS": 15.0,
+    # How often the Operations page's machinery is read and published while
+    # someone watches it (once for every watcher; app.operations.live).
+    "OPERATIONS_REFRESH_SECONDS": 2.0,
     # Events waiting for one stream whose client reads slowly; past this the
     # stream is sent one refresh instead (its page reloads what it shows).
     "SSE_QUEUE_LIMIT": 50,

@@ -102,6 +102,7 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
         "staff": "/staff",
         "add a staff member": "/staff/new",
         "change password": "/account/password",
+        "operations": "/operations",
         "not found": "/campaigns/999999",
     }
     found = {}

@@ -160,3 +160,26 @@ def creators() -> list[User]:
     """Who the "created by" filter offers: everyone who has created a campaign."""
     made = select(Campaign.created_by_id).where(Campaign.created_by_id.is_not(None)).distinct()
     return list(db.session.scalars(select(User).where(User.id.in_(made)).order_by(User.email)))
+
+
+@dataclass(frozen=True)
+class Now:
+    """The first ``limit`` campaigns of some statuses, and how many there are."""
+
+    campaigns: list[Campaign]
+    total: int
+
+
+def now_in(statuses: tuple[CampaignStatus, ...], limit: int) -> Now:
+    """Campaigns in ``statuses`` (sending and paused, or scheduled): the
+    scheduled by when they start, the others the longest running first."""
+    in_statuses = Campaign.status.in_([status.value for status in statuses])
+    order = (
+        (Campaign.scheduled_at, Campaign.id)
+        if statuses == (CampaignStatus.SCHEDULED,)
+        else (Campaign.started_at, Campaign.id)
+    )
+    first = list(db.session.scalars(select(Campaign).where(in_statuses).order_by(*order).limit(limit)))
+    if len(first) < limit:
+        return Now(first, len(first))
+    return Now(first, db.session.scalar(select(func.count()).select_from(Campaign).where(in_statuses)) or 0)

@@ -2,6 +2,7 @@
 // rendered by the server, formatting.countdown); count it down each second, in
 // the same words. At zero it says "any moment now" until the scheduler's start
 // reaches the page, which then reloads its block and the countdown goes.
+// An age ("12 s ago", data-since: the Operations page's heartbeats) counts up.
 (function () {
   function duration(seconds) {
     if (seconds < 60) return seconds + " s";
@@ -14,6 +15,10 @@
     document.querySelectorAll("[data-countdown]").forEach(function (element) {
       var left = Math.round(Number(element.dataset.countdown) - now);
       var text = left >= 1 ? "in " + duration(left) : "any moment now";
+      if (element.textContent !== text) element.textContent = text;
+    });
+    document.querySelectorAll("[data-since]").forEach(function (element) {
+      var text = duration(Math.max(0, Math.round(now - Number(element.dataset.since)))) + " ago";
       if (element.textContent !== text) element.textContent = text;
     });
   }

@@ -234,7 +234,8 @@
   }
 
   function signedOut() {
-    say("Live updates stopped: you are signed out, so this page no longer follows the campaign.",
+    say("Live updates stopped: you are signed out, so this page no longer follows " +
+      (note().dataset.follows || "the campaign") + ".",
       "Sign in again", note().dataset.signIn + "?next=" + encodeURIComponent(here()));
   }
 

@@ -1,0 +1,1 @@
+"""The Operations page: the machinery's health for admins, live."""
