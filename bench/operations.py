@@ -36,7 +36,8 @@ ORDER BY at
 """
 
 
-def operations_page(bench: Bench) -> None:
+def operations_page(bench: Bench, _campaigns: None) -> None:
+    """``_campaigns``: what the campaign-list search step gives (nothing; it made the campaigns)."""
     count = 100_000 if bench.quick else 1_000_000
     with bench.app.app_context():
         staff.add(ADMIN, Role.ADMIN, PASSWORD, actor=None, via=Via.COMMAND_LINE)
