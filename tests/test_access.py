@@ -90,6 +90,8 @@ ROLE_MATRIX = {
     "users.change_role": Role.ADMIN,
     "users.deactivate": Role.ADMIN,
     "users.reactivate": Role.ADMIN,
+    "operations.index": Role.ADMIN,
+    "operations.campaigns": Role.ADMIN,
 }
 
 
@@ -256,6 +258,8 @@ def test_role_matrix(app, role):
         "users.change_role": ("POST", f"/staff/{target.id}/role"),
         "users.deactivate": ("POST", f"/staff/{target.id}/deactivate"),
         "users.reactivate": ("POST", f"/staff/{target.id}/reactivate"),
+        "operations.index": ("GET", "/operations"),
+        "operations.campaigns": ("GET", "/operations/campaigns"),
         # Last: it ends the session.
         "auth.sign_out_everywhere": ("POST", "/sign-out-everywhere"),
         "auth.sign_out": ("POST", "/sign-out"),

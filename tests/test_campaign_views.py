@@ -260,7 +260,7 @@ def navigation(page: str) -> list[tuple[str, bool]]:
 def test_the_navigation_has_campaigns_and_marks_the_section_shown(app):
     admin = signed_in(app, make_user(Role.ADMIN, email="admin@example.com"))
     campaign = make_campaign(2)
-    items = ["Campaigns", "New campaign", "Contacts", "Templates", "Opt-outs", "Staff"]
+    items = ["Campaigns", "New campaign", "Contacts", "Templates", "Opt-outs", "Staff", "Operations"]
     for path, current in [
         ("/campaigns", "Campaigns"),
         (f"/campaigns/{campaign.id}", "Campaigns"),
@@ -270,6 +270,7 @@ def test_the_navigation_has_campaigns_and_marks_the_section_shown(app):
         ("/templates", "Templates"),
         ("/opt-outs", "Opt-outs"),
         ("/staff/new", "Staff"),
+        ("/operations", "Operations"),
         ("/account/password", None),
     ]:
         page = admin.get(path).get_data(as_text=True)

@@ -6,9 +6,10 @@ import io
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app import jobqueue
+from app.campaigns import live
 from app.auth.models import Role
 from app.campaigns.models import Recipient
 from app.contacts import importing
@@ -186,6 +187,15 @@ def test_focus_goes_to_the_first_error_and_to_the_controls_after_a_press(live_st
     page.wait_for_timeout(1000)
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("campaign-status")).to_have_text("Paused")
+    expect(page.get_by_role("button", name="Resume")).to_be_focused()
+    # The campaign changes again (sends in flight finishing, a colleague), and
+    # the block reloads with a new toolbar: focus stays on Resume, not lost.
+    version = db.session.execute(
+        text("UPDATE campaigns SET version = version + 1 WHERE id = :id RETURNING version"), {"id": campaign.id}
+    ).scalar()
+    db.session.commit()
+    live.show_campaign_change(campaign.id)
+    expect(page.locator(f'#recipients[data-version="{version}"]')).to_be_attached()
     expect(page.get_by_role("button", name="Resume")).to_be_focused()
 
 

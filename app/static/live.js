@@ -117,10 +117,16 @@
   // the element it replaced, by then out of the document, so they never bubble here.
   document.addEventListener("htmx:afterSettle", function () {
     if (!pressed || pressed.isConnected) return;
-    pressed = null;
     // Focus left in a dialog that has closed (a confirmation) counts as lost too.
     var active = document.activeElement;
-    if (active && active !== document.body && !active.closest("dialog:not([open])")) return;
+    if (active && active !== document.body && !active.closest("dialog:not([open])")) {
+      // A reload already on its way when the key was pressed replaced the
+      // toolbar first, and htmx kept focus on the same control of the new one
+      // (by its id); the press's own answer will replace that one too: follow it.
+      pressed = active.closest("#campaign-controls") ? active : null;
+      return;
+    }
+    pressed = null;
     var next = document.querySelector("#campaign-controls button, #campaign-controls a") ||
       document.querySelector("#notices p");
     if (!next) return;
