@@ -9,8 +9,8 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select, text
 
 from app import jobqueue
-from app.campaigns import live
 from app.auth.models import Role
+from app.campaigns import live
 from app.campaigns.models import Recipient
 from app.contacts import importing
 from app.contacts.models import Contact, ContactImport
