@@ -285,8 +285,8 @@ FIGURES: tuple[Figure, ...] = (
         "ops_page_cold_p95_ms",
         "{:,.0f} ms",
         said("read by eye: once a minute at most, after Redis lost what it kept"),
-        "the same page when nothing is kept of the last hour's minutes, so 100,000 calls are read from the "
-        "table; p95 over HTTP",
+        "the same page when nothing is kept of the last hour's minutes, so every call of the hour is read from "
+        "the table (the 100,000 written for it and those of the run's earlier steps); p95 over HTTP",
         added="2026-12-05T10:00",
     ),
 )

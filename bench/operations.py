@@ -45,6 +45,10 @@ def operations_page(bench: Bench, _campaigns: None) -> None:
         db.session.commit()
         _vacuum("delivery_attempts")
         campaigns = db.session.execute(text("SELECT count(*) FROM campaigns")).scalar()
+        # With those the steps before made: a full run sends a few hundred thousand more.
+        last_hour = db.session.execute(
+            text("SELECT count(*) FROM delivery_attempts WHERE finished_at >= now() - interval '1 hour'")
+        ).scalar()
     admin = Browser(bench.http.base_url, ADMIN, PASSWORD)
     rounds = 5 if bench.quick else 25
 
@@ -71,7 +75,7 @@ def operations_page(bench: Bench, _campaigns: None) -> None:
     bench.results["ops_page_cold_p95_ms"] = round(p95, 1)
     bench.row(
         "ops_page_cold_p95_ms",
-        f"the same page with nothing kept of the last hour ({count // 10:,} calls read from the table): p95",
+        f"the same page with nothing kept of the last hour ({last_hour:,} calls read from the table): p95",
         _said(times),
     )
 
