@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, TextClause, func, select, text
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app import searching, zones
 from app.auth.models import User
@@ -170,16 +171,10 @@ class Now:
     total: int
 
 
-def now_in(statuses: tuple[CampaignStatus, ...], limit: int) -> Now:
-    """Campaigns in ``statuses`` (sending and paused, or scheduled): the
-    scheduled by when they start, the others the longest running first."""
+def now_in(statuses: tuple[CampaignStatus, ...], by: InstrumentedAttribute[datetime | None], limit: int) -> Now:
+    """Campaigns in ``statuses`` (sending and paused, or scheduled), ordered ``by``."""
     in_statuses = Campaign.status.in_([status.value for status in statuses])
-    order = (
-        (Campaign.scheduled_at, Campaign.id)
-        if statuses == (CampaignStatus.SCHEDULED,)
-        else (Campaign.started_at, Campaign.id)
-    )
-    first = list(db.session.scalars(select(Campaign).where(in_statuses).order_by(*order).limit(limit)))
+    first = list(db.session.scalars(select(Campaign).where(in_statuses).order_by(by, Campaign.id).limit(limit)))
     if len(first) < limit:
         return Now(first, len(first))
     return Now(first, db.session.scalar(select(func.count()).select_from(Campaign).where(in_statuses)) or 0)

@@ -101,8 +101,10 @@ def last_hour(client: Redis, now_epoch: float | None = None) -> LastHour:
     if missing:
         read = _read(missing[0] * 60)
         minutes.update({minute: read.get(minute, Minute()) for minute in missing})
-        _keep(client, {minute: minutes[minute] for minute in missing if (minute + 1) * 60 + GRACE_SECONDS <= now_epoch})
-        _forget_before(client, wanted[0])
+        over = {minute: minutes[minute] for minute in missing if (minute + 1) * 60 + GRACE_SECONDS <= now_epoch}
+        if over:  # about once a minute: the hour moved on, so its oldest minutes go
+            _keep(client, over)
+            _forget_before(client, wanted[0])
     return LastHour([(minute * 60, minutes[minute]) for minute in wanted])
 
 
@@ -118,11 +120,10 @@ def _read(since_epoch: int) -> dict[int, Minute]:
 
 
 def _keep(client: Redis, minutes: dict[int, Minute]) -> None:
-    if minutes:
-        pipe = client.pipeline(transaction=False)
-        pipe.hset(CACHE_KEY, mapping={str(minute): each.as_json() for minute, each in minutes.items()})
-        pipe.expire(CACHE_KEY, 2 * MINUTES * 60)
-        pipe.execute()
+    pipe = client.pipeline(transaction=False)
+    pipe.hset(CACHE_KEY, mapping={str(minute): each.as_json() for minute, each in minutes.items()})
+    pipe.expire(CACHE_KEY, 2 * MINUTES * 60)
+    pipe.execute()
 
 
 def _forget_before(client: Redis, first: int) -> None:

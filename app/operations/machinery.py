@@ -9,6 +9,7 @@ PostgreSQL down still shows the workers: a part that cannot be read says why
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -80,25 +81,31 @@ def read() -> Machinery:
     try:
         found.queue = jobqueue.waiting()
         workers = heartbeats.workers(redis.client, config["RQ_QUEUE"])
+        # The job each is running: one Redis read per worker, made once.
+        jobs = {worker.name: worker.get_current_job_id() for worker in workers}
         passes = heartbeats.periodic_passes(redis.client)
         alive = heartbeats.periodic_processes_alive(redis.client)
     except RedisError as error:
         log.warning("operations: could not read Redis: %s", error)
         found.problems.append(NO_REDIS)
-        workers, passes, alive = [], {}, set(heartbeats.PERIODIC_PROCESSES)
+        workers, jobs, passes, alive = [], {}, {}, set(heartbeats.PERIODIC_PROCESSES)
+    titles: dict[int, str] = {}
     try:
-        found.workers = _worker_rows(workers, found.stale_seconds)
+        titles = _titles(jobs.values())
         if not found.problems:
             found.calls = outcomes.last_hour(redis.client, found.at)
     except SQLAlchemyError as error:
         log.warning("operations: could not read PostgreSQL: %s", error)
         found.problems.append(NO_POSTGRES)
-        found.workers = _worker_rows(workers, found.stale_seconds, titles=False)
     except RedisError as error:
         log.warning("operations: could not read Redis: %s", error)
         found.problems.append(NO_REDIS)
     finally:
         db.session.rollback()
+    found.workers = [
+        _worker_row(worker, jobs[worker.name], titles, found.stale_seconds)
+        for worker in sorted(workers, key=lambda each: each.name)
+    ]
     found.tasks = [
         TaskRow(name, each.process, each.at, each.ok, each.seconds, each.late(found.at), each.process in alive)
         for name, each in sorted(passes.items())
@@ -107,32 +114,28 @@ def read() -> Machinery:
     return found
 
 
-def _worker_rows(workers: list[BaseWorker], stale_seconds: float, titles: bool = True) -> list[WorkerRow]:
-    jobs = {worker.name: worker.get_current_job_id() for worker in workers}
-    campaigns = {job: jobqueue.campaign_of(job) for job in jobs.values()}
-    wanted = {campaign for campaign in campaigns.values() if campaign is not None}
-    named: dict[int, str] = {}
-    if titles and wanted:
-        found = db.session.execute(select(Campaign.id, Campaign.title).where(Campaign.id.in_(wanted)))
-        named = {campaign_id: title for campaign_id, title in found}
-    rows = []
-    for worker in sorted(workers, key=lambda each: each.name):
-        job = jobs[worker.name]
-        campaign = campaigns[job]
-        rows.append(
-            WorkerRow(
-                name=worker.name,
-                host=worker.hostname or "",
-                pid=worker.pid,
-                # A string as read back from Redis; WorkerStatus in the worker itself.
-                state=str(getattr(worker.get_state(), "value", worker.get_state())),
-                campaign_id=campaign,
-                campaign_title=named.get(campaign) if campaign is not None else None,
-                other_job=job if campaign is None else None,
-                done=worker.successful_job_count,
-                failed_jobs=worker.failed_job_count,
-                last_beat=worker.last_heartbeat,
-                stale=heartbeats.stale(worker, stale_seconds),
-            )
-        )
-    return rows
+def _titles(job_ids: Iterable[str | None]) -> dict[int, str]:
+    """The titles of the campaigns these jobs send, by campaign id."""
+    wanted = {campaign for job in job_ids if (campaign := jobqueue.campaign_of(job)) is not None}
+    if not wanted:
+        return {}
+    found = db.session.execute(select(Campaign.id, Campaign.title).where(Campaign.id.in_(wanted)))
+    return {campaign_id: title for campaign_id, title in found}
+
+
+def _worker_row(worker: BaseWorker, job: str | None, titles: dict[int, str], stale_seconds: float) -> WorkerRow:
+    campaign = jobqueue.campaign_of(job)
+    return WorkerRow(
+        name=worker.name,
+        host=worker.hostname or "",
+        pid=worker.pid,
+        # A string as read back from Redis; WorkerStatus in the worker itself.
+        state=str(getattr(worker.get_state(), "value", worker.get_state())),
+        campaign_id=campaign,
+        campaign_title=titles.get(campaign) if campaign is not None else None,
+        other_job=job if campaign is None else None,
+        done=worker.successful_job_count,
+        failed_jobs=worker.failed_job_count,
+        last_beat=worker.last_heartbeat,
+        stale=heartbeats.stale(worker, stale_seconds),
+    )

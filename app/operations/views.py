@@ -8,7 +8,7 @@ from flask import Blueprint, Flask, render_template
 from app.auth.access import requires
 from app.auth.models import Role
 from app.campaigns.listing import now_in
-from app.campaigns.models import CampaignStatus
+from app.campaigns.models import Campaign, CampaignStatus
 from app.operations import live, machinery
 
 bp = Blueprint("operations", __name__)
@@ -37,6 +37,7 @@ def campaigns() -> str:
 
 def _now() -> dict[str, object]:
     return {
-        "sending": now_in((CampaignStatus.SENDING, CampaignStatus.PAUSED), SHOWN),
-        "scheduled": now_in((CampaignStatus.SCHEDULED,), SHOWN),
+        # The longest running first; the next to start first.
+        "sending": now_in((CampaignStatus.SENDING, CampaignStatus.PAUSED), Campaign.started_at, SHOWN),
+        "scheduled": now_in((CampaignStatus.SCHEDULED,), Campaign.scheduled_at, SHOWN),
     }
