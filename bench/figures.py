@@ -207,7 +207,7 @@ FIGURES: tuple[Figure, ...] = (
         "{:+.1f} %",
         at_most(5),
         "20,000 recipients at zero latency, the Procfile's default workers: throughput lost to counting metrics "
-        "(a multiprocess directory, as production runs) vs `METRICS_ENABLED=false`, four runs each, "
+        "(a multiprocess directory, as production runs) vs `METRICS_ENABLED=false`, six runs each, "
         "interleaved, in one run",
         added="2026-12-05T07:10",
     ),
