@@ -26,7 +26,7 @@ from sqlalchemy import text
 
 from app import metrics
 from app.audit import Via
-from app.campaigns import lifecycle, skipping
+from app.campaigns import lifecycle, rollup, skipping
 from app.campaigns.models import (
     AttemptOutcome,
     CampaignStatus,
@@ -186,7 +186,7 @@ def advance(campaign_id: int, outcomes: list[Outcome], limit: int, released: Seq
         cancelled=counts[R.CANCELLED] + (len(put_back) if cancelled else 0),
         skipped=len(skipped),
     )
-    _count(channel, outcomes, settled, skipped)
+    _count(campaign_id, channel, outcomes, settled, skipped)
     # Decided again on the row itself, last: other jobs' outcomes may have come in between.
     auto_paused = status == CampaignStatus.SENDING and lifecycle.note_outcomes(campaign_id, failed)
     halted = status != CampaignStatus.SENDING or auto_paused
@@ -195,12 +195,20 @@ def advance(campaign_id: int, outcomes: list[Outcome], limit: int, released: Seq
     )
 
 
-def _count(channel: str, outcomes: list[Outcome], settled: list[RecipientState], skipped: list[RecipientState]) -> None:
-    """Count what was stored, once committed: an outcome reported twice, or
-    after its lease ran out, was not stored and is not counted."""
+def _count(
+    campaign_id: int,
+    channel: str,
+    outcomes: list[Outcome],
+    settled: list[RecipientState],
+    skipped: list[RecipientState],
+) -> None:
+    """Count what was stored, in the rollups now and in the metrics once
+    committed: an outcome reported twice, or after its lease ran out, was not
+    stored and is not counted."""
     codes = {outcome.recipient_id: outcome.error_code or "" for outcome in outcomes}
     stored = Counter((state.status, codes.get(state.id, "")) for state in settled)
     stored[(R.SKIPPED.value, skipping.SKIPPED_CODE)] += len(skipped)
+    rollup.add(campaign_id, channel, stored)
     metrics.count_messages_on_commit(db.session(), channel, stored)
 
 

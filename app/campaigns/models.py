@@ -382,3 +382,31 @@ class DeliveryAttempt(Model):
     @property
     def outcome_label(self) -> str:
         return AttemptOutcome(self.outcome).label
+
+
+class HourlyOutcome(Model):
+    """How many recipients' outcomes were recorded in an hour, by channel,
+    status and error code: the dashboard's days in any whole-hour time zone,
+    read from a few thousand rows rather than the recipients. Kept by
+    ``app.campaigns.rollup`` in the transaction that records the outcomes."""
+
+    __tablename__ = "hourly_outcomes"
+
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), primary_key=True)
+    error_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    messages: Mapped[int] = mapped_column(BigInteger)
+
+
+class CampaignSecond(Model):
+    """How many of a campaign's outcomes were recorded in one second, by status
+    and error code: its charts over its life, kept as ``HourlyOutcome`` is."""
+
+    __tablename__ = "campaign_seconds"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    second: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), primary_key=True)
+    error_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    messages: Mapped[int] = mapped_column(Integer)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from app import metrics
+from app.campaigns import rollup
 from app.campaigns.models import RecipientStatus, lit
 from app.extensions import db
 from app.messaging import length
@@ -64,5 +65,7 @@ def skip(campaign_id: int, channel: str) -> int:
         ),
         {"id": campaign_id, "channel": channel, "code": SKIPPED_CODE, "reason": skipped_reason(channel)},
     ).rowcount
-    metrics.count_messages_on_commit(db.session(), channel, Counter({(R.SKIPPED.value, SKIPPED_CODE): skipped}))
+    tally = Counter({(R.SKIPPED.value, SKIPPED_CODE): skipped})
+    rollup.add(campaign_id, channel, tally)
+    metrics.count_messages_on_commit(db.session(), channel, tally)
     return skipped
