@@ -27,6 +27,9 @@
  * - KIND: "lines" (a line per series, each with its own dash), "stacked-bars"
  *   (the series stacked at each x), or "bars" (a horizontal bar per row,
  *   its series stacked along it; the row's header is its label, no data-x).
+ * - data-color="N" (1–4) on a column's heading gives it the palette's Nth
+ *   colour (and dash) rather than its column's: one series (a channel,
+ *   "Failed") keeps its colour from chart to chart.
  * - On the figure, all optional: data-unit="%" (after the y axis's values),
  *   data-zone="Europe/London" (the IANA zone the time axis reads in; else the
  *   browser's), data-step="SECONDS" (rows are that far apart and a row left
@@ -48,8 +51,13 @@
     return getComputedStyle(element).getPropertyValue(name).trim();
   }
 
+  // A series' colour, dash and class by its palette index (its column's, or its data-color).
   function colour(figure, index) {
     return css(figure, "--chart-" + ((index % 4) + 1));
+  }
+
+  function seriesClass(index) {
+    return "chart-series-" + ((index % 4) + 1);
   }
 
   function number(value) {
@@ -60,9 +68,12 @@
     var table = figure.querySelector("table");
     var names = [];
     var rows = [];
+    var colours = [];
     if (table) {
       table.querySelectorAll("thead th").forEach(function (th, i) {
-        if (i > 0) names.push(th.textContent.trim());
+        if (i === 0) return;
+        names.push(th.textContent.trim());
+        colours.push(th.dataset.color ? Number(th.dataset.color) - 1 : i - 1);
       });
       table.querySelectorAll("tbody tr").forEach(function (tr) {
         var header = tr.querySelector("th");
@@ -81,7 +92,7 @@
       return {kind: li.dataset.kind, key: li.dataset.key || li.dataset.kind,
         from: Number(li.dataset.from), to: Number(li.dataset.to)};
     });
-    return {names: names, rows: rows, periods: periods};
+    return {names: names, colours: colours, rows: rows, periods: periods};
   }
 
   // The columns as uPlot takes them: [xs, series 1, series 2…], sorted by x;
@@ -191,13 +202,15 @@
       values = [xs[0]].concat(totals.slice().reverse());
       data.names.slice().reverse().forEach(function (name, r) {
         var i = data.names.length - 1 - r;
-        series.push({label: name, fill: colour(figure, i), stroke: colour(figure, i), width: 0,
+        var c = data.colours[i];
+        series.push({label: name, fill: colour(figure, c), stroke: colour(figure, c), width: 0,
           paths: uPlot.paths.bars({size: [0.7, 64]}), points: {show: false},
           value: function (u, v, s, idx) { return idx === null ? "–" : number(xs[i + 1][idx]); }});
       });
     } else {
       data.names.forEach(function (name, i) {
-        series.push({label: name, stroke: colour(figure, i), width: 2, dash: DASHES[i % DASHES.length],
+        var c = data.colours[i];
+        series.push({label: name, stroke: colour(figure, c), width: 2, dash: DASHES[c % DASHES.length],
           points: {show: xs[0].length < 3}, spanGaps: false,
           value: function (u, v) { return v === null ? "–" : number(v) + (figure.dataset.unit || ""); }});
       });
@@ -239,7 +252,7 @@
       row.values.forEach(function (value, i) {
         if (!value) return;
         var part = document.createElement("span");
-        part.className = "chart-bar-part chart-series-" + ((i % 4) + 1);
+        part.className = "chart-bar-part " + seriesClass(data.colours[i]);
         part.style.width = (100 * value / top) + "%";
         track.appendChild(part);
       });
@@ -254,7 +267,7 @@
     data.names.forEach(function (name, i) {
       var item = document.createElement("li");
       var swatch = document.createElement("span");
-      swatch.className = "chart-swatch chart-series-" + ((i % 4) + 1);
+      swatch.className = "chart-swatch " + seriesClass(data.colours[i]);
       item.append(swatch, document.createTextNode(name));
       key.appendChild(item);
     });
