@@ -211,7 +211,7 @@
       data.names.forEach(function (name, i) {
         var c = data.colours[i];
         series.push({label: name, stroke: colour(figure, c), width: 2, dash: DASHES[c % DASHES.length],
-          points: {show: xs[0].length < 3}, spanGaps: false,
+          spanGaps: false,
           value: function (u, v) { return v === null ? "–" : number(v) + (figure.dataset.unit || ""); }});
       });
     }
