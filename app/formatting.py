@@ -61,6 +61,12 @@ def when(moment: datetime, zone: tzinfo = UTC) -> str:
     return f"{local.day} {local:%b %Y, %H:%M} {zone_name(local)}"
 
 
+def clock(moment: datetime, zone: tzinfo = UTC, dated: bool = False) -> str:
+    """A time on a chart's axis, in the reader's zone: ``10:00:05``, or ``3 Dec 10:00:05`` when ``dated``."""
+    local = moment.astimezone(zone)
+    return f"{local.day} {local:%b %H:%M:%S}" if dated else f"{local:%H:%M:%S}"
+
+
 def zone_name(local: datetime) -> str:
     """``EAT``; a zone whose abbreviation is only an offset (``+04``) is named too: ``+04 Asia/Dubai``."""
     abbreviation = local.tzname() or ""

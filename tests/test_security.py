@@ -2,17 +2,19 @@
 
 import re
 import time
+from collections import Counter
 
 import pytest
 
 from app import create_app
 from app.auth.models import Role, User
+from app.campaigns import rollup
 from app.campaigns.models import Campaign
 from app.extensions import db
 from app.live.broker import KEEPALIVE
 from app.security import CONTENT_SECURITY_POLICY
 from tests.conftest import settings_for, signed_in
-from tests.factories import make_campaign, make_user
+from tests.factories import make_campaign, make_user, start_campaign
 from tests.helpers import open_stream, read_until
 
 TITLE = '<script>alert("title")</script>'
@@ -35,12 +37,17 @@ def test_pages_have_no_inline_script_or_style(app, anonymous):
     admin = signed_in(app, make_user(Role.ADMIN, email="root@example.com"))
     make_user(Role.VIEWER, email="vera@example.com")
     campaign = make_campaign(2)
+    # A campaign that sent, with its charts: drawn by charts.js from their tables, no style attribute.
+    sent = start_campaign(make_campaign(2), enqueue=False)
+    rollup.add(sent.id, sent.channel, Counter({("sent", ""): 1, ("failed", "timeout"): 1}))
+    db.session.commit()
     pages = [(anonymous, "/sign-in")] + [
         (admin, url)
         for url in [
             "/campaigns",
             "/campaigns/new",
             f"/campaigns/{campaign.id}",
+            f"/campaigns/{sent.id}",
             "/staff",
             "/staff/new",
             "/account/password",

@@ -5,11 +5,12 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from app import audit, htmx, searching
+from app import audit, htmx, searching, zones
 from app.auth.access import background, can, requires
 from app.auth.models import Role
 from app.campaigns import controls, cost, drafts, lifecycle, listing, live, recipient_search, test_sends, transitions
 from app.campaigns import preview as message_preview
+from app.campaigns.charts import for_campaign
 from app.campaigns.forms import CampaignForm, ScheduleForm, chosen_audience
 from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
 from app.campaigns.parsing import ParseResult
@@ -232,8 +233,13 @@ def creation_summary(parsed: ParseResult, opening: str = "Campaign created with"
 @requires(Role.VIEWER)
 def show(campaign_id: int) -> str:
     """The campaign page, or for htmx only its recipients block with the
-    header, history and controls out of band (``_refresh.html``)."""
+    header, history and controls out of band (``_refresh.html``), or only its
+    charts (which reload themselves while it sends)."""
     campaign = db.get_or_404(Campaign, campaign_id, description=GONE)
+    history = audit.campaign_history(campaign.id)
+    if htmx.targets("campaign-charts"):
+        charts = for_campaign(campaign, history, zones.viewer())
+        return render_template("campaigns/_charts.html", campaign=campaign, charts=charts)
     status = request.args.get("status") or None
     if status is not None and status not in set(RecipientStatus):
         abort(400, description=f"Unknown status filter {status!r}.")
@@ -263,7 +269,8 @@ def show(campaign_id: int) -> str:
         q=q,
         matches=matches,
         cap=recipient_search.CAP,
-        history=audit.campaign_history(campaign.id),
+        history=history,
+        charts=for_campaign(campaign, history, zones.viewer()) if template == "campaigns/show.html" else None,
         shows=shows_param([r.id for r in recipients.items]),
         **_test_send_context(campaign),
     )

@@ -162,6 +162,31 @@
   document.addEventListener("htmx:afterSettle", follow);
 })();
 
+// The charts (campaigns/_charts.html) were read with a version of the
+// campaign row; every send's outcomes move it, and each update brings the
+// header with the version now. When the header is newer, the charts reload,
+// at most once a second however fast the campaign sends (or as data-every
+// says: a long campaign's, less often), and the last change of a burst still
+// reloads them, that much later at most. No polling: a campaign that sends
+// nothing moves nothing.
+(function () {
+  var last = 0;
+  var pending = null;
+  function follow() {
+    var charts = document.getElementById("campaign-charts");
+    var header = document.getElementById("campaign-header");
+    if (!charts || !header || pending) return;
+    if (Number(charts.dataset.version) >= Number(header.dataset.version)) return;
+    pending = setTimeout(function () {
+      pending = null;
+      last = Date.now();
+      var current = document.getElementById("campaign-charts");
+      if (current) htmx.trigger(current, "charts-stale");
+    }, Math.max(0, 1000 * (Number(charts.dataset.every) || 1) - (Date.now() - last)));
+  }
+  document.addEventListener("htmx:afterSettle", follow);
+})();
+
 // A status tab (Sent, Failed…) lists the recipients that were in it when the
 // block was rendered; live updates change their badges and the tab's count.
 // When the count moves, the block reloads itself, at most once a second, so
