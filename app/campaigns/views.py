@@ -63,6 +63,14 @@ def index() -> str:
     )
 
 
+@bp.get("/campaigns/now")
+@requires(Role.VIEWER)
+def now() -> str:
+    """The campaigns sending and scheduled now, as the dashboard and the
+    Operations page show them: the block alone, as it reloads itself."""
+    return render_template("campaigns/_now.html", **listing.now())
+
+
 @bp.route("/campaigns/new", methods=["GET", "POST"])
 @requires(Role.OPERATOR)
 @keeps_what_was_typed
