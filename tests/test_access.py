@@ -30,7 +30,7 @@ PUBLIC_ENDPOINTS = {"static", "auth.sign_in", "health", "ready", "webhooks.inbou
 ROLE_MATRIX = {
     "auth.sign_out": Role.VIEWER,
     "auth.sign_out_everywhere": Role.VIEWER,
-    "campaigns.home": Role.VIEWER,
+    "dashboard.index": Role.VIEWER,
     "campaigns.index": Role.VIEWER,
     "campaigns.now": Role.VIEWER,
     "campaigns.show": Role.VIEWER,
@@ -198,7 +198,7 @@ def test_role_matrix(app, role):
     own_token = api_tokens.create(user, "mine", actor=user).token
     db.session.commit()
     actions = {
-        "campaigns.home": ("GET", "/"),
+        "dashboard.index": ("GET", "/"),
         "campaigns.index": ("GET", "/campaigns"),
         "campaigns.now": ("GET", "/campaigns/now"),
         "campaigns.show": ("GET", f"/campaigns/{campaign.id}"),

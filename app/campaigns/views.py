@@ -30,12 +30,6 @@ bp = Blueprint("campaigns", __name__)
 GONE = "There is no campaign with that number: it may have been a draft that was deleted."
 
 
-@bp.get("/")
-@requires(Role.VIEWER)
-def home() -> Response:
-    return redirect(url_for("campaigns.index"))
-
-
 @bp.get("/campaigns")
 @requires(Role.VIEWER)
 def index() -> str:
