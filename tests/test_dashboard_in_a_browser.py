@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from app.auth.models import Role
 from app.campaigns import lifecycle
 from app.campaigns.controls import carry_out
-from tests.browser import needs_chromium, sign_in
+from tests.browser import needs_chromium, screenshot, sign_in
 from tests.factories import make_campaign, make_started_campaign, make_user
 from tests.helpers import reread, wait_for
 from tests.test_every_page import AXE, PHONE, sideways
@@ -52,6 +52,7 @@ def test_the_dashboard_shows_the_days_and_follows_a_campaign_as_it_sends(live_st
     row = page.get_by_test_id("now-sending").filter(has_text="Flu shots")
     expect(row).to_be_visible(timeout=15_000)
     expect(row.get_by_test_id("list-sent")).not_to_have_text("Sent 0 of 40", timeout=15_000)
+    screenshot(page, "dashboard-390")
     assert axe_violations(page) == []
     assert sideways(page) <= 0
     expect(page.get_by_test_id("now-sending-none")).to_be_visible(timeout=60_000)
