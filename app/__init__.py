@@ -14,6 +14,7 @@ from app.campaigns.test_send_views import bp as test_sends_bp
 from app.campaigns.views import bp as campaigns_bp
 from app.contacts.import_views import bp as imports_bp
 from app.contacts.views import bp as contacts_bp
+from app.dashboard.views import bp as dashboard_bp
 from app.extensions import csrf, db, limiter, migrate, redis
 from app.live import views as live_views
 from app.live.views import bp as live_bp
@@ -55,6 +56,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         auth_bp,
         campaigns_bp,
         contacts_bp,
+        dashboard_bp,
         imports_bp,
         live_bp,
         operations_bp,

@@ -50,7 +50,7 @@ def campaign_page(base_url: str, email: str, password: str, campaign_id: int):
             page.get_by_label("Email", exact=True).fill(email)
             page.get_by_label("Password", exact=True).fill(password)
             page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(f"{base_url}/campaigns")
+            page.wait_for_url(f"{base_url}/")
             page.goto(f"{base_url}/campaigns/{campaign_id}")
             page.wait_for_function("document.querySelector('#campaign-live') !== null")
             page.wait_for_timeout(1000)  # the stream opens and the page reloads its rows once

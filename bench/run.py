@@ -23,6 +23,7 @@ from bench import (
     api,
     browser,
     contacts,
+    dashboard,
     operations,
     pastes,
     rate_limit,
@@ -67,6 +68,7 @@ STEPS = (
     Step("search_campaigns", search.campaigns),
     # On the 10,000 campaigns the step before made.
     Step("operations_page", operations.operations_page, needs="search_campaigns"),
+    Step("dashboard", dashboard.dashboard),
     # Last: its 240,000 recipients and their attempts slowed the searches after it.
     Step("metrics_overhead", throughput.metrics_overhead),
 )

@@ -30,8 +30,9 @@ PUBLIC_ENDPOINTS = {"static", "auth.sign_in", "health", "ready", "webhooks.inbou
 ROLE_MATRIX = {
     "auth.sign_out": Role.VIEWER,
     "auth.sign_out_everywhere": Role.VIEWER,
-    "campaigns.home": Role.VIEWER,
+    "dashboard.index": Role.VIEWER,
     "campaigns.index": Role.VIEWER,
+    "campaigns.now": Role.VIEWER,
     "campaigns.show": Role.VIEWER,
     "campaigns.recipient": Role.VIEWER,
     "live.events": Role.VIEWER,
@@ -91,7 +92,6 @@ ROLE_MATRIX = {
     "users.deactivate": Role.ADMIN,
     "users.reactivate": Role.ADMIN,
     "operations.index": Role.ADMIN,
-    "operations.campaigns": Role.ADMIN,
 }
 
 
@@ -198,8 +198,9 @@ def test_role_matrix(app, role):
     own_token = api_tokens.create(user, "mine", actor=user).token
     db.session.commit()
     actions = {
-        "campaigns.home": ("GET", "/"),
+        "dashboard.index": ("GET", "/"),
         "campaigns.index": ("GET", "/campaigns"),
+        "campaigns.now": ("GET", "/campaigns/now"),
         "campaigns.show": ("GET", f"/campaigns/{campaign.id}"),
         "live.events": ("GET", f"/stream?channel=campaign-{campaign.id}"),
         "users.change_password": ("GET", "/account/password"),
@@ -259,7 +260,6 @@ def test_role_matrix(app, role):
         "users.deactivate": ("POST", f"/staff/{target.id}/deactivate"),
         "users.reactivate": ("POST", f"/staff/{target.id}/reactivate"),
         "operations.index": ("GET", "/operations"),
-        "operations.campaigns": ("GET", "/operations/campaigns"),
         # Last: it ends the session.
         "auth.sign_out_everywhere": ("POST", "/sign-out-everywhere"),
         "auth.sign_out": ("POST", "/sign-out"),

@@ -39,7 +39,7 @@ def test_next_never_leads_off_the_site(anonymous, target):
     response = anonymous.post(
         "/sign-in", query_string={"next": target}, data={"email": "vera@example.com", "password": PASSWORD}
     )
-    assert response.headers["Location"] == "/campaigns"
+    assert response.headers["Location"] == "/"
 
 
 def test_wrong_password_and_unknown_email_get_the_same_message(anonymous):

@@ -260,8 +260,9 @@ def navigation(page: str) -> list[tuple[str, bool]]:
 def test_the_navigation_has_campaigns_and_marks_the_section_shown(app):
     admin = signed_in(app, make_user(Role.ADMIN, email="admin@example.com"))
     campaign = make_campaign(2)
-    items = ["Campaigns", "New campaign", "Contacts", "Templates", "Opt-outs", "Staff", "Operations"]
+    items = ["Dashboard", "Campaigns", "New campaign", "Contacts", "Templates", "Opt-outs", "Staff", "Operations"]
     for path, current in [
+        ("/", "Dashboard"),
         ("/campaigns", "Campaigns"),
         (f"/campaigns/{campaign.id}", "Campaigns"),
         (f"/campaigns/{campaign.id}/edit", "Campaigns"),
@@ -277,7 +278,7 @@ def test_the_navigation_has_campaigns_and_marks_the_section_shown(app):
         assert navigation(page) == [(item, item == current) for item in items], path
     viewer = signed_in(app, make_user(Role.VIEWER, email="vera@example.com"))
     assert [name for name, _ in navigation(viewer.get("/campaigns").get_data(as_text=True))] == [
-        "Campaigns", "Contacts", "Templates", "Opt-outs"
+        "Dashboard", "Campaigns", "Contacts", "Templates", "Opt-outs"
     ]  # fmt: skip
 
 

@@ -71,6 +71,8 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
     wait_for(lambda: reread_import(finished).status == "done", 30, "the import to finish")
     pages = {
         "sign in": "/sign-in",
+        "dashboard": "/",
+        "dashboard, 7 days": "/?days=7",
         "campaigns": "/campaigns",
         "campaigns with more filters set": "/campaigns?channel=email&sort=oldest",
         "a draft": f"/campaigns/{draft.id}",

@@ -98,7 +98,7 @@ def test_the_header_folds_into_a_menu_on_a_phone_that_works_by_keyboard(live_sta
     expect(contacts).to_be_visible()
     expect(contacts).to_have_attribute("aria-current", "page")
     page.keyboard.press("Tab")
-    expect(page.get_by_role("link", name="Campaigns", exact=True)).to_be_focused()
+    expect(page.get_by_role("link", name="Dashboard", exact=True)).to_be_focused()
     screenshot(page, "menu-open-390")
     page.keyboard.press("Escape")
     expect(menu).to_have_attribute("aria-expanded", "false")

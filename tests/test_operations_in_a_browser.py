@@ -29,14 +29,14 @@ def test_the_operations_page_follows_a_campaign_as_it_sends(live_stack, page: Pa
     page.get_by_role("button", name="Menu").click()
     page.get_by_role("link", name="Operations").click()
     expect(page.get_by_role("heading", name="Operations", level=1)).to_be_visible()
-    expect(page.get_by_test_id("ops-sending-none")).to_be_visible()
+    expect(page.get_by_test_id("now-sending-none")).to_be_visible()
     expect(page.locator('[data-testid="worker"][data-stale="no"]').first).to_be_visible(timeout=30_000)
     page.evaluate("document.body.dataset.loadedOnce = 'yes'")
 
     # Started as the Start button starts it, which tells open pages.
     campaign = make_campaign(40, title="Flu shots")
     carry_out(campaign.id, lambda: lifecycle.start(campaign.id, None))
-    row = page.get_by_test_id("ops-sending").filter(has_text="Flu shots")
+    row = page.get_by_test_id("now-sending").filter(has_text="Flu shots")
     expect(row).to_be_visible(timeout=15_000)
     expect(page.get_by_test_id("worker").filter(has_text="Sending Flu shots")).to_be_visible(timeout=15_000)
     expect(row.get_by_test_id("list-sent")).not_to_have_text("Sent 0 of 40", timeout=15_000)
@@ -47,7 +47,7 @@ def test_the_operations_page_follows_a_campaign_as_it_sends(live_stack, page: Pa
     assert sideways(page) <= 0
 
     # Done: it leaves the campaigns sending, and the calls say all 40 went one way or the other.
-    expect(page.get_by_test_id("ops-sending-none")).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("now-sending-none")).to_be_visible(timeout=60_000)
     expect(page.locator(f'a[href="/campaigns/{campaign.id}"]')).to_have_count(0)
     # The same page all along: nothing reloaded it.
     assert page.evaluate("document.body.dataset.loadedOnce") == "yes"

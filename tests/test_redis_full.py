@@ -24,7 +24,7 @@ def test_a_wrong_password_while_redis_is_full_is_answered_and_the_right_one_sign
     assert wrong.status_code == 200
     assert "That email and password do not match an active account." in wrong.get_data(as_text=True)
     right = anonymous.post("/sign-in", data={"email": "vera@example.com", "password": PASSWORD})
-    assert right.status_code == 302 and right.headers["Location"] == "/campaigns"
+    assert right.status_code == 302 and right.headers["Location"] == "/"
 
 
 def test_a_form_redis_refuses_to_keep_is_not_kept_and_sign_in_says_so(app, redis_client, fill_redis):

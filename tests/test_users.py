@@ -30,7 +30,7 @@ def test_an_admin_creates_an_account_that_can_sign_in(app, anonymous):
     assert response.headers["Location"] == "/staff"
     assert "nia@example.com can now sign in as operator." in admin.get("/staff").get_data(as_text=True)
     signed = anonymous.post("/sign-in", data={"email": "nia@example.com", "password": "twelve chars ok"})
-    assert signed.headers["Location"] == "/campaigns"
+    assert signed.headers["Location"] == "/"
 
 
 def test_bad_account_details_are_reported_per_field_and_kept(app):

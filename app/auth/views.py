@@ -43,7 +43,7 @@ def _failed(response: flask.Response) -> bool:
 )
 def sign_in() -> str | Response:
     if current_user.is_authenticated:
-        return redirect(safe_next(request.args.get("next")) or url_for("campaigns.index"))
+        return redirect(safe_next(request.args.get("next")) or url_for("dashboard.index"))
     form = SignInForm()
     error = None
     if form.validate_on_submit():
@@ -61,7 +61,7 @@ def sign_in() -> str | Response:
             session.permanent = True
             user.last_login_at = utcnow()
             db.session.commit()
-            response = redirect(safe_next(request.args.get("next")) or url_for("campaigns.index"))
+            response = redirect(safe_next(request.args.get("next")) or url_for("dashboard.index"))
             throttling.remember_device(response, user)
             return response
     # Back to a form this browser kept while signed out (app.kept): say so.

@@ -171,6 +171,20 @@ class Now:
     total: int
 
 
+# Campaigns shown of each kind "now"; the rest are a link to the campaign list.
+NOW_SHOWN = 10
+
+
+def now() -> dict[str, Now]:
+    """The campaigns sending (or paused) and scheduled now, as the Operations
+    page and the dashboard show them (campaigns/_now.html): the longest
+    running first, the next to start first."""
+    return {
+        "sending": now_in((CampaignStatus.SENDING, CampaignStatus.PAUSED), Campaign.started_at, NOW_SHOWN),
+        "scheduled": now_in((CampaignStatus.SCHEDULED,), Campaign.scheduled_at, NOW_SHOWN),
+    }
+
+
 def now_in(statuses: tuple[CampaignStatus, ...], by: InstrumentedAttribute[datetime | None], limit: int) -> Now:
     """Campaigns in ``statuses`` (sending and paused, or scheduled), ordered ``by``."""
     in_statuses = Campaign.status.in_([status.value for status in statuses])

@@ -31,12 +31,6 @@ bp = Blueprint("campaigns", __name__)
 GONE = "There is no campaign with that number: it may have been a draft that was deleted."
 
 
-@bp.get("/")
-@requires(Role.VIEWER)
-def home() -> Response:
-    return redirect(url_for("campaigns.index"))
-
-
 @bp.get("/campaigns")
 @requires(Role.VIEWER)
 def index() -> str:
@@ -62,6 +56,14 @@ def index() -> str:
         dated=listing.DATED,
         creators=listing.creators(),
     )
+
+
+@bp.get("/campaigns/now")
+@requires(Role.VIEWER)
+def now() -> str:
+    """The campaigns sending and scheduled now, as the dashboard and the
+    Operations page show them: the block alone, as it reloads itself."""
+    return render_template("campaigns/_now.html", **listing.now())
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
