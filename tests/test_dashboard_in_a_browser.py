@@ -36,10 +36,13 @@ def test_the_dashboard_shows_the_days_and_follows_a_campaign_as_it_sends(live_st
     assert page.url == f"{live_stack}/"
     expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
     messages = page.get_by_role("figure", name="Messages per day by channel")
+    # charts.js drew both charts from their tables.
+    expect(messages.locator(".chart-plot canvas")).to_have_count(1)
+    expect(page.get_by_role("figure", name="Delivery and failure rates").locator(".chart-plot canvas")).to_have_count(1)
     messages.get_by_text("The numbers").click()
-    expect(messages.locator("tbody tr")).to_have_count(30)
+    expect(messages.locator(".chart-numbers tbody tr")).to_have_count(30)
     sent = earlier.sent_count
-    expect(messages.locator("tbody tr").last.locator("td").last).to_have_text(str(sent))
+    expect(messages.locator(".chart-numbers tbody tr").last.locator("td").last).to_have_text(str(sent))
     expect(page.get_by_test_id("failure-reasons")).to_be_visible()
     expect(page.get_by_test_id("now-sending-none")).to_be_visible()
     assert axe_violations(page) == []
@@ -63,5 +66,5 @@ def test_the_dashboard_shows_the_days_and_follows_a_campaign_as_it_sends(live_st
     page.get_by_role("link", name="Last 7 days").focus()
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/\?days=7$"))
-    expect(page.get_by_role("figure", name="Messages per day by channel").locator("tbody tr")).to_have_count(7)
+    expect(page.get_by_role("figure", name="Messages per day by channel").locator(".chart-numbers tbody tr")).to_have_count(7)
     assert not errors, errors
