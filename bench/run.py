@@ -23,6 +23,7 @@ from bench import (
     api,
     browser,
     contacts,
+    exports,
     operations,
     pastes,
     rate_limit,
@@ -67,6 +68,8 @@ STEPS = (
     Step("search_campaigns", search.campaigns),
     # On the 10,000 campaigns the step before made.
     Step("operations_page", operations.operations_page, needs="search_campaigns"),
+    # Its 1,100,000 recipients are deleted when it is done.
+    Step("exports", exports.exports),
     # Last: its 240,000 recipients and their attempts slowed the searches after it.
     Step("metrics_overhead", throughput.metrics_overhead),
 )
