@@ -54,7 +54,7 @@ def cell(value: Any) -> str:
     return neutralised(value if isinstance(value, str) else str(value))
 
 
-def lines(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[str]:
+def lines(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Generator[str]:
     """The file's text in chunks: the byte-order mark and the header at once,
     then the rows, each cell by ``cell``."""
     out = io.StringIO()
