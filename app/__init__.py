@@ -10,6 +10,7 @@ from app import cli, config, errors, health, request_ids, scrape, security, temp
 from app.api import routes as api
 from app.auth import access
 from app.auth.views import bp as auth_bp
+from app.campaigns.export_views import bp as exports_bp
 from app.campaigns.test_send_views import bp as test_sends_bp
 from app.campaigns.views import bp as campaigns_bp
 from app.contacts.import_views import bp as imports_bp
@@ -57,6 +58,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         campaigns_bp,
         contacts_bp,
         dashboard_bp,
+        exports_bp,
         imports_bp,
         live_bp,
         operations_bp,

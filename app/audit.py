@@ -42,6 +42,8 @@ class Action(StrEnum):
     # "Send a test to me": the provider's answer, by the person who asked (app.campaigns.test_sends).
     CAMPAIGN_TEST_SENT = "campaign.test_sent"
     CAMPAIGN_TEST_FAILED = "campaign.test_failed"
+    # A CSV download of a campaign's recipients (app.campaigns.exports): which, and how many rows.
+    CAMPAIGN_EXPORTED = "campaign.exported"
     USER_CREATED = "user.created"
     USER_ROLE_CHANGED = "user.role_changed"
     USER_DEACTIVATED = "user.deactivated"
@@ -59,6 +61,8 @@ class Action(StrEnum):
     CONTACTS_DELETED = "contacts.deleted"
     CONTACTS_ATTRIBUTE_SET = "contacts.attribute_set"
     CONTACTS_ATTRIBUTE_REMOVED = "contacts.attribute_removed"
+    # A CSV download of the contacts a search chose (app.contacts.exports): which, and how many rows.
+    CONTACTS_EXPORTED = "contacts.exported"
     SEGMENT_SAVED = "segment.saved"
     SEGMENT_RENAMED = "segment.renamed"
     SEGMENT_DELETED = "segment.deleted"
@@ -89,6 +93,7 @@ class Action(StrEnum):
             "campaign.deleted": "Deleted the draft",
             "campaign.test_sent": "Test message sent",
             "campaign.test_failed": "Test message not sent",
+            "campaign.exported": "Exported recipients (CSV)",
             "user.created": "Created the account",
             "user.role_changed": "Changed the role",
             "user.deactivated": "Deactivated the account",
@@ -104,6 +109,7 @@ class Action(StrEnum):
             "contacts.deleted": "Deleted contacts",
             "contacts.attribute_set": "Set an attribute of contacts",
             "contacts.attribute_removed": "Removed an attribute of contacts",
+            "contacts.exported": "Exported contacts (CSV)",
             "segment.saved": "Saved the segment",
             "segment.renamed": "Renamed the segment",
             "segment.deleted": "Deleted the segment",

@@ -24,8 +24,9 @@ def substring_pattern(typed: str) -> str:
 
 
 def typed(args: Mapping[str, str], name: str = "q") -> str:
-    """What was typed in a search box, trimmed and at most MAX_TYPED characters."""
-    return (args.get(name) or "").strip()[:MAX_TYPED]
+    """What was typed in a search box, trimmed and at most MAX_TYPED
+    characters; a NUL, which no text in PostgreSQL holds, is dropped."""
+    return (args.get(name) or "").replace("\x00", "").strip()[:MAX_TYPED]
 
 
 def phone_part(text: str, region: str) -> str | None:

@@ -297,6 +297,22 @@ FIGURES: tuple[Figure, ...] = (
         "rollup: the last 30 days, 7 and 90; p95 over HTTP",
         added="2026-12-05T13:00",
     ),
+    Figure(
+        "export_100k_s",
+        "{:.2f} s",
+        at_most(5),
+        "Export CSV of a 100,000-recipient campaign (each with their own text) over HTTP from the web process, "
+        "to the last byte; median of 3",
+        added="2026-12-05T13:00",
+    ),
+    Figure(
+        "export_rss_growth_mb",
+        "{:,.1f} MB",
+        at_most(50),
+        "the web processes' memory growth while Export CSV streams a 1,000,000-recipient campaign: peak RSS "
+        "over what they held before",
+        added="2026-12-05T13:00",
+    ),
 )
 
 BY_KEY = {figure.key: figure for figure in FIGURES}

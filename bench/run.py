@@ -24,6 +24,7 @@ from bench import (
     browser,
     contacts,
     dashboard,
+    exports,
     operations,
     pastes,
     rate_limit,
@@ -69,6 +70,8 @@ STEPS = (
     # On the 10,000 campaigns the step before made.
     Step("operations_page", operations.operations_page, needs="search_campaigns"),
     Step("dashboard", dashboard.dashboard),
+    # Its 1,100,000 recipients are deleted when it is done.
+    Step("exports", exports.exports),
     # Last: its 240,000 recipients and their attempts slowed the searches after it.
     Step("metrics_overhead", throughput.metrics_overhead),
 )

@@ -24,6 +24,7 @@ OPERATIONS = {
     ("get", "/api/v1/health"): "getHealth",
     ("post", "/api/v1/customers"): "createCustomer",
     ("get", "/api/v1/customers"): "listCustomers",
+    ("get", "/api/v1/customers.csv"): "exportCustomers",
     ("get", "/api/v1/customers/{customer_id}"): "getCustomer",
     ("post", "/api/v1/campaigns"): "createCampaign",
     ("get", "/api/v1/campaigns"): "listCampaigns",
@@ -34,6 +35,7 @@ OPERATIONS = {
     ("post", "/api/v1/campaigns/{campaign_id}/personalized-preview"): "previewCampaign",
     ("post", "/api/v1/campaigns/{campaign_id}/recipients"): "addRecipients",
     ("get", "/api/v1/campaigns/{campaign_id}/recipients"): "listRecipients",
+    ("get", "/api/v1/campaigns/{campaign_id}/recipients.csv"): "exportRecipients",
     ("get", "/api/v1/campaigns/{campaign_id}/recipients/{recipient_id}"): "getRecipient",
     ("post", "/api/v1/campaigns/{campaign_id}/pause"): "pauseCampaign",
     ("post", "/api/v1/campaigns/{campaign_id}/resume"): "resumeCampaign",
@@ -164,6 +166,7 @@ def test_answers_declare_the_headers_the_api_sends(document):
     assert headers("post", "/api/v1/customers", "201") == {"Location", "Idempotent-Replayed", *rate}
     assert headers("post", "/api/v1/campaigns/{campaign_id}/send", "202") == {"Idempotent-Replayed", *rate}
     assert headers("get", "/api/v1/campaigns", "200") == rate
+    assert headers("get", "/api/v1/customers.csv", "200") == {"Content-Disposition", *rate}
     for _, _, operation in operations(document):
         answers = operation["responses"]
         assert set(answers["405"]["headers"]) == {"Allow"}
@@ -180,6 +183,17 @@ def test_health_declares_no_400_and_only_what_can_refuse_a_query_does(document):
     assert "400" not in paths["/api/v1/campaigns/{campaign_id}"]["get"]["responses"]
     assert "400" in paths["/api/v1/campaigns"]["get"]["responses"]
     assert "400" in paths["/api/v1/campaigns/{campaign_id}/recipients"]["get"]["responses"]
+
+
+def test_the_exports_answer_csv_and_take_the_listings_filters_without_paging(document):
+    for path in ("/api/v1/customers.csv", "/api/v1/campaigns/{campaign_id}/recipients.csv"):
+        ok = document["paths"][path]["get"]["responses"]["200"]
+        assert ok["content"] == {"text/csv": {"schema": {"type": "string"}}}
+        assert "byte-order mark" in ok["description"]
+    recipients = document["paths"]["/api/v1/campaigns/{campaign_id}/recipients.csv"]["get"]["parameters"]
+    assert [p["name"] for p in recipients if p["in"] == "query"] == ["status", "q"]
+    customers = document["paths"]["/api/v1/customers.csv"]["get"]["parameters"]
+    assert [p["name"] for p in customers if p["in"] == "query"] == ["location", "preferred_product", "q"]
 
 
 def test_the_document_names_its_server_licence_and_tags(document):

@@ -66,5 +66,7 @@ def test_the_dashboard_shows_the_days_and_follows_a_campaign_as_it_sends(live_st
     page.get_by_role("link", name="Last 7 days").focus()
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/\?days=7$"))
-    expect(page.get_by_role("figure", name="Messages per day by channel").locator(".chart-numbers tbody tr")).to_have_count(7)
+    expect(
+        page.get_by_role("figure", name="Messages per day by channel").locator(".chart-numbers tbody tr")
+    ).to_have_count(7)
     assert not errors, errors

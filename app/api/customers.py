@@ -15,7 +15,7 @@ from app.api import shapes
 from app.api.auth import api_user
 from app.api.body import StrictModel
 from app.api.problems import Problem, invalid
-from app.api.shapes import CustomerOut, CustomerPage, PageQuery, json_response
+from app.api.shapes import CustomerOut, CustomerPage, PageQuery, QueryModel, json_response
 from app.api.spec import endpoint
 from app.audit import Via
 from app.auth.access import requires
@@ -44,16 +44,19 @@ class CustomerIn(StrictModel):
     attributes: Annotated[dict[AttributeKey, AttributeValue], Field(max_length=100)] | None = None
 
 
-class CustomerQuery(PageQuery):
+class CustomerFilters(QueryModel):
     """Filters combine (all must hold). ``attributes.KEY=value`` (any number of
     them, such as ``?attributes.plan=gold``) keeps the customers whose
     attribute KEY is that value: the key in any case, the value exactly."""
 
-    phone: str | None = Field(None, description="Only the customer with this phone, once normalized.")
     location: str | None = Field(None, description="Only the customers in this location (exactly as stored).")
     preferred_product: str | None = Field(
         None, description="Only the customers preferring this product (exactly as stored)."
     )
+
+
+class CustomerQuery(CustomerFilters, PageQuery):
+    phone: str | None = Field(None, description="Only the customer with this phone, once normalized.")
 
 
 def _normalized(json: CustomerIn) -> tuple[str | None, str | None]:
@@ -117,7 +120,7 @@ def index(query: CustomerQuery) -> Response:
     phone; ``location``, ``preferred_product`` and ``attributes.KEY=value``
     narrow the list as the contacts list's filters do. 400 names an attribute
     filter that cannot match (a key not of letters, digits and _)."""
-    filters = _filters(query)
+    filters = filters_asked(query)
     found = filters.query().order_by(None)
     if query.phone is not None:
         key = _phone_key(query.phone)
@@ -126,9 +129,10 @@ def index(query: CustomerQuery) -> Response:
     return json_response(shapes.paginated(found, shapes.customer, order_by=[Contact.id.desc()]))
 
 
-def _filters(query: CustomerQuery) -> Filters:
-    """The contacts list's filters, as the query asks for them."""
+def filters_asked(query: CustomerFilters, q: str = "") -> Filters:
+    """The contacts list's filters (and its search, ``q``), as the query asks for them."""
     asked: dict[str, str | list[str]] = {
+        "q": q,
         "location": query.location or "",
         "preferred_product": query.preferred_product or "",
     }

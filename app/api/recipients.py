@@ -10,7 +10,7 @@ from typing import Annotated
 
 from flask import current_app
 from pydantic import BaseModel, Field, StringConstraints
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from werkzeug.wrappers import Response
 
 from app.api import shapes
@@ -121,6 +121,13 @@ class RecipientQuery(PageQuery):
     status: RecipientStatusFilter | None = Field(None, description="Only the recipients with this status.")
 
 
+def with_status(found: Select, status: RecipientStatusFilter | None) -> Select:
+    """Those of ``found`` with this status; ``pending``: queued or retrying."""
+    if status == RecipientStatusFilter.PENDING:
+        return found.where(Recipient.status.in_([RecipientStatus.QUEUED.value, RecipientStatus.RETRYING.value]))
+    return found if status is None else found.where(Recipient.status == status.value)
+
+
 @requires(Role.VIEWER)
 @endpoint({200: RecipientPage}, errors=(400, 404), query=RecipientQuery, tags=["recipients"])
 def index(campaign_id: int, query: RecipientQuery) -> Response:
@@ -129,11 +136,7 @@ def index(campaign_id: int, query: RecipientQuery) -> Response:
     The campaign's recipients in the order they were added (id ascending), a page at a time,
     each with its status and its rendered message."""
     campaign = campaign_or_404(campaign_id)
-    found = select(Recipient).where(Recipient.campaign_id == campaign_id)
-    if query.status == RecipientStatusFilter.PENDING:
-        found = found.where(Recipient.status.in_([RecipientStatus.QUEUED.value, RecipientStatus.RETRYING.value]))
-    elif query.status is not None:
-        found = found.where(Recipient.status == query.status.value)
+    found = with_status(select(Recipient).where(Recipient.campaign_id == campaign_id), query.status)
     page = shapes.paginated(found, lambda row: shapes.recipient(row, campaign), order_by=[Recipient.id.asc()])
     return json_response(page)
 

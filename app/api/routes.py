@@ -22,6 +22,7 @@ from app.api import (
     controls,
     customers,
     docs,
+    exports,
     health,
     idempotency,
     limits,
@@ -40,6 +41,7 @@ bp.add_url_rule("/openapi.json", "openapi", docs.openapi, methods=["GET"])
 
 bp.add_url_rule("/customers", "create_customer", customers.create, methods=["POST"])
 bp.add_url_rule("/customers", "list_customers", customers.index, methods=["GET"])
+bp.add_url_rule("/customers.csv", "export_customers", exports.customers, methods=["GET"])
 bp.add_url_rule(f"/customers/<{ID}:customer_id>", "get_customer", customers.show, methods=["GET"])
 
 bp.add_url_rule("/campaigns", "create_campaign", campaigns.create, methods=["POST"])
@@ -54,6 +56,7 @@ bp.add_url_rule(f"{CAMPAIGN}/personalized-preview", "preview_campaign", sending.
 
 bp.add_url_rule(f"{CAMPAIGN}/recipients", "add_recipients", recipients.add, methods=["POST"])
 bp.add_url_rule(f"{CAMPAIGN}/recipients", "list_recipients", recipients.index, methods=["GET"])
+bp.add_url_rule(f"{CAMPAIGN}/recipients.csv", "export_recipients", exports.recipients, methods=["GET"])
 bp.add_url_rule(f"{CAMPAIGN}/recipients/<{ID}:recipient_id>", "get_recipient", recipients.show, methods=["GET"])
 
 bp.add_url_rule(f"{CAMPAIGN}/pause", "pause_campaign", controls.pause, methods=["POST"])

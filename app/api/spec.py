@@ -25,6 +25,7 @@ from spectree.models import SecureType, Server
 from spectree.plugins.base import Context
 from spectree.plugins.flask_plugin import FlaskPlugin
 from spectree.utils import get_model_key, get_multidict_items
+from werkzeug.wrappers import Response as StreamedResponse
 
 from app.api import body
 from app.api.problems import MIMETYPE, Problem
@@ -98,8 +99,29 @@ HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string"},
     },
     "Allow": {"description": "The methods this path takes.", "schema": {"type": "string"}},
+    "Content-Disposition": {
+        "description": "`attachment`, with the file's name: what it holds and the day (UTC), such as "
+        "`spring-sale-2026-12-05.csv`; a name that is not ASCII also as `filename*` (RFC 5987).",
+        "schema": {"type": "string"},
+    },
 }
 RATE = ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"]
+
+
+class Download:
+    """An answer that is a file rather than JSON: its media type, and what it holds."""
+
+    def __init__(self, media_type: str, description: str) -> None:
+        self.media_type = media_type
+        self.description = description
+
+
+CSV = Download(
+    "text/csv",
+    "A CSV file, UTF-8 with a byte-order mark, a header row first (an empty result is that row alone). "
+    "Times are RFC 3339 in UTC; a cell that starts with =, +, -, @, a tab or a carriage return has a ' "
+    "put in front, so a spreadsheet shows it rather than run it. Streamed as it is read.",
+)
 
 
 class Plugin(FlaskPlugin):
@@ -116,6 +138,12 @@ class Plugin(FlaskPlugin):
             None,
             None,
         )
+
+    def validate_response(self, resp, resp_model, skip_validation, force_resp_serialize):
+        # A streamed file (``Download``) goes out as it is read: spectree would read it whole first.
+        if isinstance(resp, StreamedResponse) and resp.is_streamed:
+            return resp, None
+        return super().validate_response(resp, resp_model, skip_validation, force_resp_serialize)
 
     def parse_path(self, route, path_parameter_descriptions):
         # Our ids are 64-bit (``int(min=1, max=2**63-1)`` in the rules).
@@ -140,12 +168,15 @@ class Answers(Responses):
     """spectree's responses, with the headers each status sends and problems
     typed ``application/problem+json``."""
 
-    def __init__(self, headers: dict[int, list[str]], **models: Any) -> None:
+    def __init__(self, headers: dict[int, list[str]], downloads: dict[int, Download], **models: Any) -> None:
         super().__init__(**models)
         self.headers = headers
+        self.downloads = downloads
 
     def generate_spec(self, naming_strategy=get_model_key) -> dict[str, Any]:
         answers = super().generate_spec(naming_strategy)
+        for status, download in self.downloads.items():
+            answers[str(status)]["content"] = {download.media_type: {"schema": {"type": "string"}}}
         for code, answer in answers.items():
             content = answer.get("content", {})
             if content.get("application/json", {}).get("schema") == {"$ref": "#/components/schemas/ProblemOut"}:
@@ -211,13 +242,18 @@ def endpoint(
     location: bool = False,
 ) -> Callable:
     """Validate and document a view: ``ok`` maps its success statuses to their
-    models, ``errors`` lists the statuses it raises itself (404, 409, and 400
-    for a query it can refuse); the ones every endpoint may answer are added.
-    ``location``: its 201 says where the new resource is."""
+    models (or a ``Download``: a file, streamed), ``errors`` lists the statuses
+    it raises itself (404, 409, and 400 for a query it can refuse); the ones
+    every endpoint may answer are added. ``location``: its 201 says where the
+    new resource is."""
     post = json is not None
     codes = set(errors) | set(ANY_ERRORS) | (set() if public else set(AUTHENTICATED_ERRORS))
     codes |= set(POST_ERRORS) if post else set()
-    models: dict[str, Any] = {f"HTTP_{status}": model for status, model in ok.items()}
+    downloads = {status: model for status, model in ok.items() if isinstance(model, Download)}
+    models: dict[str, Any] = {
+        f"HTTP_{status}": (None, model.description) if isinstance(model, Download) else model
+        for status, model in ok.items()
+    }
     models |= {f"HTTP_{status}": (ProblemOut, MEANINGS[status]) for status in sorted(codes)}
     if query is not None:
         QUERY_MODELS.add(query.__name__)
@@ -226,7 +262,7 @@ def endpoint(
     return spec.validate(
         json=json,
         query=query,
-        resp=Answers(_headers(ok, codes, post=post, public=public, location=location), **models),
+        resp=Answers(_headers(ok, codes, post=post, public=public, location=location), downloads, **models),
         tags=[Tag(name=tag, description=TAGS[tag]) for tag in tags],
         security={} if public else None,
         path_parameter_descriptions=PATH_PARAMETERS,
@@ -241,6 +277,8 @@ def _headers(ok: dict[int, Any], codes: set[int], *, post: bool, public: bool, l
     for status in ok:
         if location and status == 201:
             sent[status].append("Location")
+        if isinstance(ok[status], Download):
+            sent[status].append("Content-Disposition")
         if post:
             sent[status].append("Idempotent-Replayed")
         if not public:
@@ -299,4 +337,4 @@ def _markdown(node: Any) -> None:
             _markdown(item)
 
 
-__all__ = ["Problem", "document", "endpoint", "spec"]
+__all__ = ["CSV", "Problem", "document", "endpoint", "spec"]

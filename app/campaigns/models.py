@@ -336,11 +336,17 @@ class Recipient(Model):
 
     def content(self, campaign: "Campaign") -> str:
         """The text this recipient is sent."""
-        return self.rendered_content if self.rendered_content is not None else campaign.message
+        return own_text(self.rendered_content, campaign)
 
     def subject(self, campaign: "Campaign") -> str | None:
         """The subject this recipient's email goes with; None on other channels."""
         return self.rendered_subject if self.rendered_subject is not None else campaign.email_subject
+
+
+def own_text(rendered_content: str | None, campaign: Campaign) -> str:
+    """The text a recipient with this ``rendered_content`` is sent: their own,
+    or the campaign's when its template has no placeholder."""
+    return rendered_content if rendered_content is not None else campaign.message
 
 
 def idempotency_key(recipient_id: int) -> str:

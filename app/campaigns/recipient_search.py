@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, TextClause, and_, select, text
 from sqlalchemy.orm import aliased
 
 from app import paging, searching
-from app.campaigns.models import Recipient
+from app.campaigns.models import Recipient, RecipientStatus
 from app.extensions import db
 
 # Counts of matches stop here: enough to say "1,000+", never a million-row count per keystroke.
@@ -24,6 +24,27 @@ CAP = 1000
 # How far into a tab (in paste order) a page of many matches is looked for by
 # walking it, before the matches are read through the index instead.
 WALK = 20_000
+
+
+def tab_asked(typed: str | None) -> str | None:
+    """The status tab a URL asks for (None: All); ValueError when it is not a status."""
+    if typed and typed not in set(RecipientStatus):
+        raise ValueError(f"Unknown status filter {typed!r}.")
+    return typed or None
+
+
+def tab(campaign_id: int, status: str | None) -> Select:
+    """The recipients of a status tab (None: All), in no order."""
+    found = select(Recipient).where(Recipient.campaign_id == campaign_id)
+    return found.where(Recipient.status == status) if status else found
+
+
+def chosen(campaign_id: int, status: str | None, q: str, region: str, phones: bool) -> Select:
+    """Every recipient the campaign page lists for a tab and a search, on all
+    its pages, in paste order: what its Export CSV takes."""
+    if not q:
+        return tab(campaign_id, status).order_by(Recipient.id)
+    return RecipientSearch(campaign_id, q, status, region, phones)._tab().order_by(Recipient.id)
 
 
 @dataclass(frozen=True)
@@ -86,10 +107,7 @@ class RecipientSearch:
         return starts if high is None else and_(starts, kept_as < high)
 
     def _tab(self) -> Select:
-        found = select(Recipient).where(Recipient.campaign_id == self.campaign_id, self._matching())
-        if self.status:
-            found = found.where(Recipient.status == self.status)
-        return found
+        return tab(self.campaign_id, self.status).where(self._matching())
 
     def page(self, matches: Matches, found: int, capped: bool, per_page: int) -> paging.Pagination:
         """The page asked for of the tab's matches, in paste order.
@@ -123,10 +141,8 @@ class RecipientSearch:
 
     def _first_of_tab(self, walk: int) -> Select:
         """The matches among the tab's first ``walk`` recipients, in paste order."""
-        tab = select(Recipient).where(Recipient.campaign_id == self.campaign_id)
-        if self.status:
-            tab = tab.where(Recipient.status == self.status)
-        first = aliased(Recipient, tab.order_by(Recipient.id).limit(walk).subquery("first_of_tab"))
+        walked = tab(self.campaign_id, self.status).order_by(Recipient.id).limit(walk)
+        first = aliased(Recipient, walked.subquery("first_of_tab"))
         # SEARCH names the columns bare: here they are the walked rows'.
         return select(first).where(self._matching(first)).order_by(first.id)
 

@@ -12,7 +12,7 @@ from app.campaigns import controls, cost, drafts, lifecycle, listing, live, reci
 from app.campaigns import preview as message_preview
 from app.campaigns.charts import for_campaign
 from app.campaigns.forms import CampaignForm, ScheduleForm, chosen_audience
-from app.campaigns.models import Campaign, DeliveryAttempt, Recipient, RecipientStatus
+from app.campaigns.models import Campaign, DeliveryAttempt, Recipient
 from app.campaigns.parsing import ParseResult
 from app.campaigns.recipient_search import RecipientSearch
 from app.campaigns.transitions import Change, Failures
@@ -242,9 +242,10 @@ def show(campaign_id: int) -> str:
     if htmx.targets("campaign-charts"):
         charts = for_campaign(campaign, history, zones.viewer())
         return render_template("campaigns/_charts.html", campaign=campaign, charts=charts)
-    status = request.args.get("status") or None
-    if status is not None and status not in set(RecipientStatus):
-        abort(400, description=f"Unknown status filter {status!r}.")
+    try:
+        status = recipient_search.tab_asked(request.args.get("status"))
+    except ValueError as error:
+        abort(400, description=str(error))
     per_page = current_app.config["RECIPIENTS_PER_PAGE"]
     q = searching.typed(request.args)
     matches = None
@@ -257,11 +258,9 @@ def show(campaign_id: int) -> str:
         found, capped = search.in_tab(matches, per_page)
         recipients = search.page(matches, found, capped, per_page)
     else:
-        query = select(Recipient).where(Recipient.campaign_id == campaign.id)
-        if status:
-            query = query.where(Recipient.status == status)
         # The counters give the total: a page of a 100,000-recipient campaign counts nothing.
-        recipients = paginate(query.order_by(Recipient.id), per_page, campaign.count_for(status))
+        query = recipient_search.tab(campaign.id, status).order_by(Recipient.id)
+        recipients = paginate(query, per_page, campaign.count_for(status))
     template = "campaigns/_refresh.html" if htmx.targets("recipients") else "campaigns/show.html"
     return render_template(
         template,

@@ -205,8 +205,9 @@ class Filters:
 
 
 def _text(args: Mapping[str, Any], name: str) -> str:
+    """The value asked for, trimmed; a NUL, which no text in PostgreSQL holds, dropped."""
     values = _each(args, name)
-    return values[0].strip()[:MAX_TEXT] if values else ""
+    return values[0].replace("\x00", "").strip()[:MAX_TEXT] if values else ""
 
 
 def _import(args: Mapping[str, Any], name: str, ignored: list[tuple[str, str]]) -> int | None:

@@ -12,7 +12,6 @@ writes nothing twice.
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import delete, func, insert, select, update
 
-from app import audit, jobqueue
+from app import audit, exporting, jobqueue
 from app.audit import Action
 from app.contacts import csvfile, mapping, upsert
 from app.contacts.models import ContactImport, ContactImportChunk, ContactImportFailure, ImportStatus
@@ -351,27 +350,16 @@ def _publish(import_id: int, event: str, data: str) -> None:
 
 
 def failed_rows_csv(contact_import: ContactImport) -> Iterator[str]:
-    """The failed rows as a CSV file: line, reason, then the row's cells under
-    the file's own header; a cell a spreadsheet would run as a formula is
-    neutralised. With a byte-order mark, so spreadsheets read it as UTF-8."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-
-    def line(cells: list[Any]) -> str:
-        out.seek(0)
-        out.truncate()
-        writer.writerow([mapping.neutralised(str(cell)) for cell in cells])
-        return out.getvalue()
-
-    yield "\ufeff" + line(["line", "reason", *contact_import.header])
+    """The failed rows as a CSV file (``app.exporting``'s rule): line, reason,
+    then the row's cells under the file's own header."""
     failures = db.session.scalars(
         select(ContactImportFailure)
         .where(ContactImportFailure.import_id == contact_import.id)
         .order_by(ContactImportFailure.line)
         .execution_options(yield_per=1000)
     )
-    for failure in failures:
-        yield line([failure.line, failure.reason, *failure.raw])
+    header = ["line", "reason", *contact_import.header]
+    yield from exporting.lines(header, ([failure.line, failure.reason, *failure.raw] for failure in failures))
 
 
 def failures(contact_import: ContactImport, limit: int = 20) -> list[ContactImportFailure]:

@@ -38,9 +38,6 @@ CHOICE_LABELS = {name: label for name, (label, _) in FIELDS.items()} | {
 # The contacts table's sizes (app.contacts.models.Contact).
 MAX_LENGTH = {"first_name": 100, "last_name": 100, "location": 100, "preferred_product": 100}
 MAX_ATTRIBUTE = 1000
-# A cell a spreadsheet would read as a formula (CSV injection): kept as text,
-# and neutralised where a file goes back out.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _words(header: str) -> str:
@@ -173,9 +170,3 @@ def read_row(line: int, cells: list[str], header: list[str], mapping: list[str],
     elif not row.phone and not row.email:
         row.error = "no phone or email: a contact needs one of them"
     return row
-
-
-def neutralised(cell: str) -> str:
-    """A cell as it goes out in a CSV file: one a spreadsheet would run as a
-    formula gets a ' in front, so it is shown, not run."""
-    return "'" + cell if cell.startswith(FORMULA_START) else cell
