@@ -37,7 +37,9 @@ def read(campaign) -> charts.Charts:
 def events(campaign_id: int, action: Action) -> list[AuditEvent]:
     return list(
         db.session.scalars(
-            select(AuditEvent).where(AuditEvent.campaign_id == campaign_id, AuditEvent.action == action.value)
+            select(AuditEvent)
+            .where(AuditEvent.campaign_id == campaign_id, AuditEvent.action == action.value)
+            .order_by(AuditEvent.id)
         )
     )
 
