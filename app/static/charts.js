@@ -170,15 +170,21 @@
     if (key.children.length) plot.appendChild(key);
   }
 
-  function axes(figure, unit) {
+  // Time between the x axis's ticks, in seconds: never less than a row's step
+  // (uPlot's own choice ticks half-seconds, in milliseconds, on a chart of whole seconds).
+  var TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
+    86400, 2 * 86400, 3 * 86400, 7 * 86400, 14 * 86400, 28 * 86400];
+
+  function axes(figure, unit, step) {
     var text = css(figure, "--chart-text");
     var grid = css(figure, "--chart-grid");
     var axis = {stroke: text, grid: {stroke: grid, width: 1}, ticks: {stroke: grid, width: 1}};
+    var x = Object.assign({}, axis, {incrs: TIME_INCRS.filter(function (incr) { return incr >= step; })});
     var y = Object.assign({}, axis, {size: 56});
     if (unit) y.values = function (u, values) { return values.map(function (v) { return number(v) + unit; }); };
     // Without a unit the values are counts: whole steps only.
     else y.incrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6];
-    return [axis, y];
+    return [x, y];
   }
 
   function timePlot(figure, plot, data, stacked) {
@@ -219,7 +225,7 @@
       width: plot.clientWidth,
       height: plot.clientWidth < 500 ? HEIGHT - 40 : HEIGHT,
       series: series,
-      axes: axes(figure, figure.dataset.unit),
+      axes: axes(figure, figure.dataset.unit, step),
       scales: {
         x: {time: true, range: function () { return high > low ? [low - pad, high + pad] : [low - 1, high + 1]; }},
         y: {range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; }},
