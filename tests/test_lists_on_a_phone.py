@@ -106,11 +106,23 @@ def test_the_header_folds_into_a_menu_on_a_phone_that_works_by_keyboard(live_sta
     expect(contacts).to_be_hidden()
     page.context.close()
 
-    # A desktop has room: every link shows, and there is no Menu button.
-    page = signed_in_page(browser, live_stack, DESKTOP)
+    # A desktop has room: every link shows, and there is no Menu button;
+    # an admin's eight, on one row under the name with the account menu, which holds Sign out.
+    make_user(Role.ADMIN, email="admin@example.com")
+    page = browser.new_context(viewport=DESKTOP).new_page()
+    sign_in(page, live_stack, "admin@example.com")
     page.goto(f"{live_stack}/contacts")
     expect(page.get_by_role("link", name="Contacts", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Menu")).to_be_hidden()
+    header = [
+        page.get_by_role("link", name="Dashboard", exact=True),
+        page.get_by_role("link", name="Operations", exact=True),
+        page.get_by_test_id("signed-in-as"),
+    ]
+    middles = [box["y"] + box["height"] / 2 for box in (part.bounding_box() for part in header)]
+    assert max(middles) - min(middles) < 20, middles
+    page.get_by_test_id("signed-in-as").click()
+    expect(page.get_by_role("button", name="Sign out", exact=True)).to_be_visible()
     page.context.close()
 
 

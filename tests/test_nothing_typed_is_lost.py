@@ -111,7 +111,8 @@ def sign_out(page: Page, base_url: str) -> None:
     Navigating on at once would cancel the answer, which may then land after
     the next page's, or the form's tab may send before it."""
     page.goto(f"{base_url}/campaigns")
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_test_id("signed-in-as").click()  # the account menu holds it
+    page.get_by_role("button", name="Sign out", exact=True).click()
     expect(page.get_by_text("You are signed out in this browser.")).to_be_visible()
 
 
