@@ -24,7 +24,7 @@ import re
 from datetime import datetime
 
 from flask import current_app, g, request
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, func, text
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.wrappers import Response
 
@@ -50,6 +50,8 @@ USAGE = text(
 
 class IdempotencyKey(Model):
     __tablename__ = "api_idempotency_keys"
+    # The periodic clean-up finds old keys by it.
+    __table_args__ = (Index("api_idempotency_keys_created", "created_at"),)
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
