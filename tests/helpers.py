@@ -35,6 +35,16 @@ def status_counts(campaign_id: int) -> dict[str, int]:
     return dict(rows.all())
 
 
+def failed_codes(campaign_id: int) -> dict[str, int]:
+    """How many of the campaign's recipients failed with each error code."""
+    rows = db.session.execute(
+        select(Recipient.error_code, func.count())
+        .where(Recipient.campaign_id == campaign_id, Recipient.status == RecipientStatus.FAILED.value)
+        .group_by(Recipient.error_code)
+    )
+    return dict(rows.all())
+
+
 def assert_counters_match_rows(campaign: Campaign) -> None:
     db.session.refresh(campaign)
     counts = status_counts(campaign.id)

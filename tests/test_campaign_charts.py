@@ -16,7 +16,7 @@ from app.campaigns.transitions import Failures
 from app.extensions import db
 from tests.conftest import signed_in
 from tests.factories import make_campaign, make_user, start_campaign
-from tests.helpers import reread, status_counts
+from tests.helpers import failed_codes, reread, status_counts
 
 UTC = ZoneInfo("UTC")
 
@@ -67,15 +67,7 @@ def test_a_sent_campaign_s_steps_add_up_to_its_seconds_and_its_recipients(app, r
     assert read_back.failures == seconds_total(campaign.id, "failed", "retrying") > 0
     # The failures by code are the recipients' own, and every call retried is counted by its code.
     codes = dict(read_back.codes)
-    failed_codes = dict(
-        db.session.execute(
-            text(
-                "SELECT error_code, count(*) FROM recipients WHERE campaign_id = :id AND status = 'failed' GROUP BY 1"
-            ),
-            {"id": campaign.id},
-        ).all()
-    )
-    assert {code: n["failed"] for code, n in codes.items() if "failed" in n} == failed_codes
+    assert {code: n["failed"] for code, n in codes.items() if "failed" in n} == failed_codes(campaign.id)
     assert sum(n.get("retrying", 0) for n in codes.values()) == seconds_total(campaign.id, "retrying")
     assert [bucket.at for bucket in read_back.buckets] == sorted({bucket.at for bucket in read_back.buckets})
 

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from app.auth.models import Role
 from app.campaigns.models import HourlyOutcome
@@ -15,7 +15,7 @@ from app.extensions import db
 from app.messaging.channels import Channel
 from tests.conftest import signed_in
 from tests.factories import PASSWORD, make_campaign, make_started_campaign, make_user
-from tests.helpers import status_counts
+from tests.helpers import failed_codes, status_counts
 
 ROW = re.compile(r'<tr><th scope="row" data-x="(\d+)">([^<]*)</th>(.*?)</tr>')
 VALUE = re.compile(r'data-y="([^"]*)"')
@@ -81,12 +81,8 @@ def test_the_days_are_the_hourly_rollup_after_a_real_campaign(app, run_worker, c
     # The totals and the failure reasons, code by code as the recipients keep them.
     totals = re.search(r'data-testid="totals">(.*?)</dl>', shown, re.S).group(1)
     assert f">{final['sent']:,}</a>" in totals and f">{final['failed']:,}</a>" in totals
-    codes = db.session.execute(
-        text("SELECT error_code, count(*) FROM recipients WHERE campaign_id = :id AND status = 'failed' GROUP BY 1"),
-        {"id": campaign.id},
-    ).all()
     reasons = re.search(r'data-testid="failure-reasons">(.*?)</table>', shown, re.S).group(1)
-    for code, count in codes:
+    for code, count in failed_codes(campaign.id).items():
         assert f"<tr><td><code>{code}</code></td><td>{count:,}</td></tr>" in reasons
 
 

@@ -5,7 +5,7 @@ counts what was sent before it."""
 from collections import Counter
 
 import flask_migrate
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from app.campaigns import rollup
 from app.campaigns.models import CampaignSecond, DeliveryAttempt, HourlyOutcome
@@ -13,7 +13,7 @@ from app.extensions import db
 from app.optouts import registry as opt_outs
 from app.optouts.models import Source
 from tests.factories import make_campaign, start_campaign
-from tests.helpers import status_counts
+from tests.helpers import failed_codes, status_counts
 
 
 def hourly(channel: str) -> dict[str, int]:
@@ -57,14 +57,7 @@ def test_after_a_campaign_the_rollups_add_up_to_its_recipients_and_attempts(app,
     assert per_outcome.get("retrying", 0) > 0
     assert sum(per_outcome.values()) - per_outcome["skipped"] == attempts
     # Failures keep their codes, as the recipients keep theirs.
-    codes = dict(
-        db.session.execute(
-            text(
-                "SELECT error_code, count(*) FROM recipients WHERE campaign_id = :id AND status = 'failed' GROUP BY 1"
-            ),
-            {"id": campaign.id},
-        ).all()
-    )
+    codes = failed_codes(campaign.id)
     assert {code: n for (outcome, code), n in seconds.items() if outcome == "failed"} == codes
     # The hour's rows are the same counts, for the channel.
     assert hourly(campaign.channel) == per_outcome

@@ -135,6 +135,25 @@
   });
 })();
 
+// After every swap, ``stale()`` says whether the element ``id`` shows an
+// older state than the rest of the page; if so it gets ``event`` (its
+// hx-trigger reloads it), at most once every ``seconds()`` seconds (one by
+// default), and the last change of a burst still gets it, that much later.
+function reloadWhenStale(id, event, stale, seconds) {
+  var last = 0;
+  var pending = null;
+  document.addEventListener("htmx:afterSettle", function () {
+    if (pending || !stale()) return;
+    var wait = 1000 * (seconds ? seconds() : 1) - (Date.now() - last);
+    pending = setTimeout(function () {
+      pending = null;
+      last = Date.now();
+      var element = document.getElementById(id);
+      if (element) htmx.trigger(element, event);
+    }, Math.max(0, wait));
+  });
+}
+
 // A reload htmx had queued on a block that another answer then replaced is
 // lost with it, so a block could keep controls for a status the campaign has
 // left. The header, which every update brings, says the status now: when the
@@ -142,25 +161,15 @@
 // checks again after each swap until they agree. An operator's controls also
 // say how many failures they offer to retry, by kind ("Retry 7 permanent
 // failures"): when the header's counts differ, the block reloads the same way.
-(function () {
-  var last = 0;
-  var pending = null;
-  function follow() {
-    var block = document.getElementById("recipients");
-    var header = document.getElementById("campaign-header");
-    var controls = document.getElementById("campaign-controls");
-    if (!block || !header || !block.dataset.campaignStatus || pending) return;
-    var failures = controls && controls.dataset.failures;
-    if (block.dataset.campaignStatus === header.dataset.status &&
-        (failures === undefined || failures === header.dataset.failures)) return;
-    pending = setTimeout(function () {
-      pending = null;
-      last = Date.now();
-      htmx.trigger(document.getElementById("recipients"), "status-changed");
-    }, Math.max(0, 1000 - (Date.now() - last)));
-  }
-  document.addEventListener("htmx:afterSettle", follow);
-})();
+reloadWhenStale("recipients", "status-changed", function () {
+  var block = document.getElementById("recipients");
+  var header = document.getElementById("campaign-header");
+  var controls = document.getElementById("campaign-controls");
+  if (!block || !header || !block.dataset.campaignStatus) return false;
+  var failures = controls && controls.dataset.failures;
+  return block.dataset.campaignStatus !== header.dataset.status ||
+    (failures !== undefined && failures !== header.dataset.failures);
+});
 
 // The charts (campaigns/_charts.html) were read with a version of the
 // campaign row; every send's outcomes move it, and each update brings the
@@ -169,46 +178,24 @@
 // says: a long campaign's, less often), and the last change of a burst still
 // reloads them, that much later at most. No polling: a campaign that sends
 // nothing moves nothing.
-(function () {
-  var last = 0;
-  var pending = null;
-  function follow() {
-    var charts = document.getElementById("campaign-charts");
-    var header = document.getElementById("campaign-header");
-    if (!charts || !header || pending) return;
-    if (Number(charts.dataset.version) >= Number(header.dataset.version)) return;
-    pending = setTimeout(function () {
-      pending = null;
-      last = Date.now();
-      var current = document.getElementById("campaign-charts");
-      if (current) htmx.trigger(current, "charts-stale");
-    }, Math.max(0, 1000 * (Number(charts.dataset.every) || 1) - (Date.now() - last)));
-  }
-  document.addEventListener("htmx:afterSettle", follow);
-})();
+reloadWhenStale("campaign-charts", "charts-stale", function () {
+  var charts = document.getElementById("campaign-charts");
+  var header = document.getElementById("campaign-header");
+  return Boolean(charts && header) && Number(charts.dataset.version) < Number(header.dataset.version);
+}, function () {
+  return Number(document.getElementById("campaign-charts").dataset.every) || 1;
+});
 
 // A status tab (Sent, Failed…) lists the recipients that were in it when the
 // block was rendered; live updates change their badges and the tab's count.
 // When the count moves, the block reloads itself, at most once a second, so
 // the list follows: recipients join the tab and leave it.
-(function () {
-  var last = 0;
-  var pending = null;
-  function followTab() {
-    var block = document.getElementById("recipients");
-    if (!block || !block.dataset.status) return;
-    var count = document.getElementById("count-" + block.dataset.status);
-    if (!count || count.textContent.replace(/,/g, "") === block.dataset.count) return;
-    if (pending) return;
-    var wait = Math.max(0, 1000 - (Date.now() - last));
-    pending = setTimeout(function () {
-      pending = null;
-      last = Date.now();
-      htmx.trigger(document.getElementById("recipients"), "tab-changed");
-    }, wait);
-  }
-  document.addEventListener("htmx:afterSettle", followTab);
-})();
+reloadWhenStale("recipients", "tab-changed", function () {
+  var block = document.getElementById("recipients");
+  if (!block || !block.dataset.status) return false;
+  var count = document.getElementById("count-" + block.dataset.status);
+  return Boolean(count) && count.textContent.replace(/,/g, "") !== block.dataset.count;
+});
 
 // The stream carries the badges of the recipients between the first and last
 // id the page showed when it opened (its "shows"). When the recipients block
