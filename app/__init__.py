@@ -11,6 +11,7 @@ from app.api import routes as api
 from app.auth import access
 from app.auth.views import bp as auth_bp
 from app.campaigns.export_views import bp as exports_bp
+from app.campaigns.receipt_views import bp as receipts_bp
 from app.campaigns.test_send_views import bp as test_sends_bp
 from app.campaigns.views import bp as campaigns_bp
 from app.contacts.import_views import bp as imports_bp
@@ -69,6 +70,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         tokens_bp,
         users_bp,
         webhooks_bp,
+        receipts_bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

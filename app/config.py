@@ -184,6 +184,27 @@ DEFAULTS: dict[str, Any] = {
     "INBOUND_WEBHOOK_MAX_BYTES": 64 * 1024,
     # Requests it takes per client address, signed or not; then 429.
     "INBOUND_WEBHOOK_RATE_LIMIT": "600 per minute",
+    # POST /webhooks/provider/status (delivery receipts) takes only requests
+    # signed with this secret, as the inbound webhook's are. Empty: it answers
+    # every request 503 "not configured".
+    "RECEIPTS_WEBHOOK_SECRET": "",
+    "RECEIPTS_WEBHOOK_TOLERANCE_SECONDS": 300.0,
+    # A body carries up to RECEIPTS_PER_REQUEST receipts (a few hundred bytes each).
+    "RECEIPTS_WEBHOOK_MAX_BYTES": 1024 * 1024,
+    "RECEIPTS_PER_REQUEST": 1000,
+    # How often stored receipts are applied (the reconciler), and how many per
+    # transaction; one naming a message never recorded as sent is forgotten
+    # after RECEIPT_KEEP_SECONDS.
+    "RECEIPT_APPLY_SECONDS": 0.5,
+    "RECEIPT_BATCH": 5000,
+    "RECEIPT_KEEP_SECONDS": 7 * 24 * 3600.0,
+    # The simulated provider posts a receipt for each message it accepted to
+    # this URL, after a delay between the two below (seconds); the share given
+    # in PROVIDER_UNDELIVERED_RATE says undelivered. Empty: it sends none.
+    "PROVIDER_RECEIPTS_URL": "",
+    "PROVIDER_RECEIPT_DELAY_MIN": 1.0,
+    "PROVIDER_RECEIPT_DELAY_MAX": 5.0,
+    "PROVIDER_UNDELIVERED_RATE": 0.05,
     # Live updates per campaign are coalesced to at most this many a second.
     "LIVE_UPDATES_PER_SECOND": 5.0,
     # How every process writes its logs: "text" (readable) or "json" (one

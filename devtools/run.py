@@ -49,6 +49,11 @@ def main() -> int:
         if not user_env.get("SECRET_KEY"):
             # Made here once and kept, so signing in survives a restart; never a shared default.
             settings["SECRET_KEY"] = _managed_values().get("SECRET_KEY") or secrets.token_urlsafe(32)
+        if not user_env.get("RECEIPTS_WEBHOOK_SECRET"):
+            # The simulated provider signs its delivery receipts with it, as a real one would.
+            settings["RECEIPTS_WEBHOOK_SECRET"] = _managed_values().get(
+                "RECEIPTS_WEBHOOK_SECRET"
+            ) or secrets.token_urlsafe(32)
         _write_managed_block(settings)
 
         env = {
@@ -71,6 +76,8 @@ def main() -> int:
 
         port = int(env.get("PORT") or embedded.pick_port(8000))
         env.update(PORT=str(port), BIND="127.0.0.1")
+        # The simulated provider reports what became of each message here.
+        env.setdefault("PROVIDER_RECEIPTS_URL", f"http://127.0.0.1:{port}/webhooks/provider/status")
         print(f"\n  Campaign Dispatcher is starting at http://127.0.0.1:{port}/  (Ctrl-C stops it)\n", flush=True)
         honcho = subprocess.Popen(
             [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-p", str(port)], env=env, cwd=ROOT

@@ -47,7 +47,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app import config, create_app, heartbeats, logs
 from app.api import forget_expired_idempotency_keys
-from app.campaigns import recovery, scheduling
+from app.campaigns import receipts, recovery, scheduling
 from app.contacts import bulk, importing
 from app.extensions import db, redis
 from app.formatting import plural
@@ -84,6 +84,8 @@ def table(config: Mapping[str, Any]) -> list[Task]:
         Task("reconciler", "jobless-campaigns", recovery.JoblessCampaigns(), reconcile),
         Task("reconciler", "stalled-imports", importing.requeue_stalled, reconcile),
         Task("reconciler", "stalled-contact-changes", bulk.requeue_stalled, reconcile),
+        Task("reconciler", "delivery-receipts", receipts.ApplyReceipts(), config["RECEIPT_APPLY_SECONDS"]),
+        Task("reconciler", "unmatched-receipts", receipts.forget_unmatched, HOURLY),
         Task("reconciler", "unstarted-uploads", importing.forget_unstarted, HOURLY),
         Task("reconciler", "idempotency-keys", forget_expired_idempotency_keys, HOURLY),
         Task("scheduler", "scheduled-campaigns", scheduling.start_due, schedule, exclusive=False),

@@ -75,32 +75,37 @@ def error_rates(config: Any) -> dict[str, float]:
     return {code: share for code in ERRORS}
 
 
-# KEYS the keys' ledger entries, then the call log. For KEYS[i], ARGV[3i - 2]
-# a new message id, or '' to accept nothing, ARGV[3i - 1] the text delivered
-# with it and ARGV[3i] when the call arrived; then the entries' TTL in seconds
-# and how many calls the log keeps. Returns, for each key, the message id it is
-# (now) known by, or false (nil).
+# KEYS the keys' ledger entries, then the call log, then the receipts to send.
+# For KEYS[i], ARGV[4i - 3] a new message id, or '' to accept nothing,
+# ARGV[4i - 2] the text delivered with it, ARGV[4i - 1] when the call arrived
+# and ARGV[4i] when its receipt is due ('' for none); then the entries' TTL in
+# seconds and how many calls the log keeps. Returns, for each key, the message
+# id it is (now) known by, or false (nil).
 ACCEPT = """
-local calls = #KEYS - 1
-local log = KEYS[#KEYS]
-local ttl = ARGV[3 * calls + 1]
+local calls = #KEYS - 2
+local log = KEYS[#KEYS - 1]
+local receipts = KEYS[#KEYS]
+local ttl = ARGV[4 * calls + 1]
 local answers = {}
 for i = 1, calls do
   local key = KEYS[i]
-  redis.call('ZADD', log, ARGV[3 * i], key .. ' ' .. ARGV[3 * i])
+  redis.call('ZADD', log, ARGV[4 * i - 1], key .. ' ' .. ARGV[4 * i - 1])
   local known = redis.call('HGET', key, 'message_id')
   if known then
     redis.call('HINCRBY', key, 'requests', 1)
     answers[i] = known
-  elseif ARGV[3 * i - 2] == '' then
+  elseif ARGV[4 * i - 3] == '' then
     answers[i] = false
   else
-    redis.call('HSET', key, 'message_id', ARGV[3 * i - 2], 'content', ARGV[3 * i - 1], 'deliveries', 1, 'requests', 1)
+    redis.call('HSET', key, 'message_id', ARGV[4 * i - 3], 'content', ARGV[4 * i - 2], 'deliveries', 1, 'requests', 1)
     redis.call('EXPIRE', key, ttl)
-    answers[i] = ARGV[3 * i - 2]
+    if ARGV[4 * i] ~= '' then
+      redis.call('ZADD', receipts, ARGV[4 * i], ARGV[4 * i - 3] .. ' ' .. key)
+    end
+    answers[i] = ARGV[4 * i - 3]
   end
 end
-redis.call('ZREMRANGEBYRANK', log, 0, -tonumber(ARGV[3 * calls + 2]) - 1)
+redis.call('ZREMRANGEBYRANK', log, 0, -tonumber(ARGV[4 * calls + 2]) - 1)
 return answers
 """
 LEDGER_PREFIX = "provider:ledger:"
@@ -109,6 +114,9 @@ LEDGER_TTL_SECONDS = 7 * 24 * 3600
 # time; only the newest calls are kept, about 10 MB of them.
 CALL_LOG = "provider:calls"
 CALL_LOG_LENGTH = 100_000
+# The receipts the provider owes, as a sorted set of "<message id> <ledger
+# key>" scored by when each is due; jobs.receipts sends them.
+RECEIPTS_DUE = "provider:receipts"
 
 
 class Ledger:
@@ -126,17 +134,27 @@ class Ledger:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._accept = redis.register_script(ACCEPT)
-        self._calls: queue.SimpleQueue[tuple[str, str, str, float, Future[bytes | None]]] = queue.SimpleQueue()
+        self._calls: queue.SimpleQueue[tuple[str, str, str, float, float | None, Future[bytes | None]]] = (
+            queue.SimpleQueue()
+        )
         self._writer = threading.Thread(target=self._write, name="provider-ledger", daemon=True)
         self._writer.start()
 
-    def accept(self, key: str, message_id: str | None, content: str = "", called_at: float | None = None) -> str | None:
+    def accept(
+        self,
+        key: str,
+        message_id: str | None,
+        content: str = "",
+        called_at: float | None = None,
+        receipt_at: float | None = None,
+    ) -> str | None:
         """The message id ``key`` was accepted under before, else ``message_id``,
         now accepted with ``content`` (what was delivered); None if neither
         (``message_id`` None: a failing call). The call is logged as made at
-        ``called_at`` (a Unix time; now if not given)."""
+        ``called_at`` (a Unix time; now if not given). A message accepted now
+        owes a receipt at ``receipt_at`` (a Unix time), if given."""
         answer: Future[bytes | None] = Future()
-        self._calls.put((key, message_id or "", content, called_at or time.time(), answer))
+        self._calls.put((key, message_id or "", content, called_at or time.time(), receipt_at, answer))
         known = answer.result()
         return known.decode() if known is not None else None
 
@@ -150,8 +168,12 @@ class Ledger:
                     break
             try:
                 answers = self._accept(
-                    keys=[LEDGER_PREFIX + key for key, *_ in calls] + [CALL_LOG],
-                    args=[part for _, message_id, content, at, _ in calls for part in (message_id, content, repr(at))]
+                    keys=[LEDGER_PREFIX + key for key, *_ in calls] + [CALL_LOG, RECEIPTS_DUE],
+                    args=[
+                        part
+                        for _, message_id, content, at, due, _ in calls
+                        for part in (message_id, content, repr(at), "" if due is None else repr(due))
+                    ]
                     + [LEDGER_TTL_SECONDS, CALL_LOG_LENGTH],
                 )
             except RedisError as error:
@@ -192,11 +214,20 @@ class SimulatedProvider:
     latency_max: float = 3.0
     rates: dict[str, float] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
+    # Seconds after accepting a message that its receipt is due; None sends none.
+    receipt_delay: tuple[float, float] | None = None
 
     @classmethod
     def from_config(cls, config: Any) -> "SimulatedProvider":
         url = config.get("PROVIDER_LEDGER_URL") or config["REDIS_URL"]
-        return cls(ledger_at(url), config["PROVIDER_LATENCY_MIN"], config["PROVIDER_LATENCY_MAX"], error_rates(config))
+        delay = (config["PROVIDER_RECEIPT_DELAY_MIN"], config["PROVIDER_RECEIPT_DELAY_MAX"])
+        return cls(
+            ledger_at(url),
+            config["PROVIDER_LATENCY_MIN"],
+            config["PROVIDER_LATENCY_MAX"],
+            error_rates(config),
+            receipt_delay=delay if config["PROVIDER_RECEIPTS_URL"] else None,
+        )
 
     def send(self, channel: str, address: str, message: str, idempotency_key: str, subject: str | None = None) -> str:
         """Deliver one message (an email with its subject); returns the
@@ -212,6 +243,7 @@ class SimulatedProvider:
                 None if error else f"sim-{channel}-{uuid.uuid4().hex}",
                 message if subject is None else f"Subject: {subject}\n\n{message}",
                 called_at,
+                None if self.receipt_delay is None else called_at + self.rng.uniform(*self.receipt_delay),
             )
         except RedisError:
             message_id, error = None, ERRORS["provider_error"]

@@ -57,6 +57,15 @@ def assert_counters_match_rows(campaign: Campaign) -> None:
         )
     )
     assert campaign.failed_permanent_count == permanent, (campaign.failed_permanent_count, permanent)
+    deliveries = dict(
+        db.session.execute(
+            select(Recipient.delivery, func.count())
+            .where(Recipient.campaign_id == campaign.id, Recipient.delivery.is_not(None))
+            .group_by(Recipient.delivery)
+        ).all()
+    )
+    counted = {"delivered": campaign.delivered_count, "undelivered": campaign.undelivered_count}
+    assert counted == {state: deliveries.get(state, 0) for state in counted}, (counted, deliveries)
 
 
 def assert_nothing_lost_or_sent_twice(campaign: Campaign, ledger_redis: Redis, all_terminal: bool = True) -> dict:

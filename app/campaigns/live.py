@@ -82,7 +82,7 @@ def note(campaign_id: int, changes: list[RecipientState]) -> None:
         return
     noted = _keys(campaign_id)[0]
     pipe = redis.client.pipeline(transaction=False)
-    pipe.rpush(noted, json.dumps([[c.id, c.status, c.attempts, c.error, c.retry_at] for c in changes]))
+    pipe.rpush(noted, json.dumps([[c.id, c.status, c.attempts, c.error, c.retry_at, c.delivery] for c in changes]))
     pipe.expire(noted, NOTED_TTL_SECONDS)
     pipe.execute()
 

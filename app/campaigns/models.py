@@ -48,6 +48,19 @@ class CampaignStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class Delivery(StrEnum):
+    """What the provider's receipt said of a sent message: it reached the phone
+    or inbox, or it did not. A recipient without one is unknown (None): its
+    status, ``sent``, is what we know."""
+
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+
+    @property
+    def label(self) -> str:
+        return {"delivered": "Delivered", "undelivered": "Not delivered"}[self.value]
+
+
 class RecipientStatus(StrEnum):
     """Where a recipient is: queued, sending, retrying (waiting for its next attempt), sent,
     failed, cancelled, or skipped (never sent: its address opted out of the channel)."""
@@ -113,6 +126,8 @@ class RecipientState:
     attempts: int
     error: str | None = None
     retry_at: float | None = None
+    # What the provider's receipt said (``Delivery``), once one came.
+    delivery: str | None = None
 
 
 class Campaign(Model):
@@ -174,6 +189,9 @@ class Campaign(Model):
     retrying_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cancelled_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     skipped_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Of sent_count, those whose receipt says delivered, or not (migration 0024).
+    delivered_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    undelivered_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Why the campaign is paused, when it is: who paused it, or the failure
     # rate that paused it by itself.
     pause_reason: Mapped[str | None] = mapped_column(Text)
@@ -278,6 +296,7 @@ class Recipient(Model):
     __table_args__ = (
         UniqueConstraint("campaign_id", "address_normalized", name="recipients_one_per_address"),
         CheckConstraint(_in("status", RecipientStatus), name="recipients_status_valid"),
+        CheckConstraint(_in("delivery", Delivery), name="recipients_delivery_valid"),
         # Serves "recipients of campaign X with status Y, in order", the
         # dispatcher's claim query and the filtered pages alike.
         Index("recipients_campaign_status_id", "campaign_id", "status", "id"),
@@ -318,6 +337,11 @@ class Recipient(Model):
     # RETRY_MAX_ATTEMPTS. Retry failed raises it by that much again.
     attempt_limit: Mapped[int | None] = mapped_column(Integer)
     provider_message_id: Mapped[str | None] = mapped_column(String(64))
+    # What the provider's latest receipt for that message said (``Delivery``),
+    # when it says it happened, and why when undelivered (migration 0024).
+    delivery: Mapped[str | None] = mapped_column(String(16))
+    delivery_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivery_error: Mapped[str | None] = mapped_column(Text)
     # This recipient's text and subject, rendered from the campaign's templates
     # when the recipient was stored; None when the template has no placeholder
     # (the campaign's own text is sent). See ``content``.
@@ -416,3 +440,25 @@ class CampaignSecond(Model):
     outcome: Mapped[str] = mapped_column(String(16), primary_key=True)
     error_code: Mapped[str] = mapped_column(String(32), primary_key=True)
     messages: Mapped[int] = mapped_column(Integer)
+
+
+class ProviderReceipt(Model):
+    """A delivery receipt accepted from the provider and not yet applied: kept
+    from the moment it is accepted until its recipient's message is recorded
+    and the receipt applied to it (``app.campaigns.receipts``), then deleted."""
+
+    __tablename__ = "provider_receipts"
+    __table_args__ = (
+        UniqueConstraint("message_id", "state", "reported_at", name="provider_receipts_once"),
+        CheckConstraint(_in("state", Delivery), name="provider_receipts_state_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # The recipient the message was sent for: the reference (our idempotency
+    # key) the provider echoes with each receipt. The message id must match too.
+    recipient_id: Mapped[int] = mapped_column(Integer)
+    message_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())

@@ -52,3 +52,32 @@ def add(campaign_id: int, channel: str, outcomes: Counter[tuple[str, str]]) -> N
         "messages": [amount for _, amount in kept],
     }
     db.session.execute(text(_ADD), values)
+
+
+_ADD_HOURLY = """
+    INSERT INTO hourly_outcomes (hour, channel, outcome, error_code, messages)
+    SELECT date_trunc('hour', now()), CAST(:channel AS text), outcome, error_code, messages
+    FROM unnest(CAST(:outcomes AS text[]), CAST(:codes AS text[]), CAST(:messages AS int[]))
+         AS t(outcome, error_code, messages)
+    ORDER BY outcome, error_code
+    ON CONFLICT (hour, channel, outcome, error_code)
+    DO UPDATE SET messages = hourly_outcomes.messages + excluded.messages
+"""
+
+
+def add_hourly(channel: str, changes: Counter[tuple[str, str]]) -> None:
+    """Add ``changes`` (each an outcome and its error code, "" for none; a
+    count that may be negative) to this hour's counts for ``channel``, and not
+    to any campaign's seconds: what delivery receipts change, in the hour they
+    are applied. A receipt that changes its message's delivery from one state
+    to the other moves one message between them."""
+    kept = sorted((key, amount) for key, amount in changes.items() if amount)
+    if not kept:
+        return
+    values = {
+        "channel": channel,
+        "outcomes": [outcome for (outcome, _), _ in kept],
+        "codes": [code for (_, code), _ in kept],
+        "messages": [amount for _, amount in kept],
+    }
+    db.session.execute(text(_ADD_HOURLY), values)

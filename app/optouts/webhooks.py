@@ -17,49 +17,30 @@ and ignored. Two identical replies signed in the same second are one request
 twice: a provider puts its message id in the body to tell them apart.
 """
 
-import hashlib
-import hmac
+import json
 import math
-import re
 import time
 
 import flask
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 from flask.blueprints import BlueprintSetupState
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
 from redis.exceptions import RedisError
-from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
+from app import signing
 from app.auth.access import public
 from app.contacts import book
-from app.extensions import csrf, db, limiter, redis
-from app.formatting import size
+from app.extensions import csrf, db, limiter
 from app.messaging.channels import Channel
 from app.optouts import registry
 from app.security import in_production
+from app.signing import Refused
 
 bp = Blueprint("webhooks", __name__)
 
-# Whole seconds: float() would take "nan", "inf" and "1e3", and nan passes
-# every comparison with the window.
-TIMESTAMP = re.compile(r"[0-9]{1,12}")
-BAD_SIGNATURE = "Missing or bad signature: sign <timestamp>.<body> with HMAC-SHA256."
 NOT_CONFIGURED = "Inbound webhooks are not configured: set INBOUND_WEBHOOK_SECRET."
-
-
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    """The X-Signature header for ``body`` signed at ``timestamp``."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
-
-
-class Refused(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
 
 
 @bp.record_once
@@ -95,13 +76,14 @@ def _too_many(limit: RequestLimit) -> flask.Response:
 def inbound() -> tuple[Response, int]:
     if not current_app.config["INBOUND_WEBHOOK_SECRET"]:
         return _problem(503, NOT_CONFIGURED)
+    webhook = _webhook()
     try:
-        timestamp, mark = _verified()
-        channel, address, text = _reply()
+        body, mark, timestamp = webhook.verify()
+        channel, address, text = _reply(body)
     except Refused as refused:
         return _problem(refused.status, refused.detail)
     try:
-        first = _remember(mark, int(timestamp))
+        first = webhook.remember(mark, timestamp)
     except RedisError:
         return _problem(503, "Replays cannot be checked right now (Redis is unavailable); send it again later.")
     if not first:
@@ -113,55 +95,27 @@ def inbound() -> tuple[Response, int]:
         db.session.commit()
     except BaseException:
         # Not acted on, so the provider's retry of it must not be taken for a replay.
-        _forget(mark)
+        webhook.forget(mark)
         raise
     return jsonify(action=action, channel=channel, address=address), 200
 
 
-def _verified() -> tuple[str, str]:
-    """The request's timestamp and signature, once both are good."""
-    secret = current_app.config["INBOUND_WEBHOOK_SECRET"]
-    tolerance = current_app.config["INBOUND_WEBHOOK_TOLERANCE_SECONDS"]
-    timestamp = request.headers.get("X-Signature-Timestamp", "")
-    if not TIMESTAMP.fullmatch(timestamp):
-        raise Refused(
-            401,
-            "Missing or bad signature: X-Signature-Timestamp must be the Unix time of signing, "
-            "in whole seconds (digits only).",
-        )
-    if abs(time.time() - int(timestamp)) > tolerance:
-        raise Refused(401, f"Stale signature: X-Signature-Timestamp is more than {tolerance:g} seconds from now.")
-    body = _body()
-    expected = signature(secret, timestamp, body)
-    # As bytes: compare_digest refuses a str with anything but ASCII in it.
-    given = request.headers.get("X-Signature", "").encode("utf-8", "replace")
-    if not hmac.compare_digest(given, expected.encode()):
-        raise Refused(401, BAD_SIGNATURE)
-    return timestamp, expected
+def _webhook() -> signing.Webhook:
+    config = current_app.config
+    return signing.Webhook(
+        config["INBOUND_WEBHOOK_SECRET"],
+        config["INBOUND_WEBHOOK_TOLERANCE_SECONDS"],
+        config["INBOUND_WEBHOOK_MAX_BYTES"],
+        "inbound",
+    )
 
 
-def _body() -> bytes:
-    """The body, unread if its Content-Length is over INBOUND_WEBHOOK_MAX_BYTES,
-    and read no further than a byte past it if it is chunked."""
-    limit = current_app.config["INBOUND_WEBHOOK_MAX_BYTES"]
-    too_large = Refused(413, f"The body is over the limit of {size(limit)}.")
-    if (request.content_length or 0) > limit:
-        raise too_large
-    # Werkzeug cuts a chunked body at the maximum without an error: a byte
-    # more tells a body over the limit from one just at it.
-    request.max_content_length = limit + 1
-    try:
-        body = request.get_data()
-    except RequestEntityTooLarge:
-        raise too_large from None
-    if len(body) > limit:
-        raise too_large
-    return body
-
-
-def _reply() -> tuple[str, str, str]:
+def _reply(body_bytes: bytes) -> tuple[str, str, str]:
     """The channel, the sender's address as kept, and what they wrote."""
-    body = request.get_json(silent=True)
+    try:
+        body = json.loads(body_bytes)
+    except ValueError:
+        body = None
     if not isinstance(body, dict):
         raise Refused(400, "The body must be a JSON object.")
     channel, sender, text = body.get("channel", "sms"), body.get("from"), body.get("text")
@@ -174,20 +128,3 @@ def _reply() -> tuple[str, str, str]:
     except ValueError as error:
         raise Refused(400, f"from: {error}.") from None
     return channel, address, text[:1000]
-
-
-def _seen_key(mark: str) -> str:
-    return f"webhooks:inbound:seen:{mark}"
-
-
-def _remember(mark: str, timestamp: int) -> bool:
-    """Record an accepted signature until its timestamp leaves the window, in
-    which it would pass again; False if it was recorded already (a replay)."""
-    tolerance = current_app.config["INBOUND_WEBHOOK_TOLERANCE_SECONDS"]
-    # A second more, for the clocks of several web processes.
-    seconds = max(math.ceil(timestamp + tolerance - time.time()) + 1, 1)
-    return bool(redis.client.set(_seen_key(mark), 1, nx=True, ex=seconds))
-
-
-def _forget(mark: str) -> None:
-    redis.client.delete(_seen_key(mark))
