@@ -12,7 +12,7 @@ from app.extensions import db
 
 HEADER = [
     "line", "name", "address", "sends_to", "message", "status", "attempts", "error_code", "last_error",
-    "provider_message_id", "created_at", "last_attempt_at", "sent_at",
+    "provider_message_id", "delivery", "delivery_at", "delivery_reason", "created_at", "last_attempt_at", "sent_at",
 ]  # fmt: skip
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 BOM = b"\xef\xbb\xbf"
@@ -40,6 +40,9 @@ def sent_through(campaign) -> None:
               error_code = CASE WHEN line % 3 = 0 THEN 'invalid_address' END,
               last_error = CASE WHEN line % 3 = 0 THEN 'The provider refused the address' END,
               provider_message_id = CASE WHEN line % 3 = 1 THEN 'msg-' || line END,
+              delivery = CASE WHEN line % 6 = 1 THEN 'delivered' WHEN line % 6 = 4 THEN 'undelivered' END,
+              delivery_at = CASE WHEN line % 3 = 1 THEN now() END,
+              delivery_error = CASE WHEN line % 6 = 4 THEN 'Mailbox full' END,
               rendered_content = CASE WHEN line % 2 = 0 THEN 'Hi Person ' || line || ', à bientôt' END
             WHERE campaign_id = :id
             """
@@ -61,8 +64,8 @@ def in_database(campaign, status: str | None = None, q: str = "") -> list[list[s
         rows.append(
             [
                 str(r.line), r.name, r.address, r.address_normalized, r.content(campaign), r.status, str(r.attempts),
-                r.error_code or "", r.last_error or "", r.provider_message_id or "",
-                iso(r.created_at), iso(r.attempt_started_at), iso(r.finished_at) if r.status == "sent" else "",
+                r.error_code or "", r.last_error or "", r.provider_message_id or "", r.delivery or "",
+                iso(r.delivery_at), r.delivery_error or "", iso(r.created_at), iso(r.attempt_started_at), iso(r.finished_at) if r.status == "sent" else "",
             ]
         )  # fmt: skip
     return rows

@@ -14,7 +14,18 @@ SUMMER = {
     "channel": "sms",
     "base_template": "Hi {first_name}, check out {preferred_product} in {location}!",
 }
-ZERO = {"total": 0, "pending": 0, "sending": 0, "sent": 0, "failed": 0, "retrying": 0, "cancelled": 0, "skipped": 0}
+ZERO = {
+    "total": 0,
+    "pending": 0,
+    "sending": 0,
+    "sent": 0,
+    "failed": 0,
+    "retrying": 0,
+    "cancelled": 0,
+    "skipped": 0,
+    "delivered": 0,
+    "undelivered": 0,
+}
 
 
 def test_the_seed_example_creates_a_draft_with_zero_stats(app):
@@ -168,7 +179,7 @@ def test_stats_come_from_the_counters_with_the_sum_identity(app):
         .where(Campaign.id == campaign_id)
         .values(
             status="sending", recipient_count=20, sending_count=2, sent_count=5, failed_count=1,
-            retrying_count=3, cancelled_count=0, skipped_count=1,
+            retrying_count=3, cancelled_count=0, skipped_count=1, delivered_count=3, undelivered_count=1,
         )
     )  # fmt: skip
     db.session.commit()
@@ -182,6 +193,8 @@ def test_stats_come_from_the_counters_with_the_sum_identity(app):
         "retrying": 3,
         "cancelled": 0,
         "skipped": 1,
+        "delivered": 3,
+        "undelivered": 1,
     }
 
 

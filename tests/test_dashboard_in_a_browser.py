@@ -38,7 +38,9 @@ def test_the_dashboard_shows_the_days_and_follows_a_campaign_as_it_sends(live_st
     messages = page.get_by_role("figure", name="Messages per day by channel")
     # charts.js drew both charts from their tables.
     expect(messages.locator(".chart-plot canvas")).to_have_count(1)
-    expect(page.get_by_role("figure", name="Delivery and failure rates").locator(".chart-plot canvas")).to_have_count(1)
+    expect(
+        page.get_by_role("figure", name="Sent, delivered and failure rates").locator(".chart-plot canvas")
+    ).to_have_count(1)
     messages.get_by_text("The numbers").click()
     expect(messages.locator(".chart-numbers tbody tr")).to_have_count(30)
     sent = earlier.sent_count

@@ -100,6 +100,10 @@ class StatsOut(BaseModel):
     retrying: int
     cancelled: int
     skipped: int = Field(description="Never sent: opted out.")
+    delivered: int = Field(description="Of sent, those the provider's receipt says reached the phone or inbox.")
+    undelivered: int = Field(
+        description="Of sent, those the provider's receipt says did not; the rest of sent have no receipt yet."
+    )
 
 
 class CampaignOut(BaseModel):
@@ -224,7 +228,8 @@ def status_filter(status: CampaignStatus) -> ColumnElement[bool]:
 
 def stats(campaign: Campaign) -> dict[str, int]:
     """From the campaign's counters, never by counting recipients:
-    total == pending + sending + sent + failed + cancelled + skipped."""
+    total == pending + sending + sent + failed + cancelled + skipped, and
+    delivered + undelivered <= sent."""
     return {
         "total": campaign.recipient_count,
         "pending": campaign.owed_count,
@@ -234,6 +239,8 @@ def stats(campaign: Campaign) -> dict[str, int]:
         "retrying": campaign.retrying_count,
         "cancelled": campaign.cancelled_count,
         "skipped": campaign.skipped_count,
+        "delivered": campaign.delivered_count,
+        "undelivered": campaign.undelivered_count,
     }
 
 

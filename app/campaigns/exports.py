@@ -31,6 +31,9 @@ HEADER = (
     "error_code",
     "last_error",
     "provider_message_id",
+    "delivery",
+    "delivery_at",
+    "delivery_reason",
     "created_at",
     "last_attempt_at",
     "sent_at",
@@ -46,6 +49,9 @@ COLUMNS = (
     Recipient.error_code,
     Recipient.last_error,
     Recipient.provider_message_id,
+    Recipient.delivery,
+    Recipient.delivery_at,
+    Recipient.delivery_error,
     Recipient.created_at,
     Recipient.attempt_started_at,
     Recipient.finished_at,
@@ -57,10 +63,9 @@ def rows(campaign: Campaign, found: Select) -> Iterator[list[Any]]:
     message as the recipient is sent it, and when they were sent (a sent
     recipient's ``finished_at``)."""
     for row in exporting.read(found.with_only_columns(*COLUMNS)):
-        line, name, address, sends_to, rendered, status, attempts, code, error, message_id, created, tried, done = row
-        message = own_text(rendered, campaign)
+        rendered, status, done = row[4], row[5], row[-1]
         sent = done if status == RecipientStatus.SENT else None
-        yield [line, name, address, sends_to, message, status, attempts, code, error, message_id, created, tried, sent]
+        yield [*row[:4], own_text(rendered, campaign), *row[5:-1], sent]
 
 
 def which(status: str | None, q: str) -> str:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from app.campaigns.models import RecipientStatus
+from app.campaigns.models import Delivery, RecipientStatus
 from app.extensions import db
 from app.formatting import epoch
 from app.messaging.channels import Channel
@@ -70,13 +70,15 @@ class Period:
 @dataclass
 class Day:
     """One day's outcomes: messages sent by channel, recipients that failed,
-    and calls that failed and were tried again."""
+    calls that failed and were tried again, and the receipts applied that day."""
 
     day: date
     start: datetime
     sent: dict[str, int] = field(default_factory=lambda: dict.fromkeys(Channel, 0))
     failed: int = 0
     retried: int = 0
+    delivered: int = 0
+    undelivered: int = 0
 
     @property
     def label(self) -> str:
@@ -88,9 +90,14 @@ class Day:
         return sum(self.sent.values())
 
     @property
-    def delivery_rate(self) -> float | None:
+    def sent_rate(self) -> float | None:
         """Of the recipients whose sending ended this day, the share sent (%)."""
         return share(self.total_sent, self.total_sent + self.failed)
+
+    @property
+    def delivered_rate(self) -> float | None:
+        """Of the receipts that came this day, the share that said delivered (%)."""
+        return share(self.delivered, self.delivered + self.undelivered)
 
     @property
     def failure_rate(self) -> float | None:
@@ -119,8 +126,20 @@ class Outcomes:
         return sum(day.failed for day in self.days)
 
     @property
-    def delivery_rate(self) -> float | None:
+    def delivered(self) -> int:
+        return sum(day.delivered for day in self.days)
+
+    @property
+    def undelivered(self) -> int:
+        return sum(day.undelivered for day in self.days)
+
+    @property
+    def sent_rate(self) -> float | None:
         return share(self.sent, self.sent + self.failed)
+
+    @property
+    def delivered_rate(self) -> float | None:
+        return share(self.delivered, self.delivered + self.undelivered)
 
     def sent_on(self, channel: Channel) -> int:
         return sum(day.sent[channel] for day in self.days)
@@ -130,8 +149,10 @@ class Outcomes:
         return [(day.label, epoch(day.start), [day.sent[channel] for channel in Channel]) for day in self.days]
 
     def rate_rows(self) -> list[Row]:
-        """Each day's delivery and failure rates, None on a day without sends."""
-        return [(day.label, epoch(day.start), [day.delivery_rate, day.failure_rate]) for day in self.days]
+        """Each day's sent, delivered and failure rates, None on a day without any."""
+        return [
+            (day.label, epoch(day.start), [day.sent_rate, day.delivered_rate, day.failure_rate]) for day in self.days
+        ]
 
 
 def share(part: int, whole: int) -> float | None:
@@ -160,6 +181,10 @@ def read(period: Period) -> Outcomes:
             reasons[code] = reasons.get(code, 0) + messages
         elif outcome == RecipientStatus.RETRYING:
             counted.retried += messages
+        elif outcome == Delivery.DELIVERED:
+            counted.delivered += messages
+        elif outcome == Delivery.UNDELIVERED:
+            counted.undelivered += messages
     ranked = sorted(reasons.items(), key=lambda reason: (-reason[1], reason[0]))
     return Outcomes(period, list(days.values()), ranked[:REASONS_SHOWN], len(ranked))
 
