@@ -1,5 +1,6 @@
 from flask_wtf import FlaskForm
 from wtforms import SelectMultipleField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from app.forms import no_nul
@@ -21,7 +22,7 @@ class NewEndpointForm(FlaskForm):
     )
     events = SelectMultipleField(
         "Events",
-        choices=[(event.value, event.label) for event in Event],
+        choices=[SelectChoice(event.value, event.label) for event in Event],
         validators=[DataRequired(message="Choose at least one event to send.")],
         validate_choice=True,
     )

@@ -61,12 +61,13 @@ def _internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | N
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return _internal(address.ipv4_mapped)
     for kind, flagged in (
+        # The narrower kinds first: each of these is also "private" to ipaddress.
         ("loopback", address.is_loopback),
-        ("private", address.is_private),
         ("link-local", address.is_link_local),
-        ("multicast", address.is_multicast),
         ("unspecified", address.is_unspecified),
+        ("multicast", address.is_multicast),
         ("reserved", address.is_reserved),
+        ("private", address.is_private),
     ):
         if flagged:
             return kind
