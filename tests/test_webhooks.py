@@ -78,7 +78,12 @@ def test_every_event_reaches_the_outbox_from_the_action_that_makes_it(app, confi
     ]
     started = rows[1].payload
     assert started["type"] == "campaign.started"
-    assert started["data"]["campaign"] == {"id": campaign.id, "title": "Flu shots", "channel": "email", "status": "sending"}
+    assert started["data"]["campaign"] == {
+        "id": campaign.id,
+        "title": "Flu shots",
+        "channel": "email",
+        "status": "sending",
+    }
     assert (started["data"]["actor"], started["data"]["via"]) == ("olive@example.com", "web")
     assert rows[0].payload["data"]["scheduled_at"]
     assert rows[6].payload["data"]["via"] == "dispatcher"
