@@ -98,6 +98,7 @@ def test_one_pass_at_a_time_across_reconcilers(app, config):
         "jobless-campaigns",
         "stalled-imports",
         "stalled-contact-changes",
+        "webhook-deliveries",
         "unstarted-uploads",
         "idempotency-keys",
     ]
