@@ -199,3 +199,31 @@ def test_two_drains_never_claim_the_same_delivery(app):
     assert leased.next_attempt_at is not None and leased.next_attempt_at > utcnow()
     payload = json.loads(sending.body_of(claimed["payload"]))
     assert payload["type"] == "campaign.started"
+
+
+def test_the_reconciler_queues_a_drain_only_when_deliveries_are_due_and_none_waits(app, redis_client):
+    def drains() -> int:
+        return sum(job.startswith(b"webhook-drain-") for job in redis_client.lrange("rq:queue:test-dispatch", 0, -1))
+
+    register("http://127.0.0.1:9/hook")
+    assert delivery.enqueue_due() == ""
+    make_started_campaign(1, enqueue=False)
+    assert drains() == 1, "queued after the commit"
+    assert delivery.enqueue_due() == "", "one already waits"
+    redis_client.flushdb()  # the queued drain is lost
+    assert delivery.enqueue_due() == "webhook deliveries due: 1; queued a drain"
+    assert drains() == 1
+
+
+def test_an_answer_for_an_endpoint_deleted_meanwhile_is_dropped_with_it(app):
+    endpoint = register("http://127.0.0.1:9/hook")
+    make_started_campaign(1, enqueue=False)
+    claimed = delivery.claim()
+    assert claimed is not None
+    db.session.commit()
+    endpoints.delete(endpoint)
+    db.session.commit()
+    answered = sending.Outcome(True, 200, None, "ok", 5)
+    assert delivery.record(claimed, answered, utcnow()) == "deleted"
+    db.session.commit()
+    assert attempts() == []

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import RowMapping, text, update
+from sqlalchemy import RowMapping, select, text, update
 
 from app import jobqueue
 from app.clock import utcnow
@@ -77,7 +77,14 @@ def claim() -> RowMapping | None:
 def record(claimed: RowMapping, outcome: sending.Outcome, at: datetime) -> str:
     """The attempt logged, and the delivery delivered, due again, or given up;
     returns its new status. An answer that comes after its claim lapsed and
-    another drain claimed the delivery is logged, and changes nothing else."""
+    another drain claimed the delivery is logged, and changes nothing else;
+    one whose endpoint was deleted meanwhile is dropped with it."""
+    # Held until commit: a Delete now waits for the attempt to be logged.
+    still_there = db.session.scalar(
+        select(WebhookDelivery.id).where(WebhookDelivery.id == claimed["id"]).with_for_update(key_share=True)
+    )
+    if still_there is None:
+        return "deleted"
     config = current_app.config
     now = utcnow()
     next_at: datetime | None = None
@@ -152,7 +159,7 @@ def drain(slice_seconds: float = DRAIN_SLICE_SECONDS) -> str:
         if _any_due():
             jobqueue.enqueue_webhook_drain()
     db.session.commit()
-    said = ", ".join(f"{count} {DeliveryStatus(status).label.lower()}" for status, count in done.items())
+    said = ", ".join(f"{count} {status.replace('_', ' ')}" for status, count in done.items())
     return f"webhooks: {said or 'none due'}"
 
 
