@@ -18,6 +18,8 @@ from app.contacts.import_views import bp as imports_bp
 from app.contacts.views import bp as contacts_bp
 from app.dashboard.views import bp as dashboard_bp
 from app.extensions import csrf, db, limiter, migrate, redis
+from app.hooks import outbox
+from app.hooks.views import bp as hooks_bp
 from app.live import views as live_views
 from app.live.views import bp as live_bp
 from app.operations import views as operations_views
@@ -43,6 +45,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if hops := app.config["TRUSTED_PROXIES"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     db.init_app(app)
+    # A commit that put webhook deliveries in the outbox queues their drain.
+    outbox.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     # Before CSRF: someone signed out is sent to Sign in, not told their token expired.
     access.init_app(app)
@@ -60,6 +64,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         contacts_bp,
         dashboard_bp,
         exports_bp,
+        hooks_bp,
         imports_bp,
         live_bp,
         operations_bp,

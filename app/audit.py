@@ -2,13 +2,17 @@
 
 Rows are written in the same transaction as the change they describe, so the
 history never shows something that did not happen, or misses something that did.
+An entry that is a webhook event (a campaign started, an import finished) also
+puts its deliveries in the webhooks' outbox, in that same transaction
+(``app.hooks.outbox``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -16,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.clock import utcnow
 from app.extensions import Model, db
 from app.formatting import when
+from app.hooks import outbox
 
 if TYPE_CHECKING:
     from app.auth.models import User
@@ -73,6 +78,11 @@ class Action(StrEnum):
     # One event when a new password, signing out everywhere or deactivation
     # revokes all of a person's tokens; its detail says how many and why.
     TOKENS_REVOKED_ALL = "token.revoked_all"
+    # Webhook endpoints (app.hooks): the detail names the URL.
+    WEBHOOK_CREATED = "webhook.created"
+    WEBHOOK_PAUSED = "webhook.paused"
+    WEBHOOK_RESUMED = "webhook.resumed"
+    WEBHOOK_DELETED = "webhook.deleted"
 
     @property
     def label(self) -> str:
@@ -118,6 +128,10 @@ class Action(StrEnum):
             "token.created": "Created an API token",
             "token.revoked": "Revoked an API token",
             "token.revoked_all": "Revoked every API token",
+            "webhook.created": "Added a webhook endpoint",
+            "webhook.paused": "Paused a webhook endpoint",
+            "webhook.resumed": "Resumed a webhook endpoint",
+            "webhook.deleted": "Deleted a webhook endpoint",
         }[self.value]
 
 
@@ -208,9 +222,21 @@ def record(
     contact_id: int | None = None,
     detail: str = "",
     about_at: datetime | None = None,
+    webhook_data: Mapping[str, Any] | None = None,
 ) -> None:
     """One event; ``about_at``, a time the detail speaks of, is shown after it
-    in each reader's zone: ``detail="to start at", about_at=at``."""
+    in each reader's zone: ``detail="to start at", about_at=at``.
+    ``webhook_data``: what a webhook of the event carries besides the campaign,
+    the actor and the detail (an import's id and counts)."""
+    outbox.add(
+        action.value,
+        via=via.value,
+        actor=actor.email if actor is not None else None,
+        campaign_id=campaign_id,
+        detail=detail,
+        about_at=about_at,
+        data=webhook_data,
+    )
     db.session.add(
         AuditEvent(
             action=action.value,

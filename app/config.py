@@ -205,6 +205,22 @@ DEFAULTS: dict[str, Any] = {
     "PROVIDER_RECEIPT_DELAY_MIN": 1.0,
     "PROVIDER_RECEIPT_DELAY_MAX": 5.0,
     "PROVIDER_UNDELIVERED_RATE": 0.05,
+    # Webhooks to other systems (app.hooks): an event's POST to an endpoint
+    # that fails is tried again after a random wait of up to
+    # min(cap, base × 2^(attempt − 1)) seconds, for this long after the event;
+    # then it is given up (its Resend button sends it again).
+    "WEBHOOK_RETRY_BASE_SECONDS": 5.0,
+    "WEBHOOK_RETRY_CAP_SECONDS": 3600.0,
+    "WEBHOOK_RETRY_FOR_SECONDS": 24 * 3600.0,
+    # How long a POST may take to connect, and then to answer; and how much of
+    # the answer is read (the rest is not, and the log keeps the start).
+    "WEBHOOK_TIMEOUT_SECONDS": 5.0,
+    "WEBHOOK_RESPONSE_MAX_BYTES": 4096,
+    # Endpoints whose host resolves to a private, loopback, link-local or
+    # otherwise internal address are refused, when registered and again at
+    # each send (DNS may change in between); true allows them (tests, a
+    # receiver on the same network), and plain http too.
+    "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": False,
     # Live updates per campaign are coalesced to at most this many a second.
     "LIVE_UPDATES_PER_SECOND": 5.0,
     # How every process writes its logs: "text" (readable) or "json" (one

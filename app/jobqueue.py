@@ -220,3 +220,24 @@ def enqueue_contact_change(change_id: int) -> None:
         job_timeout=3600,
         result_ttl=0,
     )
+
+
+WEBHOOK_DRAIN_JOB = "jobs.webhooks.deliver_due"
+WEBHOOK_DRAIN_JOB_PREFIX = "webhook-drain-"
+
+
+def enqueue_webhook_drain() -> None:
+    """Queue a job that sends the webhook deliveries due (``app.hooks.delivery``);
+    commit the deliveries first. Drains share the outbox, so an extra one is harmless."""
+    queue().enqueue(
+        WEBHOOK_DRAIN_JOB,
+        job_id=f"{WEBHOOK_DRAIN_JOB_PREFIX}{uuid.uuid4().hex}",
+        # A drain hands on after its slice (app.hooks.delivery.DRAIN_SLICE_SECONDS).
+        job_timeout=600,
+        result_ttl=0,
+    )
+
+
+def webhook_drain_waiting() -> bool:
+    """Whether a drain job waits in the queue (one running drains what falls due as it goes)."""
+    return any(job_id.startswith(WEBHOOK_DRAIN_JOB_PREFIX) for job_id in queue().get_job_ids())

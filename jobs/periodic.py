@@ -51,6 +51,7 @@ from app.campaigns import receipts, recovery, scheduling
 from app.contacts import bulk, importing
 from app.extensions import db, redis
 from app.formatting import plural
+from app.hooks import delivery as webhooks
 
 HOURLY = 3600.0
 # A failing task is tried again at most this long after its last failure: an
@@ -86,6 +87,8 @@ def table(config: Mapping[str, Any]) -> list[Task]:
         Task("reconciler", "stalled-contact-changes", bulk.requeue_stalled, reconcile),
         Task("reconciler", "delivery-receipts", receipts.ApplyReceipts(), config["RECEIPT_APPLY_SECONDS"]),
         Task("reconciler", "unmatched-receipts", receipts.forget_unmatched, HOURLY),
+        # Webhook deliveries due (a retry's time come, a killed drain's lease lapsed, a lost enqueue).
+        Task("reconciler", "webhook-deliveries", webhooks.enqueue_due, reconcile),
         Task("reconciler", "unstarted-uploads", importing.forget_unstarted, HOURLY),
         Task("reconciler", "idempotency-keys", forget_expired_idempotency_keys, HOURLY),
         Task("scheduler", "scheduled-campaigns", scheduling.start_due, schedule, exclusive=False),

@@ -102,6 +102,8 @@ def settings_for(services: Services) -> dict:
         "RETRY_BASE_SECONDS": 0.0,
         "RETRY_CAP_SECONDS": 0.0,
         "SSE_KEEPALIVE_SECONDS": 15.0,
+        # Webhook receivers in tests listen on 127.0.0.1; tests/test_webhook_delivery.py turns it off.
+        "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": True,
     }
 
 
@@ -126,6 +128,7 @@ def worker_env(services: Services, **settings) -> dict[str, str]:
                 "DISPATCH_CONCURRENCY",
                 "RETRY_BASE_SECONDS",
                 "RETRY_CAP_SECONDS",
+                "WEBHOOK_ALLOW_PRIVATE_ADDRESSES",
             )
         },
         **settings,

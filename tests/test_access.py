@@ -13,6 +13,8 @@ from app.campaigns.models import Recipient
 from app.contacts import importing
 from app.contacts.models import Contact, ContactChange
 from app.extensions import db
+from app.hooks import endpoints as webhook_endpoints
+from app.hooks import outbox
 from app.optouts.models import OptOut
 from app.saved_templates.models import SavedTemplate
 from app.segments.models import Segment
@@ -23,7 +25,7 @@ from tests.factories import make_campaign, make_user
 # The only endpoints anyone may reach without signing in. The inbound webhook
 # takes only signed requests instead (tests/test_inbound_webhook.py), and
 # /metrics only loopback or its token (tests/test_metrics.py).
-PUBLIC_ENDPOINTS = {"static", "auth.sign_in", "health", "ready", "webhooks.inbound", "metrics"}
+PUBLIC_ENDPOINTS = {"static", "auth.sign_in", "health", "ready", "webhooks.inbound", "receipts.provider_status", "metrics"}
 
 # The least role each endpoint needs. A route added without an entry here fails
 # test_every_endpoint_is_in_the_role_matrix, so its access is always decided.
@@ -94,8 +96,18 @@ ROLE_MATRIX = {
     "users.deactivate": Role.ADMIN,
     "users.reactivate": Role.ADMIN,
     "operations.index": Role.ADMIN,
+    "hooks.index": Role.ADMIN,
+    "hooks.new": Role.ADMIN,
+    "hooks.show": Role.ADMIN,
+    "hooks.pause": Role.ADMIN,
+    "hooks.resume": Role.ADMIN,
+    "hooks.delete": Role.ADMIN,
+    "hooks.send_test": Role.ADMIN,
+    "hooks.resend": Role.ADMIN,
 }
 
+
+URLS = ("http://127.0.0.1:9/hook", "http://127.0.0.1:9/other")
 
 # Requests a page makes by itself (``@background``).
 BACKGROUND_ENDPOINTS = {"campaigns.preview", "campaigns.audience_size", "imports.preview", "segments.size"}
@@ -198,6 +210,8 @@ def test_role_matrix(app, role):
     db.session.commit()
     imported = f"/contacts/imports/{contact_import.id}"
     own_token = api_tokens.create(user, "mine", actor=user).token
+    hook, other_hook = (webhook_endpoints.register(url, "", ["campaign.started"], actor=None) for url in URLS)
+    sent = outbox.add_test(hook, actor="someone")
     db.session.commit()
     actions = {
         "dashboard.index": ("GET", "/"),
@@ -264,6 +278,14 @@ def test_role_matrix(app, role):
         "users.deactivate": ("POST", f"/staff/{target.id}/deactivate"),
         "users.reactivate": ("POST", f"/staff/{target.id}/reactivate"),
         "operations.index": ("GET", "/operations"),
+        "hooks.index": ("GET", "/webhooks"),
+        "hooks.new": ("GET", "/webhooks/new"),
+        "hooks.show": ("GET", f"/webhooks/{hook.id}"),
+        "hooks.pause": ("POST", f"/webhooks/{hook.id}/pause"),
+        "hooks.resume": ("POST", f"/webhooks/{hook.id}/resume"),
+        "hooks.send_test": ("POST", f"/webhooks/{hook.id}/test"),
+        "hooks.resend": ("POST", f"/webhooks/{hook.id}/deliveries/{sent.id}/resend"),
+        "hooks.delete": ("POST", f"/webhooks/{other_hook.id}/delete"),
         # Last: it ends the session.
         "auth.sign_out_everywhere": ("POST", "/sign-out-everywhere"),
         "auth.sign_out": ("POST", "/sign-out"),

@@ -15,6 +15,7 @@ from app.campaigns.models import Recipient
 from app.contacts import importing
 from app.contacts.models import Contact, ContactImport
 from app.extensions import db
+from app.hooks import endpoints, outbox
 from app.optouts.models import OptOut
 from app.saved_templates.models import SavedTemplate
 from app.segments.models import Segment
@@ -61,6 +62,8 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
     opt_out = OptOut(channel="whatsapp", address="+12025550143", source="reply", note="replied STOP")
     segment = Segment(name="Gold in London", filters={"location": "London", "attribute": ["plan=gold"]})
     db.session.add_all([template, contact, opt_out, segment])
+    hook = endpoints.register("http://127.0.0.1:9/hook", "The CRM", ["campaign.started"], actor=None)
+    outbox.add_test(hook, actor="admin@example.com")
     people = b"phone,first name,plan\n+12025550150,Bo,gold\n12,Bad,\n"
     finished = importing.store(io.BytesIO(people), "people.csv", actor=None)
     waiting = importing.store(io.BytesIO(people), "later.csv", actor=None)
@@ -106,6 +109,9 @@ def test_every_page_has_no_axe_violation_and_fits_a_phone(live_stack, browser: B
         "add a staff member": "/staff/new",
         "change password": "/account/password",
         "operations": "/operations",
+        "webhooks": "/webhooks",
+        "add a webhook endpoint": "/webhooks/new",
+        "a webhook endpoint and its delivery log": f"/webhooks/{hook.id}",
         "not found": "/campaigns/999999",
     }
     found = {}

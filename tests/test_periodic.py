@@ -155,6 +155,7 @@ def test_the_reconciler_s_tasks_each_run_in_one_process_an_interval_and_the_sche
         "stalled-contact-changes": ("reconciler", 2.0, True),
         "delivery-receipts": ("reconciler", 0.5, True),
         "unmatched-receipts": ("reconciler", 3600.0, True),
+        "webhook-deliveries": ("reconciler", 2.0, True),
         "unstarted-uploads": ("reconciler", 3600.0, True),
         "idempotency-keys": ("reconciler", 3600.0, True),
         "scheduled-campaigns": ("scheduler", 2.0, False),

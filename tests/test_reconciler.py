@@ -98,6 +98,9 @@ def test_one_pass_at_a_time_across_reconcilers(app, config):
         "jobless-campaigns",
         "stalled-imports",
         "stalled-contact-changes",
+        "delivery-receipts",
+        "unmatched-receipts",
+        "webhook-deliveries",
         "unstarted-uploads",
         "idempotency-keys",
     ]

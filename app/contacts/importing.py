@@ -320,6 +320,17 @@ def _finish(import_id: int) -> str:
         Action.CONTACTS_IMPORTED,
         actor=contact_import.created_by,
         detail=f"import #{import_id}, {contact_import.file_name}: {summary}",
+        webhook_data={
+            "import": {
+                "id": import_id,
+                "file_name": contact_import.file_name,
+                "rows": contact_import.rows_done,
+                "created": contact_import.created_count,
+                "updated": contact_import.updated_count,
+                "failed": contact_import.failed_count,
+                "opted_out": contact_import.opted_out_count,
+            }
+        },
     )
     db.session.commit()
     _publish(import_id, PROGRESS_EVENT, str(contact_import.rows_done))
