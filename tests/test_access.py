@@ -25,7 +25,15 @@ from tests.factories import make_campaign, make_user
 # The only endpoints anyone may reach without signing in. The inbound webhook
 # takes only signed requests instead (tests/test_inbound_webhook.py), and
 # /metrics only loopback or its token (tests/test_metrics.py).
-PUBLIC_ENDPOINTS = {"static", "auth.sign_in", "health", "ready", "webhooks.inbound", "receipts.provider_status", "metrics"}
+PUBLIC_ENDPOINTS = {
+    "static",
+    "auth.sign_in",
+    "health",
+    "ready",
+    "webhooks.inbound",
+    "receipts.provider_status",
+    "metrics",
+}
 
 # The least role each endpoint needs. A route added without an entry here fails
 # test_every_endpoint_is_in_the_role_matrix, so its access is always decided.
