@@ -65,7 +65,8 @@ def in_database(campaign, status: str | None = None, q: str = "") -> list[list[s
             [
                 str(r.line), r.name, r.address, r.address_normalized, r.content(campaign), r.status, str(r.attempts),
                 r.error_code or "", r.last_error or "", r.provider_message_id or "", r.delivery or "",
-                iso(r.delivery_at), r.delivery_error or "", iso(r.created_at), iso(r.attempt_started_at), iso(r.finished_at) if r.status == "sent" else "",
+                iso(r.delivery_at), r.delivery_error or "", iso(r.created_at), iso(r.attempt_started_at),
+                iso(r.finished_at) if r.status == "sent" else "",
             ]
         )  # fmt: skip
     return rows
