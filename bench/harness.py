@@ -37,6 +37,8 @@ FAILURES = {"PROVIDER_ERROR_RATES": "invalid_address=0.027,opted_out=0.027,rejec
 LATENCY = {"PROVIDER_LATENCY_MIN": "1", "PROVIDER_LATENCY_MAX": "3", **FAILURES}
 NO_LATENCY = {"PROVIDER_LATENCY_MIN": "0", "PROVIDER_LATENCY_MAX": "0", **FAILURES}
 MEAN_LATENCY = 2.0
+# Signs the delivery receipts the receipts figure posts as the provider.
+RECEIPTS_SECRET = "bench-receipts-only"
 
 
 def environment(database_url: str, redis_url: str) -> dict[str, str]:
@@ -55,6 +57,7 @@ def environment(database_url: str, redis_url: str) -> dict[str, str]:
         "API_SEND_RATE_LIMIT": "100000 per minute",
         # The benchmark's numbers are Kenyan: "0700 12" is typed as dialled there.
         "DEFAULT_REGION": "KE",
+        "RECEIPTS_WEBHOOK_SECRET": RECEIPTS_SECRET,
     }
 
 

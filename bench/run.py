@@ -28,6 +28,7 @@ from bench import (
     operations,
     pastes,
     rate_limit,
+    receipts,
     results,
     schedule,
     search,
@@ -72,6 +73,8 @@ STEPS = (
     Step("dashboard", dashboard.dashboard),
     # Its 1,100,000 recipients are deleted when it is done.
     Step("exports", exports.exports),
+    # Its 300,000 recipients are deleted when it is done; its reconciler looks at sending campaigns once.
+    Step("receipts", receipts.receipts),
     # Last: its 240,000 recipients and their attempts slowed the searches after it.
     Step("metrics_overhead", throughput.metrics_overhead),
 )

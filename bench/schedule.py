@@ -14,14 +14,14 @@ from app.campaigns.models import Campaign
 from app.extensions import db
 from bench.harness import QUEUE, Bench
 from bench.measure import percentile
-from bench.stack import Scheduler
+from bench.stack import Periodic
 
 
 def scheduled(bench: Bench) -> None:
     rounds, campaigns = (1, 20) if bench.quick else (3, 20)
     lags: list[float] = []
     p95s: list[float] = []
-    with Scheduler(bench.env), bench.app.app_context():
+    with Periodic("scheduler", bench.env), bench.app.app_context():
         _first_pass()
         for round_ in range(rounds):
             # Due a few seconds on, at a different point of the 2 s pass each round.

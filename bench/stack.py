@@ -109,14 +109,16 @@ class Workers:
             time.sleep(0.1)
 
 
-class Scheduler:
-    """``python -m jobs.scheduler``, the Procfile's, started and stopped around one measurement."""
+class Periodic:
+    """One of the Procfile's periodic processes (``scheduler``, ``reconciler``),
+    started and stopped around one measurement."""
 
-    def __init__(self, env: dict, **settings: str) -> None:
+    def __init__(self, name: str, env: dict, **settings: str) -> None:
+        self.name = name
         self.env = {**env, **settings}
 
-    def __enter__(self) -> "Scheduler":
-        self.process = procfile.start("scheduler", self.env)
+    def __enter__(self) -> "Periodic":
+        self.process = procfile.start(self.name, self.env)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -83,11 +83,19 @@ def keep(receipts: list[Receipt]) -> int:
 
 
 # Stored receipts whose message is recorded, oldest first, taken out of the table.
+# Each receipt's recipient is looked up by its key, the receipts walked in order
+# until the batch is full: the lookup (LIMIT 1) cannot become a join, which the
+# planner would make a hash join over every sent recipient of every campaign, at
+# every batch.
 _TAKE = f"""
 WITH picked AS (
     SELECT p.id FROM provider_receipts AS p
-    JOIN recipients AS r ON r.id = p.recipient_id AND r.provider_message_id = p.message_id
-    WHERE r.status = {lit(RecipientStatus.SENT)}
+    CROSS JOIN LATERAL (
+        SELECT FROM recipients AS r
+        WHERE r.id = p.recipient_id AND r.provider_message_id = p.message_id
+          AND r.status = {lit(RecipientStatus.SENT)}
+        LIMIT 1
+    ) AS recorded
     ORDER BY p.id LIMIT :limit
     FOR UPDATE OF p SKIP LOCKED
 )
