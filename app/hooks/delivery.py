@@ -16,6 +16,7 @@ the reconciler queues a drain whenever deliveries are due (``enqueue_due``).
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Mapping
@@ -23,20 +24,24 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import RowMapping, select, text, update
 
 from app import jobqueue
 from app.clock import utcnow
-from app.extensions import db
+from app.extensions import db, redis
 from app.formatting import number
 from app.hooks import outbox, sending
 from app.hooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
+from app.live.channel import DELIVERY_EVENT, WEBHOOKS_CHANNEL, publish
 
 # A drain sends for about this long, then hands on to a fresh job if more are
 # due, so that a long outbox does not hold one worker from other jobs.
 DRAIN_SLICE_SECONDS = 60.0
 
 _DUE = "status = 'pending' AND next_attempt_at <= clock_timestamp()"
+
+log = logging.getLogger(__name__)
 
 
 def lease_seconds(config: Mapping[str, Any]) -> float:
@@ -64,7 +69,7 @@ def claim() -> RowMapping | None:
                     SELECT id FROM webhook_deliveries WHERE {_DUE}
                     ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED
                 ) AND e.id = d.endpoint_id
-                RETURNING d.id, d.message_id, d.payload, d.attempts, d.retrying_since, e.url, e.secret
+                RETURNING d.id, d.endpoint_id, d.message_id, d.payload, d.attempts, d.retrying_since, e.url, e.secret
                 """
             ),
             {"lease": lease_seconds(current_app.config)},
@@ -143,7 +148,17 @@ def deliver_one() -> str | None:
     )
     status = record(claimed, outcome, at)
     db.session.commit()
+    show_changed(claimed["endpoint_id"])
     return status
+
+
+def show_changed(endpoint_id: int) -> None:
+    """After a change to an endpoint's deliveries is committed: open delivery
+    logs reload. A failure here only leaves them to their Refresh button."""
+    try:
+        publish(redis.client, WEBHOOKS_CHANNEL, str(endpoint_id), type=DELIVERY_EVENT)
+    except RedisError as error:
+        log.warning("webhook endpoint %s: delivery log not shown live: %s", endpoint_id, error)
 
 
 def drain(slice_seconds: float = DRAIN_SLICE_SECONDS) -> str:

@@ -106,7 +106,7 @@ def send_test(endpoint_id: int) -> Response:
     endpoint = _endpoint_or_404(endpoint_id)
     outbox.add_test(endpoint, actor=current_user.email)
     db.session.commit()
-    flash("Test event queued: it shows in the log below once sent.", "success")
+    flash("Test event queued: it shows in the log below once sent, by itself.", "success")
     return redirect(url_for("hooks.show", endpoint_id=endpoint.id))
 
 
@@ -120,5 +120,6 @@ def resend(endpoint_id: int, delivery_id: int) -> Response:
     else:
         delivery.resend(found)
         db.session.commit()
+        delivery.show_changed(endpoint.id)
         flash(f"Sending {found.event} again, with the same webhook-id ({found.message_id}).", "success")
     return redirect(url_for("hooks.show", endpoint_id=endpoint.id))

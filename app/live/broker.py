@@ -42,8 +42,9 @@ from redis.retry import Retry
 log = logging.getLogger(__name__)
 
 # The channels streams can watch: campaigns, contact imports, and the
-# Operations page's (a pattern without a wildcard is that one channel).
-PATTERNS = ("campaign-*", "import-*", "operations")
+# Operations page's and the webhook endpoints' pages (a pattern without a
+# wildcard is that one channel).
+PATTERNS = ("campaign-*", "import-*", "operations", "webhooks")
 CONNECTED = ": connected\n\n"
 KEEPALIVE = ": keepalive\n\n"
 # The event that makes a page reload what it shows from the server.

@@ -23,6 +23,12 @@ def publish(redis: Redis, channel: str, data: str, type: str | None = None) -> i
 CAMPAIGN_LIST_CHANNEL = "campaign-list"
 
 
+# Webhook endpoints' pages, for admins: told when a delivery to an endpoint
+# changes (its data the endpoint's id), so open delivery logs reload.
+WEBHOOKS_CHANNEL = "webhooks"
+DELIVERY_EVENT = "delivery"
+
+
 def campaign_channel(campaign_id: int) -> str:
     return f"campaign-{campaign_id}"
 

@@ -14,8 +14,9 @@ bp = Blueprint("live", __name__)
 # Only campaign and contact-import channels, and the campaigns list's, are
 # served to viewers; anything else could read another feature's events.
 CHANNEL_NAME = re.compile(r"(campaign|import)-[0-9]{1,18}|campaign-list")
-# Channels that need more, by name: the Operations page's is for admins.
-CHANNEL_ROLES = {"operations": Role.ADMIN}
+# Channels that need more, by name: the Operations page's and the webhook
+# endpoints' are for admins.
+CHANNEL_ROLES = {"operations": Role.ADMIN, "webhooks": Role.ADMIN}
 # The first and last id of the recipients the page shows: "101-200".
 SHOWS = re.compile(r"([0-9]{1,18})-([0-9]{1,18})")
 EVENT_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
