@@ -329,6 +329,16 @@ FIGURES: tuple[Figure, ...] = (
         "the same receipts' POSTs alone, first sent → last answered (stored, not yet applied); median of 3",
         added="2026-12-05T19:00",
     ),
+    Figure(
+        "receipts_overhead_pct",
+        "{:+.1f} %",
+        at_most(10),
+        "20,000 recipients at zero latency, the Procfile's default workers: throughput lost with delivery receipts "
+        "flowing (the provider owing one per message, the receipts process posting them, a reconciler applying "
+        "them, all while it sends) vs none, four runs each, interleaved, in one run; each on-run's receipts then "
+        "add up to its sent count (issue 28: receipts must not move the send figures)",
+        added="2026-12-05T19:50",
+    ),
 )
 
 BY_KEY = {figure.key: figure for figure in FIGURES}

@@ -13,6 +13,7 @@ import statistics
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from functools import partial
 
 from redis import Redis
@@ -21,9 +22,12 @@ from sqlalchemy import text
 from app import heartbeats
 from app.extensions import db
 from app.signing import headers as signed
-from bench.harness import RECEIPTS_SECRET, Bench
+from bench.harness import NO_LATENCY, RECEIPTS_SECRET, Bench
 from bench.search import _vacuum
 from bench.stack import Periodic
+from bench.throughput import NO_OPT_OUTS, WARM_UP
+from bench.throughput import _vacuum as vacuum_all
+from jobs.provider import RECEIPTS_DUE
 
 ROUNDS = 3
 PER_REQUEST = 1000
@@ -165,3 +169,79 @@ def _round(bench: Bench, campaign_id: int, count: int) -> tuple[float, float]:
             )
             db.session.commit()
     return time.perf_counter() - started, posted
+
+
+# Receipts that come while the campaign still sends, as a provider's do.
+FLOWING = {
+    "PROVIDER_RECEIPT_DELAY_MIN": "0.5",
+    "PROVIDER_RECEIPT_DELAY_MAX": "1.5",
+    "PROVIDER_UNDELIVERED_RATE": "0.05",
+}
+OVERHEAD_ORDER = ("on", "off", "off", "on", "off", "on", "on", "off")
+SETTLE_SECONDS = 60
+
+
+def receipts_overhead(bench: Bench) -> None:
+    """Zero-latency throughput with receipts flowing, as `make run` has them
+    (the worker's provider owing one per message, the Procfile's receipts
+    process posting them to the web process, a reconciler applying them),
+    against receipts off, four runs each in OVERHEAD_ORDER after a warm-up of
+    each; every run on a vacuumed database. An "on" run then waits for its
+    receipts and checks that they add up to its sent count."""
+    recipients = 5_000 if bench.quick else 20_000
+    flowing = {**FLOWING, "PROVIDER_RECEIPTS_URL": bench.http.base_url + PATH}
+    rates: dict[str, list[float]] = {"on": [], "off": []}
+    settled: list[str] = []
+    for n, kind in enumerate((*WARM_UP, *OVERHEAD_ORDER)):
+        campaign_id = bench.campaign(recipients, f"zero latency, receipts {kind}")
+        vacuum_all(bench)
+        settings = {**NO_LATENCY, **NO_OPT_OUTS, **(flowing if kind == "on" else {})}
+        with ExitStack() as running:
+            if kind == "on":
+                # RECONCILE_SECONDS as in receipts(): only the receipts are applied more than once.
+                running.enter_context(Periodic("reconciler", bench.env, RECONCILE_SECONDS="86400"))
+                running.enter_context(Periodic("receipts", bench.env, **flowing))
+            with bench.workers(**settings):
+                rate = bench.dispatch(campaign_id).per_second
+            if kind == "on":
+                settled.append(_settled(bench, campaign_id))
+        _forget_receipts(bench)
+        if n >= len(WARM_UP):
+            rates[kind].append(rate)
+    on, off = statistics.geometric_mean(rates["on"]), statistics.geometric_mean(rates["off"])
+    overhead = (off - on) / off * 100
+    bench.results["receipts_overhead_pct"] = round(overhead, 2)
+    runs = {kind: ", ".join(f"{rate:,.0f}" for rate in kind_rates) for kind, kind_rates in rates.items()}
+    bench.row(
+        "receipts_overhead_pct",
+        f"{recipients:,} recipients, zero latency: throughput lost with delivery receipts flowing (off − on) / off",
+        f"{overhead:+.1f} % ({off:,.0f} → {on:,.0f} /s; runs off {runs['off']}; on {runs['on']}; "
+        f"receipts: {'; '.join(settled)})",
+    )
+
+
+def _settled(bench: Bench, campaign_id: int) -> str:
+    """Wait for the campaign's receipts: 'all N' when delivered + undelivered
+    reached its sent count, else what had come when the wait ran out."""
+    started = time.monotonic()
+    with bench.app.app_context():
+        while True:
+            sent, receipted = db.session.execute(
+                text("SELECT sent_count, delivered_count + undelivered_count FROM campaigns WHERE id = :id"),
+                {"id": campaign_id},
+            ).one()
+            db.session.commit()
+            if receipted == sent:
+                return f"all {sent:,}"
+            if time.monotonic() - started > SETTLE_SECONDS:
+                print(f"  !! only {receipted:,} of {sent:,} receipts applied {SETTLE_SECONDS} s after the campaign")
+                return f"{receipted:,} of {sent:,}"
+            time.sleep(POLL_SECONDS)
+
+
+def _forget_receipts(bench: Bench) -> None:
+    """Nothing owed or stored is left for the runs and steps after."""
+    Redis.from_url(bench.redis_url).delete(RECEIPTS_DUE)
+    with bench.app.app_context():
+        db.session.execute(text("DELETE FROM provider_receipts"))
+        db.session.commit()

@@ -75,6 +75,7 @@ STEPS = (
     Step("exports", exports.exports),
     # Its 300,000 recipients are deleted when it is done; its reconciler looks at sending campaigns once.
     Step("receipts", receipts.receipts),
+    Step("receipts_overhead", receipts.receipts_overhead),
     # Last: its 240,000 recipients and their attempts slowed the searches after it.
     Step("metrics_overhead", throughput.metrics_overhead),
 )
