@@ -110,8 +110,8 @@ class Workers:
 
 
 class Periodic:
-    """One of the Procfile's periodic processes (``scheduler``, ``reconciler``),
-    started and stopped around one measurement."""
+    """One of the Procfile's processes besides web and worker (``scheduler``,
+    ``reconciler``, ``receipts``), started and stopped around one measurement."""
 
     def __init__(self, name: str, env: dict, **settings: str) -> None:
         self.name = name
