@@ -147,9 +147,12 @@ DEFAULTS: dict[str, Any] = {
     # DISPATCH_MAX_JOBS, so that many worker processes can share it.
     "DISPATCH_JOB_RECIPIENTS": 500,
     "DISPATCH_MAX_JOBS": 16,
-    # A send job hands the rest of its campaign to a fresh job after this long,
-    # so campaigns started later get a worker too.
+    # A send job hands the rest of its campaigns to fresh jobs after this long.
     "DISPATCH_SLICE_SECONDS": 30.0,
+    # How a send job shares its DISPATCH_CONCURRENCY among the campaigns it
+    # sends at once (jobs.sharing): "round-robin", equal shares, or "by-size",
+    # in proportion to what each still has to send.
+    "DISPATCH_SHARING": "round-robin",
     # Messages per second each channel's provider allows, across every worker
     # process on every machine; 0 is no limit.
     "SMS_RATE_LIMIT": 0.0,

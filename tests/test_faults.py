@@ -13,7 +13,6 @@ from redis import Redis
 from sqlalchemy import func, select
 
 from app import create_app
-from app.audit import Action, AuditEvent
 from app.campaigns.models import Campaign, DeliveryAttempt
 from app.extensions import db
 from devtools import embedded
@@ -96,8 +95,10 @@ def test_redis_restarted_and_flushed_mid_campaign_loses_nothing(app, services, r
     ours = Services(services.database_url, own_redis.url)
     env = worker_env(ours, PROVIDER_LEDGER_URL=services.redis_url, DISPATCH_SLICE_SECONDS=120, **FAULT_SETTINGS)
     with app_on(ours, PROVIDER_LEDGER_URL=services.redis_url):
-        # One worker process: the second campaign's job waits in the queue
-        # while the first is sent, and the flush loses it.
+        # One worker process: its job sends both campaigns at once
+        # (jobs.sharing), and the flush loses the jobs queued for them. (A
+        # campaign whose every job Redis lost is recovered by the reconciler:
+        # test_reconciler.)
         first, second = make_started_campaign(300), make_started_campaign(100)
         with running(env, tmp_path) as processes:
             wait_for(lambda: done_count(first) >= 60, 60, "progress before the restart", processes.output)
@@ -107,18 +108,12 @@ def test_redis_restarted_and_flushed_mid_campaign_loses_nothing(app, services, r
             restarted = embedded.start_redis(data_dir, port, fast=True)
             floor = done_count(first) + 30
             wait_for(lambda: done_count(first) >= floor, 60, "progress after the restart", processes.output)
-            assert done_count(second) == 0, "the second campaign's job is still waiting in the queue"
+            assert done_count(second) > 0, "the second campaign is sent beside the first, not after it"
             Redis.from_url(restarted.url).flushall()
             wait_for(lambda: completed(first) and completed(second), 90, "both campaigns to complete", processes.output)
         restarted.stop()
         for campaign in (first, second):
             assert_nothing_lost_or_sent_twice(campaign, redis_client)
-        recovered = db.session.scalars(
-            select(AuditEvent.detail).where(
-                AuditEvent.campaign_id == second.id, AuditEvent.action == Action.CAMPAIGN_RECOVERED.value
-            )
-        ).all()
-        assert recovered == ["dispatch restarted: 100 queued recipients had no job"]
 
 
 def test_postgres_restarted_mid_campaign_loses_nothing(app, services, redis_client, tmp_path):

@@ -139,6 +139,9 @@ class Campaign(Model):
         Index("campaigns_started_per_channel", "channel", "started_at"),
         # The scheduler's "which are due" every pass reads only the scheduled rows.
         Index("campaigns_due", "scheduled_at", postgresql_where=text("status = 'scheduled'")),
+        # A send job's look for other campaigns to send (jobs.send), twice a
+        # second in every job, reads only the sending rows.
+        Index("campaigns_sending", "started_at", "id", postgresql_where=text("status = 'sending'")),
         # The list's "created by" filter (migration 0016); the search's trigram
         # index is on SEARCH, declared there.
         Index("campaigns_created_by", "created_by_id", "created_at"),
