@@ -49,7 +49,7 @@ from sqlalchemy.exc import DBAPIError
 from app import jobqueue, logs, metrics
 from app.campaigns import delivery, lifecycle, live
 from app.campaigns.delivery import Claimed, Outcome, RetryPolicy
-from app.campaigns.models import Campaign, CampaignStatus, RecipientState, RecipientStatus
+from app.campaigns.models import Campaign, CampaignStatus, RecipientState, RecipientStatus, lit
 from app.config import rate_limit
 from app.extensions import db, redis
 from app.jobqueue import Heartbeat
@@ -187,7 +187,7 @@ class Dispatch:
             campaign.email_subject,
             heartbeat,
             Halt(redis.client, campaign_id),
-            remaining=campaign.queued_count if remaining is None else remaining,
+            remaining=campaign.owed_count if remaining is None else remaining,
         )
         db.session.commit()
         if campaign.channel not in self.rates:
@@ -198,9 +198,9 @@ class Dispatch:
         return lane
 
     def _adopt(self) -> None:
-        """Take on campaigns sending with recipients queued that this job does not serve yet."""
+        """Take on campaigns with recipients to send now that this job does not serve yet."""
         try:
-            found = _sending_with_queued(limit=self.concurrency)
+            found = _wanting_sends(limit=self.concurrency)
         except (DBAPIError, RedisError) as error:
             db.session.rollback()
             log.warning("not looking for other campaigns this turn: %s", str(error).splitlines()[0])
@@ -367,18 +367,29 @@ class Dispatch:
                 self.summaries.append(summary)
 
 
-def _sending_with_queued(limit: int) -> list[tuple[int, int]]:
-    """Campaigns sending with recipients queued, the longest sending first, and how many."""
+def _wanting_sends(limit: int) -> list[tuple[int, int]]:
+    """Campaigns sending with recipients queued or a retry due, the longest
+    sending first, and how many recipients each still owes."""
     found = db.session.execute(
         text(
-            "SELECT id, recipient_count - sending_count - retrying_count - sent_count - failed_count"
-            " - cancelled_count - skipped_count AS queued FROM campaigns"
-            " WHERE status = 'sending' ORDER BY started_at, id LIMIT :limit"
+            f"""
+            SELECT id, owed FROM (
+                SELECT id, started_at, retrying_count,
+                       recipient_count - sending_count - sent_count - failed_count - cancelled_count
+                       - skipped_count AS owed
+                FROM campaigns WHERE status = 'sending'
+            ) AS sending
+            WHERE owed > retrying_count
+               OR (retrying_count > 0 AND EXISTS (
+                   SELECT 1 FROM recipients WHERE campaign_id = sending.id
+                   AND status = {lit(RecipientStatus.RETRYING)} AND next_attempt_at <= now()))
+            ORDER BY started_at, id LIMIT :limit
+            """
         ),
         {"limit": limit},
     ).all()
     db.session.commit()
-    return [(campaign_id, queued) for campaign_id, queued in found if queued > 0]
+    return [(campaign_id, owed) for campaign_id, owed in found]
 
 
 def _advance(campaign_id: int, outcomes: list[Outcome], limit: int, released: list[Claimed]) -> delivery.Turn:

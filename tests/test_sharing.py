@@ -1,12 +1,13 @@
 """Many campaigns at once: a send job shares its concurrency among every
 campaign sending (jobs/send.py, jobs/sharing.py), through real RQ workers."""
 
+import random
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from app.campaigns import lifecycle
+from app.campaigns import delivery, lifecycle
 from app.campaigns.live import fresh
 from app.campaigns.models import DeliveryAttempt, Recipient
 from app.extensions import db
@@ -99,6 +100,24 @@ def test_campaigns_sharing_a_rate_limited_channel_keep_to_its_rate_together(app,
     # 30 sends at 40/s with a burst of 4, whichever campaign each was for: as
     # one campaign of 30 (test_engine), not three of 10 each at the full rate.
     assert last - first >= timedelta(seconds=(30 - 2 * 4) / 40)
+
+
+def test_a_job_takes_on_a_campaign_whose_retry_fell_due(app, run_worker, config):
+    config(PROVIDER_FAILURE_RATE=0.0)
+    waiting = make_started_campaign(2, enqueue=False, title="Retry me")
+    claimed = delivery.advance(waiting.id, [], 2).claimed
+    policy = delivery.RetryPolicy(0, 0, 3, random.Random())
+    delivery.advance(
+        waiting.id, [policy.settle(c, error_code="timeout", error="Timed out", kind="transient") for c in claimed], 0
+    )
+    db.session.commit()
+    assert fresh(waiting.id).retrying_count == 2
+    db.session.commit()
+    other = make_started_campaign(5, title="Other")
+    # One job, the other campaign's: no job was ever queued for the retries.
+    run_worker(max_jobs=1)
+    assert fresh(other.id).status == "completed"
+    assert fresh(waiting.id).status == "completed" and fresh(waiting.id).sent_count == 2
 
 
 @pytest.mark.slow
