@@ -128,6 +128,38 @@ FIGURES: tuple[Figure, ...] = (
         "latency-bound throughput, 2 processes vs 1, 100 sends in flight each",
     ),
     Figure(
+        "many_campaigns_ratio",
+        "{:.2f} ×",
+        at_most(1.3),
+        "100 campaigns of 20 started together vs the same 2,000 recipients as one campaign, latency 1–3 s, a "
+        "process per core × 100: first Start → last recipient terminal, in one run (issue 29)",
+        added="2026-12-06",
+    ),
+    Figure("many_campaigns_s", "{:.1f} s", None, "the same: the 100 campaigns' time", added="2026-12-06"),
+    Figure("one_campaign_2000_s", "{:.1f} s", None, "the same: the one campaign's time", added="2026-12-06"),
+    Figure(
+        "small_behind_large_s",
+        "{:.1f} s",
+        at_most(10),
+        "10 recipients started while a 100,000-recipient campaign sends at latency 1–3 s, a process per core × "
+        "100: its Start → its last recipient terminal (issue 29)",
+        added="2026-12-06",
+    ),
+    Figure(
+        "large_sent_before_small",
+        "{:,.0f}",
+        None,
+        "the same: the large campaign's recipients sent before the small one started",
+        added="2026-12-06",
+    ),
+    Figure(
+        "large_sent_during_small",
+        "{:,.0f}",
+        None,
+        "the same: the large campaign's recipients sent while the small one sent",
+        added="2026-12-06",
+    ),
+    Figure(
         "rate_limit_error_pct",
         "{:+.1f} %",
         within(5),

@@ -6,18 +6,20 @@ import os
 import subprocess
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import flask_migrate
 from flask import Flask
 from sqlalchemy import func, select, text
 
-from app import create_app
+from app import create_app, jobqueue
 from app.audit import Via
 from app.auth.models import Role
 from app.campaigns import drafts
-from app.campaigns.models import Campaign, Recipient
+from app.campaigns.models import Campaign, CampaignStatus, Recipient, RecipientStatus
 from app.campaigns.parsing import ParsedRecipient
 from app.config import psycopg2_url
 from app.extensions import db
@@ -39,6 +41,10 @@ NO_LATENCY = {"PROVIDER_LATENCY_MIN": "0", "PROVIDER_LATENCY_MAX": "0", **FAILUR
 MEAN_LATENCY = 2.0
 # Signs the delivery receipts the receipts figure posts as the provider.
 RECEIPTS_SECRET = "bench-receipts-only"
+# Starts pressed at once when many campaigns start together: the web's two
+# gevent workers serve them side by side, so the last starts soon after the first.
+STARTERS = 10
+TERMINAL = (RecipientStatus.SENT, RecipientStatus.FAILED, RecipientStatus.CANCELLED, RecipientStatus.SKIPPED)
 
 
 def environment(database_url: str, redis_url: str) -> dict[str, str]:
@@ -94,6 +100,27 @@ class Run:
         return self.recipients / self.seconds
 
 
+@dataclass(frozen=True)
+class Together(Run):
+    """Campaigns started together: ``seconds`` runs from the first Start
+    committed to the last recipient of them all committed, or to when the
+    wait gave up (``completed`` < ``campaigns``); ``recipients`` are those
+    terminal by then."""
+
+    began: datetime  # the first Start committed
+    starts_s: float  # the first Start committed → the last
+    campaigns: int
+    completed: int
+
+    @property
+    def cut_short(self) -> bool:
+        return self.completed < self.campaigns
+
+    @property
+    def ended(self) -> datetime:
+        return self.began + timedelta(seconds=self.seconds)
+
+
 class Bench:
     def __init__(self, app: Flask, env: dict, redis_url: str, base_url: str, web: subprocess.Popen, quick: bool):
         self.app, self.env, self.redis_url, self.web, self.quick = app, env, redis_url, web, quick
@@ -115,10 +142,12 @@ class Bench:
         data = urllib.parse.urlencode(form).encode() if form is not None else None
         return timed_request(self.http.base_url + path, headers, data, self.http.opener).ms
 
-    def campaign(self, recipients: int, title: str, message: str = "Hello") -> int:
+    def campaign(self, recipients: int, title: str, message: str = "Hello", first: int = 0) -> int:
+        """``first``: the number of its first address, ``p{first}@example.com``."""
         with self.app.app_context():
             parsed = [
-                ParsedRecipient(i, f"Pat P{i}", f"p{i}@example.com", f"p{i}@example.com") for i in range(recipients)
+                ParsedRecipient(i, f"Pat P{n}", f"p{n}@example.com", f"p{n}@example.com")
+                for i, n in enumerate(range(first, first + recipients))
             ]
             campaign = drafts.create_campaign(title, "email", message, parsed, created_by=None)
             db.session.commit()
@@ -158,3 +187,73 @@ class Bench:
             ).one()
             db.session.commit()
         return Run(count, (last - started).total_seconds())
+
+    def dispatch_together(self, campaign_ids: list[int], patience: float) -> Together:
+        """Press Start on every campaign over HTTP, ``STARTERS`` at a time, wait
+        until all have completed or ``patience`` seconds have passed, and time
+        them from the database."""
+        with ThreadPoolExecutor(STARTERS) as starters:
+            list(starters.map(self.http.start, campaign_ids))
+        give_up = time.monotonic() + patience
+        with self.app.app_context():
+            ours = Campaign.id.in_(campaign_ids)
+            began, last_start, started = db.session.execute(
+                select(
+                    func.min(Campaign.started_at), func.max(Campaign.started_at), func.count(Campaign.started_at)
+                ).where(ours)
+            ).one()
+            db.session.commit()
+            if started < len(campaign_ids):
+                raise RuntimeError(f"{len(campaign_ids) - started} of {len(campaign_ids)} campaigns did not start")
+            completed = 0
+            while time.monotonic() < give_up:
+                completed = db.session.scalar(
+                    select(func.count()).where(ours, Campaign.status == CampaignStatus.COMPLETED)
+                )
+                db.session.commit()
+                if completed == len(campaign_ids):
+                    break
+                time.sleep(0.1)
+            last, terminal, now = db.session.execute(
+                select(func.max(Recipient.finished_at), func.count(), func.now()).where(
+                    Recipient.campaign_id.in_(campaign_ids), Recipient.status.in_(TERMINAL)
+                )
+            ).one()
+            db.session.commit()
+        ended = last if completed == len(campaign_ids) else now
+        return Together(
+            terminal,
+            (ended - began).total_seconds(),
+            began=began,
+            starts_s=(last_start - began).total_seconds(),
+            campaigns=len(campaign_ids),
+            completed=completed,
+        )
+
+    def settle(self, campaign_ids: list[int], patience: float = 60.0) -> bool:
+        """Cancel over HTTP, as an operator would, those of the campaigns still
+        sending or paused, and wait until none of their recipients is with the
+        provider and no job waits in the queue, so that the next figure starts on
+        a quiet machine. False if that took longer than ``patience`` seconds."""
+        with self.app.app_context():
+            going = db.session.scalars(
+                select(Campaign.id).where(
+                    Campaign.id.in_(campaign_ids), Campaign.status.in_((CampaignStatus.SENDING, CampaignStatus.PAUSED))
+                )
+            ).all()
+            db.session.commit()
+        for campaign_id in going:
+            self.http.cancel(campaign_id)
+        give_up = time.monotonic() + patience
+        with self.app.app_context():
+            while time.monotonic() < give_up:
+                in_flight = db.session.scalar(
+                    select(func.count()).where(
+                        Recipient.campaign_id.in_(campaign_ids), Recipient.status == RecipientStatus.SENDING
+                    )
+                )
+                db.session.commit()
+                if not in_flight and not jobqueue.waiting().depth:
+                    return True
+                time.sleep(0.1)
+        return False

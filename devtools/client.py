@@ -36,7 +36,14 @@ class Browser:
             return response.read().decode()
 
     def start(self, campaign_id: int) -> None:
-        self.post(f"/campaigns/{campaign_id}/start", headers={"X-CSRFToken": self.csrf_token, "HX-Request": "true"})
+        self.control(campaign_id, "start")
+
+    def cancel(self, campaign_id: int) -> None:
+        self.control(campaign_id, "cancel")
+
+    def control(self, campaign_id: int, name: str) -> None:
+        """Press a campaign's control (start, pause, resume, cancel) as its page does, with htmx."""
+        self.post(f"/campaigns/{campaign_id}/{name}", headers={"X-CSRFToken": self.csrf_token, "HX-Request": "true"})
 
     def cookie_header(self) -> str:
         """The Cookie header this session sends, for a client of its own (devtools.watchers)."""
