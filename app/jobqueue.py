@@ -124,6 +124,29 @@ def campaigns_with_jobs(campaign_ids: Iterable[int]) -> set[int]:
     return queued | {cid for cid, beat in zip(campaign_ids, beats, strict=True) if beat is not None}
 
 
+def serving_key(job_id: str) -> str:
+    return f"dispatch:job-{job_id}:campaigns"
+
+
+def note_serving(connection: Redis, job_id: str, campaign_ids: Iterable[int], ttl: float) -> None:
+    """Which campaigns a running send job sends now, its own first, for the
+    Operations page; it lapses ``ttl`` seconds after the job's last note."""
+    connection.set(serving_key(job_id), ",".join(map(str, campaign_ids)), px=int(ttl * 1000))
+
+
+def serving(job_ids: Iterable[str | None]) -> dict[str, list[int]]:
+    """The campaigns each of these running send jobs noted it sends. Raises RedisError."""
+    wanted = [job_id for job_id in job_ids if job_id is not None and campaign_of(job_id) is not None]
+    if not wanted:
+        return {}
+    noted = redis.client.mget([serving_key(job_id) for job_id in wanted])
+    return {
+        job_id: [int(each) for each in (value.decode() if isinstance(value, bytes) else value).split(",") if each]
+        for job_id, value in zip(wanted, noted, strict=True)
+        if value is not None
+    }
+
+
 class Heartbeat:
     """Tells the reconciler that a job is working on the campaign, at most once a second."""
 

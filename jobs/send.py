@@ -43,6 +43,7 @@ from flask import current_app
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq import get_current_job
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -134,6 +135,10 @@ class Dispatch:
         self.in_flight: dict[Future, tuple[Lane, Claimed]] = {}
         self.done: queue.SimpleQueue[Future] = queue.SimpleQueue()
         self.summaries: list[str] = []
+        # The campaigns noted as this job's for the Operations page, and when.
+        job = get_current_job()
+        self.job_id = job.id if job is not None else None
+        self.noted: tuple[list[int], float] = ([], 0.0)
         # Campaigns left with recipients to send when their part ended here.
         self.more: list[int] = []
         self.turn = 0
@@ -152,6 +157,7 @@ class Dispatch:
                 if now < deadline and now >= adopt_at:
                     self._adopt()
                     adopt_at = now + ADOPT_SECONDS
+                self._note_serving()
                 retry_in = self._turn(pool)
                 if time.monotonic() >= deadline:
                     for lane in self.lanes.values():
@@ -196,6 +202,19 @@ class Dispatch:
             )
         self.lanes[campaign_id] = lane
         return lane
+
+    def _note_serving(self) -> None:
+        """Say which campaigns this job sends, when that changes and once a second."""
+        serving = list(self.lanes)
+        noted, at = self.noted
+        if self.job_id is None or (serving == noted and time.monotonic() - at < 1.0):
+            return
+        try:
+            jobqueue.note_serving(redis.client, self.job_id, serving, ttl=jobqueue.heartbeat_seconds())
+            self.noted = (serving, time.monotonic())
+        except RedisError as error:
+            # Only the Operations page reads it.
+            log.warning("campaigns sent not noted: %s", error)
 
     def _adopt(self) -> None:
         """Take on campaigns with recipients to send now that this job does not serve yet."""

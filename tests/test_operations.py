@@ -156,3 +156,29 @@ def test_workers_say_what_they_send_and_a_killed_one_shows_silent(app, config, s
         processes.kill("worker")
         wait_for(lambda: 'data-testid="worker" data-stale="yes"' in page(client), 30, "the worker to show silent")
         assert "Silent" in page(client)
+
+
+@pytest.mark.slow
+def test_a_worker_says_every_campaign_its_job_sends(app, services, tmp_path):
+    client = signed_in(app, make_user(Role.ADMIN))
+    env = worker_env(
+        services,
+        PROVIDER_LATENCY_MIN=1,
+        PROVIDER_LATENCY_MAX=2,
+        PROVIDER_FAILURE_RATE=0.0,
+        DISPATCH_CONCURRENCY=8,
+        DISPATCH_SLICE_SECONDS=600,
+    )
+    own = make_started_campaign(80, title="Flu shots")
+    with running(env, tmp_path) as processes:
+        link = f'Sending <a href="/campaigns/{own.id}">Flu shots</a>'
+        wait_for(lambda: link in page(client), 30, "the worker to say what it sends", processes.output)
+        others = [make_started_campaign(20, title=title) for title in ("Boosters", "Dental", "Eyes")]
+        # One worker process: the others' jobs wait in the queue, and the job it runs sends them.
+        b, c = (f'<a href="/campaigns/{campaign.id}">{campaign.title}</a>' for campaign in others[:2])
+        wait_for(
+            lambda: f"{link}, {b}, {c} and 1 other campaign" in page(client),
+            30,
+            "the worker to say it sends all four",
+            processes.output,
+        )

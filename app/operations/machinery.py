@@ -36,9 +36,8 @@ class WorkerRow:
     host: str
     pid: int | None
     state: str
-    # The campaign whose send job it runs, or another job's id.
-    campaign_id: int | None
-    campaign_title: str | None
+    # The campaigns its send job sends (its own first), by id and title, or another job's id.
+    campaigns: list[tuple[int, str | None]]
     other_job: str | None
     done: int
     failed_jobs: int
@@ -83,15 +82,18 @@ def read() -> Machinery:
         workers = heartbeats.workers(redis.client, config["RQ_QUEUE"])
         # The job each is running: one Redis read per worker, made once.
         jobs = {worker.name: worker.get_current_job_id() for worker in workers}
+        # And the campaigns each send job sends beside its own (jobs.sharing).
+        serving = jobqueue.serving(jobs.values())
         passes = heartbeats.periodic_passes(redis.client)
         alive = heartbeats.periodic_processes_alive(redis.client)
     except RedisError as error:
         log.warning("operations: could not read Redis: %s", error)
         found.problems.append(NO_REDIS)
-        workers, jobs, passes, alive = [], {}, {}, set(heartbeats.PERIODIC_PROCESSES)
+        workers, jobs, serving, passes, alive = [], {}, {}, {}, set(heartbeats.PERIODIC_PROCESSES)
     titles: dict[int, str] = {}
     try:
-        titles = _titles(jobs.values())
+        campaigns = {job: _campaigns_of(job, serving) for job in jobs.values()}
+        titles = _titles(campaigns.values())
         if not found.problems:
             found.calls = outcomes.last_hour(redis.client, found.at)
     except SQLAlchemyError as error:
@@ -103,7 +105,7 @@ def read() -> Machinery:
     finally:
         db.session.rollback()
     found.workers = [
-        _worker_row(worker, jobs[worker.name], titles, found.stale_seconds)
+        _worker_row(worker, jobs[worker.name], _campaigns_of(jobs[worker.name], serving), titles, found.stale_seconds)
         for worker in sorted(workers, key=lambda each: each.name)
     ]
     found.tasks = [
@@ -114,26 +116,36 @@ def read() -> Machinery:
     return found
 
 
-def _titles(job_ids: Iterable[str | None]) -> dict[int, str]:
-    """The titles of the campaigns these jobs send, by campaign id."""
-    wanted = {campaign for job in job_ids if (campaign := jobqueue.campaign_of(job)) is not None}
+def _campaigns_of(job: str | None, serving: dict[str, list[int]]) -> list[int]:
+    """The campaigns a worker's job sends: those it noted, else its own (a
+    send job not yet noting, or a job of another kind: none)."""
+    own = jobqueue.campaign_of(job)
+    if own is None or job is None:
+        return []
+    noted = serving.get(job) or [own]
+    return [own, *(each for each in noted if each != own)] if own in noted else noted
+
+
+def _titles(campaigns: Iterable[list[int]]) -> dict[int, str]:
+    """The titles of these campaigns, by id."""
+    wanted = {campaign for each in campaigns for campaign in each}
     if not wanted:
         return {}
     found = db.session.execute(select(Campaign.id, Campaign.title).where(Campaign.id.in_(wanted)))
     return {campaign_id: title for campaign_id, title in found}
 
 
-def _worker_row(worker: BaseWorker, job: str | None, titles: dict[int, str], stale_seconds: float) -> WorkerRow:
-    campaign = jobqueue.campaign_of(job)
+def _worker_row(
+    worker: BaseWorker, job: str | None, campaigns: list[int], titles: dict[int, str], stale_seconds: float
+) -> WorkerRow:
     return WorkerRow(
         name=worker.name,
         host=worker.hostname or "",
         pid=worker.pid,
         # A string as read back from Redis; WorkerStatus in the worker itself.
         state=str(getattr(worker.get_state(), "value", worker.get_state())),
-        campaign_id=campaign,
-        campaign_title=titles.get(campaign) if campaign is not None else None,
-        other_job=job if campaign is None else None,
+        campaigns=[(campaign, titles.get(campaign)) for campaign in campaigns],
+        other_job=job if jobqueue.campaign_of(job) is None else None,
         done=worker.successful_job_count,
         failed_jobs=worker.failed_job_count,
         last_beat=worker.last_heartbeat,
