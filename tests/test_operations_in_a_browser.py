@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from app.auth.models import Role
 from app.campaigns import lifecycle
 from app.campaigns.controls import carry_out
-from tests.browser import needs_chromium, sign_in
+from tests.browser import needs_chromium, screenshot, sign_in
 from tests.factories import make_campaign, make_user
 from tests.test_every_page import AXE, PHONE, sideways
 
@@ -39,6 +39,12 @@ def test_the_operations_page_follows_a_campaign_as_it_sends(live_stack, page: Pa
     row = page.get_by_test_id("now-sending").filter(has_text="Flu shots")
     expect(row).to_be_visible(timeout=15_000)
     expect(page.get_by_test_id("worker").filter(has_text="Sending Flu shots")).to_be_visible(timeout=15_000)
+    # Another, while it sends: a job sends both, and its worker says so.
+    other = make_campaign(20, title="Boosters")
+    carry_out(other.id, lambda: lifecycle.start(other.id, None))
+    both = re.compile(r"Sending (Flu shots and Boosters|Boosters and Flu shots)")
+    expect(page.get_by_test_id("worker").filter(has_text=both).first).to_be_visible(timeout=15_000)
+    screenshot(page, "operations-two-campaigns")
     expect(row.get_by_test_id("list-sent")).not_to_have_text("Sent 0 of 40", timeout=15_000)
     expect(page.get_by_test_id("calls-summary")).to_contain_text(re.compile(r"\d+ sent"), timeout=15_000)
     page.evaluate(AXE)
@@ -49,6 +55,7 @@ def test_the_operations_page_follows_a_campaign_as_it_sends(live_stack, page: Pa
     # Done: it leaves the campaigns sending, and the calls say all 40 went one way or the other.
     expect(page.get_by_test_id("now-sending-none")).to_be_visible(timeout=60_000)
     expect(page.locator(f'a[href="/campaigns/{campaign.id}"]')).to_have_count(0)
+    expect(page.locator(f'a[href="/campaigns/{other.id}"]')).to_have_count(0)
     # The same page all along: nothing reloaded it.
     assert page.evaluate("document.body.dataset.loadedOnce") == "yes"
     assert not errors, errors
