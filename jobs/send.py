@@ -251,7 +251,7 @@ class Dispatch:
             else:
                 made = self._calls_again(lane)
                 if lane.flush_at is not None and lane.flush_at <= time.monotonic():
-                    lane.flush_at = _show(lane.campaign_id, [])
+                    lane.flush_at = _due(_show(lane.campaign_id, []))
             calls.setdefault(lane.channel, []).extend((lane, call) for call in made)
         for channel, batch in calls.items():
             self._start(pool, channel, batch)
@@ -285,12 +285,14 @@ class Dispatch:
             lane.outcomes, lane.released = [], []
             lane.finished += sum(1 for s in turn.settled if s.status != RecipientStatus.RETRYING) + len(turn.skipped)
             lane.remaining = max(lane.remaining - turn.taken, 0)
-            lane.flush_at = _show(
-                lane.campaign_id,
-                turn.settled
-                + turn.skipped
-                + turn.released
-                + [RecipientState(c.id, RecipientStatus.SENDING, c.attempt) for c in turn.claimed],
+            lane.flush_at = _due(
+                _show(
+                    lane.campaign_id,
+                    turn.settled
+                    + turn.skipped
+                    + turn.released
+                    + [RecipientState(c.id, RecipientStatus.SENDING, c.attempt) for c in turn.claimed],
+                )
             )
             if turn.auto_paused:
                 live.show_campaign_change(lane.campaign_id)
@@ -364,7 +366,7 @@ class Dispatch:
             if lane.flush_at is not None:
                 if lane.flush_at > time.monotonic():
                     continue
-                lane.flush_at = _show(lane.campaign_id, [])
+                lane.flush_at = _due(_show(lane.campaign_id, []))
                 if lane.flush_at is not None:
                     continue
             del self.lanes[lane.campaign_id]
@@ -464,6 +466,12 @@ def _show(campaign_id: int, changes: list[RecipientState]) -> float | None:
         db.session.rollback()
         log.warning("campaign %s: live update skipped: %s", campaign_id, error)
         return None
+
+
+def _due(flush_in: float | None) -> float | None:
+    """When a held-back live update may go out (``time.monotonic()``), from
+    the seconds ``_show`` says to wait; None when nothing is held back."""
+    return None if flush_in is None else time.monotonic() + flush_in
 
 
 def _gather(done: queue.SimpleQueue, in_flight: int, timeout: float) -> list[Future]:
