@@ -410,8 +410,8 @@ MILLION_FIGURES: tuple[Figure, ...] = tuple(
             "million_dead_tuples",
             "{:,.0f}",
             None,
-            "dead rows left in recipients and delivery attempts (`n_dead_tup`) after waiting up to 90 s for "
-            "autovacuum, before any VACUUM",
+            "dead rows left in recipients and delivery attempts (`n_dead_tup`) once autovacuum went through both "
+            "since it completed (or 90 s after it did), before any VACUUM",
         ),
         (
             "engine_ceiling_per_s",

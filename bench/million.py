@@ -28,7 +28,7 @@ from bench.contacts import _import_ended
 from bench.harness import NO_LATENCY, Bench
 from bench.measure import percentile
 from bench.receipts import FLOWING, PATH
-from bench.stack import Periodic
+from bench.stack import Periodic, rss_mb
 from bench.throughput import NO_OPT_OUTS
 
 SIZE = 1_000_000
@@ -138,11 +138,13 @@ def _created(bench: Bench, import_id: int, size: int) -> int:
         "recipients": "",
     }
     request = urllib.request.Request(bench.http.base_url + "/campaigns/new", data=urllib.parse.urlencode(form).encode())
+    before_mb = rss_mb(bench.web)
     started = time.perf_counter()
     with bench.http.opener.open(request, timeout=CREATE_TIMEOUT) as response:
         page = response.read().decode()
         where = response.geturl()
     seconds = time.perf_counter() - started
+    after_mb = rss_mb(bench.web)
     if "/campaigns/new" in where:
         raise RuntimeError(f"the New campaign form was refused: {_errors(page)}")
     campaign_id = int(where.rstrip("/").rsplit("/", 1)[-1])
@@ -150,7 +152,7 @@ def _created(bench: Bench, import_id: int, size: int) -> int:
     bench.row(
         "million_create_s",
         f"a campaign to all {size:,} contacts by the New campaign form (`{MESSAGE[:20]}…`)",
-        f"{seconds:.1f} s",
+        f"{seconds:.1f} s (the web processes' memory {before_mb:,.0f} MB before, {after_mb:,.0f} MB after)",
     )
     return campaign_id
 
