@@ -114,6 +114,8 @@ def main() -> int:
         parser.error("--million runs alone: no --only or --quick with it")
     if args.million_size != million.SIZE and not args.million:
         parser.error("--million-size is --million's")
+    if args.million_size < 1_000:
+        parser.error("--million-size is at least 1,000: ten pages of recipients to watch, and one STOP")
     # A thousand streams are a thousand sockets here and in the web processes.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
