@@ -36,41 +36,49 @@ class PageLoad:
 
 
 @contextmanager
-def campaign_page(base_url: str, email: str, password: str, campaign_id: int):
-    """Opens the campaign's page, and yields a function that returns what the
-    page has been through since it finished loading."""
+def live_page(base_url: str, email: str, password: str, path: str, script: str):
+    """Signs in and opens a campaign's page at ``path``, ``script`` run before
+    the page's own; yields the Playwright page once its stream is open."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium.PATH, args=chromium.ARGS)
         try:
             page = browser.new_page()
-            page.add_init_script(WATCH)
+            page.add_init_script(script)
             page.goto(f"{base_url}/sign-in")
             page.get_by_label("Email", exact=True).fill(email)
             page.get_by_label("Password", exact=True).fill(password)
             page.get_by_role("button", name="Sign in").click()
             page.wait_for_url(f"{base_url}/")
-            page.goto(f"{base_url}/campaigns/{campaign_id}")
+            page.goto(base_url + path)
             page.wait_for_function("document.querySelector('#campaign-live') !== null")
             page.wait_for_timeout(1000)  # the stream opens and the page reloads its rows once
-            page.evaluate(RESET)
-
-            def measured() -> PageLoad:
-                state = page.evaluate("window.__bench")
-                tasks, updates = state["longTasks"], state["updates"]
-                return PageLoad(
-                    len(updates),
-                    statistics.median(updates or [0.0]),
-                    max(updates, default=0.0),
-                    len(tasks),
-                    max(tasks, default=0.0),
-                    sum(tasks),
-                )
-
-            yield measured
+            yield page
         finally:
             browser.close()
+
+
+@contextmanager
+def campaign_page(base_url: str, email: str, password: str, campaign_id: int):
+    """Opens the campaign's page, and yields a function that returns what the
+    page has been through since it finished loading."""
+    with live_page(base_url, email, password, f"/campaigns/{campaign_id}", WATCH) as page:
+        page.evaluate(RESET)
+
+        def measured() -> PageLoad:
+            state = page.evaluate("window.__bench")
+            tasks, updates = state["longTasks"], state["updates"]
+            return PageLoad(
+                len(updates),
+                statistics.median(updates or [0.0]),
+                max(updates, default=0.0),
+                len(tasks),
+                max(tasks, default=0.0),
+                sum(tasks),
+            )
+
+        yield measured
 
 
 def watched_in_browser(bench: Bench) -> None:

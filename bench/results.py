@@ -2,6 +2,8 @@
 and machine, and the figures of the full runs before it on the same machine
 (``earlier_runs``, newest first), from which the table gives each figure's
 range. Only a full run writes it; ``--only`` runs print and leave it alone.
+``bench/results-million.json``, the same shape, holds the ``--million``
+run's figures: a run of another size writes only where ``--results`` says.
 """
 
 import json
@@ -11,9 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.figures import FIGURES
+from bench.figures import FIGURES, MILLION_FIGURES
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
+MILLION = Path(__file__).resolve().parent / "results-million.json"
 # The latest run and four before it: enough for a range, few enough that an old machine's noise is gone.
 RUNS_KEPT = 5
 
@@ -26,11 +29,20 @@ def load(path: Path = RESULTS) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def missing(results: dict[str, Any]) -> list[str]:
-    """The figures a full run should hold and this one does not: those
-    measured since it ran are not missing."""
+def missing(results: dict[str, Any], run: str = "") -> list[str]:
+    """The figures a run (``run``: "" a full one, "million" a --million one)
+    should hold and this one does not: those measured since it ran are not
+    missing, nor are another run's."""
     measured_at = results.get("measured_at", "")
-    return [f.key for f in FIGURES if f.key not in results and not (f.added and f.added > measured_at[: len(f.added)])]
+    return [
+        f.key
+        for f in FIGURES + MILLION_FIGURES
+        if f.run == run and f.key not in results and not (f.added and f.added > measured_at[: len(f.added)])
+    ]
+
+
+def load_if_there(path: Path) -> dict[str, Any] | None:
+    return load(path) if path.exists() else None
 
 
 def runs(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -41,13 +53,18 @@ def runs(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def write(figures: dict[str, Any], quick: bool, path: Path = RESULTS) -> dict[str, Any]:
     """Write a full run's figures to ``path``, keeping the runs before it that
-    were on this machine and at the same size (quick or not)."""
+    were on this machine and at the same size (quick or not; a --million
+    run's ``million_size``)."""
     results = {**figures, "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
     if quick:
         results["quick"] = True
     earlier = runs(load(path)) if path.exists() else []
     results["earlier_runs"] = [
-        run for run in earlier if run.get("machine") == results["machine"] and run.get("quick", False) == quick
+        run
+        for run in earlier
+        if run.get("machine") == results["machine"]
+        and run.get("quick", False) == quick
+        and run.get("million_size") == results.get("million_size")
     ][: RUNS_KEPT - 1]
     path.write_text(json.dumps(results, indent=2) + "\n")
     return results

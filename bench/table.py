@@ -7,7 +7,8 @@
 Every figure of bench/figures.py gets a row: its value in the latest full
 run, the range over the full runs kept with it, its target and whether the
 value met it. The date and machine are the run's own, so the README cannot
-say one thing and results.json another.
+say one thing and results.json another. The ``--million`` run's figures
+follow in a table of their own, from ``bench/results-million.json``.
 """
 
 import argparse
@@ -16,19 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from bench import results as results_file
-from bench.figures import FIGURES, Figure
+from bench.figures import FIGURES, MILLION_FIGURES, Figure
 
 START = "<!-- bench-table:start -->"
 END = "<!-- bench-table:end -->"
 NOT_MEASURED = "not measured in this run"
 
 
-def render(results: dict[str, Any]) -> str:
-    """The block, markers included."""
+def render(results: dict[str, Any], million: dict[str, Any] | None = None) -> str:
+    """The block, markers included: the full run's table, then the --million run's."""
     runs = results_file.runs(results)
     lines = [
         START,
-        "<!-- Generated from bench/results.json by `make bench-table`; the figures' words are in bench/figures.py. -->",
+        "<!-- Generated from bench/results.json and bench/results-million.json by `make bench-table`; the figures'"
+        " words are in bench/figures.py. -->",
         "",
         _heading(results, runs),
         "",
@@ -36,7 +38,28 @@ def render(results: dict[str, Any]) -> str:
         "| --- | --- | --- | --- |",
     ]
     lines += [_row(figure, results, runs) for figure in FIGURES]
+    lines += ["", *_million(million)]
     return "\n".join([*lines, END])
+
+
+def _million(million: dict[str, Any] | None) -> list[str]:
+    """The --million run's table (issue 29), or a line saying there is none yet."""
+    command = "`make bench BENCH_ARGS=--million`"
+    if million is None:
+        return [f"One campaign of 1,000,000 recipients end to end ({command}): not run yet."]
+    runs = results_file.runs(million)
+    when = million["measured_at"].replace("T", " ")[:16] + " UTC"
+    size = million.get("million_size", 0)
+    said = f"One campaign of {size:,} recipients end to end ({command}), {when} on {million['machine']}."
+    if len(runs) > 1:
+        said += f" In brackets, the range over the {len(runs)} such runs `results-million.json` keeps."
+    return [
+        said,
+        "",
+        "| figure (`results-million.json` key) | measured | target | met |",
+        "| --- | --- | --- | --- |",
+        *(_row(figure, million, runs) for figure in MILLION_FIGURES),
+    ]
 
 
 def _heading(results: dict[str, Any], runs: list[dict[str, Any]]) -> str:
@@ -84,9 +107,12 @@ def block_in(readme: Path) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--results", type=Path, default=results_file.RESULTS, help="the results file to render")
+    parser.add_argument(
+        "--million", type=Path, default=results_file.MILLION, help="the --million run's results file, if there is one"
+    )
     parser.add_argument("--write", type=Path, metavar="README", help="replace the block in this file")
     args = parser.parse_args()
-    block = render(results_file.load(args.results))
+    block = render(results_file.load(args.results), results_file.load_if_there(args.million))
     if args.write:
         write_into(args.write, block)
     else:

@@ -1,8 +1,10 @@
 """A signed-in HTTP session against the real web process, and a reader of a
 campaign's live stream, as a browser has them: for the benchmark and tests."""
 
+import contextlib
 import http.cookiejar
 import re
+import socket
 import threading
 import time
 import urllib.parse
@@ -10,7 +12,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 BADGE = re.compile(r'id="recipient-(\d+)-status" class="status" hx-swap-oob="true"><span class="badge badge-(\w+)"')
-TERMINAL = {"sent", "failed"}
+TERMINAL = {"sent", "failed", "skipped", "cancelled"}
 
 
 class Browser:
@@ -57,17 +59,22 @@ def _csrf_token(page: str) -> str:
 @dataclass
 class StreamListener:
     """Reads the campaign's live stream as the browser's EventSource does, on a
-    thread, and notes when each recipient's final badge first arrived."""
+    thread, and notes when each recipient's final badge first arrived, and
+    the bytes of the stream's body so far. ``shows`` ("101-200") names the
+    recipients a page shows, as the page's own stream does; None, all of them."""
 
     browser: Browser
     campaign_id: int
+    shows: str | None = None
     terminal_at: dict[int, float] = field(default_factory=dict)
     message_times: list[float] = field(default_factory=list)
     connected: threading.Event = field(default_factory=threading.Event)
+    bytes: int = 0
 
     def __enter__(self) -> "StreamListener":
+        shows = f"&shows={self.shows}" if self.shows else ""
         self.response = self.browser.opener.open(
-            f"{self.browser.base_url}/stream?channel=campaign-{self.campaign_id}", timeout=60
+            f"{self.browser.base_url}/stream?channel=campaign-{self.campaign_id}{shows}", timeout=60
         )
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -78,6 +85,7 @@ class StreamListener:
         data: list[str] = []
         try:
             for raw in self.response:
+                self.bytes += len(raw)
                 line = raw.decode().rstrip("\n")
                 if line.startswith(":"):
                     self.connected.set()
@@ -94,4 +102,12 @@ class StreamListener:
             pass  # __exit__ closed the response under a blocked read; http.client may say so with any of these
 
     def __exit__(self, *exc) -> None:
+        # Closing the response waits for the reading thread's blocked read,
+        # which ends only with the next event or keepalive (up to 15 s):
+        # shutting the socket down ends it at once.
+        with (
+            contextlib.suppress(OSError),
+            socket.fromfd(self.response.fileno(), socket.AF_INET, socket.SOCK_STREAM) as connection,
+        ):
+            connection.shutdown(socket.SHUT_RDWR)
         self.response.close()

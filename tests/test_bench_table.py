@@ -1,18 +1,20 @@
-"""The README's benchmark table is bench/results.json rendered, and that file
-is a full run's: prose and figures cannot disagree. No servers: plain files."""
+"""The README's benchmark table is bench/results.json (and, once there is
+one, bench/results-million.json) rendered, and that file is a full run's:
+prose and figures cannot disagree. No servers: plain files."""
 
 import json
 from pathlib import Path
 
 from bench import results, table
-from bench.figures import BY_KEY, FIGURES
+from bench.figures import BY_KEY, FIGURES, MILLION_FIGURES
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 THE_RUN = {"measured_at", "machine", "cores", "quick", "earlier_runs"}
 
 
 def test_readme_table_is_the_committed_results_rendered():
-    assert table.block_in(README) == table.render(results.load()), "run `make bench-table` and commit README.md"
+    rendered = table.render(results.load(), results.load_if_there(results.MILLION))
+    assert table.block_in(README) == rendered, "run `make bench-table` and commit README.md"
 
 
 def test_committed_results_are_a_full_run():
@@ -20,6 +22,36 @@ def test_committed_results_are_a_full_run():
     assert not committed.get("quick"), "a --quick run's smaller sizes are not the figures"
     assert results.missing(committed) == [], "a full run measures every figure of bench/figures.py"
     assert set(committed) - THE_RUN <= set(BY_KEY), "results.json holds a figure bench/figures.py does not describe"
+
+
+def test_a_committed_million_run_is_one_of_a_million_with_every_figure():
+    committed = results.load_if_there(results.MILLION)
+    if committed is None:
+        return  # none committed yet: the README's table says so (the test above)
+    assert committed["million_size"] == 1_000_000, "a smaller --million-size run is not the figures"
+    assert results.missing(committed, run="million") == []
+    assert set(committed) - THE_RUN - {"million_checks"} <= set(BY_KEY)
+
+
+def test_a_full_run_does_not_miss_the_million_figures_nor_a_million_run_the_full_ones():
+    full = {"measured_at": "2026-12-06T00:00:00+00:00"} | {f.key: 1 for f in FIGURES}
+    assert results.missing(full) == []
+    assert results.missing(full, run="million") == [f.key for f in MILLION_FIGURES]
+    million = {"measured_at": "2026-12-06T00:00:00+00:00"} | {f.key: 1 for f in MILLION_FIGURES}
+    assert results.missing(million, run="million") == []
+
+
+def test_the_million_run_has_a_table_of_its_own_saying_its_size(tmp_path):
+    full = {"measured_at": "2026-12-02T18:51:48+00:00", "machine": "m", "latency_bound_ratio": 1.2}
+    assert "1,000,000 recipients end to end (`make bench BENCH_ARGS=--million`): not run yet." in table.render(full)
+    path = tmp_path / "results-million.json"
+    for size, seconds in ((20_000, 3.0), (1_000_000, 170.0), (1_000_000, 190.0)):
+        million = results.write({"million_size": size, "million_dispatch_s": seconds}, quick=False, path=path)
+    rendered = table.render(full, million)
+    assert "One campaign of 1,000,000 recipients end to end" in rendered
+    assert "range over the 2 such runs" in rendered, "the 20,000 run is not one of them"
+    assert "| 190.0 s (170.0–190.0) | ≤ 180 s | **no** |" in rendered
+    assert rendered.count(table.NOT_MEASURED) == len(FIGURES) - 1 + len(MILLION_FIGURES) - 2
 
 
 def test_a_figure_the_run_did_not_measure_says_so():
