@@ -31,6 +31,7 @@ from bench import (
     rate_limit,
     receipts,
     results,
+    scaling,
     schedule,
     search,
     throughput,
@@ -57,6 +58,8 @@ STEPS = (
     Step("latency_bound", throughput.latency_bound),
     Step("zero_latency", throughput.zero_latency),
     Step("scaling", throughput.scaling),
+    # On addresses of its own, opting none out; its campaigns complete, so nothing is left sending.
+    Step("worker_scaling", scaling.worker_scaling),
     # Latency-bound as scaling is, on a database still small; they send to no address opted
     # out, and small_behind_large's 100,000 recipients are deleted when it is done, so the steps after
     # find the tables and the opt-outs as they would without them.
