@@ -97,14 +97,17 @@ def main() -> int:
         "--only",
         choices=[step.name for step in STEPS],
         action="append",
-        help="measure only these (repeatable); no results file is written",
+        help="measure only these (repeatable); no results file is written unless --results names one",
     )
     parser.add_argument(
         "--results",
         type=Path,
-        help="where a full run writes (default bench/results.json; a --quick run writes only when given this)",
+        help="where a full run writes (default bench/results.json; a --quick or --only run writes only when given "
+        "this, an --only run marked with the steps it ran)",
     )
     args = parser.parse_args()
+    if args.only and args.results and args.results.resolve() == results.RESULTS:
+        parser.error(f"an --only run is not a full one: it is not written over {results.RESULTS}")
     # A thousand streams are a thousand sockets here and in the web processes.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
@@ -119,12 +122,12 @@ def main() -> int:
         measure(bench, set(args.only or [step.name for step in STEPS]))
 
     _print_table(bench.rows)
-    path = args.results or (None if args.quick else results.RESULTS)
-    if args.only or path is None:
+    path = args.results or (None if args.quick or args.only else results.RESULTS)
+    if path is None:
         return 0
-    written = results.write(bench.results, args.quick, path)
+    written = results.write(bench.results, args.quick, path, only=args.only)
     print(f"Wrote {path}, measured {written['measured_at']} on {written['machine']}.")
-    if not args.quick and (missing := results.missing(written)):
+    if not args.quick and not args.only and (missing := results.missing(written)):
         print(f"Not measured, so this run is not a full one to commit: {', '.join(missing)}", file=sys.stderr)
         return 1
     return 0
