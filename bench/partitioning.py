@@ -10,10 +10,11 @@ recipients table is filled with other campaigns' finished recipients (one
 attempt each), in campaigns of 100,000, and vacuumed as autovacuum would have
 by then. Then a campaign of 10,000 is sent through the engine's own
 claim-and-record turn (``delivery.advance`` with the last turn's outcomes,
-as a send job at zero latency calls it, 8 % failing permanently), once in
-turns of 100 (zero latency's size) and once in turns of 5 (what a job at
-1–3 s latency writes), timed turn by turn; its statements read from
-pg_stat_statements; then the dead rows it left and a VACUUM of each table
+as a send job at zero latency calls it, 8 % failing permanently), in turns
+of 100 (zero latency's size), of 5 and of 1 (what a job at 1–3 s latency
+mostly writes), timed turn by turn, with PostgreSQL's CPU seconds (its
+processes' own, from /proc); its statements read from pg_stat_statements
+(planning and executing); then the dead rows it left and a VACUUM of each table
 timed. Then the table grows to the next size and the same is measured again.
 No provider and no Redis calls: only what PostgreSQL does.
 """
@@ -28,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import psycopg2
 from sqlalchemy import text
 
@@ -37,10 +39,12 @@ from app.campaigns.models import RecipientStatus
 from app.extensions import db
 from bench.harness import prepared_app
 from bench.measure import percentile
+from bench.scaling import _tree_seconds
 from devtools import embedded
 
 CAMPAIGN = 10_000
-TURNS = (100, 5)
+# Zero latency's turns; a few outcomes a turn; one, as a job at 1–3 s latency mostly writes.
+TURNS = (100, 5, 1)
 FILLER_CAMPAIGN = 100_000
 FAILED = 0.08
 TABLES = ("recipients", "delivery_attempts")
@@ -55,6 +59,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="dispatcher-partitioning-") as workdir, servers(Path(workdir)) as urls:
         app = prepared_app(*urls)
         with app.app_context():
+            backend = db.session.scalar(text("SELECT pg_backend_pid()"))
+            db.session.commit()
+        postmaster = psutil.Process(backend).parent()
+        assert postmaster is not None
+        with app.app_context():
             db.session.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
             db.session.commit()
             print(f"PostgreSQL {db.session.scalar(text('SHOW server_version'))}, defaults but pg_stat_statements")
@@ -68,7 +77,7 @@ def main() -> int:
                 _maintain("VACUUM ANALYZE")
                 print(f"\n== {filled:,} other recipients (filled in {time.perf_counter() - started:.0f} s); {_sizes()}")
                 for turn in TURNS:
-                    _measure(turn)
+                    _measure(turn, postmaster)
     return 0
 
 
@@ -79,6 +88,7 @@ def servers(workdir: Path) -> Iterator[tuple[str, str]]:
     with contextlib.closing(psycopg2.connect(postgres.url)) as connection:
         connection.autocommit = True
         connection.cursor().execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+        connection.cursor().execute("ALTER SYSTEM SET pg_stat_statements.track_planning = on")
     postgres.stop()
     postgres = embedded.start_postgres(workdir / "pg", database="bench")
     redis = embedded.start_redis(workdir / "redis")
@@ -126,7 +136,7 @@ def _filler(count: int, first: int) -> None:
     db.session.commit()
 
 
-def _measure(turn: int) -> None:
+def _measure(turn: int, postmaster: psutil.Process) -> None:
     campaign_id = _campaign()
     assert lifecycle.start(campaign_id, None).changed
     db.session.commit()
@@ -136,6 +146,7 @@ def _measure(turn: int) -> None:
     times: list[float] = []
     commits: list[float] = []
     claimed: list[Claimed] = []
+    cpu_before = _tree_seconds(postmaster)
     started = time.perf_counter()
     while True:
         outcomes = [_outcome(rng, c) for c in claimed]
@@ -149,11 +160,13 @@ def _measure(turn: int) -> None:
         if not claimed and not outcomes:
             break
     seconds = time.perf_counter() - started
+    cpu = _tree_seconds(postmaster) - cpu_before
     dead = {table: n - before[table] for table, n in _dead().items()}
     print(
         f"  turns of {turn}: {CAMPAIGN:,} recipients in {seconds:.2f} s ({CAMPAIGN / seconds:,.0f} /s), "
         f"{len(times):,} turns: p50 {percentile(times, 50):.2f} ms, p95 {percentile(times, 95):.2f} ms, "
         f"mean {statistics.mean(times):.2f} ms, of which the commit {statistics.mean(commits):.2f} ms; "
+        f"PostgreSQL's CPU {cpu / CAMPAIGN * 1e6:,.0f} µs a message ({cpu / len(times) * 1000:.2f} ms a turn); "
         "dead rows left: " + ", ".join(f"{table} {n:,}" for table, n in dead.items())
     )
     for calls, mean_ms, total_ms, rows, query in _statements():
@@ -212,15 +225,17 @@ def _dead() -> dict[str, int]:
 
 
 def _statements() -> list[tuple[int, float, float, int, str]]:
-    """The turns' statements, the most time first: calls, mean and total ms, rows, the query's start."""
+    """The turns' statements, the most time first: calls, mean and total ms (planning and
+    executing), rows, the query's start."""
     rows = db.session.execute(
         text(
             """
-            SELECT calls, mean_exec_time, total_exec_time, rows, regexp_replace(query, '\\s+', ' ', 'g')
+            SELECT calls, mean_plan_time + mean_exec_time, total_plan_time + total_exec_time, rows,
+                   regexp_replace(query, '\\s+', ' ', 'g')
             FROM pg_stat_statements
             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
               AND query NOT ILIKE '%pg_stat%' AND query NOT ILIKE 'VACUUM%' AND query NOT ILIKE 'ANALYZE%'
-            ORDER BY total_exec_time DESC LIMIT 14
+            ORDER BY total_plan_time + total_exec_time DESC LIMIT 14
             """
         )
     ).all()
