@@ -87,6 +87,8 @@ class Figure:
 
 
 SPREAD = "the same 1,000 streams spread over 100 campaigns of 20"
+# When bench/scaling.py's figures were first measured (issue 29, "past one machine").
+WORKER_SCALING = "2026-12-06"
 
 # In the order of the README's table.
 FIGURES: tuple[Figure, ...] = (
@@ -131,6 +133,73 @@ FIGURES: tuple[Figure, ...] = (
         "{:.2f} ×",
         at_least(1.8),
         "latency-bound throughput, 2 processes vs 1, 100 sends in flight each",
+    ),
+    *(
+        Figure(
+            f"workers_{n}_per_s",
+            "{:,.1f} /s",
+            said(f"ideal {n * 25:,} /s"),
+            f"recipients a second at latency 1–3 s, {n} worker process{'es' if n > 1 else ''} × 50 sends in flight, "
+            "a campaign of about 18 s at the ideal (docs/scaling.md)",
+            added=WORKER_SCALING,
+        )
+        for n in (1, 2, 4, 8)
+    ),
+    Figure(
+        "workers_8_ratio",
+        "{:.2f} ×",
+        said("ideal 8 ×"),
+        "the same: 8 processes vs 1, in one run",
+        added=WORKER_SCALING,
+    ),
+    *(
+        figure
+        for n in (1, 2, 4)
+        for figure in (
+            Figure(
+                f"workers_zero_{n}_per_s",
+                "{:,.0f} /s",
+                said("read by eye: where PostgreSQL becomes the limit"),
+                f"recipients a second at zero latency, 20,000 recipients, {n} worker process{'es' if n > 1 else ''} "
+                "× 100",
+                added=WORKER_SCALING,
+            ),
+            Figure(
+                f"workers_zero_{n}_postgres_cpu_pct",
+                "{:.0f} %",
+                None,
+                "the same: PostgreSQL's share of the machine's CPU (all cores) while it sent",
+                added=WORKER_SCALING,
+            ),
+            Figure(
+                f"workers_zero_{n}_workers_cpu_pct",
+                "{:.0f} %",
+                None,
+                "the same: the worker processes' share (workers and work horses)",
+                added=WORKER_SCALING,
+            ),
+        )
+    ),
+    Figure(
+        "transactions_per_message",
+        "{:.3f}",
+        None,
+        "PostgreSQL transactions (commits and rollbacks) per message, 8 processes × 50 at latency 1–3 s, pool "
+        "start to stop",
+        added=WORKER_SCALING,
+    ),
+    Figure("wal_bytes_per_message", "{:,.0f} B", None, "the same: WAL written per message", added=WORKER_SCALING),
+    Figure("redis_calls_per_message", "{:.1f}", None, "the same: Redis commands per message", added=WORKER_SCALING),
+    Figure(
+        "transactions_per_message_zero",
+        "{:.3f}",
+        None,
+        "PostgreSQL transactions per message, 4 processes × 100 at zero latency",
+        added=WORKER_SCALING,
+    ),
+    Figure("wal_bytes_per_message_zero", "{:,.0f} B", None, "the same: WAL written per message", added=WORKER_SCALING),
+    Figure(
+        "redis_calls_per_message_zero", "{:.1f}", None, "the same: Redis commands per message", added=WORKER_SCALING
     ),
     Figure(
         "many_campaigns_ratio",

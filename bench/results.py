@@ -51,20 +51,24 @@ def runs(results: dict[str, Any]) -> list[dict[str, Any]]:
     return [latest, *results.get("earlier_runs", [])]
 
 
-def write(figures: dict[str, Any], quick: bool, path: Path = RESULTS) -> dict[str, Any]:
-    """Write a full run's figures to ``path``, keeping the runs before it that
+def write(figures: dict[str, Any], quick: bool, path: Path = RESULTS, only: list[str] | None = None) -> dict[str, Any]:
+    """Write a run's figures to ``path``, keeping the full runs before it that
     were on this machine and at the same size (quick or not; a --million
-    run's ``million_size``)."""
+    run's ``million_size``). ``only``: the steps a partial run measured, which
+    keeps no runs before it."""
     results = {**figures, "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
     if quick:
         results["quick"] = True
-    earlier = runs(load(path)) if path.exists() else []
+    if only:
+        results["only"] = only
+    earlier = runs(load(path)) if path.exists() and not only else []
     results["earlier_runs"] = [
         run
         for run in earlier
         if run.get("machine") == results["machine"]
         and run.get("quick", False) == quick
         and run.get("million_size") == results.get("million_size")
+        and not run.get("only")
     ][: RUNS_KEPT - 1]
     path.write_text(json.dumps(results, indent=2) + "\n")
     return results

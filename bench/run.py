@@ -33,6 +33,7 @@ from bench import (
     rate_limit,
     receipts,
     results,
+    scaling,
     schedule,
     search,
     throughput,
@@ -59,6 +60,8 @@ STEPS = (
     Step("latency_bound", throughput.latency_bound),
     Step("zero_latency", throughput.zero_latency),
     Step("scaling", throughput.scaling),
+    # On addresses of its own, opting none out; its campaigns complete, so nothing is left sending.
+    Step("worker_scaling", scaling.worker_scaling),
     # Latency-bound as scaling is, on a database still small; they send to no address opted
     # out, and small_behind_large's 100,000 recipients are deleted when it is done, so the steps after
     # find the tables and the opt-outs as they would without them.
@@ -96,12 +99,13 @@ def main() -> int:
         "--only",
         choices=[step.name for step in STEPS],
         action="append",
-        help="measure only these (repeatable); no results file is written",
+        help="measure only these (repeatable); no results file is written unless --results names one",
     )
     parser.add_argument(
         "--results",
         type=Path,
-        help="where a full run writes (default bench/results.json; a --quick run writes only when given this)",
+        help="where a full run writes (default bench/results.json; a --quick or --only run writes only when given "
+        "this, an --only run marked with the steps it ran)",
     )
     parser.add_argument(
         "--million",
@@ -122,6 +126,8 @@ def main() -> int:
         parser.error("--million-size is --million's")
     if args.million_size < 1_000:
         parser.error("--million-size is at least 1,000: ten pages of recipients to watch, and one STOP")
+    if args.only and args.results and args.results.resolve() == results.RESULTS:
+        parser.error(f"an --only run is not a full one: it is not written over {results.RESULTS}")
     # A thousand streams are a thousand sockets here and in the web processes.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
@@ -144,12 +150,12 @@ def main() -> int:
     _print_table(bench.rows)
     if args.million:
         return _write_million(bench, args.results or (results.MILLION if args.million_size == million.SIZE else None))
-    path = args.results or (None if args.quick else results.RESULTS)
-    if args.only or path is None:
+    path = args.results or (None if args.quick or args.only else results.RESULTS)
+    if path is None:
         return 0
-    written = results.write(bench.results, args.quick, path)
+    written = results.write(bench.results, args.quick, path, only=args.only)
     print(f"Wrote {path}, measured {written['measured_at']} on {written['machine']}.")
-    if not args.quick and (missing := results.missing(written)):
+    if not args.quick and not args.only and (missing := results.missing(written)):
         print(f"Not measured, so this run is not a full one to commit: {', '.join(missing)}", file=sys.stderr)
         return 1
     return 0
