@@ -41,6 +41,19 @@ def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": chromium.PATH, "args": chromium.ARGS}
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed test on a live stack reports the ends of its processes' logs:
+    what the worker was doing is the first question, and tmp_path is gone by then."""
+    report = yield
+    logs = getattr(item, "stack_logs", None)
+    if logs and report.failed:
+        for log in logs:
+            if log.exists() and (lines := log.read_text(errors="replace").splitlines()):
+                report.sections.append((f"{log.name} ({call.when}), last 40 lines", "\n".join(lines[-40:])))
+    return report
+
+
 @pytest.fixture
 def live_stack(request, app, services, tmp_path):
     """The Procfile's web and worker processes against the test databases, and
@@ -48,6 +61,7 @@ def live_stack(request, app, services, tmp_path):
     (``reconciler``); yields the base URL."""
     marker = request.node.get_closest_marker("stack")
     env = worker_env(services, **{**STACK_SETTINGS, **(marker.kwargs if marker else {})})
+    request.node.stack_logs = [tmp_path / f"{name}.log" for name in ("web", "worker", "scheduler", "reconciler")]
     with (
         open(tmp_path / "web.log", "w") as web_log,
         open(tmp_path / "worker.log", "w") as worker_log,
