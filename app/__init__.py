@@ -17,7 +17,7 @@ from app.campaigns.views import bp as campaigns_bp
 from app.contacts.import_views import bp as imports_bp
 from app.contacts.views import bp as contacts_bp
 from app.dashboard.views import bp as dashboard_bp
-from app.extensions import check_when_idle, csrf, db, limiter, migrate, redis
+from app.extensions import csrf, db, limiter, migrate, redis
 from app.hooks import outbox
 from app.hooks.views import bp as hooks_bp
 from app.live import views as live_views
@@ -45,9 +45,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if hops := app.config["TRUSTED_PROXIES"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     db.init_app(app)
-    if app.config.get("CHECK_CONNECTIONS_WHEN_IDLE"):
-        with app.app_context():
-            check_when_idle(db.engine)
     # A commit that put webhook deliveries in the outbox queues their drain.
     outbox.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))

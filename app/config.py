@@ -318,12 +318,11 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
 
 def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
     """SQLAlchemy's engine options: connections checked before use (they
-    outlive restarts of PostgreSQL; a worker checks only those idle a while,
-    ``app.extensions.check_when_idle``), named for pg_stat_activity, and
-    errors that leave out their statement's values (a message, a password's
-    hash), since errors are logged."""
+    outlive restarts of PostgreSQL), named for pg_stat_activity, and errors
+    that leave out their statement's values (a message, a password's hash),
+    since errors are logged."""
     return {
-        "pool_pre_ping": not config.get("CHECK_CONNECTIONS_WHEN_IDLE", False),
+        "pool_pre_ping": True,
         "hide_parameters": True,
         "connect_args": {"application_name": f"dispatcher-{config['PROCESS_NAME']}"},
         **config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),

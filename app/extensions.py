@@ -1,7 +1,6 @@
 """Extension objects, created unbound; ``create_app`` binds them."""
 
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 from flask_limiter import Limiter
@@ -11,10 +10,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from redis import Redis
-from sqlalchemy import Engine, event
-from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 
 class Base(DeclarativeBase):
@@ -35,43 +31,6 @@ class RedisClient:
     @property
     def client(self) -> Redis:
         return current_app.extensions["redis"]
-
-
-# A pooled connection idle this long is checked before use.
-IDLE_BEFORE_CHECK_SECONDS = 1.0
-
-
-def check_when_idle(engine: Engine) -> None:
-    """Check a pooled connection before use, as ``pool_pre_ping`` does, but
-    only when it has sat idle IDLE_BEFORE_CHECK_SECONDS: one PostgreSQL
-    restarted while the pool slept is what the check is for.
-
-    A send job's loop commits a transaction per campaign per turn, each a
-    checkout of the connection it returned milliseconds before; checking
-    every one cost a round trip (SELECT 1) beside the turn's BEGIN, lock,
-    store, claim and COMMIT. A
-    connection lost in between fails its statement instead, which the loop
-    already retries (``jobs.send.through_outages``), and the pool then
-    replaces every connection it holds; another job fails as it would have
-    had PostgreSQL gone away mid-statement.
-
-    Workers only (CHECK_CONNECTIONS_WHEN_IDLE): a web request checks out
-    once, and is better answered than failed after a restart."""
-
-    @event.listens_for(engine, "checkin")
-    def checked_in(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-        record.info["idle_since"] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def checked_out(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection) -> None:
-        idle_since = record.info.pop("idle_since", None)
-        if idle_since is None or time.monotonic() - idle_since < IDLE_BEFORE_CHECK_SECONDS:
-            return
-        try:
-            engine.dialect.do_ping(dbapi_connection)
-        except engine.dialect.loaded_dbapi.Error as error:
-            # The pool discards this connection and checks out another.
-            raise DisconnectionError(str(error)) from error
 
 
 db = SQLAlchemy(model_class=Base)

@@ -55,9 +55,7 @@ def main() -> None:
     # Before RQ starts: it then adds no handler of its own, and its workers
     # and work horses, forked from here, log the same way.
     logs.configure("worker", config.from_environment()["LOG_FORMAT"])
-    # A send job's loop checks out a connection per transaction, many a second:
-    # checking each cost a round trip in six (app.extensions.check_when_idle).
-    app = create_app({"PROCESS_NAME": "worker", "CHECK_CONNECTIONS_WHEN_IDLE": True})
+    app = create_app({"PROCESS_NAME": "worker"})
     parser = argparse.ArgumentParser(description="Run Campaign Dispatcher's RQ worker processes.")
     parser.add_argument(
         "--processes",
