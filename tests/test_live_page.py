@@ -251,6 +251,55 @@ def test_a_status_tab_follows_its_count_as_recipients_join_it(live_stack, browse
     assert_never_reloaded_and_no_errors(nurse, visitor)
 
 
+@pytest.mark.stack(PROVIDER_LATENCY_MIN=1.5, PROVIDER_LATENCY_MAX=2.0, DISPATCH_CONCURRENCY=4)
+def test_a_reload_answered_after_the_completion_does_not_put_sending_back(live_stack, browser: Browser):
+    """Under load, a reload of the block rendered while the campaign sent can
+    land after the stream brought the completion: its header and controls are
+    older than the page's. Forced here by holding that answer back."""
+    campaign = make_campaign(4, title="Late answer")
+    [nurse] = people_watching(browser, live_stack, campaign.id, nurse=Role.OPERATOR)
+    start_dispatch(nurse)
+    expect(nurse.get_by_test_id("campaign-status")).to_have_text("Sending")
+
+    held = []
+
+    def hold_one_reload(route):
+        if held or route.request.headers.get("hx-request") != "true":
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))  # rendered now, while it sends
+
+    nurse.route(re.compile(rf"/campaigns/{campaign.id}(\?.*)?$"), hold_one_reload)
+    nurse.evaluate("htmx.trigger(document.body, 'campaign-changed')")
+    for _ in range(100):
+        if held:
+            break
+        nurse.wait_for_timeout(50)
+    assert held, "the block asked for a reload"
+    route, answer = held[0]
+    assert 'data-campaign-status="sending"' in answer.text()
+    # The completion comes by the stream while that answer is held.
+    expect(nurse.get_by_test_id("campaign-status")).to_have_text("Completed", timeout=20_000)
+    # Every status the header shows from here on.
+    nurse.evaluate(
+        """window.__headerStatuses = [];
+        new MutationObserver(function () {
+          var header = document.getElementById("campaign-header");
+          window.__headerStatuses.push(header && header.dataset.status);
+        }).observe(document.body, {subtree: true, childList: true, attributes: true});"""
+    )
+    route.fulfill(response=answer)
+    # The older header is not put back, and the block, rendered for Sending,
+    # reloads for the status the header says: no Pause for a completed campaign.
+    expect(nurse.locator("#recipients")).to_have_attribute("data-campaign-status", "completed")
+    expect(nurse.get_by_test_id("campaign-status")).to_have_text("Completed")
+    expect_controls(nurse)
+    expect_header_to_match_the_database(nurse, campaign)
+    shown = nurse.evaluate("window.__headerStatuses")
+    assert shown and set(shown) == {"completed"}, shown
+    assert_never_reloaded_and_no_errors(nurse)
+
+
 @pytest.mark.stack(PROVIDER_LATENCY_MIN=1.0, PROVIDER_LATENCY_MAX=1.5, DISPATCH_CONCURRENCY=1)
 def test_a_page_whose_stream_is_refused_says_so_and_offers_to_sign_in(live_stack, browser: Browser):
     campaign = make_campaign(10, title="Watched")

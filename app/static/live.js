@@ -86,6 +86,22 @@
   });
 })();
 
+// A block's answer brings the header (and a list's answer its rows' progress)
+// out of band, rendered when the request was served. Under load that answer
+// can land after the stream has brought a newer header: a reload asked just
+// before the campaign completed put "Sending" back over "Completed", for good,
+// since the reload the completion asked for was lost with the block the older
+// answer replaced. So an out-of-band part older than the one on the page
+// (both carry their campaign row's version) is not put in; the block that
+// came with it was rendered for another status, and reloads (below).
+document.addEventListener("htmx:oobBeforeSwap", function (event) {
+  var target = event.detail.target;
+  var incoming = event.detail.fragment && event.detail.fragment.firstElementChild;
+  if (!target || !incoming || !target.dataset || !incoming.dataset) return;
+  if (target.dataset.version === undefined || incoming.dataset.version === undefined) return;
+  if (Number(incoming.dataset.version) < Number(target.dataset.version)) event.detail.shouldSwap = false;
+});
+
 // A notice about a campaign's status ("Dispatch started.") goes once the page
 // has shown that status and then shows another, whoever changed it. A notice
 // that arrives before the header catches up waits for it.
