@@ -23,6 +23,7 @@ from app.campaigns.models import Campaign, CampaignStatus, Recipient, RecipientS
 from app.campaigns.parsing import ParsedRecipient
 from app.config import psycopg2_url
 from app.extensions import db
+from app.formatting import plural
 from app.users import staff
 from bench.figures import BY_KEY
 from bench.measure import Row, timed_request
@@ -135,7 +136,25 @@ class Bench:
         print(f"  {figure}: {measured}", flush=True)
 
     def workers(self, processes: int | None = None, **settings: str) -> Workers:
+        """The Procfile's worker pool, on a machine where nothing else sends:
+        a send job takes on every campaign sending with recipients queued
+        (jobs.sharing), so one an earlier step left sending (the pages step's
+        100,000, the search steps' thousands) would be sent beside the one
+        measured. They are paused first, and the run says so."""
+        self._pause_left_sending()
         return Workers(self.env, self.redis_url, QUEUE, processes, **settings)
+
+    def _pause_left_sending(self) -> None:
+        with self.app.app_context():
+            paused = db.session.execute(
+                text(
+                    "UPDATE campaigns SET status = 'paused', pause_reason = 'paused by the benchmark' "
+                    "WHERE status = 'sending' RETURNING id"
+                )
+            ).all()
+            db.session.commit()
+        if paused:
+            print(f"  (paused {plural(len(paused), 'campaign')} an earlier step left sending)", flush=True)
 
     def timed(self, path: str, headers: dict[str, str] | None = None, form: dict | None = None) -> float:
         """Milliseconds this session's GET of ``path`` (a POST of ``form``) took."""
