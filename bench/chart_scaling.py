@@ -46,10 +46,10 @@ def render(results: dict[str, Any]) -> str:
         '<desc id="desc">'
         + escape(
             "At 1–3 s latency, recipients a second with "
-            + ", ".join(f"{n} processes {rate:,.1f}" for n, rate in latency)
+            + ", ".join(f"{_processes(n)} {rate:,.1f}" for n, rate in latency)
             + f" (ideal {PER_PROCESS_IDEAL} a process). At zero latency, "
             + ", ".join(
-                f"{n} processes {rate:,.0f} with PostgreSQL at {results[f'workers_zero_{n}_postgres_cpu_pct']:.0f} % "
+                f"{_processes(n)} {rate:,.0f} with PostgreSQL at {results[f'workers_zero_{n}_postgres_cpu_pct']:.0f} % "
                 "of the CPU"
                 for n, rate in zero
             )
@@ -165,6 +165,10 @@ def _nice_step(top: float) -> float:
             if top / (factor * power) <= 6:
                 return factor * power
         power *= 10
+
+
+def _processes(count: int) -> str:
+    return f"{count} process{'' if count == 1 else 'es'}"
 
 
 def main() -> int:
