@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 import psutil
 from redis import Redis
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
-from app.campaigns.models import Campaign, Recipient
 from app.extensions import db
 from bench.harness import LATENCY, MEAN_LATENCY, NO_LATENCY, Bench, Run
 from bench.stack import Workers
@@ -36,9 +35,6 @@ ZERO_RECIPIENTS = 20_000
 # Addresses of these runs' own, from p200000@example.com on: the steps before
 # opted some of p0… out, whom a Start would skip, and none here opt any out.
 FIRST_ADDRESS = 200_000
-# How often the benchmark looks whether the campaign completed: each look is
-# a transaction of its own, taken out of PostgreSQL's count.
-LOOK_SECONDS = 0.1
 # The usual 8 % of permanent failures, none of them "opted out".
 WITH_LATENCY = {**LATENCY, **NO_OPT_OUTS}
 WITHOUT_LATENCY = {**NO_LATENCY, **NO_OPT_OUTS}
@@ -171,7 +167,7 @@ def _measured(
         cpu = _parts(bench, workers)
         before = _traffic(bench)
         began, cpu_before = time.monotonic(), _cpu(cpu)
-        run, looks = _send(bench, campaign_id)
+        run, looks = bench.dispatch_counting(campaign_id)
         cpu_after, ended = _cpu(cpu), time.monotonic()
     # After the pool stopped: its connections closed, so PostgreSQL has counted all they did.
     after = _traffic(bench)
@@ -208,29 +204,6 @@ def _per_message(bench: Bench, suffix: str, pool: str, per: dict[str, float]) ->
 
 def _job_recipients(bench: Bench) -> int:
     return bench.app.config["DISPATCH_JOB_RECIPIENTS"]
-
-
-def _send(bench: Bench, campaign_id: int) -> tuple[Run, int]:
-    """Press Start over HTTP, wait for the campaign to complete, time it from
-    the database (as ``Bench.dispatch``); and how many transactions that took here."""
-    bench.http.start(campaign_id)
-    looks = 0
-    with bench.app.app_context():
-        while True:
-            looks += 1
-            done = db.session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)) == "completed"
-            db.session.commit()
-            if done:
-                break
-            time.sleep(LOOK_SECONDS)
-        started, last, count = db.session.execute(
-            select(Campaign.started_at, func.max(Recipient.finished_at), func.count())
-            .join(Recipient, Recipient.campaign_id == Campaign.id)
-            .where(Campaign.id == campaign_id)
-            .group_by(Campaign.id)
-        ).one()
-        db.session.commit()
-    return Run(count, (last - started).total_seconds()), looks + 1
 
 
 def _parts(bench: Bench, workers: Workers) -> dict[str, psutil.Process]:
