@@ -395,9 +395,7 @@ def _wanting_sends(limit: int) -> list[tuple[int, int]]:
         text(
             f"""
             SELECT id, owed FROM (
-                SELECT id, started_at, retrying_count,
-                       recipient_count - sending_count - sent_count - failed_count - cancelled_count
-                       - skipped_count AS owed
+                SELECT id, started_at, retrying_count, recipient_count - sending_count - {lifecycle.DONE} AS owed
                 FROM campaigns WHERE status = 'sending'
             ) AS sending
             WHERE owed > retrying_count
