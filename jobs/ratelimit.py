@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 from redis import Redis
 
-# KEYS[1] the bucket; ARGV rate (tokens/s), capacity, tokens wanted.
+# KEYS[1] the bucket; ARGV rate (tokens/s), capacity, tokens wanted (less
+# than 0: that many given back, up to the capacity).
 # Returns {tokens granted, milliseconds until the next token}.
 TAKE = """
 local rate = tonumber(ARGV[1])
@@ -38,8 +39,13 @@ local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(state[1]) or capacity
 local at = tonumber(state[2]) or now
 tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
-local granted = math.min(wanted, math.floor(tokens))
-tokens = tokens - granted
+local granted = 0
+if wanted < 0 then
+  tokens = math.min(capacity, tokens - wanted)
+else
+  granted = math.min(wanted, math.floor(tokens))
+  tokens = tokens - granted
+end
 redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'at', string.format('%.6f', now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 60000)
 local wait_ms = 0
@@ -89,6 +95,8 @@ class Turns:
 
 class SendRate:
     """The send rate of one channel: ``take(n)`` grants up to ``n`` claims now,
+    ``give_back(n)`` returns tokens a claim did not turn into calls (a
+    recipient skipped as opted out, a claim that found fewer rows), and
     ``turns(n)`` schedules ``n`` claimed calls.
 
     A rate of 0 means no limit. The capacity (the largest burst of claims) is a
@@ -113,6 +121,16 @@ class SendRate:
             return Grant(max(wanted, 0), 0.0)
         granted, wait_ms = self._take(keys=[self.key], args=[self.per_second, self.capacity, wanted])
         return Grant(int(granted), int(wait_ms) / 1000)
+
+    def give_back(self, unused: int) -> Grant:
+        """Return ``unused`` tokens, up to the capacity: a token is a provider
+        call, and one spent on a recipient that is not called would slow the
+        channel below its rate (a tenth of the recipients opted out, a tenth
+        slower). The grant says when the next token is due (0: one is there now)."""
+        if not self.limited or unused <= 0:
+            return Grant(0, 0.0)
+        _, wait_ms = self._take(keys=[self.key], args=[self.per_second, self.capacity, -unused])
+        return Grant(0, int(wait_ms) / 1000)
 
     def turns(self, calls: int) -> Turns:
         if not self.limited or calls <= 0:

@@ -244,10 +244,12 @@ class Dispatch:
         wants = dict(zip(claiming, sharing.wanted(free, loads, shares, self.turn), strict=True))
         grants, retry_in = self._grants(wants)
         calls: dict[str, list[tuple[Lane, Claimed]]] = {}
+        unused: dict[str, int] = {}
         for lane in lanes:
             granted = grants.get(lane, 0)
             if granted or lane.outcomes or lane.released:
-                made = self._store_and_claim(lane, granted)
+                made, new = self._store_and_claim(lane, granted)
+                unused[lane.channel] = unused.get(lane.channel, 0) + granted - new
             else:
                 made = self._calls_again(lane)
                 if lane.flush_at is not None and lane.flush_at <= time.monotonic():
@@ -255,7 +257,7 @@ class Dispatch:
             calls.setdefault(lane.channel, []).extend((lane, call) for call in made)
         for channel, batch in calls.items():
             self._start(pool, channel, batch)
-        return retry_in
+        return self._give_back(unused, retry_in)
 
     def _grants(self, wants: dict[Lane, int]) -> tuple[dict[Lane, int], float]:
         """What each channel's rate allows of what its campaigns want, shared
@@ -273,9 +275,19 @@ class Dispatch:
                 retry_in = min(retry_in or grant.retry_in, grant.retry_in)
         return grants, retry_in
 
-    def _store_and_claim(self, lane: Lane, granted: int) -> list[Claimed]:
+    def _give_back(self, unused: dict[str, int], retry_in: float) -> float:
+        """Return each channel's tokens that no call used, and the seconds until
+        the next turn may claim: at once where tokens came back."""
+        for channel, tokens in unused.items():
+            if tokens > 0 and self.rates[channel].limited:
+                grant = through_outages(partial(self.rates[channel].give_back, tokens), self.patience)
+                retry_in = min(retry_in or grant.retry_in, grant.retry_in) or 0.001
+        return retry_in
+
+    def _store_and_claim(self, lane: Lane, granted: int) -> tuple[list[Claimed], int]:
         """Store the lane's outcomes and claim up to ``granted``, in one
-        transaction; the calls to start now."""
+        transaction; the calls to start now, and how many of them are new
+        claims (each used a token)."""
         with logs.context(campaign_id=lane.campaign_id):
             turn = through_outages(
                 partial(_advance, lane.campaign_id, lane.outcomes, granted, lane.released),
@@ -307,11 +319,11 @@ class Dispatch:
                 lane.halt.set()
                 lane.claiming = False
                 lane.released, lane.missed = lane.missed + turn.claimed, []
-                return []
+                return [], 0
             lane.halt.sending_at(turn.version)
             calls, lane.missed = lane.missed + turn.claimed, []
             lane.in_flight += len(calls)
-            return calls
+            return calls, len(turn.claimed)
 
     def _calls_again(self, lane: Lane) -> list[Claimed]:
         """A lane with nothing to store or claim: its missed calls, given new turns."""

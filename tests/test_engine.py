@@ -177,6 +177,19 @@ def test_the_rate_limit_never_grants_more_than_the_rate_allows(redis_client):
     assert granted >= 200 * 0.25  # it does let sends through
 
 
+def test_tokens_given_back_are_granted_again_up_to_the_capacity(redis_client):
+    # One token every 100 s: nothing refills while the test runs.
+    rate = SendRate(redis_client, "sms", 0.01)
+    assert rate.take(5).granted == 1  # the capacity, at least one
+    assert rate.take(1).granted == 0
+    rate.give_back(1)
+    assert rate.take(1).granted == 1
+    # No more than the capacity comes back, however many are returned.
+    assert rate.give_back(3).retry_in == 0
+    assert rate.take(5).granted == 1
+    assert SendRate(redis_client, "email", 0).give_back(3).retry_in == 0  # no limit, no bucket
+
+
 def test_every_process_takes_its_calls_turns_from_one_schedule_an_interval_apart(services, redis_client):
     here = SendRate(redis_client, "sms", 50)
     elsewhere = SendRate(Redis.from_url(services.redis_url), "sms", 50)
