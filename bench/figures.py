@@ -237,21 +237,20 @@ FIGURES: tuple[Figure, ...] = (
         "rate_limit_error_pct",
         "{:+.1f} %",
         within(5),
-        "`EMAIL_RATE_LIMIT=50`, 500 recipients, a process per core: provider calls a second (its call log) vs 50 /s, "
-        "median of 3 rounds",
+        "`EMAIL_RATE_LIMIT=50`, 500 recipients, a process per core: provider calls a second (its call log) vs 50 /s",
     ),
     Figure(
         "rate_limit_busiest_second",
         "{:,.0f}",
         at_most(52),
-        "the most provider calls in any one second of those rounds",
+        "the most provider calls in any one second of that run",
         added="2026-12-04",
     ),
     Figure(
         "rate_limit_longest_gap_ms",
         "{:,.0f} ms",
         None,
-        "the longest wait between two calls in those rounds (the interval is 20 ms): a stall, if long",
+        "the longest wait between two calls of that run (the interval is 20 ms): a stall, if long",
         added="2026-12-06T07:00",
     ),
     Figure(
