@@ -301,6 +301,95 @@ def test_a_reload_answered_after_the_completion_does_not_put_sending_back(live_s
     assert_never_reloaded_and_no_errors(nurse)
 
 
+@pytest.mark.stack(PROVIDER_LATENCY_MIN=1.0, PROVIDER_LATENCY_MAX=3.0, DISPATCH_CONCURRENCY=5, PROVIDER_FAILURE_RATE=0)
+def test_a_reload_answered_after_a_pause_s_last_sends_does_not_put_them_back(live_stack, browser: Browser):
+    """A paused campaign's last sends finish and the stream says so; a reload
+    of the block rendered while some were still in flight, answered after,
+    must not put their "Sending" badges and count back: a paused campaign
+    sends no more updates to correct them. (CI saw "1 sending" stay so.)"""
+    campaign = make_campaign(6, title="Paused late")
+    [nurse] = people_watching(browser, live_stack, campaign.id, nurse=Role.OPERATOR)
+    start_dispatch(nurse)
+    expect(nurse.locator("#count-sending")).to_have_text("5")
+    nurse.get_by_role("button", name="Pause").click()
+    expect(nurse.get_by_test_id("campaign-status")).to_have_text("Paused")
+    # Some of the five have finished (1-3 s each), not all: the block on the
+    # page was rendered before, the reload below is rendered now.
+    expect(nurse.locator("#count-sending")).to_have_text(re.compile(r"^[1-4]$"))
+
+    held = []
+
+    def hold_one_reload(route):
+        if held or route.request.headers.get("hx-target") != "recipients":
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))
+
+    nurse.route(re.compile(rf"/campaigns/{campaign.id}(\?.*)?$"), hold_one_reload)
+    nurse.evaluate("htmx.trigger(document.body, 'campaign-changed')")
+    for _ in range(100):
+        if held:
+            break
+        nurse.wait_for_timeout(50)
+    assert held, "the block asked for a reload"
+    route, answer = held[0]
+    assert re.search(r'<span id="count-sending">[1-4]</span>', answer.text()), "rendered with sends in flight"
+    # htmx says on the block that asked when its answer has been dealt with,
+    # swapped or not (a listener on the element hears it even once replaced).
+    nurse.evaluate(
+        """document.getElementById("recipients").addEventListener("htmx:afterRequest", function () {
+          window.__heldLanded = true;
+        });"""
+    )
+    # The rest finish; the stream brings their badges and the counts.
+    expect(nurse.locator("#count-sending")).to_have_text("0", timeout=10_000)
+    route.fulfill(response=answer)
+    for _ in range(100):
+        if nurse.evaluate("window.__heldLanded === true"):
+            break
+        nurse.wait_for_timeout(50)
+    assert nurse.evaluate("window.__heldLanded === true"), "the held answer was dealt with"
+    expect(nurse.locator("#count-sending")).to_have_text("0")
+    expect(nurse.locator("#count-sent")).to_have_text("5")
+    db.session.commit()
+    # The first page: the five sent.
+    for rid, status, attempts in db.session.execute(
+        select(Recipient.id, Recipient.status, Recipient.attempts)
+        .where(Recipient.campaign_id == campaign.id)
+        .order_by(Recipient.id)
+        .limit(5)
+    ).all():
+        expect(nurse.locator(f"#recipient-{rid}-status")).to_have_text(status.capitalize())
+        expect(nurse.locator(f"#recipient-{rid}-attempts")).to_have_text(str(attempts))
+    expect_header_to_match_the_database(nurse, campaign)
+    assert_never_reloaded_and_no_errors(nurse)
+
+
+@pytest.mark.stack(PROVIDER_LATENCY_MIN=2.0, PROVIDER_LATENCY_MAX=3.0)
+def test_a_control_pressed_the_moment_it_is_swapped_in_is_sent_by_htmx(live_stack, browser: Browser):
+    """A reload of the block swaps in new controls as the person presses one
+    (CI caught a key press landing so). The press must go by htmx, not as the
+    plain form's submit: that would load the whole page and lose the focus."""
+    campaign = make_campaign(10, title="Quick hands")
+    [nurse] = people_watching(browser, live_stack, campaign.id, nurse=Role.OPERATOR)
+    start_dispatch(nurse)
+    expect(nurse.get_by_test_id("campaign-status")).to_have_text("Sending")
+    # The next toolbar swapped in with a Pause button: pressed in the very next task.
+    nurse.evaluate(
+        """document.body.addEventListener("htmx:oobAfterSwap", function press(event) {
+          var button = event.target.querySelector && event.target.querySelector("#control-pause");
+          if (!button) return;
+          document.body.removeEventListener("htmx:oobAfterSwap", press);
+          window.__pressed = true;
+          setTimeout(function () { button.click(); }, 0);
+        });"""
+    )
+    nurse.evaluate("htmx.trigger(document.body, 'campaign-changed')")
+    expect(nurse.get_by_test_id("campaign-status")).to_have_text("Paused")
+    assert nurse.evaluate("window.__pressed") is True, "pressed as the toolbar came in, not after"
+    assert_never_reloaded_and_no_errors(nurse)
+
+
 @pytest.mark.stack(PROVIDER_LATENCY_MIN=1.0, PROVIDER_LATENCY_MAX=1.5, DISPATCH_CONCURRENCY=1)
 def test_a_page_whose_stream_is_refused_says_so_and_offers_to_sign_in(live_stack, browser: Browser):
     campaign = make_campaign(10, title="Watched")

@@ -12,11 +12,20 @@
 // only the rest (header, tab counts, history): htmx's out-of-band swap costs
 // about 1.5 ms an element, which made the first updates of a large campaign,
 // changing every row on the page, take over 300 ms.
+//
+// A reload of the recipients block can be answered after the stream brought
+// newer parts: rendered as the last sends of a pause finished, it put their
+// "sending" badges and tab counts back for good, since a paused campaign
+// sends no more updates. So the newest line the stream brought for each part
+// on the page is kept with its version, and put back over a block rendered
+// from an older campaign row.
 (function () {
   var VERSION = /data-version="(\d+)"/;
   var RECIPIENT = /^<span id="(recipient-\d+-status)"/;
   // The tab counts, one line; a draft's page shows no tabs until it starts.
   var COUNTS = /^<span id="(count-all)"/;
+  // Element id -> [version, line]: the newest the stream brought, for parts on the page.
+  var newest = {};
 
   function putInPlace(lines) {
     if (!lines.length) return;
@@ -27,23 +36,49 @@
     });
   }
 
+  function keep(id, version, line) {
+    if (version !== null && !(newest[id] && newest[id][0] > version)) newest[id] = [version, line];
+  }
+
   htmx.defineExtension("live-update", {
     transformResponse: function (text) {
       var header = document.getElementById("campaign-header");
-      var version = VERSION.exec(text);
-      if (header && version && Number(version[1]) < Number(header.dataset.version)) return "";
+      var found = VERSION.exec(text);
+      var version = found ? Number(found[1]) : null;
+      if (header && version !== null && version < Number(header.dataset.version)) return "";
       var recipients = [];
       var rest = text.split("\n").filter(function (line) {
         var counts = COUNTS.exec(line);
-        if (counts) return document.getElementById(counts[1]) !== null;
+        if (counts) {
+          if (document.getElementById(counts[1]) === null) return false;
+          keep(counts[1], version, line);
+          return true;
+        }
         var recipient = RECIPIENT.exec(line);
         if (!recipient) return true;
-        if (document.getElementById(recipient[1]) !== null) recipients.push(line);
+        if (document.getElementById(recipient[1]) !== null) {
+          recipients.push(line);
+          keep(recipient[1], version, line);
+        }
         return false;
       });
       putInPlace(recipients);
       return rest.join("\n");
     },
+  });
+
+  // After the block is swapped in: what the stream brought since its campaign
+  // row goes back over it; what it already shows is forgotten.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var block = document.getElementById("recipients");
+    if (!block || event.target !== block || block.dataset.version === undefined) return;
+    var rendered = Number(block.dataset.version);
+    var lines = [];
+    Object.keys(newest).forEach(function (id) {
+      if (newest[id][0] <= rendered) delete newest[id];
+      else if (document.getElementById(id) !== null) lines.push(newest[id][1]);
+    });
+    putInPlace(lines);
   });
 })();
 
